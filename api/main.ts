@@ -1,0 +1,33 @@
+import { loadConfig } from '../shared/config/index.ts';
+import { createLogger } from '../shared/telemetry/logger.ts';
+import { buildAdapters, messageCommands, roomCommands } from '../shared/runtime/adapters.ts';
+import { onShutdown } from '../shared/runtime/shutdown.ts';
+import { createStoreRoomAccess } from '../shared/chat/index.ts';
+import { createHttpServer } from '../shared/http/index.ts';
+import { startApi } from './start.ts';
+
+/** `chat api`: the REST tier alone. Message writes go through the bus; a persister stores them. */
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, { service: 'chat-svc', tier: 'api' });
+  const adapters = await buildAdapters(config, log);
+  const { store, bus, presence } = adapters;
+
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api' });
+  server.addReadiness('store', () => store.ping());
+  server.addReadiness('bus', () => bus.ready());
+  const api = await startApi({
+    server, config, store, bus, presence, log,
+    rooms: roomCommands(adapters),
+    messages: messageCommands(config, adapters, createStoreRoomAccess(store)),
+  });
+  const port = await server.listen(config.host, config.port);
+  log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
+
+  onShutdown(log, async () => {
+    server.stopListening();
+    await api.stop();
+    server.close();
+    await adapters.close();
+  });
+}

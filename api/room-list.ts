@@ -1,0 +1,63 @@
+import type { Principal } from '../shared/auth/principal.ts';
+import type { Room, RoomType } from '../shared/domain/models.ts';
+import type { Store } from '../shared/store/store.ts';
+import { publicRoom } from '../shared/chat/index.ts';
+
+export type RoomScope = 'all' | 'joined' | 'discover';
+
+export interface RoomListQuery {
+  scope: RoomScope;
+  type?: RoomType;
+  limit: number;
+  offset: number;
+}
+
+export type RoomListItem = Omit<Room, 'tenant'> & { isJoined: boolean; unreadCount: number };
+
+/** Unread counts stop here: a badge shows "99+" long before counting further is useful. */
+export const UNREAD_CAP = 100;
+
+/**
+ * GET /v1/chat/rooms. `joined` and `discover` are one store query each. `all` is their union,
+ * which the store port cannot express in one query (memberOf and discoverable intersect), so
+ * both lists are read up to offset+limit, merged in the store's order (newest activity first,
+ * then room id) and cut: every room of the union's window is within the window of its own list.
+ * The total subtracts the rooms counted twice.
+ */
+export async function listRooms(store: Store, who: Principal, q: RoomListQuery) {
+  const base = { tenant: who.tenant, ...(q.type ? { type: q.type } : {}) };
+  let page: Room[];
+  let total: number;
+  const joinedIds = new Set(await store.roomsOfUser(who.tenant, who.userId));
+  if (q.scope === 'joined' || q.scope === 'discover') {
+    const filter = q.scope === 'joined' ? { memberOf: who.userId } : { discoverable: true };
+    ({ rooms: page, total } = await store.listRooms({ ...base, ...filter, limit: q.limit, offset: q.offset }));
+  } else {
+    const window = q.offset + q.limit;
+    const [joined, discoverable, both] = await Promise.all([
+      store.listRooms({ ...base, memberOf: who.userId, limit: window, offset: 0 }),
+      store.listRooms({ ...base, discoverable: true, limit: window, offset: 0 }),
+      store.listRooms({ ...base, memberOf: who.userId, discoverable: true, limit: 1, offset: 0 }),
+    ]);
+    const merged = new Map<string, Room>();
+    for (const room of [...joined.rooms, ...discoverable.rooms]) merged.set(room.roomId, room);
+    page = [...merged.values()].sort(byActivity).slice(q.offset, window);
+    total = joined.total + discoverable.total - both.total;
+  }
+  const rooms: RoomListItem[] = await Promise.all(page.map(async (room) => {
+    const isJoined = joinedIds.has(room.roomId);
+    return { ...(publicRoom(room) as Omit<Room, 'tenant'>), isJoined, unreadCount: isJoined ? await unread(store, room.roomId, who.userId) : 0 };
+  }));
+  return { rooms, pagination: { total, limit: q.limit, offset: q.offset, hasMore: q.offset + rooms.length < total } };
+}
+
+async function unread(store: Store, roomId: string, userId: string): Promise<number> {
+  const read = await store.getReadState(roomId, userId);
+  return store.countUnread(roomId, userId, read?.lastReadId, UNREAD_CAP);
+}
+
+function byActivity(a: Room, b: Room): number {
+  const t = Date.parse(b.lastActivity) - Date.parse(a.lastActivity);
+  if (t !== 0) return t;
+  return a.roomId < b.roomId ? -1 : a.roomId > b.roomId ? 1 : 0;
+}

@@ -1,0 +1,45 @@
+import { Type } from '@sinclair/typebox';
+import { ChatError } from '../../shared/protocol/errors.ts';
+import { encodeMsgpack } from '../../shared/protocol/codec.ts';
+import { subjects } from '../../shared/bus/bus.ts';
+import type { ServerFrame } from '../../shared/protocol/frames.ts';
+import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
+import { PRESENCE_QUERY_MAX, PresenceQuery, PresenceSchema, SetPresenceBody } from '../schemas.ts';
+
+const tags = ['presence'];
+const path = `${CHAT_PREFIX}/presence`;
+
+export function presenceRoutes({ server, store, bus, presence }: ApiDeps): void {
+  server.route({
+    method: 'get', path, operationId: 'getPresence', tags,
+    summary: 'Status of some users of your tenant',
+    query: PresenceQuery,
+    response: Type.Object({ presence: Type.Array(PresenceSchema) }),
+    handler: async ({ principal, query }) => {
+      const userIds = [...new Set(query.userIds.split(',').map((s) => s.trim()).filter(Boolean))];
+      if (userIds.length === 0) throw new ChatError('bad_request', 'userIds names no user');
+      if (userIds.length > PRESENCE_QUERY_MAX) throw new ChatError('bad_request', `at most ${PRESENCE_QUERY_MAX} userIds per request`);
+      return { presence: await presence.get(principal.tenant, userIds) };
+    },
+  });
+
+  server.route({
+    method: 'put', path, operationId: 'setPresence', tags,
+    summary: 'Set your status; the rooms you are in are told',
+    description: 'A user with no live connection stays offline whatever status is set; the status applies once they connect.',
+    body: SetPresenceBody,
+    response: PresenceSchema,
+    handler: async ({ principal, body }) => {
+      const info = await presence.setStatus(principal.tenant, principal.userId, body);
+      const frame: ServerFrame = {
+        type: 'presence_update', userId: info.userId, status: info.status,
+        ...(info.customStatus ? { customStatus: info.customStatus } : {}),
+        ...(info.device ? { device: info.device } : {}),
+        lastSeen: info.lastSeen,
+      };
+      const payload = encodeMsgpack(frame);
+      for (const roomId of await store.roomsOfUser(principal.tenant, principal.userId)) bus.publish(subjects.roomEvents(roomId), payload);
+      return info;
+    },
+  });
+}

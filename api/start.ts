@@ -1,0 +1,38 @@
+import type { ApiDeps } from './deps.ts';
+import { roomRoutes } from './routes/rooms.ts';
+import { memberRoutes } from './routes/members.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { reactionRoutes } from './routes/reactions.ts';
+import { pinRoutes } from './routes/pins.ts';
+import { threadRoutes } from './routes/threads.ts';
+import { readStateRoutes } from './routes/read-state.ts';
+import { searchRoutes } from './routes/search.ts';
+import { presenceRoutes } from './routes/presence-routes.ts';
+import { meRoutes } from './routes/me.ts';
+
+export type { ApiDeps } from './deps.ts';
+
+export interface Api {
+  /** Waits for in-flight requests (up to `timeoutMs`) after the caller stopped the server listening. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+const STOP_TIMEOUT_MS = 10_000;
+
+/**
+ * The REST api under /v1/chat: registers its routes on the given server (it does not listen, so
+ * the all-in-one mode serves it on the gateway's port). Handlers are thin: every rule lives in the
+ * shared room and message commands, which the gateway uses too.
+ */
+export async function startApi(deps: ApiDeps): Promise<Api> {
+  for (const register of [
+    roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes,
+  ]) register(deps);
+  deps.log.debug('api routes registered');
+  return {
+    async stop(timeoutMs = STOP_TIMEOUT_MS) {
+      const left = await deps.server.drain(timeoutMs);
+      if (left > 0) deps.log.warn({ inFlight: left }, 'api stopped with requests still running');
+    },
+  };
+}

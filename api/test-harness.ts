@@ -1,0 +1,139 @@
+import { loadConfig } from '../shared/config/index.ts';
+import { createAuthenticator } from '../shared/auth/index.ts';
+import { createSqliteStore } from '../shared/store/index.ts';
+import { createMemoryBus, type Bus } from '../shared/bus/index.ts';
+import { createMemoryPresence, type Presence } from '../shared/presence/index.ts';
+import { createMemoryRateLimiter } from '../shared/rate-limit/index.ts';
+import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/chat/index.ts';
+import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
+import { decodeMsgpack } from '../shared/protocol/codec.ts';
+import type { DurableEvent } from '../shared/domain/events.ts';
+import type { Store } from '../shared/store/store.ts';
+import { Snowflake } from '../shared/ids/snowflake.ts';
+import { silentLogger } from '../shared/telemetry/logger.ts';
+import { startApi } from './start.ts';
+
+/**
+ * A real api over HTTP for tests: `:memory:` SQLite, the in-process bus with a small persister
+ * loop, memory presence and rate limits, and response checking on (a response that breaks its
+ * schema fails the request, so the OpenAPI document stays true).
+ */
+export const MAX_MESSAGE_LENGTH = 200;
+const SECRET = 'api-test-secret-0123456789-abcdefghijkl';
+
+export interface ApiHarness {
+  base: string;
+  store: Store;
+  bus: Bus;
+  presence: Presence;
+  server: HttpServer;
+  /** A client acting as `userId` (tenant `acme` unless given). */
+  as(userId: string, tenant?: string): Client;
+  close(): Promise<void>;
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  /** The whole JSON body. */
+  body: any;
+  /** `body.data` on success. */
+  data: any;
+  /** `body.error` on failure. */
+  error: { code: string; message: string; details?: Record<string, unknown> } | undefined;
+}
+
+export interface Client {
+  userId: string;
+  get(path: string): Promise<Reply>;
+  post(path: string, body?: unknown): Promise<Reply>;
+  put(path: string, body?: unknown): Promise<Reply>;
+  patch(path: string, body?: unknown): Promise<Reply>;
+  del(path: string): Promise<Reply>;
+}
+
+export async function startApiHarness(opts: { ratePerSecond?: number; burst?: number } = {}): Promise<ApiHarness> {
+  const config = loadConfig({
+    NODE_ENV: 'test', JWT_SECRET: SECRET, DEFAULT_TENANT: 'acme', MAX_MESSAGE_LENGTH: String(MAX_MESSAGE_LENGTH),
+    HTTP_BODY_LIMIT_BYTES: String(64 * 1024), LOG_LEVEL: 'silent',
+  });
+  const log = silentLogger();
+  const store = createSqliteStore({ file: ':memory:' });
+  const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 100_000 });
+  const presence = createMemoryPresence({ ttlSec: 300, typingTimeoutMs: 3000 });
+  const rateLimiter = createMemoryRateLimiter();
+  const authenticator = await createAuthenticator(config.auth);
+  const ids = new Snowflake(1);
+  const rooms = new RoomCommands({ bus, store, ids });
+  const messages = new MessageCommands({
+    bus, store, ids, access: createStoreRoomAccess(store), rateLimiter,
+    limits: { maxMessageLength: config.limits.maxMessageLength },
+    userRate: { perSecond: opts.ratePerSecond ?? 10_000, burst: opts.burst ?? 10_000 },
+    tenantRate: undefined,
+  });
+  const server = createHttpServer({ http: config.http, log, authenticator, checkResponses: true });
+  const api = await startApi({ server, config, store, bus, presence, rooms, messages, log });
+  const persister = bus.consume({ durable: 'test', maxBatch: 500, maxWaitMs: 20 }, async (batch) => {
+    await store.applyEvents(batch.map((d) => decodeMsgpack(d.data) as DurableEvent));
+    for (const d of batch) d.ack();
+  });
+  const port = await server.listen('127.0.0.1', 0);
+  const base = `http://127.0.0.1:${port}`;
+
+  const tokens = new Map<string, Promise<string>>();
+  const token = (userId: string, tenant: string) => {
+    const key = `${tenant}/${userId}`;
+    let t = tokens.get(key);
+    if (!t) tokens.set(key, (t = authenticator.sign({ sub: userId, name: userId[0]!.toUpperCase() + userId.slice(1), tenant })));
+    return t;
+  };
+
+  return {
+    base, store, bus, presence, server,
+    as(userId, tenant = 'acme') {
+      const request = async (method: string, path: string, body?: unknown): Promise<Reply> => {
+        const headers: Record<string, string> = { authorization: `Bearer ${await token(userId, tenant)}` };
+        if (body !== undefined) headers['content-type'] = 'application/json';
+        const res = await fetch(`${base}/v1/chat${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+        const json = (await res.json()) as any;
+        return { status: res.status, headers: res.headers, body: json, data: json?.data, error: json?.error };
+      };
+      return {
+        userId,
+        get: (path) => request('GET', path),
+        post: (path, body) => request('POST', path, body),
+        put: (path, body) => request('PUT', path, body),
+        patch: (path, body) => request('PATCH', path, body),
+        del: (path) => request('DELETE', path),
+      };
+    },
+    async close() {
+      server.stopListening();
+      await api.stop(1000);
+      server.close();
+      await persister.stop();
+      await bus.close();
+      await Promise.all([presence.close(), rateLimiter.close()]);
+      await store.close();
+    },
+  };
+}
+
+/** Polls `probe` until it returns something other than undefined (persistence lags a send by a batch). */
+export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+/** Waits until the room's history (main timeline) holds `count` messages; returns them newest first. */
+export async function historyOf(client: Client, roomId: string, count: number): Promise<any[]> {
+  return eventually(async () => {
+    const r = await client.get(`/rooms/${roomId}/messages?limit=100`);
+    return r.status === 200 && r.data.messages.length >= count ? (r.data.messages as any[]) : undefined;
+  }, `${count} messages in ${roomId}`);
+}

@@ -1,0 +1,93 @@
+import { loadConfig, type Config } from '../shared/config/index.ts';
+import { createLogger, type Logger } from '../shared/telemetry/logger.ts';
+import { buildAdapters, messageCommands, roomCommands, type Adapters } from '../shared/runtime/adapters.ts';
+import { onShutdown } from '../shared/runtime/shutdown.ts';
+import { createCachedRoomAccess, createStoreRoomAccess } from '../shared/chat/index.ts';
+import { createHttpServer } from '../shared/http/index.ts';
+import { startGateway, type Gateway } from '../gateway/start.ts';
+import { startApi } from '../api/start.ts';
+import { startPersister, type Persister } from '../persister/start.ts';
+import { serveWebPage } from './web-page.ts';
+
+export interface AllInOne {
+  port: number;
+  config: Config;
+  adapters: Adapters;
+  gateway: Gateway;
+  persister: Persister;
+  /** Stop accepting, close sockets with 1001, write everything pending, close backends. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `chat all`: gateway + api + persister in one process on one port, joined by the configured bus
+ * (in-process by default). This is `npm start`, and what the end-to-end tests run.
+ */
+export async function startAll(env: Record<string, string | undefined> = process.env, log?: Logger): Promise<AllInOne> {
+  const config = loadConfig(env);
+  log ??= createLogger(config.logLevel, { service: 'chat-svc', tier: 'all' });
+  const adapters = await buildAdapters(config, log);
+  const { store, bus } = adapters;
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc' });
+  server.addReadiness('store', () => store.ping());
+  server.addReadiness('bus', () => bus.ready());
+
+  const rooms = roomCommands(adapters);
+  const persister = startPersister({ bus, store, persist: config.persist, log: log.child({ tier: 'persister' }) });
+  const api = await startApi({
+    server, config, store, bus, presence: adapters.presence, rooms,
+    messages: messageCommands(config, adapters, createStoreRoomAccess(store)), log: log.child({ tier: 'api' }),
+  });
+  const access = createCachedRoomAccess(store);
+  const gateway = startGateway({
+    server, config, bus, store, presence: adapters.presence, authenticator: adapters.authenticator,
+    messages: messageCommands(config, adapters, access), rooms, access, log: log.child({ tier: 'gateway' }),
+  });
+  serveWebPage(server, config);
+  const port = await server.listen(config.host, config.port);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    port, config, adapters, gateway, persister,
+    stop() {
+      stopped ??= (async () => {
+        server.stopListening();
+        await gateway.drain();
+        await api.stop();
+        const { pending } = await persister.flushAndStop();
+        if (pending) log.warn({ pending }, 'stopped before every event was written');
+        await adapters.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+export async function runAll(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, { service: 'chat-svc' });
+  const all = await startAll(process.env, log);
+  onShutdown(log, () => all.stop());
+  const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
+  const base = `http://${host}:${all.port}`;
+  log.info({ port: all.port, bus: config.bus.adapter, store: config.store.adapter, presence: config.presence.adapter }, 'chat-svc listening');
+  process.stderr.write([
+    '',
+    `chat-svc is up: ${base}`,
+    `  mode       all-in-one (bus: ${config.bus.adapter}, store: ${describeStore(config)}, presence: ${config.presence.adapter})`,
+    `  web page   ${base}/`,
+    `  REST       ${base}/v1/chat   (OpenAPI: ${base}/v1/openapi.json)`,
+    `  WebSocket  ws://${host}:${all.port}/chat?token=<token>`,
+    `  health     ${base}/health  ${base}/health/ready  ${base}/metrics`,
+    ...(config.auth.devTokens ? [
+      '',
+      '  a dev token (development secret in use; refused when NODE_ENV=production):',
+      '    export TOKEN=$(npm run -s chat -- token alice)',
+    ] : []),
+    '',
+  ].join('\n') + '\n');
+}
+
+function describeStore(config: Config): string {
+  return config.store.adapter === 'sqlite' ? `sqlite in ${config.store.dataDir}` : config.store.adapter;
+}

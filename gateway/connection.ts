@@ -1,0 +1,38 @@
+import type { WebSocket } from 'uWebSockets.js';
+import type { Principal } from '../shared/auth/principal.ts';
+import type { WireFormat } from '../shared/protocol/codec.ts';
+
+/** What a socket carries (uWS user data). Kept small: idle connections are most of the memory. */
+export interface Connection {
+  principal: Principal;
+  connectionId: string;
+  format: WireFormat;
+  /** Seed 001 client (`/ws?room=`): also receives `{type:'message'}` frames. */
+  legacy: boolean;
+  /** Room joined at connect by `/ws?room=`. */
+  initialRoom: string | undefined;
+  device: string | undefined;
+  /** Rooms whose topics this socket is subscribed to. */
+  rooms: Set<string>;
+  /** Typing expiry timers by room; created on first typing_start. */
+  typing: Map<string, NodeJS.Timeout> | undefined;
+  /** Durable commands of one socket run one after another, so each sender's order is kept. */
+  queue: Promise<void>;
+  closed: boolean;
+}
+
+export type Socket = WebSocket<Connection>;
+
+export const SUBPROTOCOL_MSGPACK = 'chat.v1.msgpack';
+export const SUBPROTOCOL_JSON = 'chat.v1.json';
+
+/**
+ * Picks the outbound encoding: a subprotocol the client offered wins, then `?format=`, then JSON
+ * (so a plain `new WebSocket(url)` with JSON.stringify works). Returns the subprotocol to echo.
+ */
+export function negotiateFormat(offered: string, query: URLSearchParams): { format: WireFormat; protocol: string } {
+  const protocols = offered ? offered.split(',').map((p) => p.trim()) : [];
+  if (protocols.includes(SUBPROTOCOL_MSGPACK)) return { format: 'msgpack', protocol: SUBPROTOCOL_MSGPACK };
+  if (protocols.includes(SUBPROTOCOL_JSON)) return { format: 'json', protocol: SUBPROTOCOL_JSON };
+  return { format: query.get('format') === 'msgpack' ? 'msgpack' : 'json', protocol: '' };
+}

@@ -1,0 +1,146 @@
+import { ChatError } from '../shared/protocol/errors.ts';
+import type { ClientFrame, ClientFrameOf } from '../shared/protocol/frames.ts';
+import type { MessageCommands, RoomCommands, RoomAccess } from '../shared/chat/index.ts';
+import { assertMember } from '../shared/domain/permissions.ts';
+import type { Store } from '../shared/store/store.ts';
+import type { Bus } from '../shared/bus/bus.ts';
+import type { Principal } from '../shared/auth/principal.ts';
+import { encodeFrame } from '../shared/protocol/codec.ts';
+import type { Socket } from './connection.ts';
+import type { RoomFanout } from './room-fanout.ts';
+import type { TypingTracker } from './typing.ts';
+import type { PresenceFeed } from './presence-feed.ts';
+import { replayRoom } from './resume.ts';
+
+export interface HandlerDeps {
+  messages: MessageCommands;
+  rooms: RoomCommands;
+  access: RoomAccess;
+  store: Store;
+  fanout: RoomFanout;
+  typing: TypingTracker;
+  presence: PresenceFeed;
+  resumeSkewMs: number;
+  bus: Bus;
+}
+
+/** What an ack carries besides `type` and `ref`. */
+export type AckBody = Record<string, unknown>;
+
+/**
+ * One handler per client frame type. Each returns the ack body or throws ChatError; the caller
+ * turns that into an `ack` or `error` frame echoing `ref`. Authorization happens in the shared
+ * command layer, never here.
+ */
+export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame): Promise<AckBody> {
+  const who = ws.getUserData().principal;
+  switch (frame.type) {
+    case 'join_room':
+      return join(d, ws, who, frame.roomId);
+    case 'leave_room': {
+      await d.rooms.leave(who, frame.roomId);
+      d.fanout.remove(ws, ws.getUserData(), frame.roomId);
+      return { roomId: frame.roomId, left: true };
+    }
+    case 'send_message':
+      return send(d, ws, who, frame);
+    case 'message':
+      return legacySend(d, ws, who, frame);
+    case 'edit_message': {
+      const r = await d.messages.edit(who, frame);
+      return { roomId: frame.roomId, messageId: frame.messageId, seq: r.seq, editedAt: new Date(r.at).toISOString() };
+    }
+    case 'delete_message': {
+      const r = await d.messages.delete(who, frame);
+      return { roomId: frame.roomId, messageId: frame.messageId, seq: r.seq };
+    }
+    case 'message_reaction': {
+      const r = await d.messages.react(who, frame);
+      return { roomId: frame.roomId, messageId: frame.messageId, emoji: frame.emoji, action: r.action, seq: r.seq };
+    }
+    case 'pin_message':
+    case 'unpin_message': {
+      const pinned = frame.type === 'pin_message';
+      const r = await d.messages.pin(who, { roomId: frame.roomId, messageId: frame.messageId, pinned });
+      return { roomId: frame.roomId, messageId: frame.messageId, pinned, seq: r.seq };
+    }
+    case 'mark_read': {
+      const r = await d.messages.markRead(who, frame);
+      return { roomId: frame.roomId, messageId: frame.messageId, seq: r.seq };
+    }
+    case 'typing_start':
+    case 'typing_stop': {
+      const room = await d.access.room(who.tenant, frame.roomId);
+      assertMember(room, await d.access.member(frame.roomId, who.userId));
+      if (frame.type === 'typing_start') await d.typing.start(ws.getUserData(), frame.roomId);
+      else await d.typing.stop(ws.getUserData(), frame.roomId);
+      return { roomId: frame.roomId };
+    }
+    case 'set_presence': {
+      const info = await d.presence.setStatus(ws.getUserData(), frame);
+      return { status: info.status, ...(info.customStatus ? { customStatus: info.customStatus } : {}) };
+    }
+    case 'resume':
+      return resume(d, ws, who, frame);
+    case 'ping':
+      return { serverTime: new Date().toISOString() };
+    default: {
+      const never: never = frame;
+      throw new ChatError('bad_frame', `unhandled frame ${JSON.stringify(never).slice(0, 40)}`);
+    }
+  }
+}
+
+async function join(d: HandlerDeps, ws: Socket, who: Principal, roomId: string): Promise<AckBody> {
+  const { room, member, joined } = await d.rooms.join(who, roomId);
+  d.fanout.add(ws, roomId);
+  return { roomId, joined, role: member.role, memberCount: room.memberCount, roomType: room.type };
+}
+
+async function send(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'send_message'>): Promise<AckBody> {
+  const { type: _t, ref: _r, roomId, ...input } = frame;
+  const result = await d.messages.send(who, { roomId, ...input });
+  // A message ends the sender's typing indicator in that room.
+  if (ws.getUserData().typing?.has(roomId)) d.typing.expire(ws.getUserData(), roomId);
+  return {
+    roomId, messageId: result.message.messageId, clientMsgId: result.message.clientMsgId, seq: result.seq,
+    timestamp: result.message.timestamp, duplicate: result.duplicate,
+  };
+}
+
+/** Seed 001: `{type:'message', data:{room, message}}`; joins a discoverable room on first use. */
+async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'message'>): Promise<AckBody> {
+  const roomId = frame.data.room;
+  if (!ws.getUserData().rooms.has(roomId)) await join(d, ws, who, roomId);
+  const result = await d.messages.send(who, { roomId, content: frame.data.message });
+  return { roomId, messageId: result.message.messageId, seq: result.seq, timestamp: result.message.timestamp };
+}
+
+async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'resume'>): Promise<AckBody> {
+  const conn = ws.getUserData();
+  const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
+  for (const { roomId, lastMessageId } of frame.rooms) {
+    try {
+      const room = await d.access.room(who.tenant, roomId);
+      assertMember(room, await d.access.member(roomId, who.userId));
+    } catch (err) {
+      if (err instanceof ChatError && (err.code === 'not_found' || err.code === 'forbidden')) {
+        results.push({ roomId, recovered: false, replayed: 0 });
+        continue;
+      }
+      throw err;
+    }
+    // Subscribe first so nothing published during the replay is missed; the client drops repeats by seq.
+    d.fanout.add(ws, roomId);
+    if (!lastMessageId) {
+      results.push({ roomId, recovered: true, replayed: 0 });
+      continue;
+    }
+    const r = await replayRoom(d.bus, roomId, lastMessageId, d.resumeSkewMs, (f) => {
+      if (!conn.closed) ws.send(encodeFrame(f, conn.format), conn.format === 'msgpack');
+    });
+    results.push({ roomId, ...r });
+  }
+  if (!conn.closed) ws.send(encodeFrame({ type: 'resumed', rooms: results }, conn.format), conn.format === 'msgpack');
+  return { rooms: results };
+}

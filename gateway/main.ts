@@ -1,0 +1,30 @@
+import { loadConfig } from '../shared/config/index.ts';
+import { createLogger } from '../shared/telemetry/logger.ts';
+import { buildAdapters, messageCommands, roomCommands } from '../shared/runtime/adapters.ts';
+import { onShutdown } from '../shared/runtime/shutdown.ts';
+import { createCachedRoomAccess } from '../shared/chat/index.ts';
+import { createHttpServer } from '../shared/http/index.ts';
+import { startGateway } from './start.ts';
+
+/** `chat gateway`: WebSocket connections on PORT, with /health, /health/ready and /metrics. */
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, { service: 'chat-svc', tier: 'gateway' });
+  const adapters = await buildAdapters(config, log);
+  if (adapters.bus.kind === 'memory') log.warn('BUS is in-process: this gateway reaches no other tier; set NATS_URL');
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc gateway' });
+  server.addReadiness('bus', () => adapters.bus.ready());
+  server.addReadiness('store', () => adapters.store.ping());
+  const access = createCachedRoomAccess(adapters.store);
+  const gateway = startGateway({
+    server, config, bus: adapters.bus, store: adapters.store, presence: adapters.presence, authenticator: adapters.authenticator,
+    messages: messageCommands(config, adapters, access), rooms: roomCommands(adapters), access, log,
+  });
+  const port = await server.listen(config.host, config.port);
+  log.info({ port }, 'gateway listening');
+  onShutdown(log, async () => {
+    server.stopListening();
+    await gateway.drain();
+    await adapters.close();
+  });
+}

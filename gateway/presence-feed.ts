@@ -1,0 +1,83 @@
+import { subjects, type Bus } from '../shared/bus/bus.ts';
+import { encodeMsgpack } from '../shared/protocol/codec.ts';
+import type { ClientFrameOf } from '../shared/protocol/frames.ts';
+import type { Presence, PresenceInfo } from '../shared/presence/presence.ts';
+import type { Logger } from '../shared/telemetry/logger.ts';
+import type { Connection } from './connection.ts';
+
+/**
+ * Presence of this gateway's users: registers connections, refreshes their TTL on a heartbeat
+ * (so a gateway that dies lets its users expire), and announces changes to the rooms the user is
+ * in on this gateway's sockets (each gateway announces for its own connections).
+ */
+export class PresenceFeed {
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly presence: Presence,
+    private readonly ttlSec: number,
+    private readonly connections: () => Iterable<Connection>,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const everyMs = Math.max(1000, Math.floor((this.ttlSec * 1000) / 3));
+    this.heartbeat = setInterval(() => void this.beat(), everyMs).unref();
+  }
+
+  stop(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+  }
+
+  async connected(c: Connection): Promise<void> {
+    const { wentOnline } = await this.presence.connect({
+      tenant: c.principal.tenant, userId: c.principal.userId, connectionId: c.connectionId,
+      ...(c.device ? { device: { type: c.device } } : {}),
+    });
+    if (wentOnline) await this.announce(c, c.rooms);
+  }
+
+  /** After the socket closed: `rooms` is what it was in. */
+  async disconnected(c: Connection, rooms: Iterable<string>): Promise<void> {
+    const { wentOffline } = await this.presence.disconnect(c.principal.tenant, c.principal.userId, c.connectionId);
+    if (wentOffline) await this.announce(c, rooms);
+  }
+
+  async setStatus(c: Connection, frame: ClientFrameOf<'set_presence'>): Promise<PresenceInfo> {
+    const info = await this.presence.setStatus(c.principal.tenant, c.principal.userId, {
+      status: frame.status,
+      ...(frame.customStatus !== undefined ? { customStatus: frame.customStatus } : {}),
+      ...(frame.device ? { device: frame.device } : {}),
+    });
+    this.publish(c.rooms, info);
+    return info;
+  }
+
+  private async announce(c: Connection, rooms: Iterable<string>): Promise<void> {
+    const [info] = await this.presence.get(c.principal.tenant, [c.principal.userId]);
+    if (info) this.publish(rooms, info);
+  }
+
+  private publish(rooms: Iterable<string>, info: PresenceInfo): void {
+    const payload = encodeMsgpack({
+      type: 'presence_update', userId: info.userId, status: info.status,
+      ...(info.customStatus ? { customStatus: info.customStatus } : {}),
+      ...(info.device ? { device: info.device } : {}),
+      lastSeen: info.lastSeen,
+    });
+    for (const roomId of rooms) this.bus.publish(subjects.roomEvents(roomId), payload);
+  }
+
+  private async beat(): Promise<void> {
+    const byTenant = new Map<string, Array<{ userId: string; connectionId: string }>>();
+    for (const c of this.connections()) {
+      let list = byTenant.get(c.principal.tenant);
+      if (!list) byTenant.set(c.principal.tenant, (list = []));
+      list.push({ userId: c.principal.userId, connectionId: c.connectionId });
+    }
+    for (const [tenant, conns] of byTenant) {
+      await this.presence.heartbeat(tenant, conns).catch((err) => this.log.warn({ err, tenant }, 'presence heartbeat failed'));
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import type { Bus } from '../shared/bus/bus.ts';
+import { decodeMsgpack } from '../shared/protocol/codec.ts';
+import { eventToFrame } from '../shared/protocol/event-frames.ts';
+import type { ServerFrame } from '../shared/protocol/frames.ts';
+import type { DurableEvent } from '../shared/domain/events.ts';
+import { idTime, isId } from '../shared/ids/snowflake.ts';
+
+/**
+ * Resume after reconnect: the room's durable events from RESUME_SKEW before the last id the
+ * client saw, as the same frames it would have received live. Ids from different gateways are
+ * only roughly ordered, hence the skew window; the client drops frames (by `seq`) it already has.
+ * `recovered: false` when the stream no longer reaches back that far: the client reloads history.
+ */
+export async function replayRoom(
+  bus: Bus,
+  roomId: string,
+  lastMessageId: string,
+  skewMs: number,
+  send: (frame: ServerFrame) => void,
+): Promise<{ recovered: boolean; replayed: number }> {
+  if (!isId(lastMessageId)) return { recovered: false, replayed: 0 };
+  const since = idTime(lastMessageId) - skewMs;
+  let replayed = 0;
+  const { complete } = await bus.replay(roomId, since, (msg) => {
+    let event: DurableEvent;
+    try {
+      event = decodeMsgpack(msg.data) as DurableEvent;
+    } catch {
+      return; // an undecodable event is the persister's dead letter to report, not the client's problem
+    }
+    send(eventToFrame(event, msg.seq));
+    replayed++;
+  });
+  return { recovered: complete, replayed };
+}

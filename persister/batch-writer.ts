@@ -1,0 +1,78 @@
+import { subjects, type Bus, type Delivery } from '../shared/bus/bus.ts';
+import { decodeMsgpack, encodeMsgpack } from '../shared/protocol/codec.ts';
+import { ChatError } from '../shared/protocol/errors.ts';
+import type { DurableEvent } from '../shared/domain/events.ts';
+import type { Store } from '../shared/store/store.ts';
+import { metrics } from '../shared/telemetry/metrics.ts';
+import type { Logger } from '../shared/telemetry/logger.ts';
+
+/**
+ * Writes one batch of durable events and settles every delivery: ack after the store confirmed,
+ * nak with backoff while the store is unavailable, and dead-letter an event that still fails on
+ * its own after `maxDeliver` deliveries (a poison event must not block its neighbours forever).
+ */
+export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: number; log: Logger }) {
+  const { bus, store, maxDeliver, log } = deps;
+
+  function deadLetter(d: Delivery, reason: string, err?: unknown): void {
+    metrics.deadLetters.inc();
+    log.error({ err, seq: d.seq, roomId: d.roomId, dedupeId: d.dedupeId, deliveries: d.deliveryCount, reason }, 'event dead-lettered');
+    bus.publish(subjects.deadLetter, encodeMsgpack({ reason, seq: d.seq, roomId: d.roomId, dedupeId: d.dedupeId, data: d.data }));
+    d.term();
+  }
+
+  function backoff(deliveryCount: number): number {
+    return Math.min(5000, 100 * 2 ** Math.min(deliveryCount, 6));
+  }
+
+  return async function writeBatch(batch: Delivery[]): Promise<void> {
+    const events: DurableEvent[] = [];
+    const deliveries: Delivery[] = [];
+    for (const d of batch) {
+      let event: DurableEvent;
+      try {
+        event = decodeMsgpack(d.data) as DurableEvent;
+        if (!event || typeof event !== 'object' || typeof event.kind !== 'string') throw new Error('not an event');
+      } catch (err) {
+        deadLetter(d, 'undecodable', err);
+        continue;
+      }
+      events.push(event);
+      deliveries.push(d);
+    }
+    if (!events.length) return;
+
+    const started = process.hrtime.bigint();
+    try {
+      await store.applyEvents(events);
+    } catch (err) {
+      metrics.persistFailures.inc();
+      if (err instanceof ChatError && err.code === 'unavailable') {
+        log.warn({ err, events: events.length }, 'store unavailable; batch will be retried');
+        for (const d of deliveries) d.nak(backoff(d.deliveryCount));
+        return;
+      }
+      log.warn({ err, events: events.length }, 'batch rejected; writing its events one by one');
+      await writeOneByOne(events, deliveries);
+      return;
+    }
+    metrics.persistLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.persistBatchSize.observe(events.length);
+    for (const e of events) metrics.persistedEvents.labels(e.kind).inc();
+    for (const d of deliveries) d.ack();
+  };
+
+  async function writeOneByOne(events: DurableEvent[], deliveries: Delivery[]): Promise<void> {
+    for (let i = 0; i < events.length; i++) {
+      const d = deliveries[i]!;
+      try {
+        await store.applyEvents([events[i]!]);
+        metrics.persistedEvents.labels(events[i]!.kind).inc();
+        d.ack();
+      } catch (err) {
+        if (d.deliveryCount >= maxDeliver) deadLetter(d, 'store rejected the event', err);
+        else d.nak(backoff(d.deliveryCount));
+      }
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { loadConfig } from '../shared/config/index.ts';
+import { createLogger } from '../shared/telemetry/logger.ts';
+import { buildAdapters } from '../shared/runtime/adapters.ts';
+import { onShutdown } from '../shared/runtime/shutdown.ts';
+import { createHttpServer } from '../shared/http/index.ts';
+import { startPersister } from './start.ts';
+
+/** `chat persister`: stream -> store; serves /health, /health/ready and /metrics on PORT. */
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, { service: 'chat-svc', tier: 'persister' });
+  const adapters = await buildAdapters(config, log);
+  if (adapters.bus.kind === 'memory') log.warn('BUS is in-process: this persister receives nothing from other tiers; set NATS_URL');
+  const server = createHttpServer({ http: config.http, log, title: 'chat-svc persister' });
+  server.addReadiness('bus', () => adapters.bus.ready());
+  server.addReadiness('store', () => adapters.store.ping());
+  const persister = startPersister({ bus: adapters.bus, store: adapters.store, persist: config.persist, log });
+  const port = await server.listen(config.host, config.port);
+  log.info({ port }, 'persister listening');
+  onShutdown(log, async () => {
+    server.stopListening();
+    await persister.flushAndStop();
+    await adapters.close();
+  });
+}

@@ -1,0 +1,57 @@
+import type { Bus, Consumer } from '../shared/bus/bus.ts';
+import type { Store } from '../shared/store/store.ts';
+import type { PersistConfig } from '../shared/config/config.ts';
+import { metrics } from '../shared/telemetry/metrics.ts';
+import type { Logger } from '../shared/telemetry/logger.ts';
+import { createBatchWriter } from './batch-writer.ts';
+
+export interface PersisterDeps {
+  bus: Bus;
+  store: Store;
+  persist: PersistConfig;
+  log: Logger;
+  /** Durable consumer name; every persister process of a deployment uses the same one. */
+  durable?: string;
+}
+
+export interface Persister {
+  /** Events stored in the stream and not yet written (consumer lag). */
+  pending(): Promise<number>;
+  /** Waits until the stream holds nothing unwritten (or the timeout), then stops consuming. */
+  flushAndStop(timeoutMs?: number): Promise<{ flushed: boolean; pending: number }>;
+}
+
+const LAG_SAMPLE_MS = 5000;
+
+/**
+ * The persister: a durable consumer that writes stream events to the store in batches of up to
+ * PERSIST_BATCH_MAX, handed over every PERSIST_INTERVAL_MS (or sooner when full), acking only
+ * after the store confirmed.
+ */
+export function startPersister(deps: PersisterDeps): Persister {
+  const { bus, store, persist, log } = deps;
+  const writeBatch = createBatchWriter({ bus, store, maxDeliver: persist.maxDeliver, log });
+  const consumer: Consumer = bus.consume(
+    { durable: deps.durable ?? 'persister', maxBatch: persist.batchMax, maxWaitMs: persist.intervalMs },
+    writeBatch,
+  );
+  const lag = setInterval(() => {
+    consumer.pending().then((n) => metrics.consumerPending.set(n), (err) => log.warn({ err }, 'consumer lag unknown'));
+  }, LAG_SAMPLE_MS).unref();
+
+  return {
+    pending: () => consumer.pending(),
+    async flushAndStop(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      let pending = await consumer.pending();
+      while (pending > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, Math.min(50, persist.intervalMs)));
+        pending = await consumer.pending();
+      }
+      clearInterval(lag);
+      await consumer.stop();
+      if (pending > 0) log.warn({ pending }, 'persister stopped with events unwritten; they stay in the stream');
+      return { flushed: pending === 0, pending };
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import t from 'tap';
+import { generateKeyPair, exportSPKI, SignJWT } from 'jose';
+import { createAuthenticator, extractToken } from './authenticator.ts';
+import { loadConfig } from '../config/config.ts';
+import { ChatError } from '../protocol/errors.ts';
+
+const codeOf = async (p: Promise<unknown>) => p.then(() => 'ok', (e) => (e instanceof ChatError ? `${e.code}: ${e.message}` : String(e)));
+
+t.test('auth - HS256 tokens round-trip with claims and defaults', async (t) => {
+  const auth = await createAuthenticator(loadConfig({}).auth);
+  const p = await auth.verify(await auth.sign({ sub: 'alice', name: 'Alice', roles: ['admin'] }));
+  t.match(p, { userId: 'alice', name: 'Alice', tenant: 'default', roles: ['admin'] });
+  t.ok(p.expiresAt! > Date.now());
+  const q = await auth.verify(await auth.sign({ sub: 'bob', tenant: 'acme' }));
+  t.match(q, { userId: 'bob', name: 'bob', tenant: 'acme' });
+});
+
+t.test('auth - expired, foreign, none and malformed tokens are unauthorized', async (t) => {
+  const auth = await createAuthenticator(loadConfig({}).auth);
+  t.match(await codeOf(auth.verify(await auth.sign({ sub: 'a' }, -5))), /^unauthorized: token expired/);
+  const foreign = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('a').setExpirationTime('1h').sign(new TextEncoder().encode('x'.repeat(40)));
+  t.match(await codeOf(auth.verify(foreign)), /^unauthorized: token signature invalid/);
+  const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"a"}').toString('base64url')}.`;
+  t.match(await codeOf(auth.verify(none)), /^unauthorized/);
+  t.match(await codeOf(auth.verify('abc')), /^unauthorized: token malformed/);
+  t.match(await codeOf(auth.verify('')), /^unauthorized: missing token/);
+  const noSub = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(loadConfig({}).auth.secret!));
+  t.match(await codeOf(auth.verify(noSub)), /^unauthorized: token has no valid sub claim/);
+});
+
+t.test('auth - RS256 with a public key accepts only RS256', async (t) => {
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const auth = await createAuthenticator(loadConfig({ JWT_PUBLIC_KEY: await exportSPKI(publicKey) }).auth);
+  const good = await new SignJWT({ name: 'R' }).setProtectedHeader({ alg: 'RS256' }).setSubject('rsa-user').setExpirationTime('1h').sign(privateKey);
+  t.match(await auth.verify(good), { userId: 'rsa-user', name: 'R' });
+  const hs = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('x').setExpirationTime('1h').sign(new TextEncoder().encode('k'.repeat(40)));
+  t.match(await codeOf(auth.verify(hs)), /^unauthorized/);
+  t.match(await codeOf(auth.sign({ sub: 'x' })), /^forbidden/);
+});
+
+t.test('auth - token from header or query', async (t) => {
+  t.equal(extractToken('Bearer abc', 'token=zzz'), 'abc');
+  t.equal(extractToken(undefined, 'a=1&token=zzz'), 'zzz');
+  t.equal(extractToken('Basic abc', ''), undefined);
+});

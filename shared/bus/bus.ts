@@ -1,0 +1,111 @@
+/**
+ * The bus: how tiers talk. Two planes with different guarantees.
+ *
+ * Live plane (core pub/sub): `publish` / `subscribe` on subjects such as `chat.room.<roomId>.ev`.
+ * At most once, no persistence, per-publisher order preserved for one subject. A subscriber that
+ * is not connected at publish time never sees the message. Used for fan-out of frames that are
+ * already durable (or ephemeral: typing, presence).
+ *
+ * Durable plane (the stream): `publishDurable` appends an event to the room's durable subject
+ * `chat.durable.<roomId>` and resolves only once the stream has stored it. A second publish with
+ * the same `dedupeId` within the dedupe window is not stored again: it resolves with the first
+ * one's sequence and `duplicate: true`. Sequences grow monotonically over the whole stream.
+ * The stream keeps events for the recovery window (or a size cap), for `replay` and consumers.
+ *
+ * Consumers (`consume`): a named durable consumer shared by any number of processes; each event is
+ * delivered to one of them, at least once, until acked. `nak` redelivers after a delay; `term`
+ * gives up on the event. Delivery order within a batch follows stream order, but redeliveries
+ * can arrive after later events: handlers must be idempotent and order-independent.
+ *
+ * Errors: methods reject with ChatError('unavailable') when the backing server cannot be reached
+ * (sends fail fast; nothing is silently dropped). `publish` on the live plane never throws.
+ */
+export interface Bus {
+  readonly kind: 'memory' | 'nats';
+
+  publish(subject: string, payload: Uint8Array): void;
+  subscribe(subject: string, handler: LiveHandler): Subscription;
+
+  publishDurable(roomId: string, dedupeId: string, payload: Uint8Array, headers?: Record<string, string>): Promise<DurableAck>;
+  /** The stored event at `seq`, or undefined when it has aged out of the stream. */
+  getDurable(seq: number): Promise<DurableMessage | undefined>;
+  /**
+   * Calls `onEvent` for each event of the room stored at or after `sinceMs` (stream time), in
+   * stream order, then resolves with whether the stream still covered `sinceMs` (false: older
+   * events were already dropped and the caller must fall back to the store).
+   */
+  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): Promise<{ complete: boolean; lastSeq: number }>;
+  consume(options: ConsumeOptions, handler: BatchHandler): Consumer;
+
+  /** Resolves when the bus is connected and the stream exists; rejects with why not. */
+  ready(): Promise<void>;
+  /** Stops consumers, flushes pending publishes and disconnects. */
+  close(): Promise<void>;
+}
+
+export type LiveHandler = (payload: Uint8Array, subject: string) => void;
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+export interface DurableAck {
+  seq: number;
+  duplicate: boolean;
+}
+
+export interface DurableMessage {
+  seq: number;
+  roomId: string;
+  dedupeId: string;
+  /** Stream time the event was stored, ms since epoch. */
+  storedAt: number;
+  data: Uint8Array;
+  headers: Record<string, string> | undefined;
+}
+
+export interface Delivery extends DurableMessage {
+  /** 1 on first delivery. */
+  deliveryCount: number;
+  ack(): void;
+  /** Redeliver later (default: the consumer's backoff). */
+  nak(delayMs?: number): void;
+  /** Never deliver again (the caller dead-lettered it). */
+  term(): void;
+}
+
+export interface ConsumeOptions {
+  /** Durable name: processes using the same name share the work. */
+  durable: string;
+  /** Deliver at most this many events per batch. */
+  maxBatch: number;
+  /** Wait at most this long for a batch to fill before handing over what there is. */
+  maxWaitMs: number;
+  /** How long an unacked delivery stays with one consumer before it is redelivered. */
+  ackWaitMs?: number;
+}
+
+/** Receives each batch; every delivery must be acked, nak'd or term'd (unsettled ones redeliver after ackWait). */
+export type BatchHandler = (batch: Delivery[]) => Promise<void>;
+
+export interface Consumer {
+  /** Events stored but not yet acked by this consumer group. */
+  pending(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export const subjects = {
+  roomEvents: (roomId: string) => `chat.room.${roomId}.ev`,
+  roomControl: (roomId: string) => `chat.room.${roomId}.ctl`,
+  durable: (roomId: string) => `chat.durable.${roomId}`,
+  userEvents: (tenant: string, userId: string) => `chat.user.${subjectToken(tenant)}.${subjectToken(userId)}.ev`,
+  deadLetter: 'chat.deadletter',
+} as const;
+
+/**
+ * User ids come from tokens and may hold characters a subject token cannot ('.', '*', '>', spaces):
+ * such ids are carried as '~' + base64url, which no plain id can start with.
+ */
+export function subjectToken(value: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(value) ? value : `~${Buffer.from(value, 'utf8').toString('base64url')}`;
+}

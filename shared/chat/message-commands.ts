@@ -1,0 +1,238 @@
+import { ChatError } from '../protocol/errors.ts';
+import { encodeMsgpack, decodeMsgpack } from '../protocol/codec.ts';
+import { eventToFrame } from '../protocol/event-frames.ts';
+import { subjects, type Bus } from '../bus/bus.ts';
+import type { Store } from '../store/store.ts';
+import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { DurableEvent } from '../domain/events.ts';
+import type { Attachment, Message, MessageType, Room, RoomMember } from '../domain/models.ts';
+import {
+  assertCanDelete, assertCanEdit, assertCanPin, assertCanPost, assertCanReact, assertMember,
+} from '../domain/permissions.ts';
+import { assertClientMessageType, checkContent, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
+import { idTime, type Snowflake } from '../ids/snowflake.ts';
+import type { RoomAccess } from './room-access.ts';
+
+/**
+ * Message commands: send, edit, delete, react, pin, mark read, delivered. The one place where a
+ * message event is authorized, turned into a durable event, stored in the stream and then shown
+ * live. Both the gateway (frames) and the api (REST) call these, so the rules hold on every path.
+ *
+ * Order of work (DESIGN.md, Durability): publishDurable and wait for the stream's ack, then
+ * publish the live frame carrying the stream sequence, then return (the caller acks the client).
+ */
+export interface MessageCommandDeps {
+  bus: Bus;
+  store: Store;
+  access: RoomAccess;
+  ids: Snowflake;
+  limits: MessageLimits;
+  rateLimiter: RateLimiter;
+  userRate: RateRule;
+  /** Per-tenant limit; undefined for none. */
+  tenantRate: RateRule | undefined;
+  now?: () => number;
+}
+
+export interface SendInput {
+  roomId: string;
+  content: string;
+  messageType?: MessageType;
+  clientMsgId?: string;
+  replyTo?: string | null;
+  threadId?: string | null;
+  attachments?: Attachment[];
+  mentions?: string[];
+  isAnonymous?: boolean;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SendResult {
+  message: Message;
+  seq: number;
+  /** True when this was a retry of a message already stored (same clientMsgId). */
+  duplicate: boolean;
+}
+
+export interface EventResult {
+  seq: number;
+  at: number;
+}
+
+/** How long an author's own message may take to reach the store before edit/delete gives up. */
+const PERSIST_GRACE_MS = 250;
+const ANONYMOUS_NAME = 'Anonymous';
+
+export class MessageCommands {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: MessageCommandDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async send(who: Principal, input: SendInput): Promise<SendResult> {
+    const type = input.messageType ?? 'text';
+    assertClientMessageType(type);
+    const content = checkContent(input.content, this.deps.limits, { attachments: input.attachments, type });
+    const { room, member } = await this.postable(who, input.roomId);
+    await this.limit(who);
+
+    if (input.threadId) await this.requireMessage(room.roomId, input.threadId, 'thread root');
+    if (input.replyTo) await this.requireMessage(room.roomId, input.replyTo, 'replied-to message');
+
+    const messageId = this.deps.ids.next();
+    const at = idTime(messageId);
+    const anonymous = input.isAnonymous === true;
+    const message: Message = {
+      messageId,
+      roomId: room.roomId,
+      authorId: who.userId,
+      authorName: anonymous ? ANONYMOUS_NAME : member.displayName || who.name,
+      content,
+      type,
+      timestamp: new Date(at).toISOString(),
+      reactions: {},
+      replyTo: input.replyTo ?? null,
+      threadId: input.threadId ?? null,
+      mentions: extractMentions(content, input.mentions),
+      attachments: input.attachments ?? [],
+      isEdited: false,
+      isDeleted: false,
+      isPinned: false,
+      isAnonymous: anonymous,
+      ...(anonymous ? { anonymousName: ANONYMOUS_NAME } : {}),
+      ...(member.avatar ? { authorAvatar: member.avatar } : {}),
+      ...(input.clientMsgId ? { clientMsgId: input.clientMsgId } : {}),
+      ...(input.metadata ? { metadata: input.metadata } : {}),
+    };
+    const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: room.roomId, message };
+    // A retried clientMsgId dedupes in the stream: the first message wins and is returned again.
+    const dedupeId = input.clientMsgId ? `c:${who.tenant}:${who.userId}:${input.clientMsgId}` : messageId;
+    const ack = await this.deps.bus.publishDurable(room.roomId, dedupeId, encodeMsgpack(event));
+    if (ack.duplicate) {
+      const original = await this.deps.bus.getDurable(ack.seq);
+      const stored = original ? (decodeMsgpack(original.data) as DurableEvent) : undefined;
+      if (stored?.kind === 'message.created') return { message: stored.message, seq: ack.seq, duplicate: true };
+      throw new ChatError('conflict', `clientMsgId ${input.clientMsgId} was already used`);
+    }
+    this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
+    return { message, seq: ack.seq, duplicate: false };
+  }
+
+  async edit(who: Principal, input: { roomId: string; messageId: string; content: string }): Promise<EventResult> {
+    const content = checkContent(input.content, this.deps.limits);
+    const { room, member } = await this.memberOf(who, input.roomId);
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    assertCanEdit(message.authorId, member);
+    if (message.isDeleted) throw new ChatError('conflict', 'a deleted message cannot be edited');
+    await this.limit(who);
+    return this.emit({ kind: 'message.edited', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId, content });
+  }
+
+  async delete(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
+    const { room, member } = await this.memberOf(who, input.roomId);
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    assertCanDelete(message.authorId, member);
+    await this.limit(who);
+    return this.emit({ kind: 'message.deleted', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId });
+  }
+
+  async react(who: Principal, input: { roomId: string; messageId: string; emoji: string; action?: 'add' | 'remove' }): Promise<EventResult & { action: 'add' | 'remove' }> {
+    const room = await this.deps.access.room(who.tenant, input.roomId);
+    assertCanReact(room, await this.deps.access.member(room.roomId, who.userId));
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    if (message.isDeleted) throw new ChatError('conflict', 'cannot react to a deleted message');
+    await this.limit(who);
+    const action = input.action ?? 'add';
+    const result = await this.emit({
+      kind: action === 'add' ? 'reaction.added' : 'reaction.removed',
+      id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId, emoji: input.emoji,
+    });
+    return { ...result, action };
+  }
+
+  async pin(who: Principal, input: { roomId: string; messageId: string; pinned: boolean }): Promise<EventResult> {
+    const { room, member } = await this.memberOf(who, input.roomId);
+    assertCanPin(room, member);
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    if (message.isDeleted && input.pinned) throw new ChatError('conflict', 'cannot pin a deleted message');
+    return this.emit({
+      kind: input.pinned ? 'message.pinned' : 'message.unpinned',
+      id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId,
+    });
+  }
+
+  /** Read marks move forward only (the store keeps the greatest id); direct rooms also get a read status. */
+  async markRead(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
+    const { room } = await this.memberOf(who, input.roomId);
+    const event: DurableEvent = { kind: 'read.marked', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, userId: who.userId, messageId: input.messageId };
+    const result = await this.emit(event);
+    if (room.type === 'direct') {
+      this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack({
+        type: 'message_status', roomId: room.roomId, messageId: input.messageId, userId: who.userId,
+        status: 'read', at: new Date(event.at).toISOString(), seq: result.seq,
+      }));
+    }
+    return result;
+  }
+
+  /**
+   * A recipient's gateway wrote the message to the recipient's socket (direct rooms). Deduped per
+   * (message, user), so several connections or gateways record it once.
+   */
+  async markDelivered(roomId: string, messageId: string, userId: string): Promise<void> {
+    const at = this.now();
+    const event: DurableEvent = { kind: 'message.delivered', id: this.deps.ids.next(), at, roomId, messageId, userId };
+    const ack = await this.deps.bus.publishDurable(roomId, `d:${messageId}:${userId}`, encodeMsgpack(event));
+    if (!ack.duplicate) this.deps.bus.publish(subjects.roomEvents(roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
+  }
+
+  private async emit(event: DurableEvent): Promise<EventResult> {
+    const ack = await this.deps.bus.publishDurable(event.roomId, event.id, encodeMsgpack(event));
+    if (!ack.duplicate) this.deps.bus.publish(subjects.roomEvents(event.roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
+    return { seq: ack.seq, at: event.at };
+  }
+
+  private async memberOf(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember }> {
+    const room = await this.deps.access.room(who.tenant, roomId);
+    const member = await this.deps.access.member(roomId, who.userId);
+    assertMember(room, member);
+    return { room, member };
+  }
+
+  private async postable(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember }> {
+    const room = await this.deps.access.room(who.tenant, roomId);
+    const member = await this.deps.access.member(roomId, who.userId);
+    assertCanPost(room, member);
+    return { room, member };
+  }
+
+  private async limit(who: Principal): Promise<void> {
+    const user = await this.deps.rateLimiter.take(`u:${who.tenant}:${who.userId}`, this.deps.userRate);
+    if (!user.allowed) throw rateLimited(user.retryAfterMs);
+    if (this.deps.tenantRate) {
+      const tenant = await this.deps.rateLimiter.take(`t:${who.tenant}`, this.deps.tenantRate);
+      if (!tenant.allowed) throw rateLimited(tenant.retryAfterMs);
+    }
+  }
+
+  /**
+   * A message that must exist. A message acked a moment ago may still be in the persister's
+   * current batch (history is consistent within one batch), so a miss is retried once after
+   * that window when `allowRecent` is set.
+   */
+  private async requireMessage(roomId: string, messageId: string, what: string, allowRecent = true): Promise<Message> {
+    let message = await this.deps.store.getMessage(roomId, messageId);
+    if (!message && allowRecent && this.now() - idTime(messageId) < 60_000) {
+      await new Promise((r) => setTimeout(r, PERSIST_GRACE_MS));
+      message = await this.deps.store.getMessage(roomId, messageId);
+    }
+    if (!message) throw new ChatError('not_found', `${what} ${messageId} not found in room ${roomId}`);
+    return message;
+  }
+}
+
+function rateLimited(retryAfterMs: number): ChatError {
+  return new ChatError('rate_limited', `too many messages; retry in ${Math.ceil(retryAfterMs)} ms`, { details: { retryAfterMs: Math.ceil(retryAfterMs) } });
+}

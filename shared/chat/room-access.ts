@@ -1,0 +1,86 @@
+import { ChatError } from '../protocol/errors.ts';
+import type { Room, RoomMember } from '../domain/models.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * Reads a room and a user's membership for authorization. The store is the truth; a caching
+ * access keeps rooms it was told to `retain` (the gateway retains rooms whose control subject it
+ * listens to) and relies on `invalidate` calls from control events to stay fresh. Rooms not
+ * retained are read from the store every time, so nothing is served stale without a feed.
+ */
+export interface RoomAccess {
+  /** The room, or ChatError('not_found') when it does not exist or belongs to another tenant. */
+  room(tenant: string, roomId: string): Promise<Room>;
+  member(roomId: string, userId: string): Promise<RoomMember | undefined>;
+  retain(roomId: string): void;
+  release(roomId: string): void;
+  invalidate(roomId: string, userId?: string): void;
+}
+
+export function createStoreRoomAccess(store: Store): RoomAccess {
+  return {
+    async room(tenant, roomId) {
+      const room = await store.getRoom(roomId);
+      if (!room || room.tenant !== tenant) throw new ChatError('not_found', `room ${roomId} not found`);
+      return room;
+    },
+    member: (roomId, userId) => store.getMember(roomId, userId),
+    retain() {},
+    release() {},
+    invalidate() {},
+  };
+}
+
+interface CachedRoom {
+  refs: number;
+  room: Room | undefined;
+  members: Map<string, RoomMember | null>;
+}
+
+/** Per-room member entries kept at most; beyond that the oldest entries are dropped. */
+const MAX_MEMBERS_CACHED = 20_000;
+
+export function createCachedRoomAccess(store: Store): RoomAccess {
+  const rooms = new Map<string, CachedRoom>();
+  return {
+    async room(tenant, roomId) {
+      const entry = rooms.get(roomId);
+      let room = entry?.room;
+      if (!room) {
+        room = await store.getRoom(roomId);
+        if (room && entry) entry.room = room;
+      }
+      if (!room || room.tenant !== tenant) throw new ChatError('not_found', `room ${roomId} not found`);
+      return room;
+    },
+    async member(roomId, userId) {
+      const entry = rooms.get(roomId);
+      if (entry) {
+        const cached = entry.members.get(userId);
+        if (cached !== undefined) return cached ?? undefined;
+      }
+      const member = await store.getMember(roomId, userId);
+      const now = rooms.get(roomId);
+      if (now) {
+        if (now.members.size >= MAX_MEMBERS_CACHED) now.members.delete(now.members.keys().next().value!);
+        now.members.set(userId, member ?? null);
+      }
+      return member;
+    },
+    retain(roomId) {
+      const entry = rooms.get(roomId);
+      if (entry) entry.refs++;
+      else rooms.set(roomId, { refs: 1, room: undefined, members: new Map() });
+    },
+    release(roomId) {
+      const entry = rooms.get(roomId);
+      if (entry && --entry.refs <= 0) rooms.delete(roomId);
+    },
+    invalidate(roomId, userId) {
+      const entry = rooms.get(roomId);
+      if (!entry) return;
+      if (userId === undefined) entry.room = undefined;
+      else entry.members.delete(userId);
+    },
+  };
+}

@@ -1,0 +1,284 @@
+import { ChatError } from '../protocol/errors.ts';
+import { encodeMsgpack } from '../protocol/codec.ts';
+import type { ServerFrame } from '../protocol/frames.ts';
+import { subjects, type Bus } from '../bus/bus.ts';
+import type { Store } from '../store/store.ts';
+import type { Principal } from '../auth/principal.ts';
+import {
+  DEFAULT_ROOM_SETTINGS, DIRECT_MEMBERS, GROUP_MAX_MEMBERS,
+  type Role, type Room, type RoomMember, type RoomSettings, type RoomType,
+} from '../domain/models.ts';
+import {
+  assertCanInvite, assertCanModerate, assertCanSee, assertCanSetRole, assertCanUpdateRoom, assertMember, isDiscoverable, roleRank,
+} from '../domain/permissions.ts';
+import type { Snowflake } from '../ids/snowflake.ts';
+
+/**
+ * Room and membership commands (the control plane). Written to the store directly so the caller
+ * reads its own write at once, then announced as frames on the room's control subject
+ * (`chat.room.<id>.ctl`), which every gateway holding the room applies to its caches and forwards
+ * to the room's sockets, and on the affected user's subject so their connections follow.
+ */
+export interface CreateRoomInput {
+  name: string;
+  description?: string;
+  type: RoomType;
+  roomId?: string;
+  avatar?: string;
+  banner?: string;
+  tags?: string[];
+  maxMembers?: number;
+  /** Other users to add at once (group, private, direct: the other person). */
+  members?: Array<{ userId: string; displayName?: string }>;
+  settings?: Partial<RoomSettings>;
+  allowInvites?: boolean;
+}
+
+export interface UpdateRoomInput {
+  name?: string;
+  description?: string;
+  avatar?: string;
+  banner?: string;
+  tags?: string[];
+  maxMembers?: number;
+  settings?: Partial<RoomSettings>;
+}
+
+export interface RoomCommandDeps {
+  bus: Bus;
+  store: Store;
+  ids: Snowflake;
+  now?: () => number;
+}
+
+export class RoomCommands {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: RoomCommandDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async create(who: Principal, input: CreateRoomInput): Promise<Room> {
+    const others = dedupeMembers(input.members ?? [], who.userId);
+    if (input.type === 'direct') {
+      if (others.length !== DIRECT_MEMBERS - 1) throw new ChatError('bad_request', 'a direct room needs exactly one other member in "members"');
+      const existing = await this.deps.store.findDirectRoom(who.tenant, who.userId, others[0]!.userId);
+      if (existing) return existing;
+    }
+    const maxMembers = input.type === 'direct' ? DIRECT_MEMBERS
+      : input.type === 'group' ? Math.min(input.maxMembers ?? input.settings?.maxMembers ?? GROUP_MAX_MEMBERS, GROUP_MAX_MEMBERS)
+      : input.maxMembers ?? input.settings?.maxMembers ?? DEFAULT_ROOM_SETTINGS.maxMembers;
+    if (input.type === 'group' && (input.maxMembers ?? 0) > GROUP_MAX_MEMBERS) {
+      throw new ChatError('bad_request', `a group room holds at most ${GROUP_MAX_MEMBERS} members`);
+    }
+    if (others.length + 1 > maxMembers) throw new ChatError('bad_request', `too many members: the room holds ${maxMembers}`);
+
+    const at = new Date(this.now()).toISOString();
+    const roomId = input.roomId ?? `room_${this.deps.ids.next()}`;
+    const settings: RoomSettings = {
+      ...DEFAULT_ROOM_SETTINGS,
+      ...input.settings,
+      ...(input.allowInvites !== undefined ? { allowInvites: input.allowInvites } : {}),
+      maxMembers,
+    };
+    const room: Room = {
+      roomId, tenant: who.tenant, name: input.name, description: input.description ?? '', type: input.type,
+      ...(input.avatar ? { avatar: input.avatar } : {}), ...(input.banner ? { banner: input.banner } : {}),
+      createdBy: who.userId, createdAt: at, updatedAt: at, memberCount: 1 + others.length, maxMembers,
+      lastActivity: at, settings, isActive: true, tags: input.tags ?? [],
+    };
+    const ownerRole: Role = input.type === 'direct' ? 'member' : 'owner';
+    const members: RoomMember[] = [
+      { roomId, userId: who.userId, displayName: who.name, role: ownerRole, joinedAt: at, isMuted: false, isBanned: false },
+      ...others.map((o): RoomMember => ({
+        roomId, userId: o.userId, displayName: o.displayName ?? o.userId, role: 'member', joinedAt: at, isMuted: false, isBanned: false,
+      })),
+    ];
+    await this.deps.store.createRoom(room, members);
+    for (const m of members) this.announceToUser(who.tenant, m.userId, { type: 'user_joined', roomId, user: { userId: m.userId, name: m.displayName }, role: m.role });
+    return room;
+  }
+
+  /** The room as the user may see it (private rooms are not found for non-members). */
+  async get(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember | undefined }> {
+    const room = await this.room(who, roomId);
+    const member = await this.deps.store.getMember(roomId, who.userId);
+    assertCanSee(room, member);
+    return { room, member };
+  }
+
+  async update(who: Principal, roomId: string, patch: UpdateRoomInput): Promise<Room> {
+    const room = await this.room(who, roomId);
+    assertCanUpdateRoom(room, await this.deps.store.getMember(roomId, who.userId));
+    const settings = { ...room.settings, ...patch.settings };
+    const maxMembers = patch.maxMembers ?? patch.settings?.maxMembers ?? room.maxMembers;
+    if (room.type === 'group' && maxMembers > GROUP_MAX_MEMBERS) throw new ChatError('bad_request', `a group room holds at most ${GROUP_MAX_MEMBERS} members`);
+    settings.maxMembers = maxMembers;
+    const updated: Room = {
+      ...room,
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.avatar !== undefined ? { avatar: patch.avatar } : {}),
+      ...(patch.banner !== undefined ? { banner: patch.banner } : {}),
+      ...(patch.tags !== undefined ? { tags: patch.tags } : {}),
+      maxMembers, settings, updatedAt: new Date(this.now()).toISOString(),
+    };
+    await this.deps.store.updateRoom(updated);
+    this.announce(roomId, { type: 'room_updated', roomId, room: publicRoom(updated) });
+    return updated;
+  }
+
+  /** Joins a discoverable room (idempotent). Private, group and direct rooms are joined by invite only. */
+  async join(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember; joined: boolean }> {
+    const room = await this.room(who, roomId);
+    const existing = await this.deps.store.getMember(roomId, who.userId);
+    if (existing?.isBanned) throw new ChatError('forbidden', 'you are banned from this room');
+    if (existing) return { room, member: existing, joined: false };
+    if (!isDiscoverable(room)) throw new ChatError('not_found', `room ${roomId} not found`);
+    if (room.settings.requireApproval) throw new ChatError('forbidden', 'this room requires approval: ask a moderator to invite you');
+    if (room.memberCount >= room.maxMembers) throw new ChatError('conflict', `room is full (${room.maxMembers} members)`);
+    const member: RoomMember = {
+      roomId, userId: who.userId, displayName: who.name, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
+    };
+    await this.deps.store.putMember(member);
+    this.announceMember(room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: member.role }, member.userId);
+    return { room: { ...room, memberCount: room.memberCount + 1 }, member, joined: true };
+  }
+
+  /** Leaves the room. An owner leaving passes ownership to the highest-ranked, longest-standing member. */
+  async leave(who: Principal, roomId: string): Promise<void> {
+    const room = await this.room(who, roomId);
+    const member = await this.deps.store.getMember(roomId, who.userId);
+    if (!member || member.isBanned) throw new ChatError('not_found', `you are not a member of room ${roomId}`);
+    if (member.role === 'owner') await this.passOwnership(room, member);
+    await this.deps.store.removeMember(roomId, who.userId);
+    this.announceMember(room, { type: 'user_left', roomId, user: { userId: who.userId, name: member.displayName }, reason: 'left' }, who.userId);
+  }
+
+  async invite(who: Principal, roomId: string, target: { userId: string; displayName?: string }): Promise<RoomMember> {
+    const { room, actor } = await this.actor(who, roomId);
+    assertCanInvite(room, actor);
+    const existing = await this.deps.store.getMember(roomId, target.userId);
+    if (existing?.isBanned) throw new ChatError('conflict', `${target.userId} is banned from this room; unban first`);
+    if (existing) return existing;
+    if (room.memberCount >= room.maxMembers) throw new ChatError('conflict', `room is full (${room.maxMembers} members)`);
+    const member: RoomMember = {
+      roomId, userId: target.userId, displayName: target.displayName ?? target.userId, role: 'member',
+      joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
+    };
+    await this.deps.store.putMember(member);
+    this.announceMember(room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: 'member' }, member.userId);
+    return member;
+  }
+
+  async kick(who: Principal, roomId: string, userId: string): Promise<void> {
+    const { room, actor } = await this.actor(who, roomId);
+    const target = await this.target(roomId, userId);
+    assertCanModerate(room, actor, target);
+    await this.deps.store.removeMember(roomId, userId);
+    this.announceMember(room, { type: 'user_left', roomId, user: { userId, name: target.displayName }, reason: 'kicked' }, userId);
+  }
+
+  async setBanned(who: Principal, roomId: string, userId: string, banned: boolean): Promise<RoomMember> {
+    const { room, actor } = await this.actor(who, roomId);
+    let target = await this.deps.store.getMember(roomId, userId);
+    // Banning someone who is not (or no longer) a member still keeps them out.
+    if (!target) {
+      if (!banned) throw new ChatError('not_found', `${userId} is not banned in this room`);
+      target = { roomId, userId, displayName: userId, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false };
+    }
+    assertCanModerate(room, actor, target);
+    if (!banned) {
+      await this.deps.store.removeMember(roomId, userId);
+      this.announceMember(room, { type: 'member_updated', roomId, userId, role: target.role, isMuted: false, isBanned: false }, userId);
+      return { ...target, isBanned: false };
+    }
+    const updated = { ...target, isBanned: true };
+    await this.deps.store.putMember(updated);
+    this.announceMember(room, { type: 'user_left', roomId, user: { userId, name: target.displayName }, reason: 'banned' }, userId);
+    return updated;
+  }
+
+  async setMuted(who: Principal, roomId: string, userId: string, muted: boolean): Promise<RoomMember> {
+    const { room, actor } = await this.actor(who, roomId);
+    const target = await this.target(roomId, userId);
+    assertCanModerate(room, actor, target);
+    const updated = { ...target, isMuted: muted };
+    await this.deps.store.putMember(updated);
+    this.announceMember(room, { type: 'member_updated', roomId, userId, role: updated.role, isMuted: muted, isBanned: updated.isBanned }, userId);
+    return updated;
+  }
+
+  async setRole(who: Principal, roomId: string, userId: string, role: Role): Promise<RoomMember> {
+    const { room, actor } = await this.actor(who, roomId);
+    const target = await this.target(roomId, userId);
+    assertCanSetRole(room, actor, target, role);
+    const updated = { ...target, role };
+    await this.deps.store.putMember(updated);
+    this.announceMember(room, { type: 'member_updated', roomId, userId, role, isMuted: updated.isMuted, isBanned: updated.isBanned }, userId);
+    return updated;
+  }
+
+  async members(who: Principal, roomId: string, page: { limit: number; offset: number }): Promise<{ members: RoomMember[]; total: number }> {
+    const room = await this.room(who, roomId);
+    assertCanSee(room, await this.deps.store.getMember(roomId, who.userId));
+    return this.deps.store.listMembers(roomId, page);
+  }
+
+  private async room(who: Principal, roomId: string): Promise<Room> {
+    const room = await this.deps.store.getRoom(roomId);
+    if (!room || room.tenant !== who.tenant) throw new ChatError('not_found', `room ${roomId} not found`);
+    return room;
+  }
+
+  private async actor(who: Principal, roomId: string): Promise<{ room: Room; actor: RoomMember }> {
+    const room = await this.room(who, roomId);
+    const actor = await this.deps.store.getMember(roomId, who.userId);
+    assertMember(room, actor);
+    return { room, actor };
+  }
+
+  private async target(roomId: string, userId: string): Promise<RoomMember> {
+    const target = await this.deps.store.getMember(roomId, userId);
+    if (!target) throw new ChatError('not_found', `${userId} is not a member of this room`);
+    return target;
+  }
+
+  private async passOwnership(room: Room, owner: RoomMember): Promise<void> {
+    const { members } = await this.deps.store.listMembers(room.roomId, { limit: 1000, offset: 0 });
+    const heir = members
+      .filter((m) => m.userId !== owner.userId && !m.isBanned)
+      .sort((a, b) => roleRank(b.role) - roleRank(a.role) || a.joinedAt.localeCompare(b.joinedAt))[0];
+    if (!heir) return;
+    const promoted = { ...heir, role: 'owner' as const };
+    await this.deps.store.putMember(promoted);
+    this.announceMember(room, { type: 'member_updated', roomId: room.roomId, userId: heir.userId, role: 'owner', isMuted: heir.isMuted, isBanned: false }, heir.userId);
+  }
+
+  private announce(roomId: string, frame: ServerFrame): void {
+    this.deps.bus.publish(subjects.roomControl(roomId), encodeMsgpack(frame));
+  }
+
+  private announceToUser(tenant: string, userId: string, frame: ServerFrame): void {
+    this.deps.bus.publish(subjects.userEvents(tenant, userId), encodeMsgpack(frame));
+  }
+
+  /** To the room's gateways and to the user's own connections (which may not be in the room yet). */
+  private announceMember(room: Room, frame: ServerFrame, userId: string): void {
+    const payload = encodeMsgpack(frame);
+    this.deps.bus.publish(subjects.roomControl(room.roomId), payload);
+    this.deps.bus.publish(subjects.userEvents(room.tenant, userId), payload);
+  }
+}
+
+function dedupeMembers(members: Array<{ userId: string; displayName?: string }>, self: string) {
+  const seen = new Set([self]);
+  return members.filter((m) => !seen.has(m.userId) && seen.add(m.userId));
+}
+
+/** The room as clients see it (no tenant). */
+export function publicRoom(room: Room): Record<string, unknown> {
+  const { tenant: _tenant, ...rest } = room;
+  return rest;
+}
+

@@ -1,0 +1,55 @@
+import t from 'tap';
+import { loadConfig, ConfigError, DEV_JWT_SECRET, DEFAULTS } from './config.ts';
+
+t.test('config - defaults give the embedded mode with the seed defaults', async (t) => {
+  const c = loadConfig({});
+  t.equal(c.port, 8080);
+  t.equal(c.bus.adapter, 'memory');
+  t.equal(c.store.adapter, 'sqlite');
+  t.equal(c.presence.adapter, 'memory');
+  t.equal(c.limits.maxMessageLength, DEFAULTS.maxMessageLength);
+  t.equal(c.ws.typingTimeoutMs, 3000);
+  t.equal(c.ws.presenceTtlSec, 300);
+  t.equal(c.ws.idleTimeoutSec, 600);
+  t.equal(c.rateLimit.perSecond, 10);
+  t.equal(c.auth.secret, DEV_JWT_SECRET);
+  t.equal(c.auth.devTokens, true);
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.ws), 'frozen');
+});
+
+t.test('config - adapters follow the servers that are configured', async (t) => {
+  const c = loadConfig({ NATS_URL: 'nats://a:4222, nats://b:4222', REDIS_URL: 'redis://127.0.0.1:6379', CASSANDRA_CONTACT_POINTS: '127.0.0.1' });
+  t.same(c.bus, { adapter: 'nats', servers: ['nats://a:4222', 'nats://b:4222'], recoveryWindowSec: 86400 });
+  t.equal(c.presence.adapter, 'redis');
+  t.equal(c.store.adapter, 'cassandra');
+  t.equal(c.rateLimit.adapter, 'redis');
+});
+
+t.test('config - every bad value is reported by name, all at once', async (t) => {
+  try {
+    loadConfig({ PORT: 'eighty', MAX_MESSAGE_LENGTH: '0', LOG_LEVEL: 'loud', BUS: 'nats' });
+    t.fail('should throw');
+  } catch (err) {
+    t.type(err, ConfigError);
+    const msg = (err as Error).message;
+    t.match(msg, /PORT: expected an integer, got "eighty"/);
+    t.match(msg, /LOG_LEVEL: expected one of/);
+    t.equal((err as ConfigError).problems.length, 3, 'PORT, MAX_MESSAGE_LENGTH and LOG_LEVEL (BUS is checked after)');
+  }
+  t.throws(() => loadConfig({ BUS: 'nats' }), /NATS_URL: required when BUS=nats/);
+});
+
+t.test('config - production refuses the development secret', async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /development secret is refused/);
+  const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40) });
+  t.equal(c.auth.devTokens, false);
+  t.throws(() => loadConfig({ JWT_SECRET: 'short' }), /at least 32 characters/);
+  t.throws(() => loadConfig({ JWT_SECRET: 'p'.repeat(40), JWKS_URL: 'http://x' }), /set only one/);
+});
+
+t.test('config - the README documents every variable', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { ENV_SCHEMA } = await import('./config.ts');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const name of Object.keys(ENV_SCHEMA)) t.match(readme, new RegExp('^\\| `' + name + '` \\|', 'm'), `${name} is in the README's table`);
+});

@@ -1,0 +1,177 @@
+import { readEnv, ConfigError, type VarSpec } from './env-schema.ts';
+
+/** The development signing secret; start refuses it when NODE_ENV=production. */
+export const DEV_JWT_SECRET = 'chat-svc-dev-secret-change-me-0123456789';
+
+export const DEFAULTS = {
+  port: 8080,
+  maxMessageLength: 5000,
+  maxPayloadBytes: 64 * 1024,
+  maxBackpressureBytes: 1024 * 1024,
+  typingTimeoutMs: 3000,
+  presenceTtlSec: 300,
+  websocketIdleTimeoutSec: 600,
+  rateLimitPerSecond: 10,
+  rateLimitBurst: 20,
+  persistIntervalMs: 100,
+  persistBatchMax: 1000,
+  persistMaxDeliver: 5,
+  resumeSkewMs: 5000,
+  recoveryWindowSec: 24 * 3600,
+  memoryStreamMaxMessages: 200_000,
+  httpBodyLimitBytes: 256 * 1024,
+} as const;
+
+export const ENV_SCHEMA = {
+  NODE_ENV: { kind: 'enum', values: ['development', 'production', 'test'], default: 'development', doc: 'production refuses the dev JWT secret' },
+  HOST: { kind: 'string', default: '0.0.0.0', doc: 'address to listen on' },
+  PORT: { kind: 'int', default: DEFAULTS.port, min: 0, max: 65535, doc: 'HTTP + WebSocket port (0 picks a free one)' },
+  LOG_LEVEL: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info', doc: 'pino log level' },
+  DATA_DIR: { kind: 'string', default: './data', doc: 'where the embedded SQLite store lives' },
+  NODE_ID: { kind: 'int', min: 0, max: 1023, doc: 'snowflake node id 0-1023, unique among live processes (default 0, right for one process)' },
+
+  JWT_SECRET: { kind: 'string', doc: 'HS256 secret (at least 32 characters)' },
+  JWT_PUBLIC_KEY: { kind: 'string', doc: 'RS256 public key (SPKI PEM)' },
+  JWKS_URL: { kind: 'string', doc: 'RS256 key set URL' },
+  JWT_ISSUER: { kind: 'string', doc: 'required iss claim' },
+  JWT_AUDIENCE: { kind: 'string', doc: 'required aud claim' },
+  DEFAULT_TENANT: { kind: 'string', default: 'default', doc: 'tenant of tokens without a tenant claim' },
+
+  MAX_MESSAGE_LENGTH: { kind: 'int', default: DEFAULTS.maxMessageLength, min: 1, max: 1_000_000, doc: 'characters per message' },
+  MAX_PAYLOAD_BYTES: { kind: 'int', default: DEFAULTS.maxPayloadBytes, min: 1024, max: 16 * 1024 * 1024, doc: 'largest WebSocket frame accepted' },
+  MAX_BACKPRESSURE_BYTES: { kind: 'int', default: DEFAULTS.maxBackpressureBytes, min: 16 * 1024, doc: 'send buffer per socket before it is closed as a slow consumer' },
+  HTTP_BODY_LIMIT_BYTES: { kind: 'int', default: DEFAULTS.httpBodyLimitBytes, min: 1024, doc: 'largest REST request body' },
+  TYPING_TIMEOUT: { kind: 'int', default: DEFAULTS.typingTimeoutMs, min: 100, doc: 'ms after which typing stops without typing_stop' },
+  PRESENCE_TTL: { kind: 'int', default: DEFAULTS.presenceTtlSec, min: 1, doc: 'seconds a presence entry lives without heartbeat' },
+  WEBSOCKET_IDLE_TIMEOUT: { kind: 'int', default: DEFAULTS.websocketIdleTimeoutSec, min: 8, max: 960, doc: 'seconds without traffic before a socket is closed (pings keep it alive)' },
+  RATE_LIMIT_PER_SECOND: { kind: 'int', default: DEFAULTS.rateLimitPerSecond, min: 1, doc: 'messages per second per user' },
+  RATE_LIMIT_BURST: { kind: 'int', default: DEFAULTS.rateLimitBurst, min: 1, doc: 'bucket size per user' },
+  TENANT_RATE_LIMIT_PER_SECOND: { kind: 'int', default: 0, min: 0, doc: 'messages per second per tenant (0 = unlimited)' },
+  PERSIST_INTERVAL_MS: { kind: 'int', default: DEFAULTS.persistIntervalMs, min: 1, max: 10_000, doc: 'persister batch interval' },
+  PERSIST_BATCH_MAX: { kind: 'int', default: DEFAULTS.persistBatchMax, min: 1, max: 100_000, doc: 'events per batch before writing early' },
+  PERSIST_MAX_DELIVER: { kind: 'int', default: DEFAULTS.persistMaxDeliver, min: 1, doc: 'tries before an event goes to the dead-letter subject' },
+  RESUME_SKEW: { kind: 'int', default: DEFAULTS.resumeSkewMs, min: 0, doc: 'ms replayed before the last seen id on resume' },
+  RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
+  MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },
+  CORS_ORIGINS: { kind: 'list', default: ['*'], doc: 'allowed Origin values for REST' },
+
+  BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
+  NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
+  STORE: { kind: 'enum', values: ['sqlite', 'cassandra'], doc: 'store adapter (default: cassandra when CASSANDRA_CONTACT_POINTS is set)' },
+  CASSANDRA_CONTACT_POINTS: { kind: 'list', doc: 'Cassandra hosts' },
+  PRESENCE: { kind: 'enum', values: ['memory', 'redis'], doc: 'presence adapter (default: redis when REDIS_URL is set)' },
+  REDIS_URL: { kind: 'string', doc: 'Redis URL' },
+} as const satisfies Record<string, VarSpec>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  logLevel: string;
+  nodeId: number | undefined;
+  defaultTenant: string;
+  auth: AuthConfig;
+  limits: LimitsConfig;
+  ws: WsConfig;
+  persist: PersistConfig;
+  bus: BusConfig;
+  store: StoreConfig;
+  presence: PresenceConfig;
+  rateLimit: RateLimitConfig;
+  http: HttpConfig;
+}
+
+export interface AuthConfig {
+  secret: string | undefined;
+  publicKeyPem: string | undefined;
+  jwksUrl: string | undefined;
+  issuer: string | undefined;
+  audience: string | undefined;
+  defaultTenant: string;
+  /** True when running with DEV_JWT_SECRET: `chat token` and the web page may mint tokens. */
+  devTokens: boolean;
+}
+export interface LimitsConfig { maxMessageLength: number }
+export interface WsConfig {
+  maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutSec: number;
+  typingTimeoutMs: number; presenceTtlSec: number; resumeSkewMs: number;
+}
+export interface PersistConfig { intervalMs: number; batchMax: number; maxDeliver: number }
+export type BusConfig =
+  | { adapter: 'memory'; recoveryWindowSec: number; maxMessages: number }
+  | { adapter: 'nats'; servers: string[]; recoveryWindowSec: number };
+export type StoreConfig =
+  | { adapter: 'sqlite'; dataDir: string }
+  | { adapter: 'cassandra'; contactPoints: string[] };
+export type PresenceConfig =
+  | { adapter: 'memory'; ttlSec: number; typingTimeoutMs: number }
+  | { adapter: 'redis'; url: string; ttlSec: number; typingTimeoutMs: number };
+export interface RateLimitConfig { adapter: 'memory' | 'redis'; redisUrl: string | undefined; perSecond: number; burst: number; tenantPerSecond: number }
+export interface HttpConfig { bodyLimitBytes: number; corsOrigins: string[] }
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Reads and validates the whole configuration once; the result is frozen. Throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const v = readEnv(ENV_SCHEMA, env);
+  const problems: string[] = [];
+
+  const authSources = [v.JWT_SECRET, v.JWT_PUBLIC_KEY, v.JWKS_URL].filter(Boolean).length;
+  if (authSources > 1) problems.push('JWT_SECRET, JWT_PUBLIC_KEY and JWKS_URL: set only one');
+  if (v.JWT_SECRET !== undefined && v.JWT_SECRET.length < 32) problems.push('JWT_SECRET: must be at least 32 characters');
+  const secret = authSources === 0 ? DEV_JWT_SECRET : v.JWT_SECRET;
+  const devTokens = secret === DEV_JWT_SECRET;
+  if (devTokens && v.NODE_ENV === 'production') {
+    problems.push('JWT_SECRET: the development secret is refused when NODE_ENV=production; set JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL');
+  }
+
+  const busAdapter = v.BUS ?? (v.NATS_URL?.length ? 'nats' : 'memory');
+  if (busAdapter === 'nats' && !v.NATS_URL?.length) problems.push('NATS_URL: required when BUS=nats');
+  const storeAdapter = v.STORE ?? (v.CASSANDRA_CONTACT_POINTS?.length ? 'cassandra' : 'sqlite');
+  if (storeAdapter === 'cassandra' && !v.CASSANDRA_CONTACT_POINTS?.length) problems.push('CASSANDRA_CONTACT_POINTS: required when STORE=cassandra');
+  const presenceAdapter = v.PRESENCE ?? (v.REDIS_URL ? 'redis' : 'memory');
+  if (presenceAdapter === 'redis' && !v.REDIS_URL) problems.push('REDIS_URL: required when PRESENCE=redis');
+  if (problems.length) throw new ConfigError(problems);
+
+  const config: Config = {
+    env: v.NODE_ENV,
+    host: v.HOST,
+    port: v.PORT,
+    logLevel: v.LOG_LEVEL,
+    nodeId: v.NODE_ID,
+    defaultTenant: v.DEFAULT_TENANT,
+    auth: {
+      secret, publicKeyPem: v.JWT_PUBLIC_KEY, jwksUrl: v.JWKS_URL, issuer: v.JWT_ISSUER, audience: v.JWT_AUDIENCE,
+      defaultTenant: v.DEFAULT_TENANT, devTokens,
+    },
+    limits: { maxMessageLength: v.MAX_MESSAGE_LENGTH },
+    ws: {
+      maxPayloadBytes: v.MAX_PAYLOAD_BYTES, maxBackpressureBytes: v.MAX_BACKPRESSURE_BYTES, idleTimeoutSec: v.WEBSOCKET_IDLE_TIMEOUT,
+      typingTimeoutMs: v.TYPING_TIMEOUT, presenceTtlSec: v.PRESENCE_TTL, resumeSkewMs: v.RESUME_SKEW,
+    },
+    persist: { intervalMs: v.PERSIST_INTERVAL_MS, batchMax: v.PERSIST_BATCH_MAX, maxDeliver: v.PERSIST_MAX_DELIVER },
+    bus: busAdapter === 'nats'
+      ? { adapter: 'nats', servers: v.NATS_URL ?? [], recoveryWindowSec: v.RECOVERY_WINDOW }
+      : { adapter: 'memory', recoveryWindowSec: v.RECOVERY_WINDOW, maxMessages: v.MEMORY_STREAM_MAX_MESSAGES },
+    store: storeAdapter === 'cassandra'
+      ? { adapter: 'cassandra', contactPoints: v.CASSANDRA_CONTACT_POINTS ?? [] }
+      : { adapter: 'sqlite', dataDir: v.DATA_DIR },
+    presence: presenceAdapter === 'redis'
+      ? { adapter: 'redis', url: v.REDIS_URL ?? '', ttlSec: v.PRESENCE_TTL, typingTimeoutMs: v.TYPING_TIMEOUT }
+      : { adapter: 'memory', ttlSec: v.PRESENCE_TTL, typingTimeoutMs: v.TYPING_TIMEOUT },
+    rateLimit: {
+      adapter: v.REDIS_URL ? 'redis' : 'memory', redisUrl: v.REDIS_URL,
+      perSecond: v.RATE_LIMIT_PER_SECOND, burst: v.RATE_LIMIT_BURST, tenantPerSecond: v.TENANT_RATE_LIMIT_PER_SECOND,
+    },
+    http: { bodyLimitBytes: v.HTTP_BODY_LIMIT_BYTES, corsOrigins: v.CORS_ORIGINS },
+  };
+  return deepFreeze(config);
+}
+
+export { ConfigError };

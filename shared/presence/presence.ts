@@ -1,0 +1,62 @@
+import type { PresenceStatus } from '../domain/models.ts';
+
+/**
+ * Presence: who is online, with which status and devices, and who is typing where.
+ *
+ * A user is online while at least one of their connections is registered and alive; each
+ * connection lives `ttlSec` unless refreshed by `heartbeat`, so the connections of a gateway that
+ * died expire by themselves. `connect`/`disconnect` report the transitions (first connection in,
+ * last connection out) so the caller publishes presence_update exactly on change. Users are
+ * namespaced by tenant. Typing entries expire after `typingTimeoutMs` without a new start.
+ *
+ * Presence is advisory: adapters never throw into the chat path; when their backend is down they
+ * report the failure through their logger/metrics and answer with what they know (or "offline").
+ */
+export interface Presence {
+  readonly kind: 'memory' | 'redis';
+
+  connect(c: ConnectionInfo): Promise<{ wentOnline: boolean }>;
+  disconnect(tenant: string, userId: string, connectionId: string): Promise<{ wentOffline: boolean }>;
+  /** Refreshes the TTL of these live connections. */
+  heartbeat(tenant: string, connections: Array<{ userId: string; connectionId: string }>): Promise<void>;
+  setStatus(tenant: string, userId: string, update: StatusUpdate): Promise<PresenceInfo>;
+  get(tenant: string, userIds: string[]): Promise<PresenceInfo[]>;
+
+  /** True when this start began a typing period (not a refresh of one). */
+  startTyping(tenant: string, roomId: string, userId: string): Promise<boolean>;
+  /** True when the user was typing. */
+  stopTyping(tenant: string, roomId: string, userId: string): Promise<boolean>;
+  typingIn(tenant: string, roomId: string): Promise<string[]>;
+
+  close(): Promise<void>;
+}
+
+export interface ConnectionInfo {
+  tenant: string;
+  userId: string;
+  connectionId: string;
+  device?: DeviceInfo;
+}
+
+export interface DeviceInfo {
+  type?: string;
+  platform?: string;
+  version?: string;
+}
+
+export interface StatusUpdate {
+  status: PresenceStatus;
+  customStatus?: string;
+  device?: DeviceInfo;
+}
+
+export interface PresenceInfo {
+  userId: string;
+  /** 'offline' when no live connection, whatever status was set. */
+  status: PresenceStatus;
+  customStatus?: string;
+  device?: DeviceInfo;
+  /** ISO time of the last connect, heartbeat or disconnect. */
+  lastSeen: string;
+  connections: number;
+}

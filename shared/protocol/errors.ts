@@ -1,0 +1,96 @@
+/**
+ * The one registry of error codes. Every error a client can see carries one of these codes, both
+ * on the WebSocket (`{type:'error', code}`) and over HTTP (`{success:false, error:{code}}`).
+ * Codes are part of the public contract: add new ones, never rename or reuse one.
+ */
+export const ERROR_CODES = [
+  'bad_frame',
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'too_large',
+  'rate_limited',
+  'unavailable',
+  'timeout',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorMapping {
+  /** HTTP status the api answers with. */
+  http: number;
+  /**
+   * WebSocket close code used when the error ends a connection (4000-4999 is the application
+   * range of RFC 6455). Most errors do not close: they answer with an error frame.
+   */
+  close: number;
+  /** Whether a client may retry the same request unchanged later. */
+  retryable: boolean;
+}
+
+export function errorMapping(code: ErrorCode): ErrorMapping {
+  switch (code) {
+    case 'bad_frame': return { http: 400, close: 4400, retryable: false };
+    case 'bad_request': return { http: 400, close: 4400, retryable: false };
+    case 'unauthorized': return { http: 401, close: 4401, retryable: false };
+    case 'forbidden': return { http: 403, close: 4403, retryable: false };
+    case 'not_found': return { http: 404, close: 4404, retryable: false };
+    case 'conflict': return { http: 409, close: 4409, retryable: false };
+    case 'too_large': return { http: 413, close: 4413, retryable: false };
+    case 'rate_limited': return { http: 429, close: 4429, retryable: true };
+    case 'unavailable': return { http: 503, close: 4503, retryable: true };
+    case 'timeout': return { http: 504, close: 4504, retryable: true };
+    case 'internal': return { http: 500, close: 4500, retryable: true };
+    default: {
+      const never: never = code;
+      throw new Error(`unmapped error code ${String(never)}`);
+    }
+  }
+}
+
+/** Close codes the gateway uses that are not errors of a request. */
+export const CLOSE_CODES = {
+  /** Server is shutting down or draining; reconnect elsewhere and resume. */
+  goingAway: 1001,
+  /** The socket could not drain its send buffer in time (slow consumer); reconnect and resume. */
+  slowConsumer: 4008,
+  /** Authentication expired or was revoked while connected. */
+  unauthorized: 4401,
+} as const;
+
+/** Our error: a stable code, a human message, optional details and the cause it wraps. */
+export class ChatError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ChatError';
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get status(): number {
+    return errorMapping(this.code).http;
+  }
+}
+
+export function isChatError(err: unknown): err is ChatError {
+  return err instanceof ChatError;
+}
+
+/** Turns anything thrown into a ChatError; unknown failures become `internal` with the original as cause. */
+export function toChatError(err: unknown): ChatError {
+  if (err instanceof ChatError) return err;
+  return new ChatError('internal', 'internal error', { cause: err });
+}
+
+export const badRequest = (message: string, details?: Record<string, unknown>) =>
+  new ChatError('bad_request', message, details ? { details } : undefined);
+export const forbidden = (message: string) => new ChatError('forbidden', message);
+export const notFound = (message: string) => new ChatError('not_found', message);
+export const conflict = (message: string) => new ChatError('conflict', message);
+export const unavailable = (message: string, cause?: unknown) => new ChatError('unavailable', message, { cause });

@@ -1,0 +1,35 @@
+import type { DurableEvent } from '../domain/events.ts';
+import type { ServerFrame } from './frames.ts';
+
+/**
+ * The live frame clients see for a durable event. Used when the event is first published and
+ * again when it is replayed on resume, so both paths show clients the same thing.
+ */
+export function eventToFrame(ev: DurableEvent, seq: number): ServerFrame {
+  const at = new Date(ev.at).toISOString();
+  switch (ev.kind) {
+    case 'message.created':
+      return { type: 'new_message', roomId: ev.roomId, message: ev.message, seq };
+    case 'message.edited':
+      return { type: 'message_updated', roomId: ev.roomId, messageId: ev.messageId, content: ev.content, editedAt: at, userId: ev.userId, seq };
+    case 'message.deleted':
+      return { type: 'message_deleted', roomId: ev.roomId, messageId: ev.messageId, deletedAt: at, userId: ev.userId, seq };
+    case 'reaction.added':
+    case 'reaction.removed':
+      return {
+        type: 'reaction_updated', roomId: ev.roomId, messageId: ev.messageId, emoji: ev.emoji, userId: ev.userId,
+        action: ev.kind === 'reaction.added' ? 'add' : 'remove', seq,
+      };
+    case 'message.pinned':
+    case 'message.unpinned':
+      return { type: 'message_pinned', roomId: ev.roomId, messageId: ev.messageId, pinned: ev.kind === 'message.pinned', userId: ev.userId, seq };
+    case 'read.marked':
+      return { type: 'read_receipt', roomId: ev.roomId, userId: ev.userId, messageId: ev.messageId, readAt: at, seq };
+    case 'message.delivered':
+      return { type: 'message_status', roomId: ev.roomId, messageId: ev.messageId, userId: ev.userId, status: 'delivered', at, seq };
+    default: {
+      const never: never = ev;
+      throw new Error(`no frame for event ${JSON.stringify(never)}`);
+    }
+  }
+}

@@ -1,0 +1,4 @@
+export * from './errors.ts';
+export * from './frames.ts';
+export * from './codec.ts';
+export { eventToFrame } from './event-frames.ts';

@@ -1,0 +1,54 @@
+import type { Config } from '../config/config.ts';
+import { createStore, type Store } from '../store/index.ts';
+import { createBus, type Bus } from '../bus/index.ts';
+import { createPresence, type Presence } from '../presence/index.ts';
+import { createRateLimiter, type RateLimiter } from '../rate-limit/index.ts';
+import { createAuthenticator, type Authenticator } from '../auth/index.ts';
+import { Snowflake } from '../ids/snowflake.ts';
+import { MessageCommands, RoomCommands, type RoomAccess } from '../chat/index.ts';
+import type { Logger } from '../telemetry/logger.ts';
+
+/** Every backend a tier may need, built from config in one place (adapters are chosen by config, never code). */
+export interface Adapters {
+  store: Store;
+  bus: Bus;
+  presence: Presence;
+  rateLimiter: RateLimiter;
+  authenticator: Authenticator;
+  ids: Snowflake;
+  close(): Promise<void>;
+}
+
+export async function buildAdapters(config: Config, log: Logger): Promise<Adapters> {
+  const store = createStore(config.store, log);
+  const bus = await createBus(config.bus, log);
+  const presence = await createPresence(config.presence, log);
+  const rateLimiter = await createRateLimiter(config.rateLimit, log);
+  const authenticator = await createAuthenticator(config.auth);
+  // A single embedded process may use node 0; distributed processes need distinct ids (NODE_ID).
+  const ids = new Snowflake(config.nodeId ?? 0);
+  return {
+    store, bus, presence, rateLimiter, authenticator, ids,
+    async close() {
+      await bus.close();
+      await Promise.allSettled([presence.close(), rateLimiter.close()]);
+      await store.close();
+    },
+  };
+}
+
+export function messageCommands(config: Config, a: Adapters, access: RoomAccess): MessageCommands {
+  return new MessageCommands({
+    bus: a.bus, store: a.store, access, ids: a.ids,
+    limits: { maxMessageLength: config.limits.maxMessageLength },
+    rateLimiter: a.rateLimiter,
+    userRate: { perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst },
+    tenantRate: config.rateLimit.tenantPerSecond > 0
+      ? { perSecond: config.rateLimit.tenantPerSecond, burst: config.rateLimit.tenantPerSecond * 2 }
+      : undefined,
+  });
+}
+
+export function roomCommands(a: Adapters): RoomCommands {
+  return new RoomCommands({ bus: a.bus, store: a.store, ids: a.ids });
+}

@@ -1,0 +1,90 @@
+import type { DurableEvent } from '../domain/events.ts';
+import type { Message, Room, RoomMember, RoomType, ReadState, MessageStatus } from '../domain/models.ts';
+
+/**
+ * The store: rooms, members and messages.
+ *
+ * Control plane (rooms, members, settings) is written directly by the api and the gateway and must
+ * be read-your-writes: once a write method resolves, every later read from any process sees it.
+ *
+ * Message plane is written only through `applyEvents`, by the persister. Contract:
+ * - Idempotent: applying an event any number of times equals applying it once.
+ * - Commutative: events are applied last-writer-wins by their event time `at`, per field, so any
+ *   order of application (parallel persisters, redelivery, an edit before its create) ends in the
+ *   same state. A delete is a tombstone: once deleted, a message stays deleted.
+ * - Atomic per call where the backend allows; when it rejects, the caller retries the whole call.
+ *
+ * Reads never return messages of another room. History is ordered by message id; cursors are ids.
+ * Failures surface as ChatError('unavailable') when the backend cannot be reached; other driver
+ * errors as ChatError('internal') with the driver error as cause.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'cassandra';
+
+  // ---- rooms
+  /** Creates the room with its initial members (the creator as owner first). Rejects with conflict if the id exists. */
+  createRoom(room: Room, members: RoomMember[]): Promise<void>;
+  getRoom(roomId: string): Promise<Room | undefined>;
+  /** Replaces the mutable fields (name, description, avatar, banner, settings, tags, maxMembers, updatedAt). */
+  updateRoom(room: Room): Promise<void>;
+  /** Rooms of a tenant, newest activity first. `memberOf` limits to rooms the user belongs to; `discoverable` to public and announcement rooms. */
+  listRooms(query: ListRoomsQuery): Promise<{ rooms: Room[]; total: number }>;
+  /** The direct room between two users of a tenant, if one exists. */
+  findDirectRoom(tenant: string, userA: string, userB: string): Promise<Room | undefined>;
+  /** Records activity time (monotonic: an older time never overwrites a newer one). */
+  touchRoom(roomId: string, at: string): Promise<void>;
+
+  // ---- members
+  /** Inserts or replaces the member and keeps the room's memberCount right (banned members do not count). */
+  putMember(member: RoomMember): Promise<void>;
+  getMember(roomId: string, userId: string): Promise<RoomMember | undefined>;
+  removeMember(roomId: string, userId: string): Promise<void>;
+  listMembers(roomId: string, page: { limit: number; offset: number }): Promise<{ members: RoomMember[]; total: number }>;
+  /** Room ids the user is a (non-banned) member of. */
+  roomsOfUser(tenant: string, userId: string): Promise<string[]>;
+
+  // ---- messages (write path: persister only)
+  applyEvents(events: DurableEvent[]): Promise<void>;
+
+  getMessage(roomId: string, messageId: string): Promise<Message | undefined>;
+  /**
+   * A page of the room's main timeline (thread replies excluded unless `threadId` is given, then
+   * only that thread's replies). Newest first. `before`/`after` are exclusive id bounds; with
+   * `after` and no `before` the page is the oldest `limit` messages after it (still returned
+   * newest first). Deleted messages are included with `isDeleted: true` and empty content.
+   */
+  history(roomId: string, query: HistoryQuery): Promise<Message[]>;
+  pinned(roomId: string): Promise<Message[]>;
+  /** Full-text search over content in the given rooms, best match first, deleted messages excluded. */
+  search(query: SearchQuery): Promise<Message[]>;
+  getReadState(roomId: string, userId: string): Promise<ReadState | undefined>;
+  /** Messages in the room's main timeline after `afterId` not written by `userId`, counted up to `cap`. */
+  countUnread(roomId: string, userId: string, afterId: string | undefined, cap: number): Promise<number>;
+  messageStatus(roomId: string, messageId: string): Promise<MessageStatus[]>;
+
+  /** Resolves when the backend answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ListRoomsQuery {
+  tenant: string;
+  type?: RoomType;
+  memberOf?: string;
+  discoverable?: boolean;
+  limit: number;
+  offset: number;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  before?: string;
+  after?: string;
+  threadId?: string;
+}
+
+export interface SearchQuery {
+  roomIds: string[];
+  text: string;
+  limit: number;
+}

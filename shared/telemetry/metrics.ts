@@ -1,0 +1,45 @@
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric of the process, registered on one registry served at /metrics. Tiers import the
+ * ones they update; label values come from closed sets (frame types, error codes, routes) so
+ * cardinality stays bounded.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+export const metrics = {
+  connections: new Gauge({ name: 'chat_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
+  connectionsTotal: new Counter({ name: 'chat_ws_connections_total', help: 'WebSocket connections accepted', registers: [registry] }),
+  upgradesRejected: new Counter({ name: 'chat_ws_upgrades_rejected_total', help: 'WebSocket upgrades refused', labelNames: ['code'], registers: [registry] }),
+  framesIn: new Counter({ name: 'chat_frames_in_total', help: 'Client frames received, by type', labelNames: ['type'], registers: [registry] }),
+  framesOut: new Counter({
+    name: 'chat_frames_out_total',
+    help: 'Server frames published, by type (one per topic publish, not per socket)',
+    labelNames: ['type'], registers: [registry],
+  }),
+  errors: new Counter({ name: 'chat_errors_total', help: 'Errors returned to clients, by code', labelNames: ['code'], registers: [registry] }),
+  slowConsumers: new Counter({ name: 'chat_ws_slow_consumer_closes_total', help: 'Sockets closed because their send buffer stayed full', registers: [registry] }),
+  roomSubscriptions: new Gauge({ name: 'chat_gateway_room_subscriptions', help: 'Rooms this gateway is subscribed to on the bus', registers: [registry] }),
+  ackLatency: new Histogram({
+    name: 'chat_send_ack_seconds', help: 'send_message receive to ack',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+  }),
+  persistBatchSize: new Histogram({
+    name: 'chat_persist_batch_size', help: 'Events per persisted batch',
+    buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000], registers: [registry],
+  }),
+  persistLatency: new Histogram({
+    name: 'chat_persist_batch_seconds', help: 'Store write time per batch',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  }),
+  persistedEvents: new Counter({ name: 'chat_persisted_events_total', help: 'Durable events written to the store', labelNames: ['kind'], registers: [registry] }),
+  persistFailures: new Counter({ name: 'chat_persist_failures_total', help: 'Batches the store rejected (retried)', registers: [registry] }),
+  deadLetters: new Counter({ name: 'chat_dead_letters_total', help: 'Events sent to the dead-letter subject', registers: [registry] }),
+  consumerPending: new Gauge({ name: 'chat_persist_consumer_pending', help: 'Durable events not yet persisted (consumer lag)', registers: [registry] }),
+  httpRequests: new Counter({ name: 'chat_http_requests_total', help: 'REST requests', labelNames: ['route', 'status'], registers: [registry] }),
+  httpDuration: new Histogram({
+    name: 'chat_http_request_seconds', help: 'REST request duration', labelNames: ['route'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+  }),
+};
