@@ -19,6 +19,8 @@ interface RoomEntry {
   readonly topicMsgpack: string;
   readonly topicJson: string;
   readonly topicLegacy: string;
+  /** Rooms belong to one tenant, so every socket in the room has this tenant. */
+  readonly tenant: string;
   sockets: number;
   /** Local user id -> sockets in the room (direct rooms report delivery per recipient). */
   readonly users: Map<string, number>;
@@ -61,7 +63,7 @@ export class RoomFanout {
     const conn = ws.getUserData();
     if (conn.closed || conn.rooms.has(roomId)) return;
     let entry = this.rooms.get(roomId);
-    if (!entry) entry = this.open(roomId);
+    if (!entry) entry = this.open(roomId, conn.principal.tenant);
     conn.rooms.add(roomId);
     entry.sockets++;
     const userId = conn.principal.userId;
@@ -102,9 +104,15 @@ export class RoomFanout {
     for (const entry of [...this.rooms.values()]) this.closeEntry(entry);
   }
 
-  private open(roomId: string): RoomEntry {
+  /** The tenant of a room this gateway holds sockets in. */
+  tenantOf(roomId: string): string | undefined {
+    return this.rooms.get(roomId)?.tenant;
+  }
+
+  private open(roomId: string, tenant: string): RoomEntry {
     const entry: RoomEntry = {
       roomId,
+      tenant,
       topicMsgpack: `m:${roomId}`,
       topicJson: `j:${roomId}`,
       topicLegacy: `l:${roomId}`,

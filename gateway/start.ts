@@ -105,10 +105,9 @@ export function startGateway(deps: GatewayDeps): Gateway {
     if (userId === undefined) return;
     deps.access.invalidate(roomId, userId);
     if (frame.type !== 'user_left') return;
-    for (const [key, entry] of users) {
-      if (!key.endsWith(`\0${userId}`)) continue;
-      for (const ws of entry.sockets) fanout.remove(ws, ws.getUserData(), roomId);
-    }
+    const tenant = fanout.tenantOf(roomId);
+    const entry = tenant === undefined ? undefined : users.get(`${tenant}\0${userId}`);
+    for (const ws of entry?.sockets ?? []) fanout.remove(ws, ws.getUserData(), roomId);
   }
 
   /** Frames for one user (invited, removed, role changed), also when their sockets are not in the room. */
