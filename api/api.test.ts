@@ -66,6 +66,11 @@ t.test('api - presence - set your status, read others, rooms are told', async (t
   const frame = frames.find((f) => f.type === 'presence_update');
   t.match(frame, { type: 'presence_update', userId: 'alice', status: 'busy', customStatus: 'in a meeting', device: { type: 'web' } });
 
+  await bob.post(`/rooms/${room}/join`);
+  const unconnected = await bob.put('/presence', { status: 'away' });
+  t.equal(unconnected.data.status, 'offline', 'without a connection the user stays offline');
+  t.notOk(frames.some((f) => f.type === 'presence_update' && f.userId === 'bob'), 'and nobody is told of a non-change');
+
   const got = await bob.get('/presence?userIds=alice,carol,alice');
   t.same(got.data.presence.map((p: any) => [p.userId, p.status]), [['alice', 'busy'], ['carol', 'offline']]);
   const otherTenant = await h.as('bob', 'elsewhere').get('/presence?userIds=alice');

@@ -23,6 +23,9 @@ export async function main(): Promise<void> {
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
+  if (config.bus.adapter === 'memory') {
+    log.warn('the api runs alone on the in-process bus: messages sent here reach no persister or gateway; set NATS_URL or run `chat all`');
+  }
 
   onShutdown(log, async () => {
     server.stopListening();

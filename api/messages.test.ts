@@ -229,6 +229,8 @@ t.test('api - read state - unread counts follow read marks; direct rooms report 
   await new Promise((r) => setTimeout(r, 100));
   t.equal(await unreadOf(bob), 1, 'read marks do not move backwards');
   t.equal((await carol.post(`/rooms/${room}/read`, { messageId: ids[2] })).status, 403, 'only members mark read');
+  t.equal((await bob.post(`/rooms/${room}/read`, { messageId: '99999999999999999999' })).status, 400, 'ids past int64 never reach the stream');
+  t.equal((await bob.post(`/rooms/${room}/read`, { messageId: 'abc' })).status, 400);
 
   const notJoined = (await carol.get('/rooms?scope=discover&limit=100')).data.rooms.find((r: any) => r.roomId === room);
   t.same([notJoined.isJoined, notJoined.unreadCount], [false, 0]);

@@ -56,6 +56,7 @@ export async function startAll(env: Record<string, string | undefined> = process
         await api.stop();
         const { pending } = await persister.flushAndStop();
         if (pending) log.warn({ pending }, 'stopped before every event was written');
+        server.close();
         await adapters.close();
       })();
       return stopped;

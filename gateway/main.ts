@@ -25,6 +25,7 @@ export async function main(): Promise<void> {
   onShutdown(log, async () => {
     server.stopListening();
     await gateway.drain();
+    server.close();
     await adapters.close();
   });
 }

@@ -20,6 +20,7 @@ export async function main(): Promise<void> {
   onShutdown(log, async () => {
     server.stopListening();
     await persister.flushAndStop();
+    server.close();
     await adapters.close();
   });
 }

@@ -218,6 +218,7 @@ t.test('e2e - bad input gets its code while a neighbour keeps chatting', async (
   await expectError('missing field', 'bad_frame', () => { mallory.send({ type: 'send_message', roomId }); });
   await expectError('wrong-typed field', 'bad_frame', () => { mallory.send({ type: 'send_message', roomId, content: 42 }); });
   await expectError('text over MAX_MESSAGE_LENGTH', 'too_large', () => { mallory.send({ type: 'send_message', roomId, content: 'x'.repeat(5001) }); });
+  await expectError('a message id beyond 64 bits', 'bad_request', () => { mallory.send({ type: 'mark_read', roomId, messageId: '99999999999999999999' }); });
   await expectError('frame over the payload limit', 'too_large', () => { mallory.send({ type: 'send_message', roomId, content: 'y'.repeat(20_000) }); });
 
   const priv = await aliceRest('POST', '/v1/chat/rooms', { name: 'Secret', type: 'private' });

@@ -26,11 +26,14 @@ export function presenceRoutes({ server, store, bus, presence }: ApiDeps): void 
   server.route({
     method: 'put', path, operationId: 'setPresence', tags,
     summary: 'Set your status; the rooms you are in are told',
-    description: 'A user with no live connection stays offline whatever status is set; the status applies once they connect.',
+    description: 'A user with no live connection stays offline whatever status is set; the status applies once they '
+      + 'connect. The rooms you are in get a presence_update frame when you are connected.',
     body: SetPresenceBody,
     response: PresenceSchema,
     handler: async ({ principal, body }) => {
       const info = await presence.setStatus(principal.tenant, principal.userId, body);
+      // Offline stays offline: nothing changed for anyone watching.
+      if (info.connections === 0) return info;
       const frame: ServerFrame = {
         type: 'presence_update', userId: info.userId, status: info.status,
         ...(info.customStatus ? { customStatus: info.customStatus } : {}),

@@ -1,5 +1,6 @@
 import { ChatError } from '../../shared/protocol/errors.ts';
 import type { MessageStatus } from '../../shared/domain/models.ts';
+import { isId } from '../../shared/ids/snowflake.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { memberRoom } from '../read-access.ts';
 import { MessageParams, MessageStatusResult, ReadBody, ReadResult, RoomIdParams } from '../schemas.ts';
@@ -17,6 +18,9 @@ export function readStateRoutes({ server, store, rooms, messages }: ApiDeps): vo
     body: ReadBody,
     response: ReadResult,
     handler: async ({ principal, params, body }) => {
+      // The id schema admits 20 digits; one past int64 would be stored in the stream and then
+      // refused by the store, holding up the persister's batch until it is dead-lettered.
+      if (!isId(body.messageId)) throw new ChatError('bad_request', `messageId ${body.messageId} is not a message id`);
       const { seq, at } = await messages.markRead(principal, { roomId: params.roomId, messageId: body.messageId });
       return { roomId: params.roomId, messageId: body.messageId, readAt: new Date(at).toISOString(), seq };
     },

@@ -11,7 +11,7 @@ import {
   assertCanDelete, assertCanEdit, assertCanPin, assertCanPost, assertCanReact, assertMember,
 } from '../domain/permissions.ts';
 import { assertClientMessageType, checkContent, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
-import { idTime, type Snowflake } from '../ids/snowflake.ts';
+import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
 
 /**
@@ -78,6 +78,8 @@ export class MessageCommands {
     const { room, member } = await this.postable(who, input.roomId);
     await this.limit(who);
 
+    if (input.threadId) assertId(input.threadId);
+    if (input.replyTo) assertId(input.replyTo);
     if (input.threadId) await this.requireMessage(room.roomId, input.threadId, 'thread root');
     if (input.replyTo) await this.requireMessage(room.roomId, input.replyTo, 'replied-to message');
 
@@ -121,6 +123,7 @@ export class MessageCommands {
   }
 
   async edit(who: Principal, input: { roomId: string; messageId: string; content: string }): Promise<EventResult> {
+    assertId(input.messageId);
     const content = checkContent(input.content, this.deps.limits);
     const { room, member } = await this.memberOf(who, input.roomId);
     const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
@@ -131,6 +134,7 @@ export class MessageCommands {
   }
 
   async delete(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
+    assertId(input.messageId);
     const { room, member } = await this.memberOf(who, input.roomId);
     const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
     assertCanDelete(message.authorId, member);
@@ -139,6 +143,7 @@ export class MessageCommands {
   }
 
   async react(who: Principal, input: { roomId: string; messageId: string; emoji: string; action?: 'add' | 'remove' }): Promise<EventResult & { action: 'add' | 'remove' }> {
+    assertId(input.messageId);
     const room = await this.deps.access.room(who.tenant, input.roomId);
     assertCanReact(room, await this.deps.access.member(room.roomId, who.userId));
     const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
@@ -153,6 +158,7 @@ export class MessageCommands {
   }
 
   async pin(who: Principal, input: { roomId: string; messageId: string; pinned: boolean }): Promise<EventResult> {
+    assertId(input.messageId);
     const { room, member } = await this.memberOf(who, input.roomId);
     assertCanPin(room, member);
     const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
@@ -165,6 +171,7 @@ export class MessageCommands {
 
   /** Read marks move forward only (the store keeps the greatest id); direct rooms also get a read status. */
   async markRead(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
+    assertId(input.messageId);
     const { room } = await this.memberOf(who, input.roomId);
     const event: DurableEvent = { kind: 'read.marked', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, userId: who.userId, messageId: input.messageId };
     const result = await this.emit(event);
@@ -182,6 +189,7 @@ export class MessageCommands {
    * (message, user), so several connections or gateways record it once.
    */
   async markDelivered(roomId: string, messageId: string, userId: string): Promise<void> {
+    assertId(messageId);
     const at = this.now();
     const event: DurableEvent = { kind: 'message.delivered', id: this.deps.ids.next(), at, roomId, messageId, userId };
     const ack = await this.deps.bus.publishDurable(roomId, `d:${messageId}:${userId}`, encodeMsgpack(event));
@@ -231,6 +239,15 @@ export class MessageCommands {
     if (!message) throw new ChatError('not_found', `${what} ${messageId} not found in room ${roomId}`);
     return message;
   }
+}
+
+/**
+ * Ids are signed 64-bit: the wire pattern allows any 1-20 digits, so a larger number must be
+ * refused here, before it reaches the stream, where the store would reject it and hold up the
+ * rest of its batch.
+ */
+function assertId(id: string): void {
+  if (!isId(id)) throw new ChatError('bad_request', `${id.slice(0, 24)} is not a message id`);
 }
 
 function rateLimited(retryAfterMs: number): ChatError {

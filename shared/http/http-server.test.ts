@@ -214,6 +214,7 @@ t.test('http - ChatError maps to its status, anything else to a logged 500 that 
         if (params.how === 'forbidden') throw new ChatError('forbidden', 'not yours');
         if (params.how === 'limited') throw new ChatError('rate_limited', 'slow down', { details: { retryAfterMs: 1500 } });
         if (params.how === 'conflict') throw new ChatError('conflict', 'taken', { details: { id: 'x' } });
+        if (params.how === 'driver') throw new ChatError('internal', 'SQLITE_CORRUPT at page 7', { cause: new Error('disk'), details: { page: 7 } });
         throw new Error('db password is hunter2');
       },
     });
@@ -245,6 +246,11 @@ t.test('http - ChatError maps to its status, anything else to a logged 500 that 
   const logged = h.logs.find((l) => l.includes('hunter2'));
   t.ok(logged, 'the failure is logged');
   t.match(logged, /http-server\.test\.ts/, 'with its stack');
+
+  const driver = await call(h.base, '/v1/fail/driver', { token });
+  t.equal(driver.status, 500);
+  t.same(driver.json.error, { code: 'internal', message: 'internal error' }, 'an internal ChatError is not passed through either');
+  t.ok(h.logs.some((l) => l.includes('SQLITE_CORRUPT')));
 
   const liar = await call(h.base, '/v1/liar', { token });
   t.equal(liar.status, 500, 'a response that breaks its schema is caught when checkResponses is on');
@@ -399,7 +405,11 @@ t.test('http - stopListening refuses new connections and keeps open ones; close 
   const keepAlive = net.connect(h.port, '127.0.0.1');
   await new Promise((r) => keepAlive.once('connect', r));
   h.server.stopListening();
-  await t.rejects(fetch(`${h.base}/health`, { headers: { connection: 'close' } }));
+  const refused = await new Promise<string>((resolve) => {
+    const s = net.connect(h.port, '127.0.0.1', () => { s.destroy(); resolve('connected'); });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+  t.equal(refused, 'ECONNREFUSED');
   const answer = await new Promise<string>((resolve) => {
     keepAlive.once('data', (d) => resolve(String(d)));
     keepAlive.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -417,4 +427,7 @@ t.test('http - a route whose path and params disagree is refused at registration
     method: 'get', path: '/v1/x/:a', operationId: 'x', summary: 'x',
     params: Type.Object({ b: Type.String() }), handler: async () => ({}),
   }), /params schema must declare exactly a/);
+  h.server.route({ method: 'get', path: '/v1/once', operationId: 'once', summary: 'x', handler: async () => ({}) });
+  t.throws(() => h.server.route({ method: 'get', path: '/v1/once', operationId: 'twice', summary: 'x', handler: async () => ({}) }), /registered twice/);
+  t.throws(() => h.server.route({ method: 'post', path: '/v1/other', operationId: 'once', summary: 'x', handler: async () => ({}) }), /registered twice/);
 });

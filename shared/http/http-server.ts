@@ -164,7 +164,16 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     metrics.httpDuration.observe({ route: label }, (performance.now() - started) / 1000);
   }
 
-  function internal(err: unknown, ctx: Record<string, unknown>): ChatError {
+  /**
+   * What the client is told about a failure. Anything not a ChatError, and ChatError('internal')
+   * (whose message and cause may describe a driver), becomes a bare 500 and is logged with its
+   * stack; other server-side codes (unavailable, timeout) keep their message and are logged too.
+   */
+  function clientError(err: unknown, ctx: Record<string, unknown>): ChatError {
+    if (err instanceof ChatError && err.code !== 'internal') {
+      if (err.status >= 500) log.warn({ err, ...ctx }, 'request failed');
+      return err;
+    }
     log.error({ err, ...ctx }, 'request failed');
     return new ChatError('internal', 'internal error');
   }
@@ -240,6 +249,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
 
   function mount(def: AnyRouteDef, envelope: boolean, contentType?: string): void {
     if (def.auth !== false && !authenticator) throw new Error(`route ${def.operationId} needs auth but the server has no authenticator`);
+    if (docs.some((d) => d.operationId === def.operationId || (d.method === def.method && d.path === def.path))) {
+      throw new Error(`route ${def.operationId} (${def.method} ${def.path}) is registered twice`);
+    }
     const paramNames = [...def.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
     const declared = Object.keys((def.params as { properties?: object } | undefined)?.properties ?? {});
     const missing = paramNames.filter((n) => !declared.includes(n));
@@ -279,8 +291,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       run(ex, route, raw, body).then(
         (status) => observe(route.label, ex.aborted ? CLIENT_CLOSED : status, started),
         (err: unknown) => {
-          const chatError = err instanceof ChatError ? err : internal(err, { route: route.label, method: def.method });
-          const status = writeError(ex, chatError);
+          const status = writeError(ex, clientError(err, { route: route.label, method: def.method }));
           observe(route.label, ex.aborted ? CLIENT_CLOSED : status, started);
         },
       );
@@ -422,13 +433,7 @@ function parseQuery(raw: string, schema: TSchema | undefined): Record<string, un
   const out: Record<string, unknown> = {};
   if (!raw) return out;
   const props = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {};
-  let search: URLSearchParams;
-  try {
-    search = new URLSearchParams(raw);
-  } catch (err) {
-    throw new ChatError('bad_request', 'invalid query string', { cause: err });
-  }
-  for (const [key, value] of search) {
+  for (const [key, value] of new URLSearchParams(raw)) {
     const prev = out[key];
     if (prev === undefined) out[key] = props[key]?.type === 'array' ? [value] : value;
     else out[key] = Array.isArray(prev) ? [...prev, value] : [prev, value];
