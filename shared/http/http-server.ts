@@ -10,6 +10,7 @@ import type { HttpConfig } from '../config/config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics, registry } from '../telemetry/metrics.ts';
 import { buildOpenApi, type DocRoute } from './openapi.ts';
+import { assertNativeUws } from './uws-native.ts';
 import { STANDARD_HEADERS, type AnyRouteDef, type RequestHeaders, type RouteDef } from './route.ts';
 
 /**
@@ -98,6 +99,7 @@ class RawReply {
 }
 
 export function createHttpServer(opts: HttpServerOptions): HttpServer {
+  assertNativeUws();
   const { log, authenticator } = opts;
   const bodyLimit = opts.http.bodyLimitBytes;
   const readinessTimeoutMs = opts.readinessTimeoutMs ?? READINESS_TIMEOUT_MS;
