@@ -2,6 +2,7 @@ import { loadConfig } from '../shared/config/index.ts';
 import { createLogger } from '../shared/telemetry/logger.ts';
 import { buildAdapters, messageCommands, roomCommands } from '../shared/runtime/adapters.ts';
 import { onShutdown } from '../shared/runtime/shutdown.ts';
+import { startTracing } from '../shared/telemetry/tracing.ts';
 import { createStoreRoomAccess } from '../shared/chat/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
@@ -10,6 +11,7 @@ import { startApi } from './start.ts';
 export async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, { service: 'chat-svc', tier: 'api' });
+  const tracing = await startTracing('chat-svc-api');
   const adapters = await buildAdapters(config, log);
   const { store, bus, presence } = adapters;
 
@@ -32,5 +34,6 @@ export async function main(): Promise<void> {
     await api.stop();
     server.close();
     await adapters.close();
+    await tracing?.shutdown();
   });
 }

@@ -8,6 +8,7 @@ import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
 import { serveWebPage } from './web-page.ts';
+import { startTracing } from '../shared/telemetry/tracing.ts';
 
 export interface AllInOne {
   port: number;
@@ -67,8 +68,12 @@ export async function startAll(env: Record<string, string | undefined> = process
 export async function runAll(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, { service: 'chat-svc' });
+  const tracing = await startTracing('chat-svc');
   const all = await startAll(process.env, log);
-  onShutdown(log, () => all.stop());
+  onShutdown(log, async () => {
+    await all.stop();
+    await tracing?.shutdown();
+  });
   const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
   const base = `http://${host}:${all.port}`;
   log.info({ port: all.port, bus: config.bus.adapter, store: config.store.adapter, presence: config.presence.adapter }, 'chat-svc listening');

@@ -2,6 +2,7 @@ import { loadConfig } from '../shared/config/index.ts';
 import { createLogger } from '../shared/telemetry/logger.ts';
 import { buildAdapters, messageCommands, roomCommands } from '../shared/runtime/adapters.ts';
 import { onShutdown } from '../shared/runtime/shutdown.ts';
+import { startTracing } from '../shared/telemetry/tracing.ts';
 import { createCachedRoomAccess } from '../shared/chat/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startGateway } from './start.ts';
@@ -10,6 +11,7 @@ import { startGateway } from './start.ts';
 export async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, { service: 'chat-svc', tier: 'gateway' });
+  const tracing = await startTracing('chat-svc-gateway');
   const adapters = await buildAdapters(config, log);
   if (adapters.bus.kind === 'memory') log.warn('BUS is in-process: this gateway reaches no other tier; set NATS_URL');
   const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc gateway' });
@@ -27,5 +29,6 @@ export async function main(): Promise<void> {
     await gateway.drain();
     server.close();
     await adapters.close();
+    await tracing?.shutdown();
   });
 }

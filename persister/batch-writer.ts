@@ -5,6 +5,8 @@ import type { DurableEvent } from '../shared/domain/events.ts';
 import type { Store } from '../shared/store/store.ts';
 import { metrics } from '../shared/telemetry/metrics.ts';
 import type { Logger } from '../shared/telemetry/logger.ts';
+import { contextFromHeaders, inSpan, SpanKind, SpanStatusCode, tracer } from '../shared/telemetry/tracing.ts';
+import type { Span } from '@opentelemetry/api';
 
 /**
  * Writes one batch of durable events and settles every delivery: ack after the store confirmed,
@@ -43,9 +45,13 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
     if (!events.length) return;
 
     const started = process.hrtime.bigint();
+    // One span per traced event, child of its sender's publish span: the trace of a message shows
+    // its wait in the stream and the batch write that stored it.
+    const spans = traced(deliveries, events.length);
     try {
-      await store.applyEvents(events);
+      await inSpan('chat.persist.batch', SpanKind.INTERNAL, { 'chat.batch_size': events.length }, () => store.applyEvents(events));
     } catch (err) {
+      for (const span of spans) { span.setStatus({ code: SpanStatusCode.ERROR }); span.end(); }
       metrics.persistFailures.inc();
       if (err instanceof ChatError && err.code === 'unavailable') {
         log.warn({ err, events: events.length }, 'store unavailable; batch will be retried');
@@ -56,11 +62,24 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
       await writeOneByOne(events, deliveries);
       return;
     }
+    for (const span of spans) span.end();
     metrics.persistLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.persistBatchSize.observe(events.length);
     for (const e of events) metrics.persistedEvents.labels(e.kind).inc();
     for (const d of deliveries) d.ack();
   };
+
+  function traced(deliveries: Delivery[], batchSize: number): Span[] {
+    const spans: Span[] = [];
+    for (const d of deliveries) {
+      const parent = contextFromHeaders(d.headers);
+      if (!parent) continue;
+      spans.push(tracer.startSpan('chat.persist', {
+        kind: SpanKind.CONSUMER, attributes: { 'chat.room_id': d.roomId, 'chat.stream_seq': d.seq, 'chat.batch_size': batchSize },
+      }, parent));
+    }
+    return spans;
+  }
 
   async function writeOneByOne(events: DurableEvent[], deliveries: Delivery[]): Promise<void> {
     for (let i = 0; i < events.length; i++) {

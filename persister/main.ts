@@ -2,6 +2,7 @@ import { loadConfig } from '../shared/config/index.ts';
 import { createLogger } from '../shared/telemetry/logger.ts';
 import { buildAdapters } from '../shared/runtime/adapters.ts';
 import { onShutdown } from '../shared/runtime/shutdown.ts';
+import { startTracing } from '../shared/telemetry/tracing.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startPersister } from './start.ts';
 
@@ -9,6 +10,7 @@ import { startPersister } from './start.ts';
 export async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, { service: 'chat-svc', tier: 'persister' });
+  const tracing = await startTracing('chat-svc-persister');
   const adapters = await buildAdapters(config, log);
   if (adapters.bus.kind === 'memory') log.warn('BUS is in-process: this persister receives nothing from other tiers; set NATS_URL');
   const server = createHttpServer({ http: config.http, log, title: 'chat-svc persister' });
@@ -22,5 +24,6 @@ export async function main(): Promise<void> {
     await persister.flushAndStop();
     server.close();
     await adapters.close();
+    await tracing?.shutdown();
   });
 }

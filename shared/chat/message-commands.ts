@@ -13,6 +13,7 @@ import {
 import { assertClientMessageType, checkContent, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
 import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
+import { inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.ts';
 
 /**
  * Message commands: send, edit, delete, react, pin, mark read, delivered. The one place where a
@@ -111,7 +112,7 @@ export class MessageCommands {
     const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: room.roomId, message };
     // A retried clientMsgId dedupes in the stream: the first message wins and is returned again.
     const dedupeId = input.clientMsgId ? `c:${who.tenant}:${who.userId}:${input.clientMsgId}` : messageId;
-    const ack = await this.deps.bus.publishDurable(room.roomId, dedupeId, encodeMsgpack(event));
+    const ack = await this.append(event, dedupeId);
     if (ack.duplicate) {
       const original = await this.deps.bus.getDurable(ack.seq);
       const stored = original ? (decodeMsgpack(original.data) as DurableEvent) : undefined;
@@ -192,12 +193,18 @@ export class MessageCommands {
     assertId(messageId);
     const at = this.now();
     const event: DurableEvent = { kind: 'message.delivered', id: this.deps.ids.next(), at, roomId, messageId, userId };
-    const ack = await this.deps.bus.publishDurable(roomId, `d:${messageId}:${userId}`, encodeMsgpack(event));
+    const ack = await this.append(event, `d:${messageId}:${userId}`);
     if (!ack.duplicate) this.deps.bus.publish(subjects.roomEvents(roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
   }
 
+  /** Stores the event in the stream, carrying the trace context so the persister's work joins the trace. */
+  private append(event: DurableEvent, dedupeId: string) {
+    return inSpan(`chat.publish ${event.kind}`, SpanKind.PRODUCER, { 'chat.room_id': event.roomId, 'chat.event_id': event.id }, () =>
+      this.deps.bus.publishDurable(event.roomId, dedupeId, encodeMsgpack(event), traceHeaders()));
+  }
+
   private async emit(event: DurableEvent): Promise<EventResult> {
-    const ack = await this.deps.bus.publishDurable(event.roomId, event.id, encodeMsgpack(event));
+    const ack = await this.append(event, event.id);
     if (!ack.duplicate) this.deps.bus.publish(subjects.roomEvents(event.roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
     return { seq: ack.seq, at: event.at };
   }

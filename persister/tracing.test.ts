@@ -1,0 +1,53 @@
+import t from 'tap';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { createMemoryBus } from '../shared/bus/index.ts';
+import { createSqliteStore } from '../shared/store/index.ts';
+import { createMemoryRateLimiter } from '../shared/rate-limit/memory-rate-limit.ts';
+import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/chat/index.ts';
+import { Snowflake } from '../shared/ids/snowflake.ts';
+import { silentLogger } from '../shared/telemetry/logger.ts';
+import { tracingConfigured } from '../shared/telemetry/tracing.ts';
+import { startPersister } from './start.ts';
+
+t.test('tracing - one trace shows send -> stream -> batch write', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  provider.register();
+  t.teardown(() => provider.shutdown());
+
+  const bus = await createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 10_000 });
+  const store = createSqliteStore({ file: ':memory:' });
+  const ids = new Snowflake(1);
+  const rooms = new RoomCommands({ bus, store, ids });
+  const messages = new MessageCommands({
+    bus, store, ids, access: createStoreRoomAccess(store), limits: { maxMessageLength: 5000 },
+    rateLimiter: createMemoryRateLimiter(), userRate: { perSecond: 100, burst: 100 }, tenantRate: undefined,
+  });
+  const persister = startPersister({ bus, store, persist: { intervalMs: 20, batchMax: 100, maxDeliver: 3 }, log: silentLogger() });
+  t.teardown(async () => { await persister.flushAndStop(1000); await bus.close(); await store.close(); });
+
+  const who = { userId: 'u1', name: 'U', tenant: 'acme', roles: [], expiresAt: undefined };
+  const room = await rooms.create(who, { name: 'traced', type: 'public' });
+  const sent = await messages.send(who, { roomId: room.roomId, content: 'follow me' });
+
+  const deadline = Date.now() + 5000;
+  while (!exporter.getFinishedSpans().some((s) => s.name === 'chat.persist') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const spans = exporter.getFinishedSpans();
+  const publish = spans.find((s) => s.name === 'chat.publish message.created');
+  const persist = spans.find((s) => s.name === 'chat.persist');
+  t.ok(publish, 'the send made a publish span');
+  t.ok(persist, 'the persister made a span for the stored event');
+  t.equal(persist!.spanContext().traceId, publish!.spanContext().traceId, 'same trace');
+  t.equal(persist!.parentSpanContext?.spanId, publish!.spanContext().spanId, 'the persist span is a child of the publish span');
+  t.equal(persist!.attributes['chat.room_id'], room.roomId);
+  t.ok(spans.some((s) => s.name === 'chat.persist.batch'), 'the batch write has its own span');
+  t.ok(await store.getMessage(room.roomId, sent.message.messageId), 'and the message is stored');
+});
+
+t.test('tracing - off unless an exporter is configured', async (t) => {
+  t.equal(tracingConfigured({}), false);
+  t.equal(tracingConfigured({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x' }), false);
+  t.equal(tracingConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }), true);
+  t.equal(tracingConfigured({ OTEL_TRACES_EXPORTER: 'console' }), true);
+});
