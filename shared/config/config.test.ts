@@ -19,7 +19,10 @@ t.test('config - defaults give the embedded mode with the seed defaults', async 
 
 t.test('config - adapters follow the servers that are configured', async (t) => {
   const c = loadConfig({ NATS_URL: 'nats://a:4222, nats://b:4222', REDIS_URL: 'redis://127.0.0.1:6379', CASSANDRA_CONTACT_POINTS: '127.0.0.1' });
-  t.same(c.bus, { adapter: 'nats', servers: ['nats://a:4222', 'nats://b:4222'], recoveryWindowSec: 86400 });
+  t.same(c.bus, {
+    adapter: 'nats', servers: ['nats://a:4222', 'nats://b:4222'], recoveryWindowSec: 86400,
+    streamName: 'CHAT', replicas: 1, duplicateWindowSec: 120,
+  });
   t.equal(c.presence.adapter, 'redis');
   t.equal(c.store.adapter, 'cassandra');
   t.equal(c.rateLimit.adapter, 'redis');

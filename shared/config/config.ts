@@ -19,6 +19,9 @@ export const DEFAULTS = {
   resumeSkewMs: 5000,
   recoveryWindowSec: 24 * 3600,
   memoryStreamMaxMessages: 200_000,
+  natsStream: 'CHAT',
+  natsStreamReplicas: 1,
+  natsDuplicateWindowSec: 120,
   httpBodyLimitBytes: 256 * 1024,
 } as const;
 
@@ -57,10 +60,16 @@ export const ENV_SCHEMA = {
 
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
+  NATS_STREAM: { kind: 'string', default: DEFAULTS.natsStream, pattern: /^[A-Za-z0-9_-]{1,64}$/, doc: 'JetStream stream holding chat.durable.> (created or updated at start)' },
+  NATS_STREAM_REPLICAS: { kind: 'int', default: DEFAULTS.natsStreamReplicas, min: 1, max: 5, doc: 'replicas of the stream (3 on a 3-node cluster)' },
+  NATS_DUPLICATE_WINDOW: { kind: 'int', default: DEFAULTS.natsDuplicateWindowSec, min: 1, doc: 'seconds a message id is remembered for dedupe (at most RECOVERY_WINDOW)' },
   STORE: { kind: 'enum', values: ['sqlite', 'cassandra'], doc: 'store adapter (default: cassandra when CASSANDRA_CONTACT_POINTS is set)' },
   CASSANDRA_CONTACT_POINTS: { kind: 'list', doc: 'Cassandra hosts' },
   PRESENCE: { kind: 'enum', values: ['memory', 'redis'], doc: 'presence adapter (default: redis when REDIS_URL is set)' },
   REDIS_URL: { kind: 'string', doc: 'Redis URL' },
+  REDIS_CLUSTER_NODES: { kind: 'list', doc: 'host:port seed nodes of a Redis Cluster (REDIS_URL then gives only user, password and TLS)' },
+  REDIS_SENTINELS: { kind: 'list', doc: 'host:port Sentinels that know the master REDIS_SENTINEL_NAME (REDIS_URL then gives user, password, db and TLS)' },
+  REDIS_SENTINEL_NAME: { kind: 'string', doc: 'name of the master the Sentinels watch' },
 } as const satisfies Record<string, VarSpec>;
 
 export interface Config {
@@ -99,14 +108,29 @@ export interface WsConfig {
 export interface PersistConfig { intervalMs: number; batchMax: number; maxDeliver: number }
 export type BusConfig =
   | { adapter: 'memory'; recoveryWindowSec: number; maxMessages: number }
-  | { adapter: 'nats'; servers: string[]; recoveryWindowSec: number };
+  | {
+    adapter: 'nats'; servers: string[]; recoveryWindowSec: number;
+    /** JetStream stream name (default CHAT). */
+    streamName?: string;
+    /** Stream replicas (default 1). */
+    replicas?: number;
+    /** Seconds a dedupe id is remembered (default 120, at most recoveryWindowSec). */
+    duplicateWindowSec?: number;
+  };
 export type StoreConfig =
   | { adapter: 'sqlite'; dataDir: string }
   | { adapter: 'cassandra'; contactPoints: string[] };
 export type PresenceConfig =
   | { adapter: 'memory'; ttlSec: number; typingTimeoutMs: number }
-  | { adapter: 'redis'; url: string; ttlSec: number; typingTimeoutMs: number };
-export interface RateLimitConfig { adapter: 'memory' | 'redis'; redisUrl: string | undefined; perSecond: number; burst: number; tenantPerSecond: number }
+  | { adapter: 'redis'; url: string; topology?: RedisTopology; ttlSec: number; typingTimeoutMs: number };
+export interface RateLimitConfig {
+  adapter: 'memory' | 'redis'; redisUrl: string | undefined; redisTopology?: RedisTopology;
+  perSecond: number; burst: number; tenantPerSecond: number;
+}
+/** Where Redis is when it is not the single server of the URL. Nodes are `host:port`. */
+export type RedisTopology =
+  | { kind: 'cluster'; nodes: string[] }
+  | { kind: 'sentinel'; sentinels: string[]; name: string };
 export interface HttpConfig { bodyLimitBytes: number; corsOrigins: string[] }
 
 function deepFreeze<T>(value: T): T {
@@ -133,10 +157,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   const busAdapter = v.BUS ?? (v.NATS_URL?.length ? 'nats' : 'memory');
   if (busAdapter === 'nats' && !v.NATS_URL?.length) problems.push('NATS_URL: required when BUS=nats');
+  if (busAdapter === 'nats' && v.NATS_DUPLICATE_WINDOW > v.RECOVERY_WINDOW) {
+    problems.push(`NATS_DUPLICATE_WINDOW: must be <= RECOVERY_WINDOW (${v.RECOVERY_WINDOW}), got ${v.NATS_DUPLICATE_WINDOW}`);
+  }
   const storeAdapter = v.STORE ?? (v.CASSANDRA_CONTACT_POINTS?.length ? 'cassandra' : 'sqlite');
   if (storeAdapter === 'cassandra' && !v.CASSANDRA_CONTACT_POINTS?.length) problems.push('CASSANDRA_CONTACT_POINTS: required when STORE=cassandra');
   const presenceAdapter = v.PRESENCE ?? (v.REDIS_URL ? 'redis' : 'memory');
   if (presenceAdapter === 'redis' && !v.REDIS_URL) problems.push('REDIS_URL: required when PRESENCE=redis');
+  const redisTopology = readRedisTopology(v.REDIS_CLUSTER_NODES, v.REDIS_SENTINELS, v.REDIS_SENTINEL_NAME, problems);
+  if (redisTopology !== undefined && !v.REDIS_URL) problems.push('REDIS_URL: required with REDIS_CLUSTER_NODES or REDIS_SENTINELS (redis://host gives none of user, password or TLS)');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -157,21 +186,39 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     persist: { intervalMs: v.PERSIST_INTERVAL_MS, batchMax: v.PERSIST_BATCH_MAX, maxDeliver: v.PERSIST_MAX_DELIVER },
     bus: busAdapter === 'nats'
-      ? { adapter: 'nats', servers: v.NATS_URL ?? [], recoveryWindowSec: v.RECOVERY_WINDOW }
+      ? {
+        adapter: 'nats', servers: v.NATS_URL ?? [], recoveryWindowSec: v.RECOVERY_WINDOW,
+        streamName: v.NATS_STREAM, replicas: v.NATS_STREAM_REPLICAS, duplicateWindowSec: v.NATS_DUPLICATE_WINDOW,
+      }
       : { adapter: 'memory', recoveryWindowSec: v.RECOVERY_WINDOW, maxMessages: v.MEMORY_STREAM_MAX_MESSAGES },
     store: storeAdapter === 'cassandra'
       ? { adapter: 'cassandra', contactPoints: v.CASSANDRA_CONTACT_POINTS ?? [] }
       : { adapter: 'sqlite', dataDir: v.DATA_DIR },
     presence: presenceAdapter === 'redis'
-      ? { adapter: 'redis', url: v.REDIS_URL ?? '', ttlSec: v.PRESENCE_TTL, typingTimeoutMs: v.TYPING_TIMEOUT }
+      ? { adapter: 'redis', url: v.REDIS_URL ?? '', ...(redisTopology ? { topology: redisTopology } : {}), ttlSec: v.PRESENCE_TTL, typingTimeoutMs: v.TYPING_TIMEOUT }
       : { adapter: 'memory', ttlSec: v.PRESENCE_TTL, typingTimeoutMs: v.TYPING_TIMEOUT },
     rateLimit: {
-      adapter: v.REDIS_URL ? 'redis' : 'memory', redisUrl: v.REDIS_URL,
+      adapter: v.REDIS_URL ? 'redis' : 'memory', redisUrl: v.REDIS_URL, ...(redisTopology ? { redisTopology } : {}),
       perSecond: v.RATE_LIMIT_PER_SECOND, burst: v.RATE_LIMIT_BURST, tenantPerSecond: v.TENANT_RATE_LIMIT_PER_SECOND,
     },
     http: { bodyLimitBytes: v.HTTP_BODY_LIMIT_BYTES, corsOrigins: v.CORS_ORIGINS },
   };
   return deepFreeze(config);
+}
+
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/;
+
+function readRedisTopology(cluster: string[] | undefined, sentinels: string[] | undefined, name: string | undefined, problems: string[]): RedisTopology | undefined {
+  for (const [variable, nodes] of [['REDIS_CLUSTER_NODES', cluster], ['REDIS_SENTINELS', sentinels]] as const) {
+    const bad = nodes?.filter((n) => !HOST_PORT.test(n)) ?? [];
+    if (bad.length) problems.push(`${variable}: expected host:port entries, got ${bad.map((b) => `"${b}"`).join(', ')}`);
+  }
+  if (cluster?.length && sentinels?.length) problems.push('REDIS_CLUSTER_NODES and REDIS_SENTINELS: set only one');
+  if (sentinels?.length && !name) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS');
+  if (name && !sentinels?.length) problems.push('REDIS_SENTINELS: required with REDIS_SENTINEL_NAME');
+  if (cluster?.length) return { kind: 'cluster', nodes: cluster };
+  if (sentinels?.length && name) return { kind: 'sentinel', sentinels, name };
+  return undefined;
 }
 
 export { ConfigError };

@@ -2,7 +2,6 @@ import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { runPresenceContract } from './presence.contract.ts';
 import { createMemoryPresence, createPresence, type MemoryPresenceOptions, type Presence } from './index.ts';
-import { ChatError } from '../protocol/errors.ts';
 
 runPresenceContract(t, { name: 'memory', open: async (cfg) => createMemoryPresence(cfg) });
 
@@ -72,13 +71,10 @@ t.test('presence - memory: the sweep forgets offline users and expired typing', 
   t.equal(gone!.lastSeen, new Date(0).toISOString(), 'now reported as never seen');
 });
 
-t.test('presence - createPresence builds the memory adapter and refuses redis for now', async (t) => {
+t.test('presence - createPresence builds the memory adapter', async (t) => {
   const log = pino({ level: 'silent' });
   const p = await createPresence({ adapter: 'memory', ttlSec: 5, typingTimeoutMs: 1000 }, log);
   t.teardown(() => p.close());
   t.equal(p.kind, 'memory');
   t.same(await p.connect({ tenant: 't', userId: 'u', connectionId: 'c' }), { wentOnline: true });
-  const err = await createPresence({ adapter: 'redis', url: 'redis://127.0.0.1:6379', ttlSec: 5, typingTimeoutMs: 1000 }, log).catch((e: unknown) => e);
-  t.ok(err instanceof ChatError);
-  t.equal((err as ChatError).code, 'unavailable');
 });

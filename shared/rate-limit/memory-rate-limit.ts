@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { ChatError } from '../protocol/errors.ts';
 import type { RateDecision, RateLimiter, RateRule } from './rate-limit.ts';
+import { checkTake } from './rate-rule.ts';
 
 /**
  * Token buckets in one process. A bucket that would be full again is the same as no bucket, so the
@@ -55,10 +55,8 @@ export function createMemoryRateLimiter(opts: MemoryRateLimiterOptions = {}): Me
     },
 
     async take(key: string, rule: RateRule, cost = 1): Promise<RateDecision> {
+      checkTake(rule, cost);
       const { perSecond, burst } = rule;
-      if (!(perSecond > 0 && burst > 0 && cost > 0 && cost <= burst && Number.isFinite(perSecond))) {
-        throw new ChatError('bad_request', `rate limit: need perSecond > 0, burst > 0 and 0 < cost <= burst (got ${perSecond}/s, burst ${burst}, cost ${cost})`);
-      }
       const now = clock();
       let bucket = buckets.get(key);
       let tokens = burst;
