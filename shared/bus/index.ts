@@ -3,12 +3,14 @@ import type { BusConfig } from '../config/config.ts';
 import { ChatError } from '../protocol/errors.ts';
 import type { Bus } from './bus.ts';
 import { createMemoryBus } from './memory-bus.ts';
+import { createNatsBus } from './nats-bus.ts';
 
 export type {
   Bus, LiveHandler, Subscription, DurableAck, DurableMessage, Delivery, ConsumeOptions, BatchHandler, Consumer,
 } from './bus.ts';
 export { subjects, subjectToken } from './bus.ts';
 export { createMemoryBus, type MemoryBusConfig, type MemoryBusOptions } from './memory-bus.ts';
+export { createNatsBus, type NatsBusConfig, type NatsBusOptions } from './nats-bus.ts';
 
 /** Builds the configured bus and waits until it is ready. */
 export async function createBus(cfg: BusConfig, log: Logger): Promise<Bus> {
@@ -21,12 +23,19 @@ export async function createBus(cfg: BusConfig, log: Logger): Promise<Bus> {
       );
       break;
     case 'nats':
-      throw new ChatError('unavailable', 'the NATS bus is not built yet');
+      bus = createNatsBus(cfg, log);
+      break;
     default: {
       const never: never = cfg;
       throw new ChatError('internal', `unknown bus adapter ${JSON.stringify((never as { adapter?: unknown }).adapter)}`);
     }
   }
-  await bus.ready();
+  try {
+    await bus.ready();
+  } catch (err) {
+    // a bus that never became ready must not keep reconnecting in the background
+    await bus.close();
+    throw err;
+  }
   return bus;
 }
