@@ -1,6 +1,7 @@
 import type { Principal } from '../shared/auth/principal.ts';
 import type { Room, RoomType } from '../shared/domain/models.ts';
 import type { Store } from '../shared/store/store.ts';
+import type { Presence } from '../shared/presence/presence.ts';
 import { publicRoom } from '../shared/chat/index.ts';
 
 export type RoomScope = 'all' | 'joined' | 'discover';
@@ -14,9 +15,6 @@ export interface RoomListQuery {
 
 export type RoomListItem = Omit<Room, 'tenant'> & { isJoined: boolean; unreadCount: number };
 
-/** Unread counts stop here: a badge shows "99+" long before counting further is useful. */
-export const UNREAD_CAP = 100;
-
 /**
  * GET /v1/chat/rooms. `joined` and `discover` are one store query each. `all` is their union,
  * which the store port cannot express in one query (memberOf and discoverable intersect), so
@@ -24,7 +22,7 @@ export const UNREAD_CAP = 100;
  * then room id) and cut: every room of the union's window is within the window of its own list.
  * The total subtracts the rooms counted twice.
  */
-export async function listRooms(store: Store, who: Principal, q: RoomListQuery) {
+export async function listRooms(store: Store, presence: Presence, who: Principal, q: RoomListQuery) {
   const base = { tenant: who.tenant, ...(q.type ? { type: q.type } : {}) };
   let page: Room[];
   let total: number;
@@ -44,16 +42,13 @@ export async function listRooms(store: Store, who: Principal, q: RoomListQuery) 
     page = [...merged.values()].sort(byActivity).slice(q.offset, window);
     total = joined.total + discoverable.total - both.total;
   }
-  const rooms: RoomListItem[] = await Promise.all(page.map(async (room) => {
+  // Unread counts come from presence (O(1) per room), not from counting stored messages.
+  const unread = await presence.unreadCounts(who.tenant, who.userId, page.filter((r) => joinedIds.has(r.roomId)).map((r) => r.roomId));
+  const rooms: RoomListItem[] = page.map((room) => {
     const isJoined = joinedIds.has(room.roomId);
-    return { ...(publicRoom(room) as Omit<Room, 'tenant'>), isJoined, unreadCount: isJoined ? await unread(store, room.roomId, who.userId) : 0 };
-  }));
+    return { ...(publicRoom(room) as Omit<Room, 'tenant'>), isJoined, unreadCount: unread.get(room.roomId) ?? 0 };
+  });
   return { rooms, pagination: { total, limit: q.limit, offset: q.offset, hasMore: q.offset + rooms.length < total } };
-}
-
-async function unread(store: Store, roomId: string, userId: string): Promise<number> {
-  const read = await store.getReadState(roomId, userId);
-  return store.countUnread(roomId, userId, read?.lastReadId, UNREAD_CAP);
 }
 
 function byActivity(a: Room, b: Room): number {

@@ -64,9 +64,9 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
   const rateLimiter = createMemoryRateLimiter();
   const authenticator = await createAuthenticator(config.auth);
   const ids = new Snowflake(1);
-  const rooms = new RoomCommands({ bus, store, ids });
+  const rooms = new RoomCommands({ bus, store, presence, ids });
   const messages = new MessageCommands({
-    bus, store, ids, access: createStoreRoomAccess(store), rateLimiter,
+    bus, store, presence, ids, access: createStoreRoomAccess(store), rateLimiter,
     limits: { maxMessageLength: config.limits.maxMessageLength },
     userRate: { perSecond: opts.ratePerSecond ?? 10_000, burst: opts.burst ?? 10_000 },
     tenantRate: undefined,

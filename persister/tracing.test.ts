@@ -3,6 +3,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createMemoryBus } from '../shared/bus/index.ts';
 import { createSqliteStore } from '../shared/store/index.ts';
+import { createMemoryPresence } from '../shared/presence/memory-presence.ts';
 import { createMemoryRateLimiter } from '../shared/rate-limit/memory-rate-limit.ts';
 import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/chat/index.ts';
 import { Snowflake } from '../shared/ids/snowflake.ts';
@@ -19,9 +20,10 @@ t.test('tracing - one trace shows send -> stream -> batch write', async (t) => {
   const bus = await createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 10_000 });
   const store = createSqliteStore({ file: ':memory:' });
   const ids = new Snowflake(1);
-  const rooms = new RoomCommands({ bus, store, ids });
+  const presence = createMemoryPresence({ ttlSec: 300, typingTimeoutMs: 3000 });
+  const rooms = new RoomCommands({ bus, store, presence, ids });
   const messages = new MessageCommands({
-    bus, store, ids, access: createStoreRoomAccess(store), limits: { maxMessageLength: 5000 },
+    bus, store, presence, ids, access: createStoreRoomAccess(store), limits: { maxMessageLength: 5000 },
     rateLimiter: createMemoryRateLimiter(), userRate: { perSecond: 100, burst: 100 }, tenantRate: undefined,
   });
   const persister = startPersister({ bus, store, persist: { intervalMs: 20, batchMax: 100, maxDeliver: 3 }, log: silentLogger() });

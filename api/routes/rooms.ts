@@ -15,13 +15,13 @@ export function roomDetails(room: Room, member: RoomMember | undefined) {
   return { ...(publicRoom(room) as Omit<Room, 'tenant'>), isJoined: joined, role: joined ? member.role : null };
 }
 
-export function roomRoutes({ server, store, rooms }: ApiDeps): void {
+export function roomRoutes({ server, store, presence, rooms }: ApiDeps): void {
   server.route({
     method: 'get', path: `${CHAT_PREFIX}/rooms`, operationId: 'listRooms', tags,
     summary: 'Rooms you are in and rooms you can join, newest activity first',
     query: ListRoomsQuery,
     response: Type.Object({ rooms: Type.Array(RoomListItem), pagination: OffsetPagination }),
-    handler: ({ principal, query }) => listRooms(store, principal, query),
+    handler: ({ principal, query }) => listRooms(store, presence, principal, query),
   });
 
   server.route({

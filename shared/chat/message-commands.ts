@@ -4,6 +4,7 @@ import { eventToFrame } from '../protocol/event-frames.ts';
 import { subjects, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
+import type { Presence } from '../presence/presence.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { DurableEvent } from '../domain/events.ts';
 import type { Attachment, Message, MessageType, Room, RoomMember } from '../domain/models.ts';
@@ -26,6 +27,8 @@ import { inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.ts';
 export interface MessageCommandDeps {
   bus: Bus;
   store: Store;
+  /** Keeps unread counts (never throws by its contract). */
+  presence: Presence;
   access: RoomAccess;
   ids: Snowflake;
   limits: MessageLimits;
@@ -64,6 +67,8 @@ export interface EventResult {
 /** How long an author's own message may take to reach the store before edit/delete gives up. */
 const PERSIST_GRACE_MS = 250;
 const ANONYMOUS_NAME = 'Anonymous';
+/** A read mark this far behind the newest message is treated as this far behind. */
+const UNREAD_RECOUNT_CAP = 1000;
 
 export class MessageCommands {
   private readonly now: () => number;
@@ -120,6 +125,8 @@ export class MessageCommands {
       throw new ChatError('conflict', `clientMsgId ${input.clientMsgId} was already used`);
     }
     this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
+    // Not awaited: the count is advisory and must not add a round trip to every send.
+    void this.deps.presence.noteMessage(who.tenant, room.roomId, who.userId);
     return { message, seq: ack.seq, duplicate: false };
   }
 
@@ -176,6 +183,10 @@ export class MessageCommands {
     const { room } = await this.memberOf(who, input.roomId);
     const event: DurableEvent = { kind: 'read.marked', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, userId: who.userId, messageId: input.messageId };
     const result = await this.emit(event);
+    // Counting the newer messages here (once per mark) keeps unread reads O(1); the store may be up
+    // to one persister batch behind, so a message sent this very moment may be counted as read.
+    const leftUnread = await this.deps.store.countUnread(room.roomId, who.userId, input.messageId, UNREAD_RECOUNT_CAP);
+    await this.deps.presence.markRoomRead(who.tenant, room.roomId, who.userId, leftUnread);
     if (room.type === 'direct') {
       this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack({
         type: 'message_status', roomId: room.roomId, messageId: input.messageId, userId: who.userId,

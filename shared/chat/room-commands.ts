@@ -3,6 +3,7 @@ import { encodeMsgpack } from '../protocol/codec.ts';
 import type { ServerFrame } from '../protocol/frames.ts';
 import { subjects, type Bus } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
+import type { Presence } from '../presence/presence.ts';
 import type { Principal } from '../auth/principal.ts';
 import {
   DEFAULT_ROOM_SETTINGS, DIRECT_MEMBERS, GROUP_MAX_MEMBERS,
@@ -47,6 +48,8 @@ export interface UpdateRoomInput {
 export interface RoomCommandDeps {
   bus: Bus;
   store: Store;
+  /** New members start with nothing unread. */
+  presence: Presence;
   ids: Snowflake;
   now?: () => number;
 }
@@ -95,6 +98,7 @@ export class RoomCommands {
       })),
     ];
     await this.deps.store.createRoom(room, members);
+    await Promise.all(members.map((m) => this.deps.presence.markRoomRead(who.tenant, roomId, m.userId)));
     for (const m of members) this.announceToUser(who.tenant, m.userId, { type: 'user_joined', roomId, user: { userId: m.userId, name: m.displayName }, role: m.role });
     return room;
   }
@@ -141,6 +145,7 @@ export class RoomCommands {
       roomId, userId: who.userId, displayName: who.name, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
     };
     await this.deps.store.putMember(member);
+    await this.deps.presence.markRoomRead(who.tenant, roomId, member.userId);
     this.announceMember(room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: member.role }, member.userId);
     return { room: { ...room, memberCount: room.memberCount + 1 }, member, joined: true };
   }
@@ -167,6 +172,7 @@ export class RoomCommands {
       joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
     };
     await this.deps.store.putMember(member);
+    await this.deps.presence.markRoomRead(who.tenant, roomId, member.userId);
     this.announceMember(room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: 'member' }, member.userId);
     return member;
   }

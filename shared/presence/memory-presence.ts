@@ -52,6 +52,10 @@ class MemoryPresence implements Presence {
   readonly #users = new Map<string, UserEntry>();
   /** tenant+room -> userId -> expiry time */
   readonly #typing = new Map<string, Map<string, number>>();
+  /** tenant+room -> messages sent in the room */
+  readonly #roomCounts = new Map<string, number>();
+  /** tenant+user -> room -> room count read up to */
+  readonly #readCounts = new Map<string, Map<string, number>>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(cfg: MemoryPresenceConfig, opts: MemoryPresenceOptions) {
@@ -158,6 +162,33 @@ class MemoryPresence implements Presence {
     }
     if (room.size === 0) this.#typing.delete(k);
     return out;
+  }
+
+  async noteMessage(tenant: string, roomId: string, authorId: string): Promise<void> {
+    const k = key(tenant, roomId);
+    const count = (this.#roomCounts.get(k) ?? 0) + 1;
+    this.#roomCounts.set(k, count);
+    this.#readUpTo(tenant, authorId, roomId, count);
+  }
+
+  async markRoomRead(tenant: string, roomId: string, userId: string, leftUnread = 0): Promise<void> {
+    this.#readUpTo(tenant, userId, roomId, (this.#roomCounts.get(key(tenant, roomId)) ?? 0) - leftUnread);
+  }
+
+  async unreadCounts(tenant: string, userId: string, roomIds: string[]): Promise<Map<string, number>> {
+    const read = this.#readCounts.get(key(tenant, userId));
+    const out = new Map<string, number>();
+    for (const roomId of roomIds) {
+      out.set(roomId, Math.max(0, (this.#roomCounts.get(key(tenant, roomId)) ?? 0) - (read?.get(roomId) ?? 0)));
+    }
+    return out;
+  }
+
+  #readUpTo(tenant: string, userId: string, roomId: string, count: number): void {
+    const k = key(tenant, userId);
+    let rooms = this.#readCounts.get(k);
+    if (rooms === undefined) this.#readCounts.set(k, (rooms = new Map()));
+    if ((rooms.get(roomId) ?? 0) < count) rooms.set(roomId, count);
   }
 
   async close(): Promise<void> {

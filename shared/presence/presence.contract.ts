@@ -127,6 +127,32 @@ export function runPresenceContract(t: Test, opts: PresenceContractOptions): voi
     t.same(await p.typingIn(t2, room), [], 'typing is per tenant');
     t.same(await p.typingIn(t1, room), [user]);
   });
+
+  t.test(`presence - unread counts follow messages and read marks (${opts.name})`, async (t) => {
+    const p = await open(t);
+    const tenant = `t${uid()}`;
+    const [room, other] = [`r${uid()}`, `r${uid()}`];
+    const [alice, bob] = [`a${uid()}`, `b${uid()}`];
+    await p.markRoomRead(tenant, room, bob);
+    t.same([...(await p.unreadCounts(tenant, bob, [room, other]))], [[room, 0], [other, 0]], 'nothing sent yet');
+    for (let i = 0; i < 5; i++) await p.noteMessage(tenant, room, alice);
+    t.equal((await p.unreadCounts(tenant, bob, [room])).get(room), 5, 'bob missed five');
+    t.equal((await p.unreadCounts(tenant, alice, [room])).get(room), 0, 'own messages are never unread');
+    await p.noteMessage(tenant, room, bob);
+    t.equal((await p.unreadCounts(tenant, bob, [room])).get(room), 0, 'sending reads everything before it');
+    await p.noteMessage(tenant, room, alice);
+    await p.noteMessage(tenant, other, alice);
+    t.same([...(await p.unreadCounts(tenant, bob, [room, other]))], [[room, 1], [other, 1]], 'a room never read counts every message');
+    for (let i = 0; i < 3; i++) await p.noteMessage(tenant, room, alice);
+    await p.markRoomRead(tenant, room, bob, 2);
+    t.equal((await p.unreadCounts(tenant, bob, [room])).get(room), 2, 'reading an older message leaves the newer ones unread');
+    await p.markRoomRead(tenant, room, bob, 3);
+    t.equal((await p.unreadCounts(tenant, bob, [room])).get(room), 2, 'read positions never move back');
+    await p.markRoomRead(tenant, room, bob);
+    t.equal((await p.unreadCounts(tenant, bob, [room])).get(room), 0, 'mark read resets');
+    t.equal((await p.unreadCounts(`x${tenant}`, bob, [room])).get(room), 0, 'tenants are separate');
+    t.same([...(await p.unreadCounts(tenant, bob, []))], [], 'no rooms, no counts');
+  });
 }
 
 function uid(): string {

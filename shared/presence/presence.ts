@@ -28,6 +28,21 @@ export interface Presence {
   stopTyping(tenant: string, roomId: string, userId: string): Promise<boolean>;
   typingIn(tenant: string, roomId: string): Promise<string[]>;
 
+  /**
+   * Unread counts. Each room keeps a running count of its messages and each member the count
+   * they have read up to; unread = room count - read count, so a read is O(1) per room and a new
+   * message is O(1) however large the room. Read positions only move forward.
+   */
+  /** A message was sent in the room; its author has read it. */
+  noteMessage(tenant: string, roomId: string, authorId: string): Promise<void>;
+  /**
+   * The user has read everything sent in the room so far but the newest `leftUnread` messages
+   * (mark_read of an older message; 0 on joining and for the latest).
+   */
+  markRoomRead(tenant: string, roomId: string, userId: string, leftUnread?: number): Promise<void>;
+  /** Unread messages per room id; a room the user never read counts every message sent in it. */
+  unreadCounts(tenant: string, userId: string, roomIds: string[]): Promise<Map<string, number>>;
+
   close(): Promise<void>;
 }
 

@@ -18,6 +18,8 @@ import type { ConnectionInfo, DeviceInfo, Presence, PresenceInfo, StatusUpdate }
  * - `p:{t:u}` HASH status, customStatus, device (JSON), lastSeen (ms). It PEXPIREs
  *   `offlineRetentionMs` after the user's last connection would expire, like the memory adapter.
  * - `t:{t:room}` ZSET userId -> typing expiry; PEXPIREs with its last entry.
+ * - `n:{t:room}` the room's message count; `r:{t:u}` HASH roomId -> count read up to (unread
+ *   counts; the hash PEXPIREs 90 days after the user's last read or message).
  * Every operation is one Lua script, so transitions (first live connection in, last out) are exact
  * across gateways, and all times come from Redis TIME, never from the gateways' clocks.
  *
@@ -153,7 +155,16 @@ return 0` },
 
   chatTypingIn: { numberOfKeys: 1, lua: `${NOW_MS}
 return redis.call('ZRANGEBYSCORE', KEYS[1], string.format('(%d', now), '+inf')` },
+  // KEYS read hash; ARGV roomId, count, retentionMs. Read positions only move forward.
+  chatReadUpTo: { numberOfKeys: 1, lua: `
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1` },
 } as const;
+
+/** A user's read positions are kept this long after their last read or message. */
+const READ_RETENTION_MS = 90 * 24 * 3600_000;
 
 type UserReply = [number, string[]];
 
@@ -167,6 +178,7 @@ interface PresenceCommands {
   chatTypingStart(typing: string, userId: string, timeoutMs: number): Promise<number>;
   chatTypingStop(typing: string, userId: string): Promise<number>;
   chatTypingIn(typing: string): Promise<string[]>;
+  chatReadUpTo(read: string, roomId: string, count: number, retentionMs: number): Promise<number>;
 }
 
 export async function createRedisPresence(cfg: RedisPresenceConfig, log: Logger, opts: RedisPresenceOptions = {}): Promise<Presence> {
@@ -292,6 +304,34 @@ class RedisPresence implements Presence {
     return this.#fallback.run('typingIn', () => this.#cmd.chatTypingIn(this.#typingKey(tenant, roomId)), (memory) => memory.typingIn(tenant, roomId));
   }
 
+  noteMessage(tenant: string, roomId: string, authorId: string): Promise<void> {
+    return this.#fallback.run('noteMessage', async () => {
+      const count = await this.#client.incr(this.#roomCountKey(tenant, roomId));
+      await this.#cmd.chatReadUpTo(this.#readKey(tenant, authorId), roomId, count, READ_RETENTION_MS);
+    }, (memory) => memory.noteMessage(tenant, roomId, authorId));
+  }
+
+  markRoomRead(tenant: string, roomId: string, userId: string, leftUnread = 0): Promise<void> {
+    return this.#fallback.run('markRoomRead', async () => {
+      const count = Number(await this.#client.get(this.#roomCountKey(tenant, roomId)) ?? 0);
+      await this.#cmd.chatReadUpTo(this.#readKey(tenant, userId), roomId, count - leftUnread, READ_RETENTION_MS);
+    }, (memory) => memory.markRoomRead(tenant, roomId, userId, leftUnread));
+  }
+
+  unreadCounts(tenant: string, userId: string, roomIds: string[]): Promise<Map<string, number>> {
+    if (roomIds.length === 0) return Promise.resolve(new Map());
+    return this.#fallback.run('unreadCounts', async () => {
+      // Room counters live in other Cluster slots than the user's hash: one GET each, pipelined by the client.
+      const [counts, read] = await Promise.all([
+        Promise.all(roomIds.map((roomId) => this.#client.get(this.#roomCountKey(tenant, roomId)))),
+        this.#client.hmget(this.#readKey(tenant, userId), ...roomIds),
+      ]);
+      const out = new Map<string, number>();
+      roomIds.forEach((roomId, i) => out.set(roomId, Math.max(0, Number(counts[i] ?? 0) - Number(read[i] ?? 0))));
+      return out;
+    }, (memory) => memory.unreadCounts(tenant, userId, roomIds));
+  }
+
   async close(): Promise<void> {
     // close before detaching, so errors of the closing connection still have a listener
     if (this.#ownClient) await closeRedis(this.#client);
@@ -301,6 +341,14 @@ class RedisPresence implements Presence {
   #userKeys(tenant: string, userId: string): [conns: string, user: string] {
     const user = `${this.#prefix}p:{${escapeKeyPart(tenant)}:${escapeKeyPart(userId)}}`;
     return [`${user}:conns`, user];
+  }
+
+  #roomCountKey(tenant: string, roomId: string): string {
+    return `${this.#prefix}n:{${escapeKeyPart(tenant)}:${escapeKeyPart(roomId)}}`;
+  }
+
+  #readKey(tenant: string, userId: string): string {
+    return `${this.#prefix}r:{${escapeKeyPart(tenant)}:${escapeKeyPart(userId)}}`;
   }
 
   #typingKey(tenant: string, roomId: string): string {

@@ -39,7 +39,7 @@ export async function buildAdapters(config: Config, log: Logger): Promise<Adapte
 
 export function messageCommands(config: Config, a: Adapters, access: RoomAccess): MessageCommands {
   return new MessageCommands({
-    bus: a.bus, store: a.store, access, ids: a.ids,
+    bus: a.bus, store: a.store, presence: a.presence, access, ids: a.ids,
     limits: { maxMessageLength: config.limits.maxMessageLength },
     rateLimiter: a.rateLimiter,
     userRate: { perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst },
@@ -50,5 +50,5 @@ export function messageCommands(config: Config, a: Adapters, access: RoomAccess)
 }
 
 export function roomCommands(a: Adapters): RoomCommands {
-  return new RoomCommands({ bus: a.bus, store: a.store, ids: a.ids });
+  return new RoomCommands({ bus: a.bus, store: a.store, presence: a.presence, ids: a.ids });
 }
