@@ -1,0 +1,197 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startServer, type Started } from '../lib/processes.ts';
+import { freePort } from '../lib/net.ts';
+import { NATS_SERVER_BIN, natsServerAvailable, startNats, type BenchNats } from '../lib/nats-server.ts';
+import { benchToken } from '../lib/tokens.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+/** The servers a scenario can put side by side, in report order. */
+export const PEER_NAMES = ['raw-uws', 'ws', 'socketio', 'chat', 'chat-nats'] as const;
+export type PeerName = (typeof PEER_NAMES)[number];
+
+export const PEER_LABELS: Record<PeerName, string> = {
+  'raw-uws': 'raw uWebSockets.js',
+  ws: 'ws broadcast',
+  socketio: 'Socket.IO 4',
+  chat: 'chat-svc embedded',
+  'chat-nats': 'chat-svc 2 gateways on NATS',
+};
+
+export interface PeerOptions {
+  /** Outbound encoding chat-svc peers are asked for (the reference peers speak JSON only). */
+  format: 'json' | 'msgpack';
+  /** Gateways of the NATS peer (2 in fanout, 3 in idle). */
+  gateways: number;
+}
+
+export interface Peer {
+  name: PeerName;
+  label: string;
+  /** How the driver talks to it: a WebSocket speaking chat-svc frames, or a Socket.IO client. */
+  client: 'ws' | 'socketio';
+  format: 'json' | 'msgpack';
+  /** Where clients connect; client i uses urls[i % urls.length] (one per gateway). */
+  urls: string[];
+  /** Processes whose CPU and RSS count as the server's. */
+  serverPids(): number[];
+  /** Processes measured and reported apart (nats-server). */
+  auxPids(): Record<string, number[]>;
+  /** Creates the rooms where the server needs it (chat-svc: public rooms over REST). */
+  createRooms(roomIds: string[]): Promise<void>;
+  /** chat-svc: REST base (`http://host:port`) of the api, and the /metrics URL of the persister. */
+  rest?: { base: string; token: string; metricsUrl: string };
+  /** The last lines the server processes printed (warnings and errors: they run at LOG_LEVEL=warn). */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/** Variables that would switch chat-svc to other adapters: the bench sets them itself. */
+const ADAPTER_VARS = ['NATS_URL', 'BUS', 'STORE', 'CASSANDRA_CONTACT_POINTS', 'PRESENCE', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'NODE_ID', 'PORT'];
+
+function chatEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const v of ADAPTER_VARS) delete env[v];
+  return {
+    ...env,
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    // the bench measures the server, not the per-user limiter
+    RATE_LIMIT_PER_SECOND: '1000000',
+    RATE_LIMIT_BURST: '1000000',
+    ...extra,
+  };
+}
+
+async function startNodeScript(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, http: boolean): Promise<Started> {
+  const port = await freePort();
+  return startServer(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    name, cwd: ROOT, env: { ...env, PORT: String(port) },
+    ...(http ? { port, readyUrl: `http://127.0.0.1:${port}/health` } : {}),
+  });
+}
+
+export async function startPeer(name: PeerName, opts: PeerOptions): Promise<Peer> {
+  switch (name) {
+    case 'raw-uws':
+      return simplePeer(name, 'bench/peers/raw-uws.ts', 'ws');
+    case 'ws':
+      return simplePeer(name, 'bench/peers/ws-server.ts', 'ws');
+    case 'socketio':
+      return simplePeer(name, 'bench/peers/socketio-server.ts', 'socketio');
+    case 'chat':
+      return embeddedPeer(opts);
+    case 'chat-nats':
+      return natsPeer(opts);
+    default: {
+      const never: never = name;
+      throw new Error(`unknown peer ${String(never)}`);
+    }
+  }
+}
+
+async function simplePeer(name: PeerName, script: string, client: 'ws' | 'socketio'): Promise<Peer> {
+  const proc = await startNodeScript(name, script, [], { ...process.env, NODE_ENV: 'production' }, false);
+  const base = `127.0.0.1:${proc.port}`;
+  return {
+    name, label: PEER_LABELS[name], client, format: 'json',
+    urls: [client === 'socketio' ? `http://${base}` : `ws://${base}/chat`],
+    serverPids: () => [proc.pid],
+    auxPids: () => ({}),
+    createRooms: async () => {},
+    logs: () => proc.output.join('\n'),
+    stop: () => proc.stop(),
+  };
+}
+
+async function createChatRooms(base: string, token: string, roomIds: string[]): Promise<void> {
+  // a few requests in flight: room creation is setup, not measured
+  const queue = [...roomIds];
+  const worker = async () => {
+    for (let roomId = queue.shift(); roomId !== undefined; roomId = queue.shift()) {
+      const res = await fetch(`${base}/v1/chat/rooms`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ roomId, name: roomId, type: 'public' }),
+      });
+      const body = await res.text();
+      if (!res.ok && res.status !== 409) throw new Error(`creating room ${roomId}: HTTP ${res.status} ${body}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}
+
+async function embeddedPeer(opts: PeerOptions): Promise<Peer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-chat-'));
+  try {
+    const proc = await startNodeScript('chat all', 'bin/chat.ts', ['all'], chatEnv({ DATA_DIR: dataDir }), true);
+    const base = `http://127.0.0.1:${proc.port}`;
+    const token = await benchToken('bench-owner');
+    return {
+      name: 'chat', label: PEER_LABELS.chat, client: 'ws', format: opts.format,
+      urls: [`ws://127.0.0.1:${proc.port}/chat`],
+      serverPids: () => [proc.pid],
+      auxPids: () => ({}),
+      createRooms: (roomIds) => createChatRooms(base, token, roomIds),
+      rest: { base, token, metricsUrl: `${base}/metrics` },
+      logs: () => proc.output.join('\n'),
+      async stop() {
+        await proc.stop(10_000);
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** `chat gateway` x N + `chat persister` + `chat api` on a private nats-server, one SQLite store dir. */
+async function natsPeer(opts: PeerOptions): Promise<Peer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-chat-nats-'));
+  let nats: BenchNats | undefined;
+  const procs: Started[] = [];
+  const stopAll = async () => {
+    await Promise.all(procs.map((p) => p.stop(10_000)));
+    await nats?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    nats = await startNats();
+    const env = (nodeId: number) => chatEnv({ DATA_DIR: dataDir, NATS_URL: nats!.url, NODE_ID: String(nodeId) });
+    // the api creates the store schema before the other tiers open it
+    const api = await startNodeScript('chat api', 'bin/chat.ts', ['api'], env(1), true);
+    procs.push(api);
+    const rest = await Promise.all([
+      startNodeScript('chat persister', 'bin/chat.ts', ['persister'], env(2), true),
+      ...Array.from({ length: opts.gateways }, (_, i) => startNodeScript(`chat gateway ${i + 1}`, 'bin/chat.ts', ['gateway'], env(10 + i), true)),
+    ]);
+    procs.push(...rest);
+    const [persister, ...gateways] = rest;
+    const base = `http://127.0.0.1:${api.port}`;
+    const token = await benchToken('bench-owner');
+    const natsPid = nats.pid;
+    return {
+      name: 'chat-nats', label: opts.gateways === 2 ? PEER_LABELS['chat-nats'] : `chat-svc ${opts.gateways} gateways on NATS`,
+      client: 'ws', format: opts.format,
+      urls: gateways.map((g) => `ws://127.0.0.1:${g.port}/chat`),
+      serverPids: () => procs.map((p) => p.pid),
+      auxPids: () => ({ 'nats-server': [natsPid] }),
+      createRooms: (roomIds) => createChatRooms(base, token, roomIds),
+      rest: { base, token, metricsUrl: `http://127.0.0.1:${persister!.port}/metrics` },
+      logs: () => procs.map((p, i) => (i === 0 ? 'api' : i === 1 ? 'persister' : `gateway ${i - 1}`) + ':\n' + p.output.join('\n')).join('\n'),
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** Why chat-svc on NATS cannot run here, or undefined when it can. */
+export function natsPeerUnavailable(): string | undefined {
+  return natsServerAvailable() ? undefined : `no nats-server at ${NATS_SERVER_BIN} (set NATS_SERVER_BIN)`;
+}

@@ -1,0 +1,130 @@
+import type { IngestReply } from '../driver/messages.ts';
+import { mergeEncoded, newHistogram, summarize, type LatencySummary } from '../lib/histogram.ts';
+import { sumCpu } from '../lib/proc-stats.ts';
+import { sleep } from '../lib/net.ts';
+import { PEER_LABELS, type Peer, type PeerName } from '../peers/peers.ts';
+import { historyLength, readCounter } from '../peers/rest.ts';
+import { table, type Ratio } from '../report/report.ts';
+import type { Chart } from '../report/svg.ts';
+import { connectClients, fmt, interleave, mean, roomShape, withPeer, type Context, type ScenarioResult } from './context.ts';
+
+export interface IngestOptions {
+  peers: PeerName[];
+  reps: number;
+  senders: number;
+  messages: number;
+  /** Unacknowledged sends each client keeps in flight. */
+  window: number;
+  payloadBytes: number;
+  format: 'json' | 'msgpack';
+}
+
+export interface IngestRun {
+  peer: PeerName;
+  label: string;
+  rep: number;
+  sent: number;
+  acked: number;
+  failed: number;
+  ackSeconds: number;
+  ackedPerSec: number;
+  /** From the first send until the persister's counter covered every acked message. */
+  persistedSeconds: number | null;
+  persistedPerSec: number | null;
+  ackLatency: LatencySummary;
+  serverCpuUsPerMessage: number | null;
+  auxCpuUsPerMessage: Record<string, number>;
+  /** One room's history over REST holds what its sender got acked (up to 100). */
+  historyCheck: string;
+  errors: Record<string, number>;
+  error?: string;
+}
+
+const PERSISTED = 'chat_persisted_events_total';
+
+async function runPeer(ctx: Context, peer: Peer, rep: number, opts: IngestOptions): Promise<IngestRun> {
+  if (!peer.rest) throw new Error(`${peer.label} has no store to persist into`);
+  const { roomIds, perWorker } = roomShape(`i${rep}`, opts.senders, 1, ctx.pool().size);
+  ctx.progress.phase(`${peer.label} #${rep}: ${opts.senders} senders`);
+  await peer.createRooms(roomIds);
+  const connect = await connectClients(ctx, peer, perWorker, { join: true, resume: false, concurrency: 200, timeoutMs: 30_000 });
+  if (connect.failed > 0) throw new Error(`${connect.failed} senders did not connect: ${connect.errors.join('; ')}`);
+  const before = await readCounter(peer.rest.metricsUrl, PERSISTED);
+  const pids = peer.serverPids();
+  const aux = peer.auxPids();
+  const cpu0 = sumCpu(pids);
+  const aux0 = Object.fromEntries(Object.entries(aux).map(([k, p]) => [k, sumCpu(p)]));
+  const perClient = Math.ceil(opts.messages / opts.senders);
+  ctx.progress.phase(`${peer.label} #${rep}: ${fmt(perClient * opts.senders)} messages`);
+  const t0 = performance.now();
+  const replies = await ctx.pool().all<IngestReply>({ cmd: 'ingest', perClient, window: opts.window, payloadBytes: opts.payloadBytes, timeoutMs: 120_000 });
+  const ackSeconds = (performance.now() - t0) / 1000;
+  const acked = replies.reduce((n, r) => n + r.acked, 0);
+  let persisted = 0;
+  let persistedSeconds: number | null = null;
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    persisted = (await readCounter(peer.rest.metricsUrl, PERSISTED)) - before;
+    if (persisted >= acked) {
+      persistedSeconds = (performance.now() - t0) / 1000;
+      break;
+    }
+    await sleep(20);
+  }
+  const cpu = sumCpu(pids) - cpu0;
+  const stored = await historyLength(peer.rest.base, peer.rest.token, roomIds[0]!, 100);
+  const expectOne = Math.min(100, perClient);
+  const errors: Record<string, number> = {};
+  for (const r of replies) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+  return {
+    peer: peer.name, label: peer.label, rep, sent: perClient * opts.senders, acked, failed: replies.reduce((n, r) => n + r.failed, 0),
+    ackSeconds, ackedPerSec: acked / ackSeconds,
+    persistedSeconds, persistedPerSec: persistedSeconds ? acked / persistedSeconds : null,
+    ackLatency: summarize(mergeEncoded(newHistogram(), replies.map((r) => r.ackHist))),
+    serverCpuUsPerMessage: acked > 0 ? cpu / acked : null,
+    auxCpuUsPerMessage: Object.fromEntries(Object.entries(aux).map(([k, p]) => [k, acked > 0 ? (sumCpu(p) - aux0[k]!) / acked : 0])),
+    historyCheck: stored >= expectOne ? `ok (${stored})` : `MISSING: ${stored} of ${expectOne}`,
+    errors,
+    ...(persistedSeconds === null ? { error: `only ${persisted} of ${acked} acked messages persisted after 120 s` } : {}),
+  };
+}
+
+export async function ingest(ctx: Context, opts: IngestOptions): Promise<ScenarioResult> {
+  const runs: IngestRun[] = [];
+  const order = interleave(opts.peers, opts.reps);
+  ctx.progress.start(order.length);
+  for (const { peer: name, rep } of order) {
+    try {
+      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, rep, opts));
+      runs.push(run);
+      ctx.progress.log(`ingest ${run.label} #${rep}: ${fmt(run.ackedPerSec)} acked/s, ${fmt(run.persistedPerSec)} persisted/s, history ${run.historyCheck}`);
+    } catch (err) {
+      ctx.progress.log(`ingest ${PEER_LABELS[name]} #${rep} failed: ${(err as Error).message}`);
+      runs.push({
+        peer: name, label: PEER_LABELS[name], rep, sent: 0, acked: 0, failed: 0, ackSeconds: 0, ackedPerSec: 0, persistedSeconds: null, persistedPerSec: null,
+        ackLatency: summarize(newHistogram()), serverCpuUsPerMessage: null, auxCpuUsPerMessage: {}, historyCheck: 'n/a', errors: {}, error: (err as Error).message,
+      });
+    }
+    ctx.progress.tick('ingest');
+  }
+  const persistedMean = (p: PeerName) => mean(runs.filter((r) => r.peer === p).map((r) => r.persistedPerSec));
+  const ratios: Ratio[] = opts.peers.map((p) => {
+    const v = persistedMean(p);
+    return { name: `${p === 'chat' ? 'embedded' : 'NATS'}: messages/s acked and persisted`, value: v, target: '>= 50,000', met: v === null ? null : v >= 50_000 };
+  });
+  const md = [
+    `${opts.senders} senders, each alone in its own room (so delivery adds one frame per message), each keeping ${opts.window} sends unacknowledged; `
+      + `${fmt(opts.messages)} messages of ${opts.payloadBytes} bytes in total. "acked/s" is acked messages over the time to the last ack; "persisted/s" is the same messages over the time `
+      + `until the persister's \`${PERSISTED}\` counter covered all of them (so it includes the last batch's write).`,
+    '', '![ingest]({{SVG}})', '',
+    table(['peer', 'rep', 'acked', 'failed', 'acked/s', 'persisted/s', 'ack p50 ms', 'ack p99 ms', 'server CPU us/msg', 'nats-server us/msg', 'history check', 'error'],
+      runs.map((r) => [r.label, r.rep, fmt(r.acked), fmt(r.failed), fmt(r.ackedPerSec), fmt(r.persistedPerSec), fmt(r.ackLatency.p50, 2), fmt(r.ackLatency.p99, 2),
+        fmt(r.serverCpuUsPerMessage, 1), r.auxCpuUsPerMessage['nats-server'] !== undefined ? fmt(r.auxCpuUsPerMessage['nats-server'], 1) : '', r.historyCheck,
+        r.error ?? (Object.keys(r.errors).length ? JSON.stringify(r.errors) : '')])),
+  ];
+  const charts: Chart[] = [{
+    kind: 'bars', title: 'ingest: messages/s (mean of reps)', unit: 'messages/s', groups: ['acked/s', 'persisted/s'],
+    series: opts.peers.map((p) => ({ name: PEER_LABELS[p], values: [mean(runs.filter((r) => r.peer === p).map((r) => r.ackedPerSec)), persistedMean(p)] })),
+  }];
+  return { options: { ...opts }, results: { runs }, ratios, markdown: md.join('\n'), charts };
+}
