@@ -7,7 +7,6 @@ import { createHttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
-import { serveWebPage } from './web-page.ts';
 import { startTracing } from '../shared/telemetry/tracing.ts';
 
 export interface AllInOne {
@@ -44,7 +43,6 @@ export async function startAll(env: Record<string, string | undefined> = process
     server, config, bus, store, presence: adapters.presence, authenticator: adapters.authenticator,
     messages: messageCommands(config, adapters, access), rooms, access, log: log.child({ tier: 'gateway' }),
   });
-  serveWebPage(server, config);
   const port = await server.listen(config.host, config.port);
 
   let stopped: Promise<void> | undefined;
