@@ -31,7 +31,7 @@ export const ENV_SCHEMA = {
   PORT: { kind: 'int', default: DEFAULTS.port, min: 0, max: 65535, doc: 'HTTP + WebSocket port (0 picks a free one)' },
   LOG_LEVEL: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info', doc: 'pino log level' },
   DATA_DIR: { kind: 'string', default: './data', doc: 'where the embedded SQLite store lives' },
-  NODE_ID: { kind: 'int', min: 0, max: 1023, doc: 'snowflake node id 0-1023, unique among live processes (default 0, right for one process)' },
+  NODE_ID: { kind: 'int', min: 0, max: 1023, doc: 'snowflake node id 0-1023, unique among live processes (default: leased in NATS KV on the NATS bus, else 0)' },
 
   JWT_SECRET: { kind: 'string', doc: 'HS256 secret (at least 32 characters)' },
   JWT_PUBLIC_KEY: { kind: 'string', doc: 'RS256 public key (SPKI PEM)' },

@@ -4,9 +4,11 @@ import { createBus, type Bus } from '../bus/index.ts';
 import { createPresence, type Presence } from '../presence/index.ts';
 import { createRateLimiter, type RateLimiter } from '../rate-limit/index.ts';
 import { createAuthenticator, type Authenticator } from '../auth/index.ts';
-import { Snowflake } from '../ids/snowflake.ts';
+import type { Snowflake } from '../ids/snowflake.ts';
+import { claimNodeId, LeasedSnowflake } from '../ids/index.ts';
 import { MessageCommands, RoomCommands, type RoomAccess } from '../chat/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { exitOnLostNodeId } from './shutdown.ts';
 
 /** Every backend a tier may need, built from config in one place (adapters are chosen by config, never code). */
 export interface Adapters {
@@ -25,11 +27,15 @@ export async function buildAdapters(config: Config, log: Logger): Promise<Adapte
   const presence = await createPresence(config.presence, log);
   const rateLimiter = await createRateLimiter(config.rateLimit, log);
   const authenticator = await createAuthenticator(config.auth);
-  // A single embedded process may use node 0; distributed processes need distinct ids (NODE_ID).
-  const ids = new Snowflake(config.nodeId ?? 0);
+  // NODE_ID, else a lease in NATS KV on the NATS bus, else 0 (one embedded process). Ids stop at
+  // once if the lease is lost, and the process exits: a duplicate id would break order and dedupe.
+  const lease = await claimNodeId(config, log);
+  exitOnLostNodeId(lease, log);
+  const ids = new LeasedSnowflake(lease);
   return {
     store, bus, presence, rateLimiter, authenticator, ids,
     async close() {
+      await lease.release();
       await bus.close();
       await Promise.allSettled([presence.close(), rateLimiter.close()]);
       await store.close();

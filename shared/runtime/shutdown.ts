@@ -1,4 +1,5 @@
 import type { Logger } from '../telemetry/logger.ts';
+import type { NodeIdLease } from '../ids/node-id-lease.ts';
 
 /**
  * Runs `stop` once on SIGTERM or SIGINT, then exits. A second signal, or a stop that takes longer
@@ -25,4 +26,20 @@ export function onShutdown(log: Logger, stop: () => Promise<void>, timeoutMs = 2
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+}
+
+/** Exit status of a process whose node id lease was lost (EX_TEMPFAIL: a restart claims a new id). */
+export const EXIT_NODE_ID_LOST = 75;
+
+/**
+ * A lost node id lease ends the process. Its ids already stopped (LeasedSnowflake), but a process
+ * that cannot make ids cannot send, and only a fresh start may claim a new id safely; exiting
+ * makes that visible to the supervisor instead of leaving a process that fails every send.
+ */
+export function exitOnLostNodeId(lease: NodeIdLease, log: Logger): void {
+  void lease.lost.then((err) => {
+    log.fatal({ err, nodeId: lease.nodeId }, 'node id lease lost: exiting so that no id is made twice; a restart claims a new id');
+    log.flush?.();
+    process.exit(EXIT_NODE_ID_LOST);
+  });
 }
