@@ -32,7 +32,7 @@ export function startPersister(deps: PersisterDeps): Persister {
   const { bus, store, persist, log } = deps;
   const writeBatch = createBatchWriter({ bus, store, maxDeliver: persist.maxDeliver, log });
   const consumer: Consumer = bus.consume(
-    { durable: deps.durable ?? 'persister', maxBatch: persist.batchMax, maxWaitMs: persist.intervalMs },
+    { durable: deps.durable ?? 'persister', maxBatch: persist.batchMax, maxWaitMs: persist.intervalMs, ...(persist.ackWaitMs ? { ackWaitMs: persist.ackWaitMs } : {}) },
     writeBatch,
   );
   const lag = setInterval(() => {

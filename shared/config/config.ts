@@ -16,6 +16,7 @@ export const DEFAULTS = {
   persistIntervalMs: 100,
   persistBatchMax: 1000,
   persistMaxDeliver: 5,
+  persistAckWaitMs: 30_000,
   resumeSkewMs: 5000,
   recoveryWindowSec: 24 * 3600,
   memoryStreamMaxMessages: 200_000,
@@ -53,6 +54,7 @@ export const ENV_SCHEMA = {
   PERSIST_INTERVAL_MS: { kind: 'int', default: DEFAULTS.persistIntervalMs, min: 1, max: 10_000, doc: 'persister batch interval' },
   PERSIST_BATCH_MAX: { kind: 'int', default: DEFAULTS.persistBatchMax, min: 1, max: 100_000, doc: 'events per batch before writing early' },
   PERSIST_MAX_DELIVER: { kind: 'int', default: DEFAULTS.persistMaxDeliver, min: 1, doc: 'tries before an event goes to the dead-letter subject' },
+  PERSIST_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.persistAckWaitMs, min: 100, max: 3_600_000, doc: 'ms an event handed to a persister stays with it unacked before another persister gets it' },
   RESUME_SKEW: { kind: 'int', default: DEFAULTS.resumeSkewMs, min: 0, doc: 'ms replayed before the last seen id on resume' },
   RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
   MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },
@@ -105,7 +107,11 @@ export interface WsConfig {
   maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutSec: number;
   typingTimeoutMs: number; presenceTtlSec: number; resumeSkewMs: number;
 }
-export interface PersistConfig { intervalMs: number; batchMax: number; maxDeliver: number }
+export interface PersistConfig {
+  intervalMs: number; batchMax: number; maxDeliver: number;
+  /** How long an unacked event stays with one persister (one that died) before redelivery; the bus default when unset. */
+  ackWaitMs?: number;
+}
 export type BusConfig =
   | { adapter: 'memory'; recoveryWindowSec: number; maxMessages: number }
   | {
@@ -184,7 +190,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxPayloadBytes: v.MAX_PAYLOAD_BYTES, maxBackpressureBytes: v.MAX_BACKPRESSURE_BYTES, idleTimeoutSec: v.WEBSOCKET_IDLE_TIMEOUT,
       typingTimeoutMs: v.TYPING_TIMEOUT, presenceTtlSec: v.PRESENCE_TTL, resumeSkewMs: v.RESUME_SKEW,
     },
-    persist: { intervalMs: v.PERSIST_INTERVAL_MS, batchMax: v.PERSIST_BATCH_MAX, maxDeliver: v.PERSIST_MAX_DELIVER },
+    persist: { intervalMs: v.PERSIST_INTERVAL_MS, batchMax: v.PERSIST_BATCH_MAX, maxDeliver: v.PERSIST_MAX_DELIVER, ackWaitMs: v.PERSIST_ACK_WAIT_MS },
     bus: busAdapter === 'nats'
       ? {
         adapter: 'nats', servers: v.NATS_URL ?? [], recoveryWindowSec: v.RECOVERY_WINDOW,
