@@ -9,6 +9,8 @@ import { readStateRoutes } from './routes/read-state.ts';
 import { searchRoutes } from './routes/search.ts';
 import { presenceRoutes } from './routes/presence-routes.ts';
 import { meRoutes } from './routes/me.ts';
+import { devTokenRoutes } from './routes/dev-token.ts';
+import { serveWebApp } from './web-app.ts';
 
 export type { ApiDeps } from './deps.ts';
 
@@ -28,6 +30,8 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes,
   ]) register(deps);
+  await devTokenRoutes(deps);
+  serveWebApp(deps.server, deps.log);
   deps.log.debug('api routes registered');
   return {
     async stop(timeoutMs = STOP_TIMEOUT_MS) {

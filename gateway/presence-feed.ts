@@ -5,6 +5,9 @@ import type { Presence, PresenceInfo } from '../shared/presence/presence.ts';
 import type { Logger } from '../shared/telemetry/logger.ts';
 import type { Connection } from './connection.ts';
 
+/** What presence needs of a connection: WebSockets and fallback (SSE, long-poll) connections alike. */
+export type PresenceConnection = Pick<Connection, 'principal' | 'connectionId' | 'device' | 'rooms'>;
+
 /**
  * Presence of this gateway's users: registers connections, refreshes their TTL on a heartbeat
  * (so a gateway that dies lets its users expire), and announces changes to the rooms the user is
@@ -17,7 +20,7 @@ export class PresenceFeed {
     private readonly bus: Bus,
     private readonly presence: Presence,
     private readonly ttlSec: number,
-    private readonly connections: () => Iterable<Connection>,
+    private readonly connections: () => Iterable<PresenceConnection>,
     private readonly log: Logger,
   ) {}
 
@@ -30,7 +33,7 @@ export class PresenceFeed {
     if (this.heartbeat) clearInterval(this.heartbeat);
   }
 
-  async connected(c: Connection): Promise<void> {
+  async connected(c: PresenceConnection): Promise<void> {
     const { wentOnline } = await this.presence.connect({
       tenant: c.principal.tenant, userId: c.principal.userId, connectionId: c.connectionId,
       ...(c.device ? { device: { type: c.device } } : {}),
@@ -39,7 +42,7 @@ export class PresenceFeed {
   }
 
   /** After the socket closed: `rooms` is what it was in. */
-  async disconnected(c: Connection, rooms: Iterable<string>): Promise<void> {
+  async disconnected(c: PresenceConnection, rooms: Iterable<string>): Promise<void> {
     const { wentOffline } = await this.presence.disconnect(c.principal.tenant, c.principal.userId, c.connectionId);
     if (wentOffline) await this.announce(c, rooms);
   }
@@ -54,7 +57,7 @@ export class PresenceFeed {
     return info;
   }
 
-  private async announce(c: Connection, rooms: Iterable<string>): Promise<void> {
+  private async announce(c: PresenceConnection, rooms: Iterable<string>): Promise<void> {
     const [info] = await this.presence.get(c.principal.tenant, [c.principal.userId]);
     if (info) this.publish(rooms, info);
   }

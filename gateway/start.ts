@@ -19,6 +19,7 @@ import { RoomFanout } from './room-fanout.ts';
 import { TypingTracker } from './typing.ts';
 import { PresenceFeed } from './presence-feed.ts';
 import { handleFrame, type HandlerDeps } from './frame-handlers.ts';
+import { startFallbackTransports } from './fallback.ts';
 
 export interface GatewayDeps {
   server: HttpServer;
@@ -72,8 +73,10 @@ export function startGateway(deps: GatewayDeps): Gateway {
     unwatch: (roomId) => deps.access.release(roomId),
   }, log);
   const typing = new TypingTracker(bus, deps.presence, config.ws.typingTimeoutMs, log);
-  const presenceFeed = new PresenceFeed(bus, deps.presence, config.ws.presenceTtlSec, () => [...sockets].map((s) => s.getUserData()), log);
+  const presenceFeed = new PresenceFeed(bus, deps.presence, config.ws.presenceTtlSec,
+    () => [...[...sockets].map((s) => s.getUserData()), ...fallback.connections()], log);
   presenceFeed.start();
+  const fallback = startFallbackTransports({ ...deps, app, presence: presenceFeed, draining: () => draining });
   const handlerDeps: HandlerDeps = {
     messages: deps.messages, rooms: deps.rooms, access: deps.access, store, fanout, typing, presence: presenceFeed,
     resumeSkewMs: config.ws.resumeSkewMs, bus,
@@ -304,6 +307,7 @@ export function startGateway(deps: GatewayDeps): Gateway {
       draining = true;
       presenceFeed.stop();
       for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server shutting down');
+      fallback.close();
       fanout.close();
     },
   };

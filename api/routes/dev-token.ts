@@ -1,0 +1,39 @@
+import { Type } from '@sinclair/typebox';
+import { createAuthenticator } from '../../shared/auth/index.ts';
+import type { ApiDeps } from '../deps.ts';
+
+/** A day: long enough for an afternoon of trying things, short enough not to matter if it leaks. */
+const DEV_TOKEN_TTL_SEC = 24 * 3600;
+
+const DevTokenBody = Type.Object({
+  user: Type.String({ pattern: '^[^\\s]{1,128}$', description: 'user id (the sub claim): no spaces' }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'display name (default: the user id)' })),
+});
+
+const DevTokenResult = Type.Object({
+  token: Type.String(),
+  userId: Type.String(),
+  name: Type.String(),
+  expiresIn: Type.Integer({ description: 'seconds' }),
+});
+
+/**
+ * `POST /v1/dev/token`: a signed token for any user, so the web page can sign in by name. Only
+ * registered while the server signs with the development secret (config.auth.devTokens), which
+ * production refuses: anywhere else the path is a plain 404.
+ */
+export async function devTokenRoutes({ server, config }: ApiDeps): Promise<void> {
+  if (!config.auth.devTokens) return;
+  const signer = await createAuthenticator(config.auth);
+  server.route({
+    method: 'post', path: '/v1/dev/token', operationId: 'devToken', tags: ['development'], auth: false,
+    summary: 'Development only: a token for any user (the server runs with the development secret)',
+    body: DevTokenBody,
+    response: DevTokenResult,
+    handler: async ({ body }) => {
+      const name = body.name?.trim() || body.user;
+      const token = await signer.sign({ sub: body.user, name }, DEV_TOKEN_TTL_SEC);
+      return { token, userId: body.user, name, expiresIn: DEV_TOKEN_TTL_SEC };
+    },
+  });
+}

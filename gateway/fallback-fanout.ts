@@ -1,0 +1,159 @@
+import { subjects, type Bus, type Subscription } from '../shared/bus/bus.ts';
+import { decodeMsgpack } from '../shared/protocol/codec.ts';
+import type { ServerFrame } from '../shared/protocol/frames.ts';
+import type { Principal } from '../shared/auth/principal.ts';
+import type { Room } from '../shared/domain/models.ts';
+import type { Logger } from '../shared/telemetry/logger.ts';
+
+/** A connection that is not a WebSocket (SSE stream, long-poll session). */
+export interface FallbackSink {
+  readonly principal: Principal;
+  /** Rooms this sink receives; kept by the fan-out. */
+  readonly rooms: Set<string>;
+  /** `json` is the frame already stringified, once per message for every sink. */
+  deliver(frame: ServerFrame, json: string): void;
+}
+
+export interface FallbackFanoutHooks {
+  /** A new message in a direct room reached these recipients' fallback connections. */
+  onDirectDelivered(roomId: string, messageId: string, userIds: string[]): void;
+  loadRoom(roomId: string): Promise<Room | undefined>;
+}
+
+interface RoomEntry {
+  readonly roomId: string;
+  readonly sinks: Set<FallbackSink>;
+  readonly subs: Subscription[];
+  direct: boolean;
+}
+
+interface UserEntry {
+  readonly sinks: Set<FallbackSink>;
+  readonly sub: Subscription;
+}
+
+/**
+ * Fan-out for fallback connections. They are rare, so this loops over its sinks per message; it
+ * holds its own bus subscriptions (reference-counted per room and per user), so the WebSocket
+ * fan-out and its uWS topics never see these connections. Each payload is decoded and
+ * stringified once, whatever the number of sinks.
+ */
+export class FallbackFanout {
+  private readonly rooms = new Map<string, RoomEntry>();
+  private readonly users = new Map<string, UserEntry>();
+
+  constructor(private readonly bus: Bus, private readonly hooks: FallbackFanoutHooks, private readonly log: Logger) {}
+
+  /** Starts following the sink's user (invitations, kicks) until `detach`. */
+  attach(sink: FallbackSink): void {
+    const key = userKey(sink.principal);
+    let entry = this.users.get(key);
+    if (!entry) {
+      const sub = this.bus.subscribe(subjects.userEvents(sink.principal.tenant, sink.principal.userId), (payload) => this.onUserFrame(key, payload));
+      entry = { sinks: new Set(), sub };
+      this.users.set(key, entry);
+    }
+    entry.sinks.add(sink);
+  }
+
+  detach(sink: FallbackSink): void {
+    for (const roomId of [...sink.rooms]) this.remove(sink, roomId);
+    const key = userKey(sink.principal);
+    const entry = this.users.get(key);
+    if (!entry?.sinks.delete(sink) || entry.sinks.size > 0) return;
+    entry.sub.unsubscribe();
+    this.users.delete(key);
+  }
+
+  add(sink: FallbackSink, roomId: string): void {
+    if (sink.rooms.has(roomId)) return;
+    let entry = this.rooms.get(roomId);
+    if (!entry) entry = this.open(roomId);
+    entry.sinks.add(sink);
+    sink.rooms.add(roomId);
+  }
+
+  remove(sink: FallbackSink, roomId: string): void {
+    if (!sink.rooms.delete(roomId)) return;
+    const entry = this.rooms.get(roomId);
+    if (!entry) return;
+    entry.sinks.delete(sink);
+    if (entry.sinks.size === 0) {
+      for (const sub of entry.subs) sub.unsubscribe();
+      this.rooms.delete(roomId);
+    }
+  }
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  private open(roomId: string): RoomEntry {
+    const entry: RoomEntry = { roomId, sinks: new Set(), subs: [], direct: false };
+    this.rooms.set(roomId, entry);
+    entry.subs.push(
+      this.bus.subscribe(subjects.roomEvents(roomId), (payload) => this.onRoomFrame(entry, payload)),
+      this.bus.subscribe(subjects.roomControl(roomId), (payload) => this.onRoomFrame(entry, payload)),
+    );
+    this.hooks.loadRoom(roomId).then(
+      (room) => { entry.direct = room?.type === 'direct'; },
+      (err) => this.log.warn({ err, roomId }, 'room type lookup failed; delivery status off for fallback connections in this room'),
+    );
+    return entry;
+  }
+
+  private onRoomFrame(entry: RoomEntry, payload: Uint8Array): void {
+    const frame = this.decode(payload, entry.roomId);
+    if (!frame) return;
+    const json = JSON.stringify(frame);
+    // A member who left, was kicked or banned stops receiving the room after this frame.
+    const gone = frame.type === 'user_left' ? frame.user.userId : undefined;
+    for (const sink of [...entry.sinks]) {
+      sink.deliver(frame, json);
+      if (gone === sink.principal.userId) this.remove(sink, entry.roomId);
+    }
+    if (frame.type === 'new_message' && entry.direct) {
+      const author = frame.message.authorId;
+      const recipients = new Set<string>();
+      for (const sink of entry.sinks) if (sink.principal.userId !== author) recipients.add(sink.principal.userId);
+      if (recipients.size) this.hooks.onDirectDelivered(entry.roomId, frame.message.messageId, [...recipients]);
+    }
+  }
+
+  /** Frames for one user: invited somewhere (start receiving the room), removed (stop). */
+  private onUserFrame(key: string, payload: Uint8Array): void {
+    const entry = this.users.get(key);
+    if (!entry) return;
+    const frame = this.decode(payload, undefined);
+    const roomId = (frame as { roomId?: unknown } | undefined)?.roomId;
+    if (!frame || typeof roomId !== 'string') return;
+    const json = JSON.stringify(frame);
+    for (const sink of [...entry.sinks]) {
+      if (sink.rooms.has(roomId)) {
+        // Whichever of the two subjects brings a removal first delivers it and ends the room, so
+        // it is seen once; other frames come on the room's subject too.
+        if (frame.type === 'user_left') {
+          sink.deliver(frame, json);
+          this.remove(sink, roomId);
+        }
+        continue;
+      }
+      if (frame.type === 'user_left') continue;
+      sink.deliver(frame, json);
+      if (frame.type === 'user_joined') this.add(sink, roomId);
+    }
+  }
+
+  private decode(payload: Uint8Array, roomId: string | undefined): ServerFrame | undefined {
+    try {
+      return decodeMsgpack(payload) as ServerFrame;
+    } catch (err) {
+      this.log.error({ err, roomId }, 'undecodable frame not forwarded to fallback connections');
+      return undefined;
+    }
+  }
+}
+
+function userKey(p: Principal): string {
+  return `${p.tenant}\0${p.userId}`;
+}

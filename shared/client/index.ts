@@ -1,0 +1,10 @@
+export { ChatClient, newClientMsgId, type ChatClientOptions } from './client.ts';
+export { ChatRest, type FetchLike, type RestOptions, type TokenSource } from './rest.ts';
+export { ChatClientError, isRetryable } from './errors.ts';
+export type { ChatEvents, ChatEventName, ConnectionState, Listener } from './events.ts';
+export type { TransportKind, WebSocketConstructor, WebSocketLike, EventSourceConstructor, EventSourceLike } from './transport.ts';
+export type { WireFormat } from './wire.ts';
+export type { BackoffOptions } from './backoff.ts';
+export { backoffDelay } from './backoff.ts';
+export { SseParser, type SseEvent } from './sse-parser.ts';
+export type * from './types.ts';
