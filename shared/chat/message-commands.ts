@@ -121,7 +121,12 @@ export class MessageCommands {
     if (ack.duplicate) {
       const original = await this.deps.bus.getDurable(ack.seq);
       const stored = original ? (decodeMsgpack(original.data) as DurableEvent) : undefined;
-      if (stored?.kind === 'message.created') return { message: stored.message, seq: ack.seq, duplicate: true };
+      if (stored?.kind === 'message.created') {
+        // The first attempt may have been stored and never announced (its gateway died between
+        // the PubAck and the live publish): announce it again; receivers drop repeats by seq.
+        this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack(eventToFrame(stored, ack.seq)));
+        return { message: stored.message, seq: ack.seq, duplicate: true };
+      }
       throw new ChatError('conflict', `clientMsgId ${input.clientMsgId} was already used`);
     }
     this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
