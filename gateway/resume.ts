@@ -1,4 +1,4 @@
-import type { Bus } from '../shared/bus/bus.ts';
+import type { Bus, DurableMessage } from '../shared/bus/bus.ts';
 import { decodeMsgpack } from '../shared/protocol/codec.ts';
 import { eventToFrame } from '../shared/protocol/event-frames.ts';
 import type { ServerFrame } from '../shared/protocol/frames.ts';
@@ -22,14 +22,21 @@ export async function replayRoom(
   const since = idTime(lastMessageId) - skewMs;
   let replayed = 0;
   const { complete } = await bus.replay(roomId, since, (msg) => {
-    let event: DurableEvent;
-    try {
-      event = decodeMsgpack(msg.data) as DurableEvent;
-    } catch {
-      return; // an undecodable event is the persister's dead letter to report, not the client's problem
-    }
-    send(eventToFrame(event, msg.seq));
+    const frame = durableToFrame(msg);
+    if (frame === undefined) return;
+    send(frame);
     replayed++;
   });
   return { recovered: complete, replayed };
+}
+
+/** A stored event as the frame sockets got live; undefined for an undecodable one. */
+export function durableToFrame(msg: DurableMessage): ServerFrame | undefined {
+  let event: DurableEvent;
+  try {
+    event = decodeMsgpack(msg.data) as DurableEvent;
+  } catch {
+    return undefined; // an undecodable event is the persister's dead letter to report, not the client's problem
+  }
+  return eventToFrame(event, msg.seq);
 }

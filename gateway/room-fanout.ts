@@ -26,7 +26,24 @@ interface RoomEntry {
   readonly users: Map<string, number>;
   direct: boolean;
   subs: Subscription[];
+  /** While the live plane is interrupted and until the room's gap is repaired: live frames kept back. */
+  held: Held | undefined;
 }
+
+interface Held {
+  /** The interruption this hold belongs to (a newer one takes the hold over). */
+  gen: number;
+  frames: Uint8Array[];
+}
+
+/** A frame replayed from the stream to fill a gap. */
+export interface ReplayedFrame {
+  seq: number;
+  payload: Uint8Array;
+}
+
+/** Live frames kept per room while a gap is repaired; past it the room goes live unordered. */
+const MAX_HELD_FRAMES = 10_000;
 
 export interface FanoutHooks {
   /** A control frame (membership, settings) for the room arrived; runs before clients see it. */
@@ -42,6 +59,8 @@ export interface FanoutHooks {
 export class RoomFanout {
   private readonly rooms = new Map<string, RoomEntry>();
   private readonly outCounters = new Map<string, { inc(): void }>();
+  private holding = false;
+  private holdGen = 0;
 
   constructor(
     private readonly app: TemplatedApp,
@@ -104,6 +123,53 @@ export class RoomFanout {
     for (const entry of [...this.rooms.values()]) this.closeEntry(entry);
   }
 
+  /**
+   * The live plane was interrupted: from now on every room keeps its live frames back, so that
+   * once the missed events are replayed (`release`) sockets get all of them in stream order.
+   * Returns the hold's generation.
+   */
+  holdAll(): number {
+    this.holding = true;
+    const gen = ++this.holdGen;
+    for (const entry of this.rooms.values()) {
+      if (entry.held) entry.held.gen = gen;
+      else entry.held = { gen, frames: [] };
+    }
+    return gen;
+  }
+
+  /** Live works again: rooms opened from now on are not held (they have nothing to repair). */
+  stopHolding(): void {
+    this.holding = false;
+  }
+
+  /** Rooms held for generation `gen`. */
+  heldRooms(gen: number): string[] {
+    return [...this.rooms.values()].filter((e) => e.held?.gen === gen).map((e) => e.roomId);
+  }
+
+  /**
+   * Ends the room's hold of generation `gen`: forwards the replayed frames and the held live ones
+   * merged in stream order, each seq once (frames without a seq, such as typing, after them), and
+   * the room is live again. Ignored when a newer interruption took the hold over.
+   */
+  release(roomId: string, gen: number, replayed: ReplayedFrame[]): void {
+    const entry = this.rooms.get(roomId);
+    if (!entry || (entry.held !== undefined && entry.held.gen !== gen)) return;
+    const held = entry.held?.frames ?? [];
+    entry.held = undefined;
+    const bySeq = new Map<number, Uint8Array>();
+    for (const r of replayed) bySeq.set(r.seq, r.payload);
+    const unsequenced: Uint8Array[] = [];
+    for (const payload of held) {
+      const seq = seqOf(payload);
+      if (seq === undefined) unsequenced.push(payload);
+      else if (!bySeq.has(seq)) bySeq.set(seq, payload);
+    }
+    for (const seq of [...bySeq.keys()].sort((a, b) => a - b)) this.forward(entry, bySeq.get(seq)!, undefined);
+    for (const payload of unsequenced) this.forward(entry, payload, undefined);
+  }
+
   /** The tenant of a room this gateway holds sockets in. */
   tenantOf(roomId: string): string | undefined {
     return this.rooms.get(roomId)?.tenant;
@@ -120,12 +186,13 @@ export class RoomFanout {
       users: new Map(),
       direct: false,
       subs: [],
+      held: this.holding ? { gen: this.holdGen, frames: [] } : undefined,
     };
     this.rooms.set(roomId, entry);
     metrics.roomSubscriptions.set(this.rooms.size);
     this.hooks.watch(roomId);
     entry.subs.push(
-      this.bus.subscribe(subjects.roomEvents(roomId), (payload) => this.forward(entry, payload, undefined)),
+      this.bus.subscribe(subjects.roomEvents(roomId), (payload) => this.live(entry, payload)),
       this.bus.subscribe(subjects.roomControl(roomId), (payload) => this.control(entry, payload)),
     );
     this.hooks.loadRoom(roomId).then(
@@ -154,6 +221,20 @@ export class RoomFanout {
     this.hooks.onControl(entry.roomId, frame);
     // The hook may have removed the last local socket of the room.
     if (this.rooms.get(entry.roomId) === entry) this.forward(entry, payload, frame);
+  }
+
+  private live(entry: RoomEntry, payload: Uint8Array): void {
+    const held = entry.held;
+    if (held === undefined) return this.forward(entry, payload, undefined);
+    if (held.frames.length < MAX_HELD_FRAMES) {
+      held.frames.push(payload);
+      return;
+    }
+    // a gap that takes this long to repair: deliver what we have rather than grow without bound
+    this.log.warn({ roomId: entry.roomId, held: held.frames.length }, 'too many live frames held while repairing a gap; delivering them unordered');
+    entry.held = undefined;
+    for (const p of held.frames) this.forward(entry, p, undefined);
+    this.forward(entry, payload, undefined);
   }
 
   /** The per-message path: no per-socket work, at most one decode and one stringify. */
@@ -195,5 +276,15 @@ export class RoomFanout {
       this.outCounters.set(type, counter);
     }
     counter.inc();
+  }
+}
+
+/** The stream sequence a live frame carries (durable events have one; typing and presence don't). */
+function seqOf(payload: Uint8Array): number | undefined {
+  try {
+    const seq = (decodeMsgpack(payload) as { seq?: unknown }).seq;
+    return typeof seq === 'number' ? seq : undefined;
+  } catch {
+    return undefined; // undecodable: forward() reports it
   }
 }

@@ -16,6 +16,7 @@ import { metrics } from '../shared/telemetry/metrics.ts';
 import type { Logger } from '../shared/telemetry/logger.ts';
 import { negotiateFormat, type Connection, type Socket } from './connection.ts';
 import { RoomFanout } from './room-fanout.ts';
+import { LiveGapRepair } from './live-gap.ts';
 import { TypingTracker } from './typing.ts';
 import { PresenceFeed } from './presence-feed.ts';
 import { handleFrame, type HandlerDeps } from './frame-handlers.ts';
@@ -72,6 +73,9 @@ export function startGateway(deps: GatewayDeps): Gateway {
     watch: (roomId) => deps.access.retain(roomId),
     unwatch: (roomId) => deps.access.release(roomId),
   }, log);
+  // a NATS outage must not leave holes in what open sockets receive
+  const liveGap = new LiveGapRepair(bus, fanout, config.ws.resumeSkewMs, log);
+  liveGap.start();
   const typing = new TypingTracker(bus, deps.presence, config.ws.typingTimeoutMs, log);
   const presenceFeed = new PresenceFeed(bus, deps.presence, config.ws.presenceTtlSec,
     () => [...[...sockets].map((s) => s.getUserData()), ...fallback.connections()], log);
@@ -306,6 +310,7 @@ export function startGateway(deps: GatewayDeps): Gateway {
     async drain() {
       draining = true;
       presenceFeed.stop();
+      liveGap.stop();
       for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server shutting down');
       fallback.close();
       fanout.close();

@@ -41,6 +41,19 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.same([...subjectsSeen], [subject], 'handler is told the subject');
   });
 
+  t.test(`bus - watchLive: a working bus reports no interruption, and live keeps flowing (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const calls: string[] = [];
+    const watch = bus.watchLive({ interrupted: () => calls.push('interrupted'), restored: () => calls.push('restored') });
+    const subject = `test.${uid()}.ev`;
+    const got: string[] = [];
+    bus.subscribe(subject, (p) => got.push(text(p)));
+    bus.publish(subject, enc.encode('one'));
+    await waitFor(() => got.length === 1, 'the live message');
+    watch.unsubscribe();
+    t.same(calls, [], 'no interruption reported');
+  });
+
   t.test(`bus - unsubscribe stops delivery to that subscription only (${opts.name})`, async (t) => {
     const bus = await open(t);
     const subject = `test.${uid()}.ev`;

@@ -25,6 +25,15 @@ export interface Bus {
 
   publish(subject: string, payload: Uint8Array): void;
   subscribe(subject: string, handler: LiveHandler): Subscription;
+  /**
+   * Watches the live plane's continuity. `interrupted()` is called when live delivery stopped
+   * (the connection to the server was lost): live messages published from then on may never
+   * arrive. `restored(sinceMs)` is called once live delivery works again (the subscriptions are
+   * back at the server), with the time the interruption began: what was published in between
+   * can only be recovered from the stream (`replay`). Calls alternate, starting with
+   * `interrupted`; an in-process bus is never interrupted.
+   */
+  watchLive(watcher: LiveWatcher): Subscription;
 
   publishDurable(roomId: string, dedupeId: string, payload: Uint8Array, headers?: Record<string, string>): Promise<DurableAck>;
   /** The stored event at `seq`, or undefined when it has aged out of the stream. */
@@ -44,6 +53,11 @@ export interface Bus {
 }
 
 export type LiveHandler = (payload: Uint8Array, subject: string) => void;
+
+export interface LiveWatcher {
+  interrupted(): void;
+  restored(sinceMs: number): void;
+}
 
 export interface Subscription {
   unsubscribe(): void;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { ChatError } from '../protocol/errors.ts';
 import type {
-  BatchHandler, Bus, ConsumeOptions, Consumer, Delivery, DurableAck, DurableMessage, LiveHandler, Subscription,
+  BatchHandler, Bus, ConsumeOptions, Consumer, Delivery, DurableAck, DurableMessage, LiveHandler, LiveWatcher, Subscription,
 } from './bus.ts';
 
 /**
@@ -181,6 +181,11 @@ class MemoryBus implements Bus {
         if (current.size === 0) this.#exact.delete(subject);
       },
     };
+  }
+
+  /** In-process delivery has no connection to lose: the watcher is never called. */
+  watchLive(_watcher: LiveWatcher): Subscription {
+    return { unsubscribe: () => {} };
   }
 
   // ---- durable plane ----

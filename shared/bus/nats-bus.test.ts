@@ -196,6 +196,44 @@ t.test('bus - nats: sends fail fast while NATS is down; events and consumers sur
   t.ok(lines.some((l) => /reconnected to NATS/.test(l.msg)), 'the reconnect was logged');
 });
 
+t.test('bus - nats: a lost connection reports live interrupted, then restored once subscriptions are back', async (t) => {
+  const own = await startServer(t);
+  const bus = openBus(t, { servers: [own.url] }, pino({ level: 'silent' }));
+  await bus.ready();
+  const got: string[] = [];
+  bus.subscribe('chat.room.gap.ev', (p) => got.push(dec.decode(p)));
+  const calls: string[] = [];
+  let since = 0;
+  let restored!: () => void;
+  const restoredNow = new Promise<void>((resolve) => { restored = resolve; });
+  const watch = bus.watchLive({
+    interrupted: () => calls.push('interrupted'),
+    restored: (s) => { calls.push('restored'); since = s; restored(); },
+  });
+  t.teardown(() => watch.unsubscribe());
+  t.same(calls, [], 'a healthy connection reports nothing');
+
+  const before = Date.now();
+  await own.restart();
+  await Promise.race([restoredNow, new Promise((_, reject) => setTimeout(() => reject(new Error('not restored in 15 s')), 15_000))]);
+  t.same(calls, ['interrupted', 'restored'], 'one interruption, then one restore');
+  t.ok(since >= before && since <= Date.now(), 'restored() names when the interruption began');
+
+  // restored() promises the subscriptions are back at the server: a publish made right now arrives
+  const nc = await connect({ servers: own.url, name: 'nats-bus test publisher' });
+  nc.publish('chat.room.gap.ev', enc.encode('right after restore'));
+  await nc.flush();
+  await nc.close();
+  for (let i = 0; i < 50 && !got.includes('right after restore'); i++) await new Promise((r) => setTimeout(r, 20));
+  t.same(got, ['right after restore'], 'a publish made right after restored() arrives');
+
+  const late: string[] = [];
+  bus.watchLive({ interrupted: () => late.push('interrupted'), restored: () => late.push('restored') }).unsubscribe();
+  await own.stop();
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(late, [], 'an unsubscribed watcher hears nothing');
+});
+
 t.test('bus - createBus builds the NATS bus, and fails with unavailable when NATS cannot be reached', async (t) => {
   await deleteStream(admin);
   const log = pino({ level: 'silent' });

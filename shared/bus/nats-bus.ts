@@ -11,7 +11,7 @@ import { ChatError } from '../protocol/errors.ts';
 import {
   subjects,
   type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type Delivery, type DurableAck, type DurableMessage,
-  type LiveHandler, type Subscription,
+  type LiveHandler, type LiveWatcher, type Subscription,
 } from './bus.ts';
 
 /**
@@ -127,6 +127,9 @@ class NatsBus implements Bus {
   #droppingLive = false;
   #lastBackgroundEnsure = 0;
   readonly #liveSubs = new Set<LiveSub>();
+  readonly #liveWatchers = new Set<LiveWatcher>();
+  /** When live delivery stopped (connection lost), until it works again. */
+  #liveDownSince: number | undefined;
   readonly #consumers = new Set<NatsConsumer>();
 
   constructor(cfg: NatsBusConfig, log: Logger, opts: NatsBusOptions) {
@@ -211,12 +214,15 @@ class NatsBus implements Bus {
     for (const sub of this.#liveSubs) this.#natsSubscribe(conn.nc, sub);
     void this.#watch(conn.nc);
     this.#ensureStreamInBackground();
+    // a connection that replaces one closed for good: its subscriptions are new, so live is back
+    void this.#liveRestored(conn.nc);
     void conn.nc.closed().then((err) => {
       if (this.#conn === conn) {
         this.#conn = undefined;
         this.#connected = false;
       }
       if (this.#closed) return;
+      this.#liveInterrupted();
       // only a fatal error (e.g. authorization) closes a connection that reconnects forever
       this.#lastError = err ? describe(err) : 'connection closed';
       this.#log.error({ err }, 'nats bus: connection closed for good; connecting again');
@@ -232,6 +238,7 @@ class NatsBus implements Bus {
           this.#connected = false;
           this.#lastError = `disconnected from ${String(s.data)}`;
           this.#log.warn({ server: s.data }, 'nats bus: disconnected from NATS; reconnecting');
+          this.#liveInterrupted();
           break;
         case Events.Reconnect:
           this.#connected = true;
@@ -239,6 +246,7 @@ class NatsBus implements Bus {
           this.#log.info({ server: s.data }, 'nats bus: reconnected to NATS');
           // a server that lost its storage comes back without the stream
           this.#ensureStreamInBackground();
+          void this.#liveRestored(nc);
           break;
         case Events.LDM:
           this.#log.warn({ server: s.data }, 'nats bus: server entering lame duck mode; will move to another');
@@ -361,6 +369,42 @@ class NatsBus implements Bus {
         if (natsSub !== undefined && !natsSub.isClosed()) natsSub.unsubscribe();
       },
     };
+  }
+
+  watchLive(watcher: LiveWatcher): Subscription {
+    this.#liveWatchers.add(watcher);
+    if (this.#liveDownSince !== undefined) this.#tell(watcher, 'interrupted');
+    return { unsubscribe: () => { this.#liveWatchers.delete(watcher); } };
+  }
+
+  #liveInterrupted(): void {
+    if (this.#closed || this.#liveDownSince !== undefined) return;
+    this.#liveDownSince = Date.now();
+    for (const w of this.#liveWatchers) this.#tell(w, 'interrupted');
+  }
+
+  /**
+   * nats.js re-sends our subscriptions when it reconnects; once a round trip came back the server
+   * has them, so everything published from then on reaches us again.
+   */
+  async #liveRestored(nc: NatsConnection): Promise<void> {
+    if (this.#liveDownSince === undefined) return;
+    await this.flush();
+    // lost again meanwhile: the next reconnect restores it, from the first interruption
+    if (this.#closed || this.#conn?.nc !== nc || !this.#connected || this.#liveDownSince === undefined) return;
+    const since = this.#liveDownSince;
+    this.#liveDownSince = undefined;
+    this.#log.info({ downMs: Date.now() - since }, 'nats bus: live delivery restored');
+    for (const w of this.#liveWatchers) this.#tell(w, 'restored', since);
+  }
+
+  #tell(watcher: LiveWatcher, what: 'interrupted' | 'restored', since = 0): void {
+    try {
+      if (what === 'interrupted') watcher.interrupted();
+      else watcher.restored(since);
+    } catch (err) {
+      this.#log.error({ err, what }, 'nats bus: live watcher threw');
+    }
   }
 
   #natsSubscribe(nc: NatsConnection, sub: LiveSub): void {

@@ -1,0 +1,120 @@
+import t from 'tap';
+import type { TemplatedApp } from 'uWebSockets.js';
+import { createMemoryBus, subjects, type Bus, type LiveWatcher } from '../shared/bus/index.ts';
+import { decodeMsgpack, encodeMsgpack } from '../shared/protocol/codec.ts';
+import { eventToFrame } from '../shared/protocol/event-frames.ts';
+import type { DurableEvent } from '../shared/domain/events.ts';
+import { silentLogger } from '../shared/telemetry/logger.ts';
+import { RoomFanout } from './room-fanout.ts';
+import { LiveGapRepair } from './live-gap.ts';
+import type { Connection, Socket } from './connection.ts';
+
+const ROOM = 'room_1';
+
+/** The memory bus, except that the test decides when the live plane is interrupted and restored. */
+async function controllableBus(): Promise<{ bus: Bus; watcher: () => LiveWatcher }> {
+  const mem = await createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 10_000 });
+  let watcher: LiveWatcher | undefined;
+  const bus: Bus = {
+    kind: 'memory',
+    publish: (s, p) => mem.publish(s, p),
+    subscribe: (s, h) => mem.subscribe(s, h),
+    watchLive: (w) => { watcher = w; return { unsubscribe: () => { watcher = undefined; } }; },
+    publishDurable: (r, d, p, h) => mem.publishDurable(r, d, p, h),
+    getDurable: (seq) => mem.getDurable(seq),
+    replay: (r, since, on) => mem.replay(r, since, on),
+    consume: (o, h) => mem.consume(o, h),
+    ready: () => mem.ready(),
+    close: () => mem.close(),
+  };
+  return { bus, watcher: () => { if (!watcher) throw new Error('nobody watches the live plane'); return watcher; } };
+}
+
+/** What the uWS app was asked to publish to the room's msgpack topic, as seqs (or frame types). */
+function fakeApp(): { app: TemplatedApp; sent: Array<number | string> } {
+  const sent: Array<number | string> = [];
+  const app = {
+    publish(topic: string, payload: Uint8Array) {
+      if (topic !== `m:${ROOM}`) return true;
+      const frame = decodeMsgpack(payload) as { type: string; seq?: number };
+      sent.push(frame.seq ?? frame.type);
+      return true;
+    },
+    numSubscribers: () => 0,
+  } as unknown as TemplatedApp;
+  return { app, sent };
+}
+
+function fakeSocket(): Socket {
+  const conn = {
+    principal: { userId: 'u1', name: 'U', tenant: 't', roles: [], expiresAt: undefined },
+    connectionId: 'c1', format: 'msgpack', legacy: false, initialRoom: undefined, device: undefined,
+    rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false,
+  } as Connection;
+  return { getUserData: () => conn, subscribe: () => true, unsubscribe: () => true } as unknown as Socket;
+}
+
+let n = 0;
+/** Stores an event in the stream; `live` also announces it, as the sending gateway would. */
+async function event(bus: Bus, live: boolean): Promise<number> {
+  const ev: DurableEvent = { kind: 'message.deleted', id: String(++n), at: Date.now(), roomId: ROOM, messageId: '42', userId: 'u2' };
+  const { seq } = await bus.publishDurable(ROOM, ev.id, encodeMsgpack(ev));
+  if (live) bus.publish(subjects.roomEvents(ROOM), encodeMsgpack(eventToFrame(ev, seq)));
+  return seq;
+}
+
+t.test('live gap - events missed while cut off are replayed, merged with held live frames in stream order', async (t) => {
+  const { bus, watcher } = await controllableBus();
+  t.teardown(() => bus.close());
+  const { app, sent } = fakeApp();
+  const fanout = new RoomFanout(app, bus, {
+    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
+  }, silentLogger());
+  fanout.add(fakeSocket(), ROOM);
+  const repair = new LiveGapRepair(bus, fanout, 5000, silentLogger());
+  repair.start();
+  t.teardown(() => repair.stop());
+
+  const s1 = await event(bus, true);
+  const s2 = await event(bus, true);
+  t.same(sent, [s1, s2], 'live frames go out at once');
+
+  watcher().interrupted();
+  const s3 = await event(bus, false); // published while this gateway was cut off: never arrives live
+  const s4 = await event(bus, true); // arrives after the connection came back, before the repair
+  bus.publish(subjects.roomEvents(ROOM), encodeMsgpack({ type: 'typing_indicator', roomId: ROOM, user: { userId: 'u2', name: 'U2' }, isTyping: true }));
+  t.same(sent, [s1, s2], 'nothing goes out while the room is held');
+
+  watcher().restored(Date.now() - 1000);
+  for (let i = 0; i < 100 && sent.length < 7; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(sent, [s1, s2, s1, s2, s3, s4, 'typing_indicator'],
+    'the replay (from the interruption minus the skew) and the held frames go out in seq order, each seq once, unsequenced frames last');
+
+  const s5 = await event(bus, true);
+  t.equal(sent.at(-1), s5, 'then the room is live again');
+});
+
+t.test('live gap - a second interruption during a repair takes the hold over and repairs from the first', async (t) => {
+  const { bus, watcher } = await controllableBus();
+  t.teardown(() => bus.close());
+  const { app, sent } = fakeApp();
+  const fanout = new RoomFanout(app, bus, {
+    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
+  }, silentLogger());
+  fanout.add(fakeSocket(), ROOM);
+  const repair = new LiveGapRepair(bus, fanout, 0, silentLogger());
+  repair.start();
+  t.teardown(() => repair.stop());
+
+  const firstDown = Date.now();
+  watcher().interrupted();
+  const s1 = await event(bus, false);
+  watcher().restored(firstDown);
+  watcher().interrupted(); // lost again before the repair's replay finished
+  const s2 = await event(bus, false);
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(sent, [], 'the first repair does not release a room the second interruption holds');
+  watcher().restored(Date.now());
+  for (let i = 0; i < 100 && sent.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(sent, [s1, s2], 'the second repair replays from the first interruption');
+});

@@ -1,0 +1,94 @@
+import type { Bus, Subscription } from '../shared/bus/bus.ts';
+import { encodeMsgpack } from '../shared/protocol/codec.ts';
+import type { Logger } from '../shared/telemetry/logger.ts';
+import type { ReplayedFrame, RoomFanout } from './room-fanout.ts';
+import { durableToFrame } from './resume.ts';
+
+/** Rooms replayed at once after an outage: a gateway in many rooms must not flood JetStream. */
+const CONCURRENCY = 4;
+/** JetStream may need a moment after a server restart before it serves reads again. */
+const RETRY_MS = 500;
+const GIVE_UP_MS = 20_000;
+
+/**
+ * Closes the hole a lost NATS connection leaves in live delivery. While the gateway is cut off,
+ * events other gateways publish never reach it, and its sockets stay open, so their clients
+ * would not know to resume. So: when the bus reports the live plane interrupted, every room
+ * holds its live frames back; when it is restored, each room replays from the stream what was
+ * stored since the interruption began (minus RESUME_SKEW for clock differences), and the
+ * replayed and held frames go out merged in stream order. Clients drop the repeats by `seq`, as
+ * after a resume; the stream is the only source, so nothing is shown that was not stored.
+ *
+ * A room whose replay keeps failing (JetStream not back within GIVE_UP_MS) goes live with what it
+ * held; its clients recover on their next resume.
+ */
+export class LiveGapRepair {
+  #gen = 0;
+  /** Start of the oldest interruption not yet repaired (a second outage during a repair). */
+  #repairFrom: number | undefined;
+  #sub: Subscription | undefined;
+  #stopped = false;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly fanout: RoomFanout,
+    private readonly skewMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.#sub = this.bus.watchLive({
+      interrupted: () => { this.#gen = this.fanout.holdAll(); },
+      restored: (since) => { void this.#repair(since); },
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#sub?.unsubscribe();
+  }
+
+  async #repair(since: number): Promise<void> {
+    const gen = this.#gen;
+    this.#repairFrom = Math.min(this.#repairFrom ?? since, since);
+    const from = this.#repairFrom - this.skewMs;
+    this.fanout.stopHolding();
+    const rooms = this.fanout.heldRooms(gen);
+    const started = Date.now();
+    let replayed = 0;
+    const failed: string[] = [];
+    const queue = [...rooms];
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
+      for (let roomId = queue.shift(); roomId !== undefined; roomId = queue.shift()) {
+        const frames = await this.#replay(roomId, from);
+        if (frames === undefined) failed.push(roomId);
+        else replayed += frames.length;
+        this.fanout.release(roomId, gen, frames ?? []);
+      }
+    }));
+    if (this.#gen === gen) this.#repairFrom = undefined;
+    const report = { rooms: rooms.length, replayed, failed: failed.length, tookMs: Date.now() - started, downMs: started - since };
+    if (failed.length) this.log.error({ ...report, failedRooms: failed.slice(0, 20) }, 'live gap not repaired for some rooms; their clients recover on resume');
+    else this.log.info(report, 'live gap repaired from the stream');
+  }
+
+  async #replay(roomId: string, from: number): Promise<ReplayedFrame[] | undefined> {
+    const deadline = Date.now() + GIVE_UP_MS;
+    for (;;) {
+      const frames: ReplayedFrame[] = [];
+      try {
+        await this.bus.replay(roomId, from, (msg) => {
+          const frame = durableToFrame(msg);
+          if (frame !== undefined) frames.push({ seq: msg.seq, payload: encodeMsgpack(frame) });
+        });
+        return frames;
+      } catch (err) {
+        if (this.#stopped || Date.now() + RETRY_MS > deadline) {
+          this.log.warn({ err, roomId }, 'live gap: replay failed');
+          return undefined;
+        }
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
+  }
+}
