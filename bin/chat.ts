@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, ConfigError } from '../shared/config/index.ts';
 import { createAuthenticator } from '../shared/auth/index.ts';
-import { createStore } from '../shared/store/index.ts';
+import { migrateStore } from '../shared/store/index.ts';
 import { createLogger } from '../shared/telemetry/logger.ts';
 
 const program = new Command()
@@ -48,10 +48,7 @@ program.command('migrate')
   .action(async () => {
     const config = loadConfig();
     const log = createLogger(config.logLevel, { service: 'chat-svc', tier: 'migrate' });
-    const store = createStore(config.store, log);
-    await store.ping();
-    await store.close();
-    process.stderr.write(`store schema is current (${config.store.adapter})\n`);
+    process.stderr.write(`${await migrateStore(config.store, log)}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

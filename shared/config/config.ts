@@ -26,6 +26,9 @@ export const DEFAULTS = {
   httpBodyLimitBytes: 256 * 1024,
 } as const;
 
+export const CASSANDRA_CONSISTENCIES = ['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL'] as const;
+export type CassandraConsistency = (typeof CASSANDRA_CONSISTENCIES)[number];
+
 export const ENV_SCHEMA = {
   NODE_ENV: { kind: 'enum', values: ['development', 'production', 'test'], default: 'development', doc: 'production refuses the dev JWT secret' },
   HOST: { kind: 'string', default: '0.0.0.0', doc: 'address to listen on' },
@@ -66,7 +69,13 @@ export const ENV_SCHEMA = {
   NATS_STREAM_REPLICAS: { kind: 'int', default: DEFAULTS.natsStreamReplicas, min: 1, max: 5, doc: 'replicas of the stream (3 on a 3-node cluster)' },
   NATS_DUPLICATE_WINDOW: { kind: 'int', default: DEFAULTS.natsDuplicateWindowSec, min: 1, doc: 'seconds a message id is remembered for dedupe (at most RECOVERY_WINDOW)' },
   STORE: { kind: 'enum', values: ['sqlite', 'cassandra'], doc: 'store adapter (default: cassandra when CASSANDRA_CONTACT_POINTS is set)' },
-  CASSANDRA_CONTACT_POINTS: { kind: 'list', doc: 'Cassandra hosts' },
+  CASSANDRA_CONTACT_POINTS: { kind: 'list', doc: 'Cassandra hosts (host or host:port)' },
+  CASSANDRA_KEYSPACE: { kind: 'string', default: 'chat', pattern: /^[A-Za-z][A-Za-z0-9_]{0,47}$/, doc: 'keyspace of the store (chat migrate creates it)' },
+  CASSANDRA_LOCAL_DC: { kind: 'string', default: 'datacenter1', doc: 'datacenter the driver talks to; LOCAL_* consistency is counted there' },
+  CASSANDRA_CONSISTENCY: { kind: 'enum', values: CASSANDRA_CONSISTENCIES, default: 'LOCAL_QUORUM', doc: 'consistency of reads and writes' },
+  CASSANDRA_USERNAME: { kind: 'string', doc: 'user for PasswordAuthenticator (with CASSANDRA_PASSWORD)' },
+  CASSANDRA_PASSWORD: { kind: 'string', doc: 'password for PasswordAuthenticator' },
+  CASSANDRA_REPLICATION: { kind: 'int', default: 1, min: 1, max: 9, doc: 'replication factor in CASSANDRA_LOCAL_DC when chat migrate creates the keyspace' },
   PRESENCE: { kind: 'enum', values: ['memory', 'redis'], doc: 'presence adapter (default: redis when REDIS_URL is set)' },
   REDIS_URL: { kind: 'string', doc: 'Redis URL' },
   REDIS_CLUSTER_NODES: { kind: 'list', doc: 'host:port seed nodes of a Redis Cluster (REDIS_URL then gives only user, password and TLS)' },
@@ -125,7 +134,10 @@ export type BusConfig =
   };
 export type StoreConfig =
   | { adapter: 'sqlite'; dataDir: string }
-  | { adapter: 'cassandra'; contactPoints: string[] };
+  | {
+    adapter: 'cassandra'; contactPoints: string[]; keyspace: string; localDataCenter: string;
+    consistency: CassandraConsistency; replicationFactor: number; credentials?: { username: string; password: string };
+  };
 export type PresenceConfig =
   | { adapter: 'memory'; ttlSec: number; typingTimeoutMs: number }
   | { adapter: 'redis'; url: string; topology?: RedisTopology; ttlSec: number; typingTimeoutMs: number };
@@ -168,6 +180,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const storeAdapter = v.STORE ?? (v.CASSANDRA_CONTACT_POINTS?.length ? 'cassandra' : 'sqlite');
   if (storeAdapter === 'cassandra' && !v.CASSANDRA_CONTACT_POINTS?.length) problems.push('CASSANDRA_CONTACT_POINTS: required when STORE=cassandra');
+  if ((v.CASSANDRA_USERNAME === undefined) !== (v.CASSANDRA_PASSWORD === undefined)) problems.push('CASSANDRA_USERNAME and CASSANDRA_PASSWORD: set both or neither');
   const presenceAdapter = v.PRESENCE ?? (v.REDIS_URL ? 'redis' : 'memory');
   if (presenceAdapter === 'redis' && !v.REDIS_URL) problems.push('REDIS_URL: required when PRESENCE=redis');
   const redisTopology = readRedisTopology(v.REDIS_CLUSTER_NODES, v.REDIS_SENTINELS, v.REDIS_SENTINEL_NAME, problems);
@@ -198,7 +211,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       }
       : { adapter: 'memory', recoveryWindowSec: v.RECOVERY_WINDOW, maxMessages: v.MEMORY_STREAM_MAX_MESSAGES },
     store: storeAdapter === 'cassandra'
-      ? { adapter: 'cassandra', contactPoints: v.CASSANDRA_CONTACT_POINTS ?? [] }
+      ? {
+        adapter: 'cassandra', contactPoints: v.CASSANDRA_CONTACT_POINTS ?? [], keyspace: v.CASSANDRA_KEYSPACE,
+        localDataCenter: v.CASSANDRA_LOCAL_DC, consistency: v.CASSANDRA_CONSISTENCY, replicationFactor: v.CASSANDRA_REPLICATION,
+        ...(v.CASSANDRA_USERNAME !== undefined && v.CASSANDRA_PASSWORD !== undefined
+          ? { credentials: { username: v.CASSANDRA_USERNAME, password: v.CASSANDRA_PASSWORD } } : {}),
+      }
       : { adapter: 'sqlite', dataDir: v.DATA_DIR },
     presence: presenceAdapter === 'redis'
       ? { adapter: 'redis', url: v.REDIS_URL ?? '', ...(redisTopology ? { topology: redisTopology } : {}), ttlSec: v.PRESENCE_TTL, typingTimeoutMs: v.TYPING_TIMEOUT }

@@ -1,11 +1,15 @@
 import type { StoreConfig } from '../config/config.ts';
 import { ChatError } from '../protocol/errors.ts';
-import { createSqliteStore, type StoreLog } from './sqlite-store.ts';
+import { createCassandraStore } from './cassandra-store.ts';
+import { runCassandraMigrations } from './cassandra-schema.ts';
+import { createSqliteStore, SCHEMA_VERSION, type StoreLog } from './sqlite-store.ts';
 import type { Store } from './store.ts';
 
 export type { Store, ListRoomsQuery, HistoryQuery, SearchQuery } from './store.ts';
 export { createSqliteStore, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION } from './sqlite-store.ts';
 export type { StoreLog, SqliteStoreConfig } from './sqlite-store.ts';
+export { createCassandraStore, type CassandraStoreConfig } from './cassandra-store.ts';
+export { CASSANDRA_SCHEMA_VERSION, runCassandraMigrations } from './cassandra-schema.ts';
 
 /** The one place a store adapter is chosen. */
 export function createStore(cfg: StoreConfig, log: StoreLog): Store {
@@ -13,7 +17,38 @@ export function createStore(cfg: StoreConfig, log: StoreLog): Store {
     case 'sqlite':
       return createSqliteStore({ dataDir: cfg.dataDir }, log);
     case 'cassandra':
-      throw new ChatError('unavailable', 'the cassandra store is not built yet');
+      return createCassandraStore(cfg, log);
+    default: {
+      const never: never = cfg;
+      throw new ChatError('internal', `unknown store adapter ${String((never as { adapter?: unknown }).adapter)}`);
+    }
+  }
+}
+
+/**
+ * `chat migrate`: brings the configured store's schema to this build's version. SQLite migrates
+ * whenever it opens; Cassandra only here (schema changes are an operator's step, not a side effect
+ * of starting a tier). Returns a line for the operator.
+ */
+export async function migrateStore(cfg: StoreConfig, log: StoreLog): Promise<string> {
+  switch (cfg.adapter) {
+    case 'sqlite': {
+      const store = createSqliteStore({ dataDir: cfg.dataDir }, log);
+      await store.close();
+      return `sqlite store in ${cfg.dataDir} is at schema version ${SCHEMA_VERSION}`;
+    }
+    case 'cassandra': {
+      const applied = await runCassandraMigrations(cfg, log);
+      const store = createCassandraStore(cfg, log);
+      try {
+        await store.ping();
+      } finally {
+        await store.close();
+      }
+      return applied.length
+        ? `cassandra keyspace ${cfg.keyspace}: applied schema versions ${applied.join(', ')}`
+        : `cassandra keyspace ${cfg.keyspace}: schema is current`;
+    }
     default: {
       const never: never = cfg;
       throw new ChatError('internal', `unknown store adapter ${String((never as { adapter?: unknown }).adapter)}`);

@@ -74,7 +74,7 @@ t.test('sqlite - data survives close and reopen of the file store', async (t) =>
 
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true });
   t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'schema version is recorded');
-  t.equal(SCHEMA_VERSION, 1);
+  t.equal(SCHEMA_VERSION, 2);
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   const indexed = (word: string) => (raw.prepare('SELECT rowid FROM message_fts WHERE message_fts MATCH ?').safeIntegers(true)
     .all(word) as Array<{ rowid: bigint }>).map((r) => r.rowid.toString());
@@ -191,11 +191,11 @@ t.test('sqlite - malformed ids and unknown rooms', async (t) => {
 });
 
 t.test('sqlite - ftsQuery turns any text into quoted words', async (t) => {
-  t.equal(ftsQuery('hello'), '"hello"*');
-  t.equal(ftsQuery('foo "bar'), '"foo" "bar"*');
-  t.equal(ftsQuery('AND OR ('), '"AND" "OR"*');
-  t.equal(ftsQuery('NEAR(a b)'), '"NEAR" "a" "b"*');
-  t.equal(ftsQuery('café-crème'), '"café" "crème"*');
+  t.equal(ftsQuery('hello'), '"hello"');
+  t.equal(ftsQuery('foo "bar'), '"foo" "bar"');
+  t.equal(ftsQuery('AND OR ('), '"and" "or"');
+  t.equal(ftsQuery('NEAR(a b)'), '"near" "a" "b"');
+  t.equal(ftsQuery('café-crème'), '"cafe" "creme"');
   t.equal(ftsQuery('(( * "'), undefined);
   t.equal(ftsQuery(''), undefined);
   t.equal(ftsQuery(Array.from({ length: 40 }, (_, i) => `w${i}`).join(' '))?.split(' ').length, 16, 'long queries are cut');
@@ -207,5 +207,29 @@ t.test('sqlite - createStore picks the adapter from config', async (t) => {
   t.teardown(() => store.close());
   t.equal(store.kind, 'sqlite');
   t.equal(await store.ping(), undefined);
-  t.throws(() => createStore({ adapter: 'cassandra', contactPoints: ['127.0.0.1'] }, log), { name: 'ChatError', code: 'unavailable' });
+  const cassandra = createStore({
+    adapter: 'cassandra', contactPoints: ['127.0.0.1:1'], keyspace: 'chat', localDataCenter: 'datacenter1',
+    consistency: 'LOCAL_QUORUM', replicationFactor: 1,
+  }, log);
+  t.equal(cassandra.kind, 'cassandra', 'the cassandra adapter is built without connecting');
+  await cassandra.close();
+});
+
+t.test('sqlite - version 2 re-indexes search words of a version 1 database', async (t) => {
+  const dataDir = freshDir();
+  const current = createSqliteStore({ dataDir });
+  await current.applyEvents([ev.created(makeMessage('r1', idAt(T), { content: 'Crème Brûlée' }), T)]);
+  await current.close();
+  // Back to version 1 as it shipped: raw content in a unicode61 index.
+  const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
+  raw.exec(`DROP TABLE message_fts;
+    CREATE VIRTUAL TABLE message_fts USING fts5(content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');`);
+  raw.prepare('INSERT INTO message_fts (rowid, content) VALUES (?, ?)').run(BigInt(idAt(T)), 'Crème Brûlée');
+  raw.pragma('user_version = 1');
+  raw.close();
+
+  const store = createSqliteStore({ dataDir });
+  t.teardown(() => store.close());
+  t.strictSame((await store.search({ roomIds: ['r1'], text: 'creme BRULEE', limit: 5 })).map((m) => m.messageId), [idAt(T)]);
+  t.strictSame(await store.search({ roomIds: ['r1'], text: 'crem', limit: 5 }), [], 'whole words only: the old index is gone');
 });

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { DurableEvent } from '../domain/events.ts';
 import type { Message, MessageStatus, ReadState, Room, RoomMember } from '../domain/models.ts';
 import { ChatError } from '../protocol/errors.ts';
+import { contentTerms, queryTerms } from './search-terms.ts';
 import type { HistoryQuery, ListRoomsQuery, SearchQuery, Store } from './store.ts';
 
 /** What the store logs through; a pino logger fits. */
@@ -27,8 +28,6 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 2000;
 
 const MAX_ID = 9223372036854775807n;
 const MAX_BOUND = 2 ** 31 - 1;
-/** Terms of a search query beyond this are ignored: a long query would only cost time. */
-const MAX_SEARCH_TERMS = 16;
 
 /**
  * Schema migrations; entry i takes `PRAGMA user_version` from i to i + 1. Append, never edit one
@@ -46,7 +45,9 @@ const MAX_SEARCH_TERMS = 16;
  *
  * message_fts is contentless (the text is stored once, in messages); applyEvents keeps it in sync:
  * a message is indexed exactly while it is created and not deleted. Its rowid is the message id
- * (snowflakes are unique across rooms).
+ * (snowflakes are unique across rooms). Since version 2 it indexes the words of search-terms.ts
+ * (lower-cased, accent-folded, one FTS token each with the `ascii` tokenizer) rather than the raw
+ * content, so search matches whole words exactly as the Cassandra store does.
  */
 const MIGRATIONS: readonly string[] = [
   `
@@ -135,6 +136,12 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (room_id, message_id, user_id)
   ) WITHOUT ROWID;
   `,
+  `
+  DROP TABLE message_fts;
+  CREATE VIRTUAL TABLE message_fts USING fts5(content, content = '', contentless_delete = 1, tokenize = 'ascii');
+  INSERT INTO message_fts (rowid, content)
+    SELECT message_id, chat_search_terms(content) FROM messages WHERE created = 1 AND deleted_at IS NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -210,6 +217,8 @@ export function createSqliteStore(cfg: SqliteStoreConfig, log: StoreLog = SILENT
     db.pragma('synchronous = NORMAL');
     db.pragma('temp_store = MEMORY');
     db.pragma('cache_size = -65536'); // KiB: room for the hot index pages of messages and search
+    db.function('chat_search_terms', { deterministic: true }, (content: unknown) =>
+      typeof content === 'string' ? contentTerms(content).join(' ') : '');
     migrate(db, file, log);
   } catch (err) {
     const error = toStoreError(err, 'open', log, db);
@@ -247,7 +256,7 @@ export function createSqliteStore(cfg: SqliteStoreConfig, log: StoreLog = SILENT
 
   /** Keeps the search index in step with a message row an upsert returned. */
   function syncSearch(messageId: bigint, row: UpsertedMessage): void {
-    if (row.created === 1 && row.live === 1) s.ftsReplace.run(messageId, row.content);
+    if (row.created === 1 && row.live === 1) s.ftsReplace.run(messageId, contentTerms(row.content).join(' '));
   }
 
   // FTS is written here rather than by triggers: FTS5 flushes its pending terms at every
@@ -258,7 +267,7 @@ export function createSqliteStore(cfg: SqliteStoreConfig, log: StoreLog = SILENT
       switch (op.kind) {
         case 'message.created':
           // Fast path: a new message. A placeholder or a redelivery takes the LWW upsert.
-          if (s.insertMessage.run(p).changes === 1) s.ftsInsert.run(op.messageId, op.content);
+          if (s.insertMessage.run(p).changes === 1) s.ftsInsert.run(op.messageId, contentTerms(op.content).join(' '));
           else syncSearch(op.messageId, s.createMessage.get(p) as UpsertedMessage);
           break;
         case 'message.edited':
@@ -461,7 +470,7 @@ export function createSqliteStore(cfg: SqliteStoreConfig, log: StoreLog = SILENT
       const limit = bound(q.limit);
       if (match === undefined || q.roomIds.length === 0 || limit === 0) return [];
       const rows = s.search.all({ match, rooms: JSON.stringify(q.roomIds), limit }) as MessageRow[];
-      // Rows may span rooms: fetch reactions per room, keep the rank order.
+      // Rows may span rooms: fetch reactions per room, keep the newest-first order.
       const byRoom = new Map<string, MessageRow[]>();
       for (const r of rows) {
         const list = byRoom.get(r.room_id);
@@ -675,7 +684,7 @@ function prepareStatements(db: Database.Database) {
       FROM message_fts f JOIN messages m ON m.message_id = f.rowid
       WHERE message_fts MATCH @match AND m.room_id IN (SELECT value FROM json_each(@rooms))
         AND m.created = 1 AND m.deleted_at IS NULL
-      ORDER BY f.rank, m.message_id DESC LIMIT @limit`),
+      ORDER BY f.rowid DESC LIMIT @limit`),
     readState: db.prepare(`SELECT CAST(message_id AS TEXT) AS id, at FROM read_marks
       WHERE room_id = ? AND user_id = ? ORDER BY message_id DESC LIMIT 1`),
     countUnread: db.prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM messages
@@ -814,17 +823,13 @@ function badEvent(index: number, e: DurableEvent, why: string): ChatError {
 }
 
 /**
- * Turns user text into an FTS5 query that cannot be a syntax error: every word becomes a quoted
- * string (so AND, OR, NEAR, quotes, parentheses, colons and stars are just text), all words must
- * match, and the last one matches as a prefix so results follow typing. Undefined when the text
- * has no word at all.
+ * Turns user text into an FTS5 query that cannot be a syntax error: every word of search-terms.ts
+ * becomes a quoted string (so AND, OR, NEAR, quotes, parentheses, colons and stars are just text)
+ * and all of them must match as whole words. Undefined when the text has no word at all.
  */
 export function ftsQuery(text: string): string | undefined {
-  const words = text.match(/[\p{L}\p{N}\p{M}\p{Co}]+/gu);
-  if (words === null) return undefined;
-  const terms = words.slice(0, MAX_SEARCH_TERMS).map((w) => `"${w}"`);
-  terms[terms.length - 1] += '*';
-  return terms.join(' ');
+  const terms = queryTerms(text);
+  return terms.length === 0 ? undefined : terms.map((w) => `"${w}"`).join(' ');
 }
 
 function toStoreError(err: unknown, op: string, log: StoreLog, db: Database.Database): ChatError {

@@ -682,7 +682,7 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
 
   // ---------------------------------------------------------------- search
 
-  test('search: finds words in the listed rooms, best match first, never deleted messages', async (t, store) => {
+  test('search: finds whole words in the listed rooms, newest first, never deleted messages', async (t, store) => {
     const texts: Array<[string, string]> = [
       ['r1', 'the quick brown fox'],
       ['r1', 'lazy dog sleeps'],
@@ -692,7 +692,8 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
       ['r1', 'quick deleted fox'],
       ['r1', 'original wording'],
       ['r1', 'fox fox fox'],
-      ['r1', 'Café crème'],
+      ['r1', 'Café crème, ÉLAN'],
+      ['r1', 'foxes are not a fox-trot'],
     ];
     const m = texts.map(([room, content], i) => makeMessage(room, idAt(T + i), { content }));
     await store.applyEvents([
@@ -705,19 +706,26 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     const id = (i: number) => m[i]!.messageId;
 
     t.strictSame(await find('quick'), [id(0), id(2)], 'case-insensitive; deleted and unlisted rooms excluded');
-    t.strictSame(await find('fox', ['r1', 'r2']), [id(0), id(3), id(4), id(7)]);
+    t.strictSame(await find('fox', ['r1', 'r2']), [id(0), id(3), id(4), id(7), id(9)]);
     t.strictSame(await find('fox dog'), [id(3)], 'every word must match');
-    t.strictSame(await find('qui'), [id(0), id(2)], 'the last word matches as a prefix');
+    t.strictSame(await find('dog fox'), [id(3)], 'in any order');
+    t.strictSame(await find('qui'), [], 'a word matches whole words only, not prefixes');
+    t.strictSame(await find('foxe'), []);
+    t.strictSame(await find('foxes'), [id(9)]);
+    t.strictSame(await find('trot'), [id(9)], 'punctuation separates words');
     t.strictSame(await find('original'), [], 'edited-away text is not found');
     t.strictSame(await find('revised'), [id(6)]);
     t.strictSame(await find('cafe'), [id(8)], 'diacritics are folded');
+    t.strictSame(await find('CRÈME élan'), [id(8)], 'in the query too');
     t.strictSame(await find('fox', []), [], 'no rooms, no results');
-    t.equal((await store.search({ roomIds: ['r1'], text: 'fox', limit: 2 })).length, 2, 'limit is honoured');
+    t.strictSame(await find('fox fox FOX'), await find('fox'), 'a repeated word is one word');
 
-    const ranked = await store.search({ roomIds: ['r1'], text: 'fox', limit: 10 });
-    t.equal(ranked[0]?.messageId, id(7), 'the best match comes first');
-    t.ok(ranked.every((r) => r.roomId === 'r1' && !r.isDeleted), 'results are whole messages of the listed rooms');
-    t.strictSame(ranked.find((r) => r.messageId === id(0)), m[0], 'results are whole messages');
+    const newest = await store.search({ roomIds: ['r1', 'r2'], text: 'fox', limit: 10 });
+    t.strictSame(ids(newest), [id(9), id(7), id(4), id(3), id(0)], 'newest first, across rooms');
+    t.strictSame(ids(await store.search({ roomIds: ['r1', 'r2'], text: 'fox', limit: 2 })), [id(9), id(7)],
+      'limit keeps the newest');
+    t.ok(newest.every((r) => !r.isDeleted), 'results are never deleted');
+    t.strictSame(newest.find((r) => r.messageId === id(0)), m[0], 'results are whole messages');
 
     t.strictSame(await find('"fox'), await find('fox'), 'an unbalanced quote is just text');
     t.strictSame(await find('fox AND'), [id(3)], 'AND is a word, not an operator');
@@ -727,6 +735,16 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
       t.ok(Array.isArray(res) && res.every((r) => r.roomId === 'r1' && !r.isDeleted), `search ${JSON.stringify(text)} answers without throwing`);
     }
     t.strictSame(await find('dog:fox'), [id(3)], 'a column filter is read as words');
+    t.strictSame(await find('*'), [], 'text without a word finds nothing');
+  });
+
+  test('search: thread replies and messages of every bucket are found', async (t, store) => {
+    const old = makeMessage('r1', idAt(T - 300 * 86_400_000), { content: 'ancient needle' });
+    const mid = makeMessage('r1', idAt(T - 30 * 86_400_000), { content: 'middle needle' });
+    const reply = makeMessage('r1', idAt(T), { content: 'reply needle', threadId: mid.messageId });
+    await store.applyEvents([ev.created(old, T - 300 * 86_400_000), ev.created(mid, T - 30 * 86_400_000), ev.created(reply, T)]);
+    t.strictSame(ids(await store.search({ roomIds: ['r1'], text: 'needle', limit: 10 })), [reply.messageId, mid.messageId, old.messageId]);
+    t.strictSame(ids(await store.search({ roomIds: ['r1'], text: 'needle', limit: 2 })), [reply.messageId, mid.messageId]);
   });
 
   // ---------------------------------------------------------------- read state, unread, status

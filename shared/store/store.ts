@@ -55,7 +55,12 @@ export interface Store {
    */
   history(roomId: string, query: HistoryQuery): Promise<Message[]>;
   pinned(roomId: string): Promise<Message[]>;
-  /** Full-text search over content in the given rooms, best match first, deleted messages excluded. */
+  /**
+   * Word search over content in the given rooms (thread replies included), newest first, at most
+   * `limit`, deleted messages excluded. A message matches when every word of `text` is a whole word
+   * of its content, ignoring case and accents (search-terms.ts defines the words); no prefixes,
+   * no operators: any text is only words. Text without a word finds nothing.
+   */
   search(query: SearchQuery): Promise<Message[]>;
   getReadState(roomId: string, userId: string): Promise<ReadState | undefined>;
   /** Messages in the room's main timeline after `afterId` not written by `userId`, counted up to `cap`. */
