@@ -78,7 +78,7 @@ t.teardown(async () => {
 });
 
 t.test('sdk - a client whose socket dies resumes, sees every message once, and delivers what it sent meanwhile once', async (t) => {
-  const alice = await client('alice');
+  const alice = await client('alice', { format: 'msgpack' });
   // A fixed, slow first retry leaves a window in which the others keep talking.
   const bob = await client('bob', { reconnect: { initialDelayMs: 600, jitter: 0 } });
   await alice.connect();
@@ -134,7 +134,7 @@ t.test('sdk - a client whose socket dies resumes, sees every message once, and d
 
 t.test('sdk - after SIGTERM and a restart on the same port, clients resume; sends made while down are delivered once', async (t) => {
   const alice = await client('alice');
-  const bob = await client('bob');
+  const bob = await client('bob', { format: 'msgpack' });
   await alice.connect();
   const room = await alice.rest.createRoom({ name: 'Restart', type: 'public' });
   await bob.connect();
@@ -143,6 +143,7 @@ t.test('sdk - after SIGTERM and a restart on the same port, clients resume; send
   const aliceSeen = collect(alice, room.roomId);
   for (let i = 1; i <= 3; i++) await alice.send(room.roomId, `up ${i}`);
   await eventually(async () => seen.length >= 3);
+  t.equal(sockets.at(-1)!.protocol, 'chat.v1.msgpack', 'bob receives msgpack');
 
   const bobDown = new Promise<{ code: number }>((r) => bob.once('disconnected', r));
   const aliceDown = new Promise((r) => alice.once('disconnected', r));
