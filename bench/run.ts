@@ -6,8 +6,9 @@ import { loadAverage } from './lib/proc-stats.ts';
 import { Progress } from './lib/progress.ts';
 import { sleep } from './lib/net.ts';
 import { PEER_NAMES, natsPeerUnavailable, type PeerName } from './peers/peers.ts';
-import { machineMarkdown, ratiosMarkdown, writeReport, type Report } from './report/report.ts';
+import { machineMarkdown, ratiosMarkdown, table, writeReport, type Report } from './report/report.ts';
 import type { Context, ScenarioResult } from './scenarios/context.ts';
+import type { ProfileSummary } from './lib/cpu-profile.ts';
 import { fanout, type Shape } from './scenarios/fanout.ts';
 import { idle } from './scenarios/idle.ts';
 import { storm } from './scenarios/storm.ts';
@@ -29,6 +30,7 @@ interface Common {
   out?: string;
   progress: boolean;
   waitIdle?: number;
+  profile: boolean;
 }
 
 const int = (name: string) => (v: string) => {
@@ -57,7 +59,8 @@ function withCommon(cmd: Command): Command {
     .addOption(new Option('--format <format>', 'encoding chat-svc sends (the reference peers speak JSON)').choices(['json', 'msgpack']).default('json'))
     .option('--out <dir>', 'where reports go (default bench/results, or bench/results/tmp for --quick)')
     .option('--no-progress', 'no progress bar or log lines')
-    .option('--wait-idle <minutes>', 'first wait (at most this long) for a 1-minute load average below 1.0', num('wait-idle'));
+    .option('--wait-idle <minutes>', 'first wait (at most this long) for a 1-minute load average below 1.0', num('wait-idle'))
+    .option('--profile', 'run chat-svc with --cpu-prof and put the hottest functions in the report (costs some throughput)', false);
 }
 
 function choosePeers(list: string | undefined, allowed: readonly PeerName[], notes: string[]): PeerName[] {
@@ -89,10 +92,11 @@ async function runScenario(name: string, common: Common, defaultWorkers: number,
   const notes: string[] = [];
   const workers = common.workers ?? defaultWorkers;
   const ctx: Context = {
-    quick: common.quick, progress, notes, workers, sourceAddresses: common.sourceAddresses,
+    quick: common.quick, progress, notes, workers, sourceAddresses: common.sourceAddresses, profile: common.profile, profiles: [],
     pool: () => (pool ??= WorkerPool.start(workers)),
     hasPool: () => pool !== undefined,
   };
+  if (common.profile) notes.push('chat-svc ran under --cpu-prof (sampling profiler): its numbers in this report are somewhat lower than without.');
   try {
     await waitIdle(common.waitIdle, progress);
     const machine = describeMachine();
@@ -104,13 +108,14 @@ async function runScenario(name: string, common: Common, defaultWorkers: number,
     progress.stop();
     const report: Report = {
       scenario: name, quick: common.quick, machine, startedAt, finishedAt: new Date().toISOString(),
-      options: result.options, results: result.results, ratios: result.ratios, notes,
+      options: result.options, results: ctx.profiles.length ? { ...(result.results as object), profiles: ctx.profiles } : result.results, ratios: result.ratios, notes,
     };
     const md = [
       `# bench: ${name}`, '',
       machineMarkdown(report), '',
       ...(result.ratios.length ? ['## Headline ratios', '', ratiosMarkdown(result.ratios), ''] : []),
       '## Results', '', result.markdown, '',
+      ...(ctx.profiles.length ? ['## Where chat-svc spends its CPU', '', profilesMarkdown(ctx.profiles), ''] : []),
       ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
       `Reproduce: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``, '',
     ].join('\n');
@@ -122,6 +127,16 @@ async function runScenario(name: string, common: Common, defaultWorkers: number,
     progress.stop();
     await pool?.stop();
   }
+}
+
+function profilesMarkdown(profiles: Array<{ label: string; summary: ProfileSummary }>): string {
+  return profiles.map(({ label, summary }) => [
+    `**${label}** — ${summary.files} profile(s) (processes and their loader threads), ${summary.seconds.toFixed(1)} s, ${summary.busyPercent}% busy; `
+      + 'the whole run is profiled (start-up, setup, warm-up and every step). Self time as a share of busy samples, so a function\'s callees are not included; '
+      + '`(program)` is mostly native code such as uWebSockets.js.', '',
+    table(['area', 'self %'], summary.byArea.map((e) => [e.name, e.selfPercent.toFixed(1)])), '',
+    table(['function', 'self %'], summary.topFunctions.map((e) => [e.name.replace(/\|/g, '\\|'), e.selfPercent.toFixed(1)])), '',
+  ].join('\n')).join('\n');
 }
 
 const program = new Command()

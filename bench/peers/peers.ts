@@ -25,6 +25,8 @@ export interface PeerOptions {
   format: 'json' | 'msgpack';
   /** Gateways of the NATS peer (2 in fanout, 3 in idle). */
   gateways: number;
+  /** chat-svc processes run with `--cpu-prof` writing here (read after stop). */
+  profileDir?: string;
 }
 
 export interface Peer {
@@ -66,9 +68,10 @@ function chatEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
-async function startNodeScript(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, http: boolean): Promise<Started> {
+async function startNodeScript(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, http: boolean, profileDir?: string): Promise<Started> {
   const port = await freePort();
-  return startServer(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  return startServer(process.execPath, [...prof, '--import', 'tsx', join(ROOT, script), ...args], {
     name, cwd: ROOT, env: { ...env, PORT: String(port) },
     ...(http ? { port, readyUrl: `http://127.0.0.1:${port}/health` } : {}),
   });
@@ -127,7 +130,7 @@ async function createChatRooms(base: string, token: string, roomIds: string[]): 
 async function embeddedPeer(opts: PeerOptions): Promise<Peer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-chat-'));
   try {
-    const proc = await startNodeScript('chat all', 'bin/chat.ts', ['all'], chatEnv({ DATA_DIR: dataDir }), true);
+    const proc = await startNodeScript('chat all', 'bin/chat.ts', ['all'], chatEnv({ DATA_DIR: dataDir }), true, opts.profileDir);
     const base = `http://127.0.0.1:${proc.port}`;
     const token = await benchToken('bench-owner');
     return {
@@ -163,11 +166,11 @@ async function natsPeer(opts: PeerOptions): Promise<Peer> {
     nats = await startNats();
     const env = (nodeId: number) => chatEnv({ DATA_DIR: dataDir, NATS_URL: nats!.url, NODE_ID: String(nodeId) });
     // the api creates the store schema before the other tiers open it
-    const api = await startNodeScript('chat api', 'bin/chat.ts', ['api'], env(1), true);
+    const api = await startNodeScript('chat api', 'bin/chat.ts', ['api'], env(1), true, opts.profileDir);
     procs.push(api);
     const rest = await Promise.all([
-      startNodeScript('chat persister', 'bin/chat.ts', ['persister'], env(2), true),
-      ...Array.from({ length: opts.gateways }, (_, i) => startNodeScript(`chat gateway ${i + 1}`, 'bin/chat.ts', ['gateway'], env(10 + i), true)),
+      startNodeScript('chat persister', 'bin/chat.ts', ['persister'], env(2), true, opts.profileDir),
+      ...Array.from({ length: opts.gateways }, (_, i) => startNodeScript(`chat gateway ${i + 1}`, 'bin/chat.ts', ['gateway'], env(10 + i), true, opts.profileDir)),
     ]);
     procs.push(...rest);
     const [persister, ...gateways] = rest;

@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { WorkerPool } from '../driver/pool.ts';
+import { summarizeProfiles, type ProfileSummary } from '../lib/cpu-profile.ts';
 import type { ClientSpec, ConnectReply } from '../driver/messages.ts';
 import type { Progress } from '../lib/progress.ts';
 import { mergeEncoded, newHistogram, summarize, type LatencySummary } from '../lib/histogram.ts';
-import { startPeer, type Peer, type PeerName, type PeerOptions } from '../peers/peers.ts';
+import { ROOT, PEER_LABELS, startPeer, type Peer, type PeerName, type PeerOptions } from '../peers/peers.ts';
 import type { Chart } from '../report/svg.ts';
 import type { Ratio } from '../report/report.ts';
 
@@ -16,6 +20,9 @@ export interface Context {
   /** Source addresses (127.0.0.2 ...) the client sockets are spread over. */
   sourceAddresses: number;
   notes: string[];
+  /** Run chat-svc processes with --cpu-prof and summarize the profiles in the report. */
+  profile: boolean;
+  profiles: Array<{ peer: PeerName; label: string; summary: ProfileSummary }>;
 }
 
 export interface ScenarioResult {
@@ -35,13 +42,22 @@ export function interleave(peers: readonly PeerName[], reps: number): Array<{ pe
 }
 
 /** Starts the peer, runs `fn`, and always stops it (and the clients) again. */
-export async function withPeer<T>(ctx: Context, name: PeerName, opts: PeerOptions, fn: (peer: Peer) => Promise<T>): Promise<T> {
-  const peer = await startPeer(name, opts);
+export async function withPeer<T>(ctx: Context, name: PeerName, opts: PeerOptions, fn: (peer: Peer) => Promise<T>, label = PEER_LABELS[name]): Promise<T> {
+  const profileDir = ctx.profile && (name === 'chat' || name === 'chat-nats') ? mkdtempSync(join(tmpdir(), 'bench-prof-')) : undefined;
   try {
-    return await fn(peer);
+    const peer = await startPeer(name, { ...opts, ...(profileDir ? { profileDir } : {}) });
+    try {
+      return await fn(peer);
+    } finally {
+      if (ctx.hasPool()) await ctx.pool().all({ cmd: 'close' });
+      await peer.stop();
+    }
   } finally {
-    if (ctx.hasPool()) await ctx.pool().all({ cmd: 'close' });
-    await peer.stop();
+    if (profileDir) {
+      const summary = summarizeProfiles(profileDir, ROOT);
+      if (summary) ctx.profiles.push({ peer: name, label, summary });
+      rmSync(profileDir, { recursive: true, force: true });
+    }
   }
 }
 

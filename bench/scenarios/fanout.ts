@@ -140,13 +140,21 @@ async function runPeer(ctx: Context, peer: Peer, shape: Shape, rep: number, opts
   run.common = await measureStep(ctx, peer, shape, opts, opts.commonDeliveries / shape.members, opts.stepMs);
 
   let deliveries = opts.startDeliveries;
+  // below the start rate only when the start rate is already too much: halve until a step holds
+  let descending = false;
   for (let i = 0; i < opts.maxSteps; i++) {
     ctx.progress.phase(`${label}: step ${i + 1} at ${fmt(deliveries)} deliveries/s offered`);
     const step = await measureStep(ctx, peer, shape, opts, deliveries / shape.members, opts.stepMs);
     const prev = run.steps[run.steps.length - 1];
     run.steps.push(step);
     if (step.sustainable && (!run.best || step.deliveredPerSec > run.best.deliveredPerSec)) run.best = step;
-    if (!step.sustainable) break;
+    if (!step.sustainable && run.best === null && (i === 0 || descending) && i < opts.maxSteps - 1) {
+      descending = true;
+      deliveries /= 2;
+      continue;
+    }
+    if (descending && step.sustainable) step.why = 'first sustainable rate below the start rate';
+    if (!step.sustainable || descending) break;
     if (prev && step.deliveredPerSec < prev.deliveredPerSec * 1.05) {
       step.why = 'delivered/s stopped growing';
       break;
@@ -162,7 +170,7 @@ export async function fanout(ctx: Context, opts: FanoutOptions): Promise<Scenari
   ctx.progress.start(order.length);
   for (const { peer: name, rep, shape } of order) {
     try {
-      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, shape, rep, opts));
+      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, shape, rep, opts), `${PEER_LABELS[name]} ${shapeName(shape)} #${rep}`);
       runs.push(run);
       const best = run.best;
       ctx.progress.log(`fanout ${shapeName(shape)} ${PEER_LABELS[name]} #${rep}: `
@@ -230,7 +238,7 @@ function summarizeFanout(runs: PeerRun[], opts: FanoutOptions): ScenarioResult {
   const md: string[] = [];
   md.push(`Shapes ${opts.shapes.map(shapeName).join(', ')} (rooms x members; every member receives every message of its room, the sender included). `
     + `Common rate: ${fmt(opts.commonDeliveries)} deliveries/s offered. Search: from ${fmt(opts.startDeliveries)} deliveries/s, x${opts.growth} per step of ${opts.stepMs} ms, `
-    + `until a step is not sustainable (less than 99% delivered, under 90% of the offered rate within the step, p99 over ${opts.p99LimitMs} ms, or a connection closed) or delivered/s grows less than 5%. `
+    + `until a step is not sustainable (halving instead while none was; a step is not sustainable with less than 99% delivered, under 90% of the offered rate within the step, p99 over ${opts.p99LimitMs} ms, or a connection closed) or delivered/s grows less than 5%. `
     + `Payload ${opts.payloadBytes} bytes of content; chat-svc encoding ${opts.format}. Peers ran A B A B, ${opts.reps} time(s) each.`);
   md.push('', '![fanout]({{SVG}})', '');
   md.push('### Means over repetitions', '');

@@ -70,7 +70,7 @@ export async function idle(ctx: Context, opts: IdleOptions): Promise<ScenarioRes
     const nats = name === 'chat-nats';
     const n = nats ? opts.natsConnections : opts.connections;
     try {
-      const run = await withPeer(ctx, name, { format: opts.format, gateways: nats ? opts.natsGateways : 2 }, (peer) => runPeer(ctx, peer, rep, n, opts));
+      const run = await withPeer(ctx, name, { format: opts.format, gateways: nats ? opts.natsGateways : 2 }, (peer) => runPeer(ctx, peer, rep, n, opts), `${PEER_LABELS[name]} #${rep}`);
       runs.push(run);
       ctx.progress.log(`idle ${run.label} #${rep}: ${fmt(run.connections)} connections, ${fmt(run.kibPerConnection, 2)} KiB each${run.error ? ` (${run.error})` : ''}`);
     } catch (err) {

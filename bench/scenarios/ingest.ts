@@ -95,7 +95,7 @@ export async function ingest(ctx: Context, opts: IngestOptions): Promise<Scenari
   ctx.progress.start(order.length);
   for (const { peer: name, rep } of order) {
     try {
-      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, rep, opts));
+      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, rep, opts), `${PEER_LABELS[name]} #${rep}`);
       runs.push(run);
       ctx.progress.log(`ingest ${run.label} #${rep}: ${fmt(run.ackedPerSec)} acked/s, ${fmt(run.persistedPerSec)} persisted/s, history ${run.historyCheck}`);
     } catch (err) {

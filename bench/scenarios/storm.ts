@@ -60,7 +60,7 @@ export async function storm(ctx: Context, opts: StormOptions): Promise<ScenarioR
   ctx.progress.start(order.length);
   for (const { peer: name, rep } of order) {
     try {
-      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, rep, opts));
+      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, rep, opts), `${PEER_LABELS[name]} #${rep}`);
       runs.push(run);
       ctx.progress.log(`storm ${run.label} #${rep}: ${fmt(run.connect?.ok)} ready in ${fmt((run.connect?.resumedMs ?? 0) / 1000, 2)} s, ${run.connect?.failed} failed`);
     } catch (err) {
