@@ -7,6 +7,7 @@ import { ChatError } from '../protocol/errors.ts';
 import { toChatError } from './cassandra-errors.ts';
 import { CASSANDRA_SCHEMA_VERSION, appliedVersions } from './cassandra-schema.ts';
 import { contentTerms, queryTerms } from './search-terms.ts';
+import { MAX_ID, badEvent, cursor, eventId, parseId } from './store-input.ts';
 import type { StoreLog } from './sqlite-store.ts';
 import type { HistoryQuery, ListRoomsQuery, SearchQuery, Store } from './store.ts';
 
@@ -29,7 +30,6 @@ export interface CassandraStoreConfig {
 /** Messages are partitioned by room and this time window, taken from the message id. */
 export const BUCKET_MS = 10 * 24 * 3600 * 1000;
 const TIME_SHIFT = 22n;
-const MAX_ID = (1n << 63n) - 1n;
 const MAX_BOUND = 2 ** 31 - 1;
 const DEFAULT_WRITE_CONCURRENCY = 32;
 /** Statements per UNLOGGED BATCH, and their rough size: Cassandra refuses batches over 50 KiB. */
@@ -887,25 +887,6 @@ function toMessage(roomId: string, row: Row, reactions: Record<string, string[]>
   return m;
 }
 
-const ID_RE = /^[0-9]{1,19}$/;
-
-function parseId(value: unknown): bigint | undefined {
-  if (typeof value !== 'string' || !ID_RE.test(value)) return undefined;
-  const n = BigInt(value);
-  return n <= MAX_ID ? n : undefined;
-}
-
-function eventId(value: string, index: number, e: DurableEvent): bigint {
-  const n = parseId(value);
-  if (n === undefined) throw badEvent(index, e, `${JSON.stringify(value)} is not an id`);
-  return n;
-}
-
-function cursor(value: string, name: string): bigint {
-  const n = parseId(value);
-  if (n === undefined) throw new ChatError('bad_request', `${name}: ${JSON.stringify(value)} is not a message id`);
-  return n;
-}
 
 function parseTime(value: string, what: string): number {
   const ms = Date.parse(value);
@@ -918,8 +899,3 @@ function bound(n: number): number {
   return n > 0 ? Math.min(Math.trunc(n), MAX_BOUND) : 0;
 }
 
-function badEvent(index: number, e: DurableEvent, why: string): ChatError {
-  return new ChatError('bad_request', `event ${index} (${String(e.kind)} ${String(e.id)}): ${why}`, {
-    details: { index, eventId: e.id, kind: e.kind },
-  });
-}

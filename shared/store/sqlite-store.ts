@@ -5,6 +5,7 @@ import type { DurableEvent } from '../domain/events.ts';
 import type { Message, MessageStatus, ReadState, Room, RoomMember } from '../domain/models.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { contentTerms, queryTerms } from './search-terms.ts';
+import { MAX_ID, badEvent, cursor, eventId, parseId } from './store-input.ts';
 import type { HistoryQuery, ListRoomsQuery, SearchQuery, Store } from './store.ts';
 
 /** What the store logs through; a pino logger fits. */
@@ -26,7 +27,6 @@ export const SQLITE_FILE_NAME = 'chat.db';
  */
 export const DEFAULT_BUSY_TIMEOUT_MS = 2000;
 
-const MAX_ID = 9223372036854775807n;
 const MAX_BOUND = 2 ** 31 - 1;
 
 /**
@@ -791,36 +791,12 @@ function toMessage(row: MessageRow, reactions: Record<string, string[]>): Messag
 
 // ---- ids and queries
 
-const ID_RE = /^[0-9]{1,19}$/;
-
-function parseId(value: unknown): bigint | undefined {
-  if (typeof value !== 'string' || !ID_RE.test(value)) return undefined;
-  const n = BigInt(value);
-  return n <= MAX_ID ? n : undefined;
-}
-
-function eventId(value: string, index: number, e: DurableEvent): bigint {
-  const n = parseId(value);
-  if (n === undefined) throw badEvent(index, e, `${JSON.stringify(value)} is not an id`);
-  return n;
-}
-
-function cursor(value: string, name: string): bigint {
-  const n = parseId(value);
-  if (n === undefined) throw new ChatError('bad_request', `${name}: ${JSON.stringify(value)} is not a message id`);
-  return n;
-}
 
 /** A limit, offset or cap as SQLite wants it: a non-negative integer (NaN and negatives are 0). */
 function bound(n: number): number {
   return n > 0 ? Math.min(Math.trunc(n), MAX_BOUND) : 0;
 }
 
-function badEvent(index: number, e: DurableEvent, why: string): ChatError {
-  return new ChatError('bad_request', `event ${index} (${String(e.kind)} ${String(e.id)}): ${why}`, {
-    details: { index, eventId: e.id, kind: e.kind },
-  });
-}
 
 /**
  * Turns user text into an FTS5 query that cannot be a syntax error: every word of search-terms.ts
