@@ -22,7 +22,7 @@ if (!existsSync(CHROMIUM) && process.env['CI'] !== 'true') {
   const pageErrors: string[] = [];
 
   t.before(async () => {
-    srv = await startChatProcess({ env: { PERSIST_INTERVAL_MS: '20', TYPING_TIMEOUT: '3000' } });
+    srv = await startChatProcess({ env: { PERSIST_INTERVAL_MS: '20', TYPING_TIMEOUT: '3000', RATE_LIMIT_PER_SECOND: '1000', RATE_LIMIT_BURST: '2000' } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -38,10 +38,15 @@ if (!existsSync(CHROMIUM) && process.env['CI'] !== 'true') {
     if (srv) removeDir(srv.dataDir);
   });
 
-  async function signIn(name: string): Promise<Page> {
+  /** `confirms`: answer the page's confirm() questions yes (deleting asks); any other dialog is recorded. */
+  async function signIn(name: string, opts: { confirms?: boolean } = {}): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
     const page = await context.newPage();
-    page.on('dialog', (d) => { dialogs.push(`${name}: ${d.message()}`); void d.dismiss(); });
+    page.on('dialog', (d) => {
+      if (opts.confirms && d.type() === 'confirm') return void d.accept();
+      dialogs.push(`${name}: ${d.message()}`);
+      void d.dismiss();
+    });
     page.on('pageerror', (err) => pageErrors.push(`${name}: ${err.message}`));
     await page.goto(`${srv.http}/`);
     await page.locator('input[name=name]').fill(name);
@@ -124,5 +129,70 @@ if (!existsSync(CHROMIUM) && process.env['CI'] !== 'true') {
     mkdirSync(ARTIFACTS, { recursive: true });
     await alice.screenshot({ path: join(ARTIFACTS, 'web-chat-alice.png') });
     await bob.screenshot({ path: join(ARTIFACTS, 'web-chat-bob.png') });
+  });
+
+  t.test('web page - history loads on scroll, unread counts, a direct room with read receipts, edit, search and delete', async (t) => {
+    // A room with a long history, written over REST before anyone opens the page.
+    const tokenRes = await fetch(`${srv.http}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'carol', name: 'Carol' }) });
+    const { token } = ((await tokenRes.json()) as { data: { token: string } }).data;
+    const api = (method: string, path: string, body?: unknown) => fetch(`${srv.http}/v1/chat${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}),
+    }).then((r) => r.json() as Promise<{ data: any }>);
+    const { roomId } = (await api('POST', '/rooms', { name: 'Archive', type: 'public' })).data;
+    for (let i = 0; i < 100; i++) await api('POST', `/rooms/${roomId}/messages`, { content: `old message ${i}` });
+
+    const carol = await signIn('Carol', { confirms: true });
+    const dave = await signIn('Dave');
+    await carol.getByTestId('room').filter({ hasText: 'Archive' }).click();
+    await message(carol, 'old message 99').waitFor();
+    const shown = () => carol.getByTestId('message').count();
+    t.ok((await shown()) < 100, 'the newest page first');
+    for (let i = 0; i < 10 && !(await carol.getByText('This is the start of Archive.').isVisible()); i++) {
+      await carol.getByTestId('messages').evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+      await carol.waitForTimeout(200);
+    }
+    await message(carol, 'old message 0').waitFor();
+    t.equal(await shown(), 100, 'scrolling up loaded the whole history, each message once');
+
+    await carol.getByTestId('new-room').click();
+    await carol.locator('select[name=room-type]').selectOption('direct');
+    await carol.locator('input[name=room-members]').fill('dave');
+    await carol.getByTestId('create-room').getByRole('button', { name: 'Create' }).click();
+    await carol.getByTestId('room-title').filter({ hasText: 'Carol & dave' }).waitFor();
+    await send(carol, 'ping dave');
+    await send(carol, 'are you there?');
+
+    const dm = dave.getByTestId('room').filter({ hasText: 'Carol & dave' });
+    await dm.getByTestId('unread').filter({ hasText: '2' }).waitFor();
+    t.pass('dave sees 2 unread in the new direct room');
+    await carol.getByTestId('receipt').filter({ hasText: /Delivered|Sent/ }).waitFor();
+    await dm.click();
+    await message(dave, 'are you there?').waitFor();
+    t.equal(await dm.getByTestId('unread').count(), 0, 'opening the room clears the count');
+    await carol.getByTestId('receipt').filter({ hasText: 'Read' }).waitFor();
+    t.pass('carol sees that dave read her message');
+
+    const ping = message(carol, 'ping dave');
+    await ping.hover();
+    await ping.getByTestId('edit').click();
+    await carol.getByTestId('composer-input').fill('ping dave, edited');
+    await carol.getByTestId('composer-input').press('Enter');
+    await dave.getByTestId('message-content').filter({ hasText: 'ping dave, edited' }).filter({ hasText: '(edited)' }).waitFor();
+    t.pass('dave sees the edit');
+
+    await dave.getByTestId('search-input').fill('edited');
+    await dave.getByTestId('search-input').press('Enter');
+    await dave.getByTestId('search-result').filter({ hasText: 'ping dave, edited' }).waitFor();
+    t.pass('search finds the edited message');
+    await dave.getByTestId('search-result').first().click();
+    await dave.getByTestId('room-title').filter({ hasText: 'Carol & dave' }).waitFor();
+
+    const question = message(carol, 'are you there?');
+    await question.hover();
+    await question.getByTestId('delete').click();
+    await dave.getByTestId('message').filter({ hasText: 'message deleted' }).waitFor();
+    t.equal(await message(dave, 'are you there?').count(), 0, 'dave no longer sees the deleted text');
+    t.same(pageErrors, [], 'no script error on any page');
+    await carol.screenshot({ path: join(ARTIFACTS, 'web-chat-direct.png') });
   });
 }

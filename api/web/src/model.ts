@@ -140,11 +140,12 @@ export class ChatModel {
     t.loading = true;
     this.changed();
     try {
-      const before = t.messages[0]?.messageId;
+      // The first page is the newest; later ones go back from the oldest message shown.
+      const before = t.loaded ? t.messages[0]?.messageId : undefined;
       const page = await this.client.history(roomId, { limit: PAGE, ...(before ? { before } : {}) });
       const known = new Set(t.messages.map((m) => m.messageId));
-      const older = page.messages.filter((m) => !known.has(m.messageId)).reverse();
-      t.messages = [...older, ...t.messages];
+      const older = page.messages.filter((m) => !known.has(m.messageId));
+      t.messages = [...older, ...t.messages].sort((a, b) => compare(a.messageId, b.messageId));
       t.hasMore = page.pagination.hasMore;
       t.loaded = true;
     } catch (err) {
@@ -243,6 +244,7 @@ export class ChatModel {
       const status = await this.client.rest.messageStatus(roomId, mine.messageId);
       const r = this.receipt(mine.messageId);
       for (const s of status.statuses) {
+        if (s.userId === this.session.userId) continue;
         if (s.status !== 'sent') r.delivered.add(s.userId);
         if (s.status === 'read') r.read.add(s.userId);
       }
@@ -253,8 +255,10 @@ export class ChatModel {
   }
 
   private onMessage(f: FrameOf<'new_message'>): void {
-    const t = this.timelines.get(f.roomId);
-    if (t?.loaded && !t.messages.some((m) => m.messageId === f.message.messageId)) {
+    // Kept even before the room's first page loads: a message stored after that page was read
+    // would otherwise be in neither.
+    const t = this.timeline(f.roomId);
+    if (!t.messages.some((m) => m.messageId === f.message.messageId)) {
       t.messages = [...t.messages, f.message].sort((a, b) => compare(a.messageId, b.messageId));
     }
     this.typing.get(f.roomId)?.delete(f.message.authorId);
@@ -295,6 +299,7 @@ export class ChatModel {
   }
 
   private onStatus(f: FrameOf<'message_status'>): void {
+    if (f.userId === this.session.userId) return; // my own read marks say nothing about the other person
     const r = this.receipt(f.messageId);
     r.delivered.add(f.userId);
     if (f.status === 'read') r.read.add(f.userId);

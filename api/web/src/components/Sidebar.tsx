@@ -66,7 +66,7 @@ function CreateRoom({ model, onDone }: { model: ChatModel; onDone(): void }) {
     <form class="create" data-testid="create-room" onSubmit={async (e) => {
       e.preventDefault();
       const ids = members.split(',').map((s) => s.trim()).filter(Boolean);
-      await model.create(name.trim() || (type === 'direct' ? ids[0] ?? 'direct' : 'room'), type, ids);
+      await model.create(name.trim() || (type === 'direct' ? `${model.session.name} & ${ids[0] ?? ''}` : 'room'), type, ids);
       onDone();
     }}>
       <input name="room-name" placeholder={type === 'direct' ? 'Name (optional)' : 'Room name'} value={name} maxLength={100}
