@@ -35,7 +35,11 @@ export async function startChatProcess(opts: { command?: string; env?: Record<st
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
   const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error(`chat ${opts.command ?? 'all'} did not start:\n${output.join('\n')}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => {
+      // a process that never said where it listens would otherwise outlive the test
+      child.kill('SIGKILL');
+      reject(new Error(`chat ${opts.command ?? 'all'} did not start:\n${output.join('\n')}`));
+    }, opts.timeoutMs ?? 30_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       output.push(line);
       try {
