@@ -4,6 +4,7 @@ import type { ServerFrame } from '../shared/protocol/frames.ts';
 import type { Principal } from '../shared/auth/principal.ts';
 import type { Room } from '../shared/domain/models.ts';
 import type { Logger } from '../shared/telemetry/logger.ts';
+import { durableToFrame } from './resume.ts';
 
 /** A connection that is not a WebSocket (SSE stream, long-poll session). */
 export interface FallbackSink {
@@ -12,6 +13,13 @@ export interface FallbackSink {
   readonly rooms: Set<string>;
   /** `json` is the frame already stringified, once per message for every sink. */
   deliver(frame: ServerFrame, json: string): void;
+  /**
+   * The live plane was cut (true) and what was missed is being replayed, or that is done (false).
+   * Meanwhile the sink must not advance a resume position past the cut.
+   */
+  liveGap(pending: boolean): void;
+  /** The gap could not be replayed: end the connection so that its client resumes. */
+  reset(): void;
 }
 
 export interface FallbackFanoutHooks {
@@ -38,14 +46,54 @@ interface UserEntry {
  * fan-out and its uWS topics never see these connections. Each payload is decoded and
  * stringified once, whatever the number of sinks.
  */
+/** JetStream may need a moment after a server restart before it serves reads again. */
+const REPLAY_RETRY_MS = 500;
+const REPLAY_GIVE_UP_MS = 20_000;
+
 export class FallbackFanout {
   private readonly rooms = new Map<string, RoomEntry>();
   private readonly users = new Map<string, UserEntry>();
+  private readonly sinks = new Set<FallbackSink>();
+  private watch: Subscription | undefined;
+  /** Bumped at each cut of the live plane; a repair finishes the gap only if no cut came after it. */
+  private cuts = 0;
+  private gapPending = false;
+  /** Start of the oldest cut not yet repaired. */
+  private repairFrom: number | undefined;
 
-  constructor(private readonly bus: Bus, private readonly hooks: FallbackFanoutHooks, private readonly log: Logger) {}
+  constructor(
+    private readonly bus: Bus,
+    private readonly hooks: FallbackFanoutHooks,
+    private readonly skewMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Repairs what a lost bus connection leaves out (as LiveGapRepair does for WebSockets, without
+   * holding live frames back: these connections are few and their clients drop repeats): once the
+   * live plane is back, each room's events stored since the cut (less the resume skew) are
+   * replayed from the stream to its sinks.
+   */
+  start(): void {
+    this.watch = this.bus.watchLive({
+      interrupted: () => {
+        this.cuts++;
+        this.gapPending = true;
+        for (const sink of this.sinks) sink.liveGap(true);
+      },
+      restored: (since) => { void this.repair(since); },
+    });
+  }
+
+  stop(): void {
+    this.watch?.unsubscribe();
+    this.watch = undefined;
+  }
 
   /** Starts following the sink's user (invitations, kicks) until `detach`. */
   attach(sink: FallbackSink): void {
+    this.sinks.add(sink);
+    if (this.gapPending) sink.liveGap(true);
     const key = userKey(sink.principal);
     let entry = this.users.get(key);
     if (!entry) {
@@ -57,6 +105,7 @@ export class FallbackFanout {
   }
 
   detach(sink: FallbackSink): void {
+    this.sinks.delete(sink);
     for (const roomId of [...sink.rooms]) this.remove(sink, roomId);
     const key = userKey(sink.principal);
     const entry = this.users.get(key);
@@ -141,6 +190,53 @@ export class FallbackFanout {
       if (frame.type === 'user_left') continue;
       sink.deliver(frame, json);
       if (frame.type === 'user_joined') this.add(sink, roomId);
+    }
+  }
+
+  private async repair(since: number): Promise<void> {
+    const cut = this.cuts;
+    this.repairFrom = Math.min(this.repairFrom ?? since, since);
+    const from = this.repairFrom - this.skewMs;
+    let replayed = 0;
+    const failed: string[] = [];
+    for (const entry of [...this.rooms.values()]) {
+      const frames = await this.replay(entry.roomId, from);
+      if (frames === undefined) {
+        failed.push(entry.roomId);
+        for (const sink of [...entry.sinks]) sink.reset();
+        continue;
+      }
+      replayed += frames.length;
+      for (const frame of frames) {
+        const json = JSON.stringify(frame);
+        for (const sink of [...entry.sinks]) sink.deliver(frame, json);
+      }
+    }
+    if (this.cuts !== cut) return; // cut again meanwhile: the next repair finishes the gap
+    this.repairFrom = undefined;
+    this.gapPending = false;
+    for (const sink of this.sinks) sink.liveGap(false);
+    if (failed.length) this.log.error({ failed: failed.length, replayed }, 'live gap not repaired for some rooms of fallback connections; they were reset to resume');
+    else if (this.rooms.size) this.log.info({ rooms: this.rooms.size, replayed }, 'live gap of fallback connections repaired from the stream');
+  }
+
+  private async replay(roomId: string, from: number): Promise<ServerFrame[] | undefined> {
+    const deadline = Date.now() + REPLAY_GIVE_UP_MS;
+    for (;;) {
+      const frames: ServerFrame[] = [];
+      try {
+        await this.bus.replay(roomId, from, (msg) => {
+          const frame = durableToFrame(msg);
+          if (frame !== undefined) frames.push(frame);
+        });
+        return frames;
+      } catch (err) {
+        if (!this.watch || Date.now() + REPLAY_RETRY_MS > deadline) {
+          this.log.warn({ err, roomId }, 'live gap replay for fallback connections failed');
+          return undefined;
+        }
+        await new Promise((r) => setTimeout(r, REPLAY_RETRY_MS));
+      }
     }
   }
 

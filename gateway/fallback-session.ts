@@ -93,20 +93,36 @@ export class FallbackConnection implements FallbackSink, PresenceConnection {
   position: string = idAtTime(Date.now());
   /** While replaying, `position` does not move: a client cut off mid-replay must start over. */
   replaying = false;
+  /** The bus lost live messages that are being replayed: `position` does not move either. */
+  gap = false;
   closed = false;
 
   constructor(
     readonly principal: Principal,
     readonly device: string | undefined,
     private readonly out: (frame: ServerFrame, json: string) => void,
+    private readonly onReset: () => void,
   ) {}
+
+  /** Whether `position` follows what is delivered (no replay or repair under way). */
+  get moving(): boolean {
+    return !this.replaying && !this.gap;
+  }
 
   deliver(frame: ServerFrame, json: string): void {
     if (this.closed) return;
-    if (!this.replaying && frame.type === 'new_message' && compareIds(frame.message.messageId, this.position) > 0) {
+    if (this.moving && frame.type === 'new_message' && compareIds(frame.message.messageId, this.position) > 0) {
       this.position = frame.message.messageId;
     }
     this.out(frame, json);
+  }
+
+  liveGap(pending: boolean): void {
+    this.gap = pending;
+  }
+
+  reset(): void {
+    if (!this.closed) this.onReset();
   }
 }
 

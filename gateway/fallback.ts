@@ -19,7 +19,8 @@ export function startFallbackTransports(deps: Omit<FallbackDeps, 'fanout'>): Fal
       }
     },
     loadRoom: (roomId) => deps.store.getRoom(roomId),
-  }, deps.log);
+  }, deps.config.ws.resumeSkewMs, deps.log);
+  fanout.start();
   const full: FallbackDeps = { ...deps, fanout };
   const streams = new Set<SseStream>();
   const sessions = new Map<string, PollSession>();
@@ -33,6 +34,7 @@ export function startFallbackTransports(deps: Omit<FallbackDeps, 'fanout'>): Fal
       return out;
     },
     close() {
+      fanout.stop();
       for (const s of [...streams]) s.end();
       for (const s of [...sessions.values()]) s.end();
     },

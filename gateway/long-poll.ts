@@ -52,7 +52,7 @@ export class PollSession {
   private expiry: NodeJS.Timeout | undefined;
 
   constructor(readonly deps: FallbackDeps, principal: Principal, device: string | undefined, private readonly onEnd: (s: PollSession) => void) {
-    this.conn = new FallbackConnection(principal, device, (_frame, json) => this.push(json));
+    this.conn = new FallbackConnection(principal, device, (_frame, json) => this.push(json), () => this.end());
     this.touch();
   }
 

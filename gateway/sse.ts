@@ -68,7 +68,7 @@ export class SseStream {
   event(_frame: ServerFrame, json: string): void {
     const conn = this.conn;
     let id = '';
-    if (conn && !conn.replaying && conn.position !== this.lastId) {
+    if (conn && conn.moving && conn.position !== this.lastId) {
       this.lastId = conn.position;
       id = `id: ${ANY_ROOM}:${conn.position}\n`;
     }
@@ -134,7 +134,7 @@ export function registerSse(deps: FallbackDeps, streams: Set<SseStream>): void {
       const roomIds = await roomsFor(deps, principal, opts.rooms);
       if (stream.aborted) return;
       if (deps.draining()) throw new ChatError('unavailable', 'server is draining; reconnect');
-      const conn = new FallbackConnection(principal, opts.device, (frame, json) => stream.event(frame, json));
+      const conn = new FallbackConnection(principal, opts.device, (frame, json) => stream.event(frame, json), () => stream.end());
       stream.conn = conn;
       stream.begin();
       await startConnection(deps, conn, roomIds, opts.resume);

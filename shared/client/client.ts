@@ -97,6 +97,11 @@ export class ChatClient {
   private serverOffsetMs = 0;
   /** Server time up to which the previous connection is known to have been live. */
   private liveUntil: number | undefined;
+  /**
+   * The position the server vouches for (SSE event ids): it stops moving while the server repairs
+   * a gap in its live feed, which the client cannot see, so resuming never starts after it.
+   */
+  private serverPosition: string | undefined;
   /** Rooms the connection receives. */
   private readonly joined = new Set<string>();
   private readonly queue: Pending[] = [];
@@ -265,6 +270,9 @@ export class ChatClient {
       onClose: (info: { code: number; reason: string; opened: boolean; error?: ChatClientError }) => {
         if (this.transport === t) this.onTransportClose(info);
       },
+      onPosition: (id: string) => {
+        if (this.transport === t && id.startsWith('*:')) this.serverPosition = id.slice(2);
+      },
     };
     const common = { rest: this.rest, fetch: this.fetchImpl, token, resume: () => this.resumeText(), ...(this.opts.device ? { device: this.opts.device } : {}) };
     if (this.mode === 'websocket') {
@@ -432,7 +440,8 @@ export class ChatClient {
   private resumeText(): string {
     const live = this.liveAt();
     if (live === undefined) return '';
-    const any = idAt(live - RESUME_MARGIN_MS);
+    const mine = idAt(live - RESUME_MARGIN_MS);
+    const any = this.serverPosition !== undefined && maxId(mine, this.serverPosition) === mine ? this.serverPosition : mine;
     const rooms = [...this.joined].flatMap((roomId) => {
       const pos = this.cursors.position(roomId);
       return pos !== undefined && maxId(pos, any) === pos && pos !== any ? [`${roomId}:${pos}`] : [];

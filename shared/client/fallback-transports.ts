@@ -79,7 +79,10 @@ export function openSse(o: FallbackOptions & { EventSource: EventSourceConstruct
       opened = true;
       if (!done) h.onOpen();
     };
-    es.onmessage = (ev) => onData(ev.data);
+    es.onmessage = (ev) => {
+      if (ev.lastEventId && !done) h.onPosition?.(ev.lastEventId);
+      onData(ev.data);
+    };
     es.onerror = () => {
       es.close();
       finish(0, 'event stream error');
@@ -100,7 +103,10 @@ export function openSse(o: FallbackOptions & { EventSource: EventSourceConstruct
       if (!body) return finish(0, 'this fetch cannot read a response stream');
       opened = true;
       h.onOpen();
-      const parser = new SseParser((ev) => onData(ev.data));
+      const parser = new SseParser((ev) => {
+        if (parser.lastEventId && !done) h.onPosition?.(parser.lastEventId);
+        onData(ev.data);
+      });
       const reader = body.getReader();
       const decoder = new TextDecoder();
       for (;;) {

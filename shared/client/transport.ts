@@ -18,6 +18,8 @@ export interface TransportHandlers {
   onFrame(frame: ServerFrame): void;
   /** Once, when the transport ends by itself (not after `close()`). */
   onClose(info: CloseInfo): void;
+  /** The server's own resume position (SSE event ids, `*:<messageId>`), when the transport carries one. */
+  onPosition?(id: string): void;
 }
 
 /** One connection attempt. Requests over a fallback transport go over REST and come back as ack/error frames. */
