@@ -213,6 +213,29 @@ t.test('sdk - falls back to SSE + REST when no WebSocket opens, while the server
   t.equal(noWs.transportKind, 'sse', 'without a WebSocket constructor the client starts on SSE');
 });
 
+t.test('sdk - falls back from SSE to long-polling when event streams cannot be read', async (t) => {
+  // A proxy that refuses event streams but passes ordinary requests.
+  const noStreams = (async (url: string, init?: RequestInit) => {
+    if (url.includes('/v1/chat/stream')) throw new TypeError('stream blocked by a proxy');
+    return fetch(url, init);
+  }) as never;
+  const erin = await client('erin', { WebSocket: null, fetch: noStreams, fallbackAfterFailures: 2, reconnect: { initialDelayMs: 20 }, pollHoldSeconds: 2 });
+  const fellBack = new Promise<{ from: string; to: string }>((r) => erin.once('fallback', r));
+  await erin.connect();
+  t.same(await fellBack, { from: 'sse', to: 'poll' });
+  t.equal(erin.transportKind, 'poll');
+
+  const alice = await client('alice');
+  await alice.connect();
+  const room = await alice.rest.createRoom({ name: 'Polling', type: 'public' });
+  await erin.join(room.roomId);
+  const seen = collect(erin, room.roomId);
+  await alice.send(room.roomId, 'to erin by long-poll');
+  await erin.send(room.roomId, 'from erin over REST');
+  await eventually(async () => seen.length >= 2);
+  t.same(seen.map((f) => f.message.content), ['to erin by long-poll', 'from erin over REST']);
+});
+
 t.test('sdk - a refused token stops the client with unauthorized', async (t) => {
   const mallory = await client('mallory', { token: 'not-a-token', transports: ['sse'] });
   const error = new Promise<{ code: string }>((r) => mallory.once('error', r));
