@@ -106,6 +106,12 @@ async function runScenario(name: string, common: Common, defaultWorkers: number,
     const startedAt = new Date().toISOString();
     const result = await body(ctx);
     progress.stop();
+    for (const r of result.ratios) {
+      if (r.met !== false || r.value === null) continue;
+      const bound = Number(/[\d.,]+/.exec(r.target)?.[0].replace(/,/g, ''));
+      const by = Number.isFinite(bound) && bound > 0 ? ` (${r.target.startsWith('<') ? `${(r.value / bound).toFixed(1)}x the bound` : `${((r.value / bound) * 100).toFixed(0)}% of the bound`})` : '';
+      notes.push(`Target missed: ${r.name} is ${r.value.toFixed(2)}, target ${r.target}${by}.`);
+    }
     const report: Report = {
       scenario: name, quick: common.quick, machine, startedAt, finishedAt: new Date().toISOString(),
       options: result.options, results: ctx.profiles.length ? { ...(result.results as object), profiles: ctx.profiles } : result.results, ratios: result.ratios, notes,

@@ -11,11 +11,11 @@ import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.t
 import { sumCpu } from '../lib/proc-stats.ts';
 import { startServer } from '../lib/processes.ts';
 import { freePort, sleep } from '../lib/net.ts';
-import { ROOT, startPeer } from '../peers/peers.ts';
+import { ROOT } from '../peers/peers.ts';
 import { historyLength, postMessage } from '../peers/rest.ts';
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
-import { fmt, mean, ratio, type Context, type ScenarioResult } from './context.ts';
+import { fmt, mean, ratio, withPeer, type Context, type ScenarioResult } from './context.ts';
 
 export interface HistoryOptions {
   reps: number;
@@ -110,41 +110,42 @@ export async function history(ctx: Context, opts: HistoryOptions): Promise<Scena
   for (const s of storeRuns) ctx.progress.log(`history store limit ${s.limit}: p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms`);
 
   const http: HttpRun[] = [];
-  const chat = await startPeer('chat', { format: 'json', gateways: 1 });
-  const tmp = mkdtempSync(join(tmpdir(), 'bench-history-'));
-  let fastify: Awaited<ReturnType<typeof startServer>> | undefined;
-  try {
-    const { base, token } = chat.rest!;
-    await chat.createRooms([ROOM]);
-    for (let i = 0; i < MESSAGES; i++) await postMessage(base, token, ROOM, `history message ${i} `.padEnd(100, 'x'));
-    const deadline = Date.now() + 30_000;
-    while ((await historyLength(base, token, ROOM, 100)) < 100 && Date.now() < deadline) await sleep(50);
-    const path = `/v1/chat/rooms/${ROOM}/messages?limit=50`;
-    const headers = { authorization: `Bearer ${token}` };
-    const res = await fetch(base + path, { headers });
-    const body = await res.text();
-    writeFileSync(join(tmp, 'body.json'), body);
-    const port = await freePort();
-    fastify = await startServer(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/peers/fastify-history.ts')], {
-      name: 'fastify-history', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), BODY_FILE: join(tmp, 'body.json') },
-    });
-    ctx.progress.tick('warm-up');
-    // a short warm-up of both, unmeasured (JIT)
-    await cannon(base + path, { ...opts, durationSec: 1 }, headers);
-    await cannon(`http://127.0.0.1:${fastify.port}${path}`, { ...opts, durationSec: 1 }, {});
-    for (let rep = 1; rep <= opts.reps; rep++) {
-      ctx.progress.phase(`chat-svc REST #${rep}`);
-      http.push(await measureHttp('chat-svc REST', rep, base + path, chat.serverPids()[0]!, opts, headers));
-      ctx.progress.tick(`bare Fastify #${rep}`);
-      http.push(await measureHttp('bare Fastify', rep, `http://127.0.0.1:${fastify.port}${path}`, fastify.pid, opts, {}));
-      ctx.progress.tick('history');
+  await withPeer(ctx, 'chat', { format: 'json', gateways: 1 }, async (chat) => {
+    const tmp = mkdtempSync(join(tmpdir(), 'bench-history-'));
+    let fastify: Awaited<ReturnType<typeof startServer>> | undefined;
+    try {
+      const { base, token } = chat.rest!;
+      await chat.createRooms([ROOM]);
+      for (let i = 0; i < MESSAGES; i++) await postMessage(base, token, ROOM, `history message ${i} `.padEnd(100, 'x'));
+      const deadline = Date.now() + 30_000;
+      while ((await historyLength(base, token, ROOM, 100)) < 100 && Date.now() < deadline) await sleep(50);
+      const path = `/v1/chat/rooms/${ROOM}/messages?limit=50`;
+      const headers = { authorization: `Bearer ${token}` };
+      const res = await fetch(base + path, { headers });
+      const body = await res.text();
+      if (!res.ok) throw new Error(`history: HTTP ${res.status} ${body.slice(0, 200)}`);
+      writeFileSync(join(tmp, 'body.json'), body);
+      const port = await freePort();
+      fastify = await startServer(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/peers/fastify-history.ts')], {
+        name: 'fastify-history', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), BODY_FILE: join(tmp, 'body.json') },
+      });
+      ctx.progress.tick('warm-up');
+      // a short warm-up of both, unmeasured (JIT)
+      await cannon(base + path, { ...opts, durationSec: 1 }, headers);
+      await cannon(`http://127.0.0.1:${fastify.port}${path}`, { ...opts, durationSec: 1 }, {});
+      for (let rep = 1; rep <= opts.reps; rep++) {
+        ctx.progress.phase(`chat-svc REST #${rep}`);
+        http.push(await measureHttp('chat-svc REST', rep, base + path, chat.serverPids()[0]!, opts, headers));
+        ctx.progress.tick(`bare Fastify #${rep}`);
+        http.push(await measureHttp('bare Fastify', rep, `http://127.0.0.1:${fastify.port}${path}`, fastify.pid, opts, {}));
+        ctx.progress.tick('history');
+      }
+      for (const h of http) ctx.progress.log(`history ${h.target} #${h.rep}: ${fmt(h.requestsPerSec)} req/s, p99 ${h.latency.p99} ms, ${h.non2xx} non-2xx`);
+    } finally {
+      await fastify?.stop();
+      rmSync(tmp, { recursive: true, force: true });
     }
-    for (const h of http) ctx.progress.log(`history ${h.target} #${h.rep}: ${fmt(h.requestsPerSec)} req/s, p99 ${h.latency.p99} ms, ${h.non2xx} non-2xx`);
-  } finally {
-    await fastify?.stop();
-    await chat.stop();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  }, 'chat-svc REST history');
 
   const rps = (t: HttpRun['target']) => mean(http.filter((h) => h.target === t).map((h) => h.requestsPerSec));
   const store100 = storeRuns.find((s) => s.limit === 100);
