@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { HttpResponse } from 'uWebSockets.js';
 import { ChatError } from '../shared/protocol/errors.ts';
+import { metrics } from '../shared/telemetry/metrics.ts';
 import type { Principal } from '../shared/auth/principal.ts';
 import {
   authenticate, corsHeaders, endConnection, FallbackConnection, readOptions, readRequest, roomsFor, startConnection, writeError,
@@ -53,6 +54,7 @@ export class PollSession {
 
   constructor(readonly deps: FallbackDeps, principal: Principal, device: string | undefined, private readonly onEnd: (s: PollSession) => void) {
     this.conn = new FallbackConnection(principal, device, (_frame, json) => this.push(json), () => this.end());
+    metrics.fallbackConnections.labels('poll').inc();
     this.touch();
   }
 
@@ -93,6 +95,8 @@ export class PollSession {
   }
 
   end(): void {
+    if (this.conn.closed) return;
+    metrics.fallbackConnections.labels('poll').dec();
     clearTimeout(this.expiry);
     clearTimeout(this.flush);
     const waiter = this.waiter;

@@ -1,5 +1,6 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { ChatError } from '../shared/protocol/errors.ts';
+import { metrics } from '../shared/telemetry/metrics.ts';
 import type { ServerFrame } from '../shared/protocol/frames.ts';
 import { ANY_ROOM } from './resume-cursor.ts';
 import {
@@ -24,6 +25,7 @@ export class SseStream {
   aborted = false;
   private started = false;
   private ended = false;
+  private finished = false;
   private lastId = '';
   /** Bytes written since uWS last reported the socket writable (approximately what it buffers). */
   private pending = 0;
@@ -54,6 +56,7 @@ export class SseStream {
   begin(): void {
     if (this.aborted || this.started) return;
     this.started = true;
+    metrics.fallbackConnections.labels('sse').inc();
     this.res.cork(() => {
       this.res.writeStatus('200 OK')
         .writeHeader('content-type', 'text/event-stream')
@@ -102,6 +105,7 @@ export class SseStream {
     if (this.pending > this.deps.config.ws.maxBackpressureBytes) {
       // A consumer that cannot keep up is cut off rather than buffered without bound; it resumes.
       this.deps.log.info({ userId: this.conn?.principal.userId, pending: this.pending }, 'slow SSE consumer closed');
+      metrics.fallbackSlowConsumers.inc();
       this.ended = true;
       this.res.close();
       this.finish();
@@ -109,6 +113,8 @@ export class SseStream {
   }
 
   private finish(): void {
+    if (this.started && !this.finished) metrics.fallbackConnections.labels('sse').dec();
+    this.finished = true;
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     if (this.conn) endConnection(this.deps, this.conn);

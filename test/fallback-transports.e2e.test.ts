@@ -103,6 +103,9 @@ t.test('fallback - SSE and long-poll clients receive the same frames as a WebSoc
   t.same(got.poll, got.ws, 'the long-poll client got the same frames, in the same order');
   t.match(got.sse.find((f) => f.type === 'reaction_updated' && f.emoji === '🎉'), { messageId: ids[3], userId: 'alice', action: 'add' });
   t.match(got.poll.find((f) => f.type === 'message_updated'), { messageId: ids[4], content: 'message 4, edited' });
+  const metricsText = await (await fetch(`${srv.http}/metrics`)).text();
+  t.match(metricsText, /chat_fallback_connections\{transport="sse"\} [1-9]/, 'open SSE streams are counted');
+  t.match(metricsText, /chat_fallback_connections\{transport="poll"\} [1-9]/, 'and long-poll sessions');
 
   // Ephemeral frames too: typing from the WebSocket reaches the fallback connections.
   const typing = new Promise((r) => viaPoll.once('typing', r));
@@ -224,4 +227,5 @@ t.test('sse - a reader that stops reading is cut off instead of buffered without
   response!.resume();
   await ended;
   t.ok(text.length > 0 && !text.includes('after the cut'), 'nothing was written to it after the cut; what it had buffered ends the stream');
+  t.match(await (await fetch(`${srv.http}/metrics`)).text(), /chat_sse_slow_consumer_closes_total [1-9]/, 'and counted it');
 });
