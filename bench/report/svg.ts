@@ -5,7 +5,8 @@
  */
 export type Chart =
   | { kind: 'bars'; title: string; unit: string; groups: string[]; series: Array<{ name: string; values: Array<number | null> }> }
-  | { kind: 'lines'; title: string; xUnit: string; unit: string; logY?: boolean; series: Array<{ name: string; points: Array<[number, number]> }> };
+  /** Each series may have several lines (one per repetition), drawn in the series' colour. */
+  | { kind: 'lines'; title: string; xUnit: string; unit: string; logY?: boolean; series: Array<{ name: string; lines: Array<Array<[number, number]>> }> };
 
 const WIDTH = 860;
 const HEIGHT = 340;
@@ -60,7 +61,8 @@ function bars(c: Extract<Chart, { kind: 'bars' }>): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const max = Math.max(0, ...c.series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
-  const ticks = niceTicks(max);
+  // headroom for the value printed above the tallest bar
+  const ticks = niceTicks(max * 1.1);
   const top = ticks[ticks.length - 1]!;
   const y = (v: number) => MARGIN.top + plotH - (v / top) * plotH;
   const groupW = plotW / Math.max(1, c.groups.length);
@@ -84,7 +86,7 @@ function bars(c: Extract<Chart, { kind: 'bars' }>): string {
 function lines(c: Extract<Chart, { kind: 'lines' }>): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
-  const pts = c.series.flatMap((s) => s.points);
+  const pts = c.series.flatMap((s) => s.lines.flat());
   const xTicks = niceTicks(Math.max(0, ...pts.map((p) => p[0])));
   const xTop = xTicks[xTicks.length - 1]!;
   const x = (v: number) => MARGIN.left + (v / xTop) * plotW;
@@ -105,9 +107,11 @@ function lines(c: Extract<Chart, { kind: 'lines' }>): string {
   body += `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 18}" font-size="11" text-anchor="middle">${esc(c.xUnit)}</text>`;
   c.series.forEach((s, si) => {
     const color = COLORS[si % COLORS.length];
-    const sorted = [...s.points].sort((a, b) => a[0] - b[0]);
-    if (sorted.length > 1) body += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${sorted.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}"/>`;
-    for (const p of sorted) body += `<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${s.name}: ${formatNumber(p[0])} -> ${formatNumber(p[1])} ${c.unit}`)}</title></circle>`;
+    for (const line of s.lines) {
+      const sorted = [...line].sort((a, b) => a[0] - b[0]);
+      if (sorted.length > 1) body += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${sorted.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}"/>`;
+    }
+    for (const p of s.lines.flat()) body += `<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${s.name}: ${formatNumber(p[0])} -> ${formatNumber(p[1])} ${c.unit}`)}</title></circle>`;
   });
   body += legend(c.series.map((s) => s.name), WIDTH - MARGIN.right + 14, MARGIN.top);
   return frame(c.title, body, yTicks.map((t) => [y(t), formatNumber(t)]), c.unit);

@@ -198,7 +198,7 @@ interface PeerSummary {
   commonClientUs: number | null;
 }
 
-function summarizeFanout(runs: PeerRun[], opts: FanoutOptions): ScenarioResult {
+export function summarizeFanout(runs: PeerRun[], opts: FanoutOptions): ScenarioResult {
   const summaries: PeerSummary[] = [];
   for (const shape of opts.shapes.map(shapeName)) {
     for (const peer of opts.peers) {
@@ -273,12 +273,12 @@ function summarizeFanout(runs: PeerRun[], opts: FanoutOptions): ScenarioResult {
       series: opts.peers.map((p) => ({ name: PEER_LABELS[p], values: shapes.map((s) => get(p, s)?.commonP99 ?? null) })),
     },
     ...shapes.map((s): Chart => ({
-      kind: 'lines', title: `fanout ${s}: delivered vs offered (every step, every rep)`, xUnit: 'offered deliveries/s', unit: 'delivered/s',
-      series: opts.peers.map((p) => ({ name: PEER_LABELS[p], points: runs.filter((r) => r.peer === p && r.shape === s).flatMap((r) => r.steps.map((st): [number, number] => [st.offeredDeliveriesPerSec, st.deliveredPerSec])) })),
+      kind: 'lines', title: `fanout ${s}: delivered vs offered (one line per run)`, xUnit: 'offered deliveries/s', unit: 'delivered/s',
+      series: opts.peers.map((p) => ({ name: PEER_LABELS[p], lines: runs.filter((r) => r.peer === p && r.shape === s).map((r) => r.steps.map((st): [number, number] => [st.offeredDeliveriesPerSec, st.deliveredPerSec])) })),
     })),
     ...shapes.map((s): Chart => ({
       kind: 'lines', title: `fanout ${s}: p99 latency vs offered`, xUnit: 'offered deliveries/s', unit: 'p99 ms (log)', logY: true,
-      series: opts.peers.map((p) => ({ name: PEER_LABELS[p], points: runs.filter((r) => r.peer === p && r.shape === s).flatMap((r) => r.steps.map((st): [number, number] => [st.offeredDeliveriesPerSec, st.latency.p99])) })),
+      series: opts.peers.map((p) => ({ name: PEER_LABELS[p], lines: runs.filter((r) => r.peer === p && r.shape === s).map((r) => r.steps.map((st): [number, number] => [st.offeredDeliveriesPerSec, st.latency.p99])) })),
     })),
   ];
   return { options: { ...opts }, results: { summaries, runs }, ratios, markdown: md.join('\n'), charts };
