@@ -71,7 +71,7 @@ t.test('live gap - events missed while cut off are replayed, merged with held li
     onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
   }, silentLogger());
   fanout.add(fakeSocket(), ROOM);
-  const repair = new LiveGapRepair(bus, fanout, 5000, silentLogger());
+  const repair = new LiveGapRepair(bus, fanout, 5000, silentLogger(), () => t.fail('nothing is unrepaired'));
   repair.start();
   t.teardown(() => repair.stop());
 
@@ -102,7 +102,7 @@ t.test('live gap - a second interruption during a repair takes the hold over and
     onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
   }, silentLogger());
   fanout.add(fakeSocket(), ROOM);
-  const repair = new LiveGapRepair(bus, fanout, 0, silentLogger());
+  const repair = new LiveGapRepair(bus, fanout, 0, silentLogger(), () => t.fail('nothing is unrepaired'));
   repair.start();
   t.teardown(() => repair.stop());
 
@@ -117,4 +117,30 @@ t.test('live gap - a second interruption during a repair takes the hold over and
   watcher().restored(Date.now());
   for (let i = 0; i < 100 && sent.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
   t.same(sent, [s1, s2], 'the second repair replays from the first interruption');
+});
+
+t.test('live gap - a room whose replay keeps failing is reported for its sockets to resume, then goes live', async (t) => {
+  const { bus, watcher } = await controllableBus();
+  t.teardown(() => bus.close());
+  const broken: Bus = { ...bus, replay: async () => { throw new Error('JetStream is not answering'); } };
+  const { app, sent } = fakeApp();
+  const fanout = new RoomFanout(app, broken, {
+    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
+  }, silentLogger());
+  fanout.add(fakeSocket(), ROOM);
+  const reported: string[][] = [];
+  const repair = new LiveGapRepair(broken, fanout, 0, silentLogger(), (rooms) => reported.push(rooms), 1200);
+  repair.start();
+  t.teardown(() => repair.stop());
+
+  watcher().interrupted();
+  await event(bus, true);
+  watcher().restored(Date.now());
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(sent, [], 'held while the replay is retried');
+  for (let i = 0; i < 100 && reported.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  t.same(reported, [[ROOM]], 'the room is reported once the replay gave up');
+  t.same(sent, [], 'what it held is dropped: its sockets resume from before the gap');
+  const s2 = await event(bus, true);
+  t.equal(sent.at(-1), s2, 'then it is live');
 });

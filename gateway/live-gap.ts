@@ -11,7 +11,8 @@ const RETRY_MS = 500;
 const GIVE_UP_MS = 20_000;
 
 /**
- * Closes the hole a lost NATS connection leaves in live delivery. While the gateway is cut off,
+ * Closes the hole a lost NATS connection (or a cluster node that died with messages in flight)
+ * leaves in live delivery. While the gateway is cut off,
  * events other gateways publish never reach it, and its sockets stay open, so their clients
  * would not know to resume. So: when the bus reports the live plane interrupted, every room
  * holds its live frames back; when it is restored, each room replays from the stream what was
@@ -19,8 +20,11 @@ const GIVE_UP_MS = 20_000;
  * replayed and held frames go out merged in stream order. Clients drop the repeats by `seq`, as
  * after a resume; the stream is the only source, so nothing is shown that was not stored.
  *
- * A room whose replay keeps failing (JetStream not back within GIVE_UP_MS) goes live with what it
- * held; its clients recover on their next resume.
+ * A room whose replay keeps failing (JetStream not back within GIVE_UP_MS) drops what it held and
+ * goes live, and `unrepaired` is told, so the gateway closes the sockets in it for their clients
+ * to resume from the last event they got (which replays what they missed): a gap is never left
+ * silently. (The held frames are not sent first: they would move the clients' resume point past
+ * the gap.)
  */
 export class LiveGapRepair {
   #gen = 0;
@@ -34,6 +38,8 @@ export class LiveGapRepair {
     private readonly fanout: RoomFanout,
     private readonly skewMs: number,
     private readonly log: Logger,
+    private readonly unrepaired: (roomIds: string[]) => void,
+    private readonly giveUpMs = GIVE_UP_MS,
   ) {}
 
   start(): void {
@@ -61,19 +67,27 @@ export class LiveGapRepair {
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
       for (let roomId = queue.shift(); roomId !== undefined; roomId = queue.shift()) {
         const frames = await this.#replay(roomId, from);
-        if (frames === undefined) failed.push(roomId);
-        else replayed += frames.length;
-        this.fanout.release(roomId, gen, frames ?? []);
+        if (frames === undefined) {
+          failed.push(roomId);
+          this.fanout.discard(roomId, gen);
+        } else {
+          replayed += frames.length;
+          this.fanout.release(roomId, gen, frames);
+        }
       }
     }));
     if (this.#gen === gen) this.#repairFrom = undefined;
     const report = { rooms: rooms.length, replayed, failed: failed.length, tookMs: Date.now() - started, downMs: started - since };
-    if (failed.length) this.log.error({ ...report, failedRooms: failed.slice(0, 20) }, 'live gap not repaired for some rooms; their clients recover on resume');
-    else this.log.info(report, 'live gap repaired from the stream');
+    if (failed.length) {
+      this.log.error({ ...report, failedRooms: failed.slice(0, 20) }, 'live gap not repaired for some rooms; closing their sockets so that clients resume');
+      if (!this.#stopped) this.unrepaired(failed);
+    } else {
+      this.log.info(report, 'live gap repaired from the stream');
+    }
   }
 
   async #replay(roomId: string, from: number): Promise<ReplayedFrame[] | undefined> {
-    const deadline = Date.now() + GIVE_UP_MS;
+    const deadline = Date.now() + this.giveUpMs;
     for (;;) {
       const frames: ReplayedFrame[] = [];
       try {

@@ -143,6 +143,16 @@ export class RoomFanout {
     this.holding = false;
   }
 
+  /**
+   * Ends the room's hold of generation `gen` without forwarding what it held: for sockets that are
+   * about to be closed and will resume from the last event they got before the gap (forwarding
+   * later events would move their resume point past the events they missed).
+   */
+  discard(roomId: string, gen: number): void {
+    const entry = this.rooms.get(roomId);
+    if (entry?.held !== undefined && entry.held.gen === gen) entry.held = undefined;
+  }
+
   /** Rooms held for generation `gen`. */
   heldRooms(gen: number): string[] {
     return [...this.rooms.values()].filter((e) => e.held?.gen === gen).map((e) => e.roomId);

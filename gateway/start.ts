@@ -74,7 +74,12 @@ export function startGateway(deps: GatewayDeps): Gateway {
     unwatch: (roomId) => deps.access.release(roomId),
   }, log);
   // a NATS outage must not leave holes in what open sockets receive
-  const liveGap = new LiveGapRepair(bus, fanout, config.ws.resumeSkewMs, log);
+  const liveGap = new LiveGapRepair(bus, fanout, config.ws.resumeSkewMs, log, (roomIds) => {
+    const rooms = new Set(roomIds);
+    for (const ws of [...sockets]) {
+      if ([...ws.getUserData().rooms].some((r) => rooms.has(r))) ws.end(CLOSE_CODES.resync, 'missed events could not be replayed; reconnect and resume');
+    }
+  });
   liveGap.start();
   const typing = new TypingTracker(bus, deps.presence, config.ws.typingTimeoutMs, log);
   const presenceFeed = new PresenceFeed(bus, deps.presence, config.ws.presenceTtlSec,

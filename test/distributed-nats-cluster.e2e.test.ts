@@ -9,7 +9,9 @@ import { startExchange, verifyExchange, whenAcked } from './support/exactly-once
  * leading the stream is killed mid-stream; the deployment keeps accepting and delivering through
  * the other two. Publishes fail with `unavailable` while a new stream leader is elected, and the
  * persisters' consumer can stall for about 12 s while its own leader moves, so this test allows
- * generous time for sends (60 s each) and for the store to catch up (90 s).
+ * generous time for sends (60 s each) and for the store to catch up (90 s). Live frames that were
+ * passing through the killed node are lost for gateways connected elsewhere; they learn of the
+ * node leaving and repair from the stream (the exactly-once check fails without that).
  */
 const nodes = await startNatsCluster({ size: 3 });
 t.teardown(() => Promise.all(nodes.map((n) => n.destroy())));

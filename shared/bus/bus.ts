@@ -27,7 +27,8 @@ export interface Bus {
   subscribe(subject: string, handler: LiveHandler): Subscription;
   /**
    * Watches the live plane's continuity. `interrupted()` is called when live delivery stopped
-   * (the connection to the server was lost): live messages published from then on may never
+   * (the connection to the server was lost, or a server of the cluster, through which others'
+   * messages may have been on their way, left it): live messages published from then on may never
    * arrive. `restored(sinceMs)` is called once live delivery works again (the subscriptions are
    * back at the server), with the time the interruption began: what was published in between
    * can only be recovered from the stream (`replay`). Calls alternate, starting with

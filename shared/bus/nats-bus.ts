@@ -73,8 +73,12 @@ const CONSUMER_RETRY_MS = 1000;
 /** Enough deliveries in flight for several processes of a group, each holding a batch and a prefetched one. */
 const MIN_MAX_ACK_PENDING = 20_000;
 const REPLAY_BATCH = 256;
-/** A replay that receives nothing for this long while events are still due gives up. */
+/** A replay consumer that delivers nothing for this long while events are still due is replaced. */
 const REPLAY_IDLE_MS = 5000;
+/** The first event is due as soon as the consumer exists: waiting longer only delays the replacement (nats.js: >= 1000). */
+const REPLAY_FIRST_EVENT_MS = 1500;
+const REPLAY_ATTEMPTS = 10;
+const REPLAY_CREATE_TIMEOUT_MS = 2000;
 const REPLAY_INACTIVE_MS = 30_000;
 const DRAIN_TIMEOUT_MS = 5000;
 const BACKGROUND_ENSURE_INTERVAL_MS = 5000;
@@ -102,6 +106,8 @@ interface Connected {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /** For replay consumers: a create that is not answered soon went to a server that is gone. */
+  replayJsm: JetStreamManager;
 }
 
 class NatsBus implements Bus {
@@ -189,7 +195,8 @@ class NatsBus implements Bus {
           break;
         }
         const jsm = await nc.jetstreamManager({ timeout: this.#apiTimeoutMs, checkAPI: false });
-        this.#attach({ nc, js: nc.jetstream({ timeout: this.#publishTimeoutMs }), jsm });
+        const replayJsm = await nc.jetstreamManager({ timeout: Math.min(this.#apiTimeoutMs, REPLAY_CREATE_TIMEOUT_MS), checkAPI: false });
+        this.#attach({ nc, js: nc.jetstream({ timeout: this.#publishTimeoutMs }), jsm, replayJsm });
         if (failures > 0) this.#log.info({ servers: this.#servers, failures }, 'nats bus: connected after failed attempts');
         firstSettled();
         return;
@@ -232,8 +239,23 @@ class NatsBus implements Bus {
   }
 
   async #watch(nc: NatsConnection): Promise<void> {
+    let peers = new Set(nc.info?.connect_urls ?? []);
     for await (const s of nc.status()) {
       switch (s.type) {
+        case Events.Update: {
+          // A cluster node left. Live messages other processes published through it just before
+          // it died were never routed on to our server, and our connection did not drop, so
+          // nothing else would tell us: watchers repair as after an outage of our own.
+          const now = new Set(nc.info?.connect_urls ?? []);
+          const gone = [...peers].filter((url) => !now.has(url));
+          peers = now;
+          if (gone.length && this.#connected && this.#liveDownSince === undefined) {
+            this.#log.warn({ gone }, 'nats bus: a server left the cluster; live messages routed through it may be lost');
+            this.#liveInterrupted();
+            void this.#liveRestored(nc);
+          }
+          break;
+        }
         case Events.Disconnect:
           this.#connected = false;
           this.#lastError = `disconnected from ${String(s.data)}`;
@@ -241,6 +263,7 @@ class NatsBus implements Bus {
           this.#liveInterrupted();
           break;
         case Events.Reconnect:
+          peers = new Set(nc.info?.connect_urls ?? []);
           this.#connected = true;
           this.#droppingLive = false;
           this.#log.info({ server: s.data }, 'nats bus: reconnected to NATS');
@@ -482,7 +505,7 @@ class NatsBus implements Bus {
    */
   async replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): Promise<{ complete: boolean; lastSeq: number }> {
     if (!ROOM_TOKEN.test(roomId)) throw new ChatError('bad_request', `invalid room id for a subject token: "${roomId}"`);
-    const { js, jsm } = this.#require();
+    const { js, jsm, replayJsm } = this.#require();
     // storedAt is whole ms: "stored at or after 10.5" means from 11
     const since = Math.max(0, Math.ceil(sinceMs));
     const subject = DURABLE_PREFIX + roomId;
@@ -501,7 +524,7 @@ class NatsBus implements Bus {
     const lastSeq = Math.max(state.last_seq, last?.seq ?? 0);
     if (last === undefined || Date.parse(last.timestamp) < since) return { complete: covers(state, since), lastSeq };
 
-    const reachedTarget = await this.#replayUntil(js, roomId, subject, since, last.seq, onEvent);
+    const reachedTarget = await this.#replayUntil(js, replayJsm, roomId, subject, since, last.seq, onEvent);
     if (reachedTarget) return { complete: covers(state, since), lastSeq };
     // the room's last event aged out while we read: judge by what the stream holds now
     const now = await jsm.streams.info(this.#stream).catch((err: unknown) => { throw this.#unavailable(err, `replay of room ${roomId}`); });
@@ -509,67 +532,79 @@ class NatsBus implements Bus {
   }
 
   /**
-   * Reads the room's events from `since` with an ordered consumer until event `target`; resolves
-   * false if the stream ran out before it (target dropped meanwhile).
+   * Reads the room's events from `since` until event `target`; resolves false if the stream ran
+   * out before it (target dropped meanwhile).
+   *
+   * Each attempt is an ephemeral, unacknowledged consumer read with bounded fetches. One that
+   * delivers nothing while events are due is deleted and replaced, continuing after the last
+   * event passed on: in a cluster that lost a node, the server can place the (single-replica)
+   * consumer on the dead node, where it never delivers (for seconds after the loss, most
+   * replays). nats.js's ordered consumer is not used because it re-creates a stalled consumer
+   * by itself, forever, even after it was stopped and the connection closed.
    */
-  async #replayUntil(js: JetStreamClient, roomId: string, subject: string, since: number, target: number, onEvent: (msg: DurableMessage) => void): Promise<boolean> {
-    let oc;
-    try {
-      oc = await js.consumers.get(this.#stream, {
-        filterSubjects: subject, // one subject as a string: servers before 2.10 ignore filter_subjects
-        opt_start_time: new Date(since).toISOString(),
-        inactive_threshold: REPLAY_INACTIVE_MS,
+  async #replayUntil(js: JetStreamClient, jsm: JetStreamManager, roomId: string, subject: string, since: number, target: number, onEvent: (msg: DurableMessage) => void): Promise<boolean> {
+    let after = 0;
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.#replayAttempt(js, jsm, roomId, subject, after === 0 ? { since } : { fromSeq: after + 1 }, target, (msg) => {
+        onEvent(msg);
+        after = msg.seq;
       });
+      if (r !== 'stalled') return r;
+      if (attempt >= REPLAY_ATTEMPTS) {
+        throw new ChatError('unavailable', `replay of room ${roomId} stalled ${attempt} times before event ${target} (last passed on: ${after || 'none'})`);
+      }
+      this.#log.debug({ roomId, attempt, after, target }, 'nats bus: replay consumer stalled; replacing it');
+    }
+  }
+
+  async #replayAttempt(
+    js: JetStreamClient, jsm: JetStreamManager, roomId: string, subject: string, start: { since: number } | { fromSeq: number }, target: number,
+    onEvent: (msg: DurableMessage) => void,
+  ): Promise<boolean | 'stalled'> {
+    let name: string;
+    let consumer;
+    try {
+      name = (await jsm.consumers.add(this.#stream, {
+        ack_policy: AckPolicy.None,
+        filter_subject: subject, // filter_subjects (plural) is ignored by servers before 2.10
+        ...('since' in start
+          ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(start.since).toISOString() }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.fromSeq }),
+        inactive_threshold: nanos(REPLAY_INACTIVE_MS),
+        mem_storage: true,
+        num_replicas: 1,
+      })).name;
+      consumer = await js.consumers.get(this.#stream, name);
     } catch (err) {
+      if ((err as { code?: unknown }).code === ErrorCode.Timeout && this.#connected) return 'stalled';
       throw this.#unavailable(err, `replay of room ${roomId}`);
     }
-    let messages: ConsumerMessages | undefined;
-    let idle: NodeJS.Timeout | undefined;
     try {
-      return await new Promise<boolean>((resolve, reject) => {
-        let done = false;
-        const finish = (result: boolean | Error) => {
-          if (done) return;
-          done = true;
-          if (result instanceof Error) reject(result);
-          else resolve(result);
-        };
-        const armIdle = () => {
-          clearTimeout(idle);
-          idle = setTimeout(() => finish(new ChatError('unavailable', `replay of room ${roomId} stalled: no event for ${REPLAY_IDLE_MS} ms before event ${target}`)), REPLAY_IDLE_MS);
-        };
-        armIdle();
-        oc.consume({
-          max_messages: REPLAY_BATCH,
-          expires: CONSUME_EXPIRES_MS,
-          callback: (msg: JsMsg) => {
-            if (done) return;
-            if (msg.seq > target) {
-              finish(true);
-              return;
-            }
-            armIdle();
-            try {
-              onEvent(jsToDurable(msg));
-            } catch (err) {
-              finish(err instanceof Error ? err : new Error(String(err)));
-              return;
-            }
-            if (msg.seq === target) finish(true);
-            else if (msg.info.pending === 0) finish(false);
-          },
-        }).then((m) => {
-          messages = m;
-          if (done) m.stop();
-          void m.closed().then((err) => {
-            if (err) finish(this.#unavailable(err, `replay of room ${roomId}`));
-          });
-        }, (err: unknown) => finish(this.#unavailable(err, `replay of room ${roomId}`)));
-      });
+      for (let first = true; ; first = false) {
+        let got = 0;
+        let inHandler = false;
+        try {
+          const batch = await consumer.fetch({ max_messages: REPLAY_BATCH, expires: first ? REPLAY_FIRST_EVENT_MS : REPLAY_IDLE_MS });
+          for await (const msg of batch) {
+            got++;
+            if (msg.seq > target) return true;
+            inHandler = true;
+            onEvent(jsToDurable(msg));
+            inHandler = false;
+            if (msg.seq === target) return true;
+            if (msg.info.pending === 0) return false;
+          }
+        } catch (err) {
+          if (inHandler) throw err;
+          if (!this.#connected) throw this.#unavailable(err, `replay of room ${roomId}`);
+          // missed heartbeats of a consumer that is not there: replace it
+          this.#log.debug({ err, roomId }, 'nats bus: replay fetch failed');
+          return 'stalled';
+        }
+        if (got === 0) return 'stalled';
+      }
     } finally {
-      clearTimeout(idle);
-      messages?.stop();
-      oc.delete().catch((err: unknown) => {
+      jsm.consumers.delete(this.#stream, name).catch((err: unknown) => {
         this.#log.debug({ err, roomId }, 'nats bus: could not delete a replay consumer (it expires by itself)');
       });
     }

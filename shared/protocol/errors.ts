@@ -57,6 +57,11 @@ export const CLOSE_CODES = {
   goingAway: 1001,
   /** The socket could not drain its send buffer in time (slow consumer); reconnect and resume. */
   slowConsumer: 4008,
+  /**
+   * Live delivery to the socket was cut off (NATS outage) and the events it missed could not be
+   * replayed from the stream in time; reconnect and resume, which replays them.
+   */
+  resync: 4009,
   /** Authentication expired or was revoked while connected. */
   unauthorized: 4401,
 } as const;

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChatProcess, removeDir, type ChatProcess } from './chat-process.ts';
@@ -55,6 +55,12 @@ export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCl
       return p;
     },
     async stop(graceMs = 10_000) {
+      // CHAT_E2E_LOG_DIR=<dir> keeps every process's log lines, to read after a failed run
+      const logDir = process.env['CHAT_E2E_LOG_DIR'];
+      if (logDir) {
+        mkdirSync(logDir, { recursive: true });
+        for (const p of started) writeFileSync(join(logDir, `${p.child.pid}-${p.port}.log`), p.output.join('\n') + '\n');
+      }
       await Promise.all(started.map(async (p) => {
         if (p.child.exitCode !== null || p.child.signalCode !== null) return;
         const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
