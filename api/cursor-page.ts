@@ -1,5 +1,5 @@
-import type { Message } from '../shared/domain/models.ts';
-import type { HistoryQuery } from '../shared/store/store.ts';
+import type { Message } from '../shared/domain/index.ts';
+import type { HistoryQuery } from '../shared/store/index.ts';
 
 export interface CursorRequest {
   limit: number;

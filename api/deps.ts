@@ -1,10 +1,10 @@
-import type { Config } from '../shared/config/config.ts';
-import type { Store } from '../shared/store/store.ts';
-import type { Bus } from '../shared/bus/bus.ts';
-import type { Presence } from '../shared/presence/presence.ts';
-import type { MessageCommands, RoomCommands } from '../shared/chat/index.ts';
+import type { Config } from '../shared/config/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { Bus } from '../shared/bus/index.ts';
+import type { Presence } from '../shared/presence/index.ts';
+import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import type { Logger } from '../shared/telemetry/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -15,6 +15,8 @@ export interface ApiDeps {
   presence: Presence;
   rooms: RoomCommands;
   messages: MessageCommands;
+  /** Who may read or act in a room, for routes that are not commands themselves (history, search). */
+  guard: RoomGuard;
   log: Logger;
 }
 

@@ -1,9 +1,7 @@
 import { loadConfig } from '../shared/config/index.ts';
-import { createLogger } from '../shared/telemetry/logger.ts';
-import { buildAdapters, messageCommands, roomCommands } from '../shared/runtime/adapters.ts';
-import { onShutdown } from '../shared/runtime/shutdown.ts';
-import { startTracing } from '../shared/telemetry/tracing.ts';
-import { createStoreRoomAccess } from '../shared/chat/index.ts';
+import { createLogger, startTracing } from '../shared/telemetry/index.ts';
+import { buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
+import { createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
 
@@ -18,10 +16,12 @@ export async function main(): Promise<void> {
   const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api' });
   server.addReadiness('store', () => store.ping());
   server.addReadiness('bus', () => bus.ready());
+  const access = createStoreRoomAccess(store);
   const api = await startApi({
     server, config, store, bus, presence, log,
     rooms: roomCommands(adapters),
-    messages: messageCommands(config, adapters, createStoreRoomAccess(store)),
+    messages: messageCommands(config, adapters, access),
+    guard: new RoomGuard(access),
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');

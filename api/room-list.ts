@@ -1,8 +1,8 @@
-import type { Principal } from '../shared/auth/principal.ts';
-import type { Room, RoomType } from '../shared/domain/models.ts';
-import type { Store } from '../shared/store/store.ts';
-import type { Presence } from '../shared/presence/presence.ts';
-import { publicRoom } from '../shared/chat/index.ts';
+import type { Principal } from '../shared/auth/index.ts';
+import type { Room, RoomType } from '../shared/domain/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { Presence } from '../shared/presence/index.ts';
+import { publicRoom } from '../shared/commands/index.ts';
 
 export type RoomScope = 'all' | 'joined' | 'discover';
 

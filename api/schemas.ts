@@ -1,8 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import {
-  AttachmentSchema, DeviceTypeSchema, MessageId, MessageTypeSchema, NewMessageFields, PresenceStatusSchema, RoomId,
-} from '../shared/protocol/frames.ts';
-import { MODERATION_LEVELS, ROLES, ROOM_TYPES } from '../shared/domain/models.ts';
+import { AttachmentSchema, DeviceTypeSchema, MessageId, MessageTypeSchema, NewMessageFields, PresenceStatusSchema, RoomId } from '../shared/protocol/index.ts';
+import { MODERATION_LEVELS, ROLES, ROOM_TYPES } from '../shared/domain/index.ts';
 
 /**
  * The REST api's request and response schemas (seed 000's shapes). They validate requests, check

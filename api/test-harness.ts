@@ -1,16 +1,15 @@
 import { loadConfig } from '../shared/config/index.ts';
 import { createAuthenticator } from '../shared/auth/index.ts';
-import { createSqliteStore } from '../shared/store/index.ts';
+import { createSqliteStore, type Store } from '../shared/store/index.ts';
 import { createMemoryBus, type Bus } from '../shared/bus/index.ts';
 import { createMemoryPresence, type Presence } from '../shared/presence/index.ts';
 import { createMemoryRateLimiter } from '../shared/rate-limit/index.ts';
-import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/chat/index.ts';
+import { MessageCommands, RoomCommands, RoomGuard, createStoreRoomAccess } from '../shared/commands/index.ts';
 import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
-import { decodeMsgpack } from '../shared/protocol/codec.ts';
-import type { DurableEvent } from '../shared/domain/events.ts';
-import type { Store } from '../shared/store/store.ts';
-import { Snowflake } from '../shared/ids/snowflake.ts';
-import { silentLogger } from '../shared/telemetry/logger.ts';
+import { decodeMsgpack } from '../shared/protocol/index.ts';
+import type { DurableEvent } from '../shared/domain/index.ts';
+import { Snowflake } from '../shared/ids/index.ts';
+import { silentLogger } from '../shared/telemetry/index.ts';
 import { startApi } from './start.ts';
 
 /**
@@ -65,14 +64,15 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
   const authenticator = await createAuthenticator(config.auth);
   const ids = new Snowflake(1);
   const rooms = new RoomCommands({ bus, store, presence, ids });
+  const access = createStoreRoomAccess(store);
   const messages = new MessageCommands({
-    bus, store, presence, ids, access: createStoreRoomAccess(store), rateLimiter,
+    bus, store, presence, ids, access, rateLimiter,
     limits: { maxMessageLength: config.limits.maxMessageLength },
     userRate: { perSecond: opts.ratePerSecond ?? 10_000, burst: opts.burst ?? 10_000 },
     tenantRate: undefined,
   });
   const server = createHttpServer({ http: config.http, log, authenticator, checkResponses: true });
-  const api = await startApi({ server, config, store, bus, presence, rooms, messages, log });
+  const api = await startApi({ server, config, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log });
   const persister = bus.consume({ durable: 'test', maxBatch: 500, maxWaitMs: 20 }, async (batch) => {
     await store.applyEvents(batch.map((d) => decodeMsgpack(d.data) as DurableEvent));
     for (const d of batch) d.ack();

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HttpServer } from '../shared/http/index.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import type { Logger } from '../shared/telemetry/index.ts';
 
 /** Where `npm run build:web` (run by `npm ci` through `prepare`) puts the bundled page. */
 export const WEB_DIST = fileURLToPath(new URL('./web/dist/', import.meta.url));

@@ -1,13 +1,11 @@
 import { loadConfig, type Config } from '../shared/config/index.ts';
-import { createLogger, type Logger } from '../shared/telemetry/logger.ts';
-import { buildAdapters, messageCommands, roomCommands, type Adapters } from '../shared/runtime/adapters.ts';
-import { onShutdown } from '../shared/runtime/shutdown.ts';
-import { createCachedRoomAccess, createStoreRoomAccess } from '../shared/chat/index.ts';
+import { createLogger, startTracing, type Logger } from '../shared/telemetry/index.ts';
+import { buildAdapters, messageCommands, roomCommands, onShutdown, type Adapters } from '../shared/runtime/index.ts';
+import { createCachedRoomAccess, createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
-import { startTracing } from '../shared/telemetry/tracing.ts';
 
 export interface AllInOne {
   port: number;
@@ -34,9 +32,10 @@ export async function startAll(env: Record<string, string | undefined> = process
 
   const rooms = roomCommands(adapters);
   const persister = startPersister({ bus, store, persist: config.persist, log: log.child({ tier: 'persister' }) });
+  const apiAccess = createStoreRoomAccess(store);
   const api = await startApi({
     server, config, store, bus, presence: adapters.presence, rooms,
-    messages: messageCommands(config, adapters, createStoreRoomAccess(store)), log: log.child({ tier: 'api' }),
+    messages: messageCommands(config, adapters, apiAccess), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({

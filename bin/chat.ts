@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, ConfigError } from '../shared/config/index.ts';
 import { createAuthenticator } from '../shared/auth/index.ts';
 import { migrateStore } from '../shared/store/index.ts';
-import { createLogger } from '../shared/telemetry/logger.ts';
+import { createLogger } from '../shared/telemetry/index.ts';
 
 const program = new Command()
   .name('chat')

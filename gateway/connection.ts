@@ -1,6 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
-import type { Principal } from '../shared/auth/principal.ts';
-import type { WireFormat } from '../shared/protocol/codec.ts';
+import type { Principal } from '../shared/auth/index.ts';
+import type { WireFormat } from '../shared/protocol/index.ts';
 
 /** What a socket carries (uWS user data). Kept small: idle connections are most of the memory. */
 export interface Connection {

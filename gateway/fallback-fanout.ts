@@ -1,9 +1,8 @@
-import { subjects, type Bus, type Subscription } from '../shared/bus/bus.ts';
-import { decodeMsgpack } from '../shared/protocol/codec.ts';
-import type { ServerFrame } from '../shared/protocol/frames.ts';
-import type { Principal } from '../shared/auth/principal.ts';
-import type { Room } from '../shared/domain/models.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
+import { decodeMsgpack, type ServerFrame } from '../shared/protocol/index.ts';
+import type { Principal } from '../shared/auth/index.ts';
+import type { Room } from '../shared/domain/index.ts';
+import type { Logger } from '../shared/telemetry/index.ts';
 import { durableToFrame } from './resume.ts';
 
 /** A connection that is not a WebSocket (SSE stream, long-poll session). */

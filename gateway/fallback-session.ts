@@ -1,18 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { ChatError, errorMapping, toChatError } from '../shared/protocol/errors.ts';
-import { ROOM_ID_PATTERN, type ServerFrame } from '../shared/protocol/frames.ts';
-import { extractToken, type Authenticator } from '../shared/auth/authenticator.ts';
-import type { Principal } from '../shared/auth/principal.ts';
-import type { Bus } from '../shared/bus/bus.ts';
-import type { Store } from '../shared/store/store.ts';
-import type { MessageCommands, RoomCommands } from '../shared/chat/index.ts';
-import { assertCanRead } from '../shared/domain/permissions.ts';
-import { DEVICE_TYPES } from '../shared/domain/models.ts';
-import { compareIds, idAtTime } from '../shared/ids/snowflake.ts';
-import type { Config } from '../shared/config/config.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import { ChatError, errorMapping, toChatError, ROOM_ID_PATTERN, type ServerFrame } from '../shared/protocol/index.ts';
+import { extractToken, type Authenticator, type Principal } from '../shared/auth/index.ts';
+import type { Bus } from '../shared/bus/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
+import { DEVICE_TYPES } from '../shared/domain/index.ts';
+import { compareIds, idAtTime } from '../shared/ids/index.ts';
+import type { Config } from '../shared/config/index.ts';
+import type { Logger } from '../shared/telemetry/index.ts';
 import type { FallbackFanout, FallbackSink } from './fallback-fanout.ts';
 import type { PresenceConnection, PresenceFeed } from './presence-feed.ts';
 import { replayRoom } from './resume.ts';
@@ -30,6 +27,7 @@ export interface FallbackDeps {
   store: Store;
   rooms: RoomCommands;
   messages: MessageCommands;
+  guard: RoomGuard;
   authenticator: Authenticator;
   presence: PresenceFeed;
   fanout: FallbackFanout;
@@ -132,8 +130,7 @@ export async function roomsFor(deps: FallbackDeps, who: Principal, extra: string
   const mine = new Set(own);
   for (const roomId of extra) {
     if (mine.has(roomId)) continue;
-    const { room, member } = await deps.rooms.get(who, roomId);
-    assertCanRead(room, member);
+    await deps.guard.reader(who, roomId);
     mine.add(roomId);
   }
   return [...mine];

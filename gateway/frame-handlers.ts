@@ -1,11 +1,8 @@
-import { ChatError } from '../shared/protocol/errors.ts';
-import type { ClientFrame, ClientFrameOf } from '../shared/protocol/frames.ts';
-import type { MessageCommands, RoomCommands, RoomAccess } from '../shared/chat/index.ts';
-import { assertMember } from '../shared/domain/permissions.ts';
-import type { Store } from '../shared/store/store.ts';
-import type { Bus } from '../shared/bus/bus.ts';
-import type { Principal } from '../shared/auth/principal.ts';
-import { encodeFrame } from '../shared/protocol/codec.ts';
+import { ChatError, encodeFrame, type ClientFrame, type ClientFrameOf } from '../shared/protocol/index.ts';
+import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { Bus } from '../shared/bus/index.ts';
+import type { Principal } from '../shared/auth/index.ts';
 import type { Socket } from './connection.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { TypingTracker } from './typing.ts';
@@ -15,7 +12,7 @@ import { replayRoom } from './resume.ts';
 export interface HandlerDeps {
   messages: MessageCommands;
   rooms: RoomCommands;
-  access: RoomAccess;
+  guard: RoomGuard;
   store: Store;
   fanout: RoomFanout;
   typing: TypingTracker;
@@ -70,8 +67,7 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
     }
     case 'typing_start':
     case 'typing_stop': {
-      const room = await d.access.room(who.tenant, frame.roomId);
-      assertMember(room, await d.access.member(frame.roomId, who.userId));
+      await d.guard.member(who, frame.roomId);
       if (frame.type === 'typing_start') await d.typing.start(ws.getUserData(), frame.roomId);
       else await d.typing.stop(ws.getUserData(), frame.roomId);
       return { roomId: frame.roomId };
@@ -121,8 +117,7 @@ async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientF
   const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
   for (const { roomId, lastMessageId } of frame.rooms) {
     try {
-      const room = await d.access.room(who.tenant, roomId);
-      assertMember(room, await d.access.member(roomId, who.userId));
+      await d.guard.member(who, roomId);
     } catch (err) {
       if (err instanceof ChatError && (err.code === 'not_found' || err.code === 'forbidden')) {
         results.push({ roomId, recovered: false, replayed: 0 });

@@ -1,6 +1,6 @@
-import type { Bus, Subscription } from '../shared/bus/bus.ts';
-import { encodeMsgpack } from '../shared/protocol/codec.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import type { Bus, Subscription } from '../shared/bus/index.ts';
+import { encodeMsgpack } from '../shared/protocol/index.ts';
+import type { Logger } from '../shared/telemetry/index.ts';
 import type { ReplayedFrame, RoomFanout } from './room-fanout.ts';
 import { durableToFrame } from './resume.ts';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { HttpResponse } from 'uWebSockets.js';
-import { ChatError } from '../shared/protocol/errors.ts';
-import { metrics } from '../shared/telemetry/metrics.ts';
-import type { Principal } from '../shared/auth/principal.ts';
+import { ChatError } from '../shared/protocol/index.ts';
+import { metrics } from '../shared/telemetry/index.ts';
+import type { Principal } from '../shared/auth/index.ts';
 import {
   authenticate, corsHeaders, endConnection, FallbackConnection, readOptions, readRequest, roomsFor, startConnection, writeError,
   type FallbackDeps, type FallbackRequest,

@@ -1,9 +1,7 @@
 import { loadConfig } from '../shared/config/index.ts';
-import { createLogger } from '../shared/telemetry/logger.ts';
-import { buildAdapters, messageCommands, roomCommands } from '../shared/runtime/adapters.ts';
-import { onShutdown } from '../shared/runtime/shutdown.ts';
-import { startTracing } from '../shared/telemetry/tracing.ts';
-import { createCachedRoomAccess } from '../shared/chat/index.ts';
+import { createLogger, startTracing } from '../shared/telemetry/index.ts';
+import { buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
+import { createCachedRoomAccess } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startGateway } from './start.ts';
 

@@ -1,8 +1,7 @@
-import { subjects, type Bus } from '../shared/bus/bus.ts';
-import { encodeMsgpack } from '../shared/protocol/codec.ts';
-import type { ClientFrameOf } from '../shared/protocol/frames.ts';
-import type { Presence, PresenceInfo } from '../shared/presence/presence.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import { subjects, type Bus } from '../shared/bus/index.ts';
+import { encodeMsgpack, type ClientFrameOf } from '../shared/protocol/index.ts';
+import type { Presence, PresenceInfo } from '../shared/presence/index.ts';
+import type { Logger } from '../shared/telemetry/index.ts';
 import type { Connection } from './connection.ts';
 
 /** What presence needs of a connection: WebSockets and fallback (SSE, long-poll) connections alike. */

@@ -1,6 +1,5 @@
-import { ChatError } from '../shared/protocol/errors.ts';
-import { ROOM_ID_PATTERN } from '../shared/protocol/frames.ts';
-import { isId } from '../shared/ids/snowflake.ts';
+import { ChatError, ROOM_ID_PATTERN } from '../shared/protocol/index.ts';
+import { isId } from '../shared/ids/index.ts';
 
 /**
  * Where a fallback (SSE, long-poll) client resumes: the last message id it saw per room, and

@@ -1,9 +1,7 @@
-import type { Bus, DurableMessage } from '../shared/bus/bus.ts';
-import { decodeMsgpack } from '../shared/protocol/codec.ts';
-import { eventToFrame } from '../shared/protocol/event-frames.ts';
-import type { ServerFrame } from '../shared/protocol/frames.ts';
-import type { DurableEvent } from '../shared/domain/events.ts';
-import { idTime, isId } from '../shared/ids/snowflake.ts';
+import type { Bus, DurableMessage } from '../shared/bus/index.ts';
+import { decodeMsgpack, eventToFrame, type ServerFrame } from '../shared/protocol/index.ts';
+import type { DurableEvent } from '../shared/domain/index.ts';
+import { idTime, isId } from '../shared/ids/index.ts';
 
 /**
  * Resume after reconnect: the room's durable events from RESUME_SKEW before the last id the

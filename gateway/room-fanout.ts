@@ -1,10 +1,8 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { subjects, type Bus, type Subscription } from '../shared/bus/bus.ts';
-import { decodeMsgpack, peekMsgpackType } from '../shared/protocol/codec.ts';
-import type { ServerFrame } from '../shared/protocol/frames.ts';
-import type { Room } from '../shared/domain/models.ts';
-import { metrics } from '../shared/telemetry/metrics.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
+import { decodeMsgpack, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
+import type { Room } from '../shared/domain/index.ts';
+import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import type { Connection, Socket } from './connection.ts';
 
 /**

@@ -1,7 +1,6 @@
 import type { HttpResponse } from 'uWebSockets.js';
-import { ChatError } from '../shared/protocol/errors.ts';
-import { metrics } from '../shared/telemetry/metrics.ts';
-import type { ServerFrame } from '../shared/protocol/frames.ts';
+import { ChatError, type ServerFrame } from '../shared/protocol/index.ts';
+import { metrics } from '../shared/telemetry/index.ts';
 import { ANY_ROOM } from './resume-cursor.ts';
 import {
   authenticate, corsHeaders, endConnection, FallbackConnection, readOptions, readRequest, roomsFor, startConnection, writeError,

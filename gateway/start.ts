@@ -1,19 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
-import { ChatError, CLOSE_CODES, errorMapping, toChatError } from '../shared/protocol/errors.ts';
-import { decodeClientFrame, decodeMsgpack, encodeFrame } from '../shared/protocol/codec.ts';
-import type { ClientFrameType, ServerFrame } from '../shared/protocol/frames.ts';
-import { ROOM_ID_PATTERN } from '../shared/protocol/frames.ts';
-import { subjects, type Bus, type Subscription } from '../shared/bus/bus.ts';
-import type { Store } from '../shared/store/store.ts';
-import type { Presence } from '../shared/presence/presence.ts';
-import { extractToken, type Authenticator } from '../shared/auth/authenticator.ts';
-import type { Principal } from '../shared/auth/principal.ts';
-import type { MessageCommands, RoomCommands, RoomAccess } from '../shared/chat/index.ts';
-import type { Config } from '../shared/config/config.ts';
+import { ChatError, CLOSE_CODES, errorMapping, toChatError, decodeClientFrame, decodeMsgpack, encodeFrame, ROOM_ID_PATTERN, type ClientFrameType, type ServerFrame } from '../shared/protocol/index.ts';
+import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { Presence } from '../shared/presence/index.ts';
+import { extractToken, type Authenticator, type Principal } from '../shared/auth/index.ts';
+import { RoomGuard, type MessageCommands, type RoomCommands, type RoomAccess } from '../shared/commands/index.ts';
+import type { Config } from '../shared/config/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
-import { metrics } from '../shared/telemetry/metrics.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import { negotiateFormat, type Connection, type Socket } from './connection.ts';
 import { RoomFanout } from './room-fanout.ts';
 import { LiveGapRepair } from './live-gap.ts';
@@ -85,9 +80,10 @@ export function startGateway(deps: GatewayDeps): Gateway {
   const presenceFeed = new PresenceFeed(bus, deps.presence, config.ws.presenceTtlSec,
     () => [...[...sockets].map((s) => s.getUserData()), ...fallback.connections()], log);
   presenceFeed.start();
-  const fallback = startFallbackTransports({ ...deps, app, presence: presenceFeed, draining: () => draining });
+  const guard = new RoomGuard(deps.access);
+  const fallback = startFallbackTransports({ ...deps, app, guard, presence: presenceFeed, draining: () => draining });
   const handlerDeps: HandlerDeps = {
-    messages: deps.messages, rooms: deps.rooms, access: deps.access, store, fanout, typing, presence: presenceFeed,
+    messages: deps.messages, rooms: deps.rooms, guard, store, fanout, typing, presence: presenceFeed,
     resumeSkewMs: config.ws.resumeSkewMs, bus,
   };
 

@@ -1,11 +1,8 @@
-import { subjects, type Bus, type Delivery } from '../shared/bus/bus.ts';
-import { decodeMsgpack, encodeMsgpack } from '../shared/protocol/codec.ts';
-import { ChatError } from '../shared/protocol/errors.ts';
-import type { DurableEvent } from '../shared/domain/events.ts';
-import type { Store } from '../shared/store/store.ts';
-import { metrics } from '../shared/telemetry/metrics.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
-import { contextFromHeaders, inSpan, SpanKind, SpanStatusCode, tracer } from '../shared/telemetry/tracing.ts';
+import { subjects, type Bus, type Delivery } from '../shared/bus/index.ts';
+import { decodeMsgpack, encodeMsgpack, ChatError } from '../shared/protocol/index.ts';
+import type { DurableEvent } from '../shared/domain/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import { metrics, contextFromHeaders, inSpan, SpanKind, SpanStatusCode, tracer, type Logger } from '../shared/telemetry/index.ts';
 import type { Span } from '@opentelemetry/api';
 
 /**

@@ -1,8 +1,6 @@
 import { loadConfig } from '../shared/config/index.ts';
-import { createLogger } from '../shared/telemetry/logger.ts';
-import { buildAdapters } from '../shared/runtime/adapters.ts';
-import { onShutdown } from '../shared/runtime/shutdown.ts';
-import { startTracing } from '../shared/telemetry/tracing.ts';
+import { createLogger, startTracing } from '../shared/telemetry/index.ts';
+import { buildAdapters, onShutdown } from '../shared/runtime/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startPersister } from './start.ts';
 

@@ -1,8 +1,7 @@
-import type { Bus, Consumer } from '../shared/bus/bus.ts';
-import type { Store } from '../shared/store/store.ts';
-import type { PersistConfig } from '../shared/config/config.ts';
-import { metrics } from '../shared/telemetry/metrics.ts';
-import type { Logger } from '../shared/telemetry/logger.ts';
+import type { Bus, Consumer } from '../shared/bus/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { PersistConfig } from '../shared/config/index.ts';
+import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import { createBatchWriter } from './batch-writer.ts';
 
 export interface PersisterDeps {

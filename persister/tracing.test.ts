@@ -5,7 +5,7 @@ import { createMemoryBus } from '../shared/bus/index.ts';
 import { createSqliteStore } from '../shared/store/index.ts';
 import { createMemoryPresence } from '../shared/presence/memory-presence.ts';
 import { createMemoryRateLimiter } from '../shared/rate-limit/memory-rate-limit.ts';
-import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/chat/index.ts';
+import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/commands/index.ts';
 import { Snowflake } from '../shared/ids/snowflake.ts';
 import { silentLogger } from '../shared/telemetry/logger.ts';
 import { tracingConfigured } from '../shared/telemetry/tracing.ts';

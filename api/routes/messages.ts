@@ -1,9 +1,8 @@
-import { ChatError } from '../../shared/protocol/errors.ts';
-import type { SendInput } from '../../shared/chat/index.ts';
+import { ChatError } from '../../shared/protocol/index.ts';
+import type { SendInput } from '../../shared/commands/index.ts';
 import type { Static } from '@sinclair/typebox';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { cursorPage } from '../cursor-page.ts';
-import { readableRoom } from '../read-access.ts';
 import {
   CursorQuery, DeleteResult, EditBody, EditResult, MessageParams, MessagePage, MessageSchema, RoomIdParams, SendMessageBody, SendResultSchema,
 } from '../schemas.ts';
@@ -18,7 +17,7 @@ export function sendInput(roomId: string, body: Static<typeof SendMessageBody>, 
   return { ...rest, roomId, ...(kind ? { messageType: kind } : {}), ...(threadId ? { threadId } : {}) };
 }
 
-export function messageRoutes({ server, store, rooms, messages }: ApiDeps): void {
+export function messageRoutes({ server, store, messages, guard }: ApiDeps): void {
   server.route({
     method: 'get', path, operationId: 'listMessages', tags,
     summary: 'History of the room\'s main timeline, newest first',
@@ -29,7 +28,7 @@ export function messageRoutes({ server, store, rooms, messages }: ApiDeps): void
     query: CursorQuery,
     response: MessagePage,
     handler: async ({ principal, params, query }) => {
-      await readableRoom(rooms, principal, params.roomId);
+      await guard.reader(principal, params.roomId);
       return cursorPage((q) => store.history(params.roomId, q), query);
     },
   });
@@ -53,7 +52,7 @@ export function messageRoutes({ server, store, rooms, messages }: ApiDeps): void
     params: MessageParams,
     response: MessageSchema,
     handler: async ({ principal, params }) => {
-      await readableRoom(rooms, principal, params.roomId);
+      await guard.reader(principal, params.roomId);
       const message = await store.getMessage(params.roomId, params.messageId);
       if (!message) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
       return message;

@@ -1,11 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
-import { readableRoom } from '../read-access.ts';
 import { MessageParams, MessageSchema, PinResult, RoomIdParams } from '../schemas.ts';
 
 const tags = ['messages'];
 
-export function pinRoutes({ server, store, rooms, messages }: ApiDeps): void {
+export function pinRoutes({ server, store, messages, guard }: ApiDeps): void {
   for (const pinned of [true, false]) {
     server.route({
       method: pinned ? 'post' : 'del', path: `${CHAT_PREFIX}/rooms/:roomId/messages/:messageId/pin`,
@@ -26,7 +25,7 @@ export function pinRoutes({ server, store, rooms, messages }: ApiDeps): void {
     params: RoomIdParams,
     response: Type.Object({ messages: Type.Array(MessageSchema) }),
     handler: async ({ principal, params }) => {
-      await readableRoom(rooms, principal, params.roomId);
+      await guard.reader(principal, params.roomId);
       return { messages: await store.pinned(params.roomId) };
     },
   });

@@ -1,8 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { ChatError } from '../../shared/protocol/errors.ts';
-import { encodeMsgpack } from '../../shared/protocol/codec.ts';
-import { subjects } from '../../shared/bus/bus.ts';
-import type { ServerFrame } from '../../shared/protocol/frames.ts';
+import { ChatError, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
+import { subjects } from '../../shared/bus/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { PRESENCE_QUERY_MAX, PresenceQuery, PresenceSchema, SetPresenceBody } from '../schemas.ts';
 

@@ -1,8 +1,7 @@
-import { ChatError } from '../../shared/protocol/errors.ts';
-import type { MessageStatus } from '../../shared/domain/models.ts';
-import { isId } from '../../shared/ids/snowflake.ts';
+import { ChatError } from '../../shared/protocol/index.ts';
+import type { MessageStatus } from '../../shared/domain/index.ts';
+import { isId } from '../../shared/ids/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
-import { memberRoom } from '../read-access.ts';
 import { MessageParams, MessageStatusResult, ReadBody, ReadResult, RoomIdParams } from '../schemas.ts';
 
 const tags = ['read state'];
@@ -10,7 +9,7 @@ const tags = ['read state'];
 /** Members listed per direct room: both people. */
 const DIRECT_MEMBER_PAGE = { limit: 2, offset: 0 };
 
-export function readStateRoutes({ server, store, rooms, messages }: ApiDeps): void {
+export function readStateRoutes({ server, store, rooms, messages, guard }: ApiDeps): void {
   server.route({
     method: 'post', path: `${CHAT_PREFIX}/rooms/:roomId/read`, operationId: 'markRead', tags,
     summary: 'Mark the room read up to a message (marks only move forward)',
@@ -34,7 +33,7 @@ export function readStateRoutes({ server, store, rooms, messages }: ApiDeps): vo
     params: MessageParams,
     response: MessageStatusResult,
     handler: async ({ principal, params }) => {
-      const { room } = await memberRoom(rooms, principal, params.roomId);
+      const { room } = await guard.member(principal, params.roomId);
       const message = await store.getMessage(params.roomId, params.messageId);
       if (!message) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
       const recorded = new Map((await store.messageStatus(params.roomId, params.messageId)).map((s) => [s.userId, s]));

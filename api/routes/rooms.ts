@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { publicRoom } from '../../shared/chat/index.ts';
-import type { Room, RoomMember } from '../../shared/domain/models.ts';
+import { publicRoom } from '../../shared/commands/index.ts';
+import type { Room, RoomMember } from '../../shared/domain/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { listRooms } from '../room-list.ts';
 import {

@@ -1,8 +1,7 @@
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
-import { readableRoom } from '../read-access.ts';
 import { SearchQuery, SearchResult } from '../schemas.ts';
 
-export function searchRoutes({ server, store, rooms }: ApiDeps): void {
+export function searchRoutes({ server, store, guard }: ApiDeps): void {
   server.route({
     method: 'get', path: `${CHAT_PREFIX}/search`, operationId: 'searchMessages', tags: ['search'],
     summary: 'Full-text search over the rooms you are in, or over one room you may read',
@@ -11,7 +10,7 @@ export function searchRoutes({ server, store, rooms }: ApiDeps): void {
     handler: async ({ principal, query }) => {
       let roomIds: string[];
       if (query.roomId) {
-        await readableRoom(rooms, principal, query.roomId);
+        await guard.reader(principal, query.roomId);
         roomIds = [query.roomId];
       } else {
         roomIds = await store.roomsOfUser(principal.tenant, principal.userId);

@@ -1,14 +1,13 @@
-import { ChatError } from '../../shared/protocol/errors.ts';
+import { ChatError } from '../../shared/protocol/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { cursorPage } from '../cursor-page.ts';
-import { readableRoom } from '../read-access.ts';
 import { CursorQuery, MessageParams, SendResultSchema, ThreadPage, ThreadReplyBody } from '../schemas.ts';
 import { sendInput } from './messages.ts';
 
 const tags = ['threads'];
 const path = `${CHAT_PREFIX}/rooms/:roomId/threads/:messageId`;
 
-export function threadRoutes({ server, store, rooms, messages }: ApiDeps): void {
+export function threadRoutes({ server, store, messages, guard }: ApiDeps): void {
   server.route({
     method: 'get', path, operationId: 'getThread', tags,
     summary: 'A thread: its root message and a page of replies, newest first',
@@ -16,7 +15,7 @@ export function threadRoutes({ server, store, rooms, messages }: ApiDeps): void 
     query: CursorQuery,
     response: ThreadPage,
     handler: async ({ principal, params, query }) => {
-      await readableRoom(rooms, principal, params.roomId);
+      await guard.reader(principal, params.roomId);
       const root = await store.getMessage(params.roomId, params.messageId);
       if (!root) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
       const page = await cursorPage((q) => store.history(params.roomId, { ...q, threadId: params.messageId }), query);

@@ -6,7 +6,7 @@ import { createRateLimiter, type RateLimiter } from '../rate-limit/index.ts';
 import { createAuthenticator, type Authenticator } from '../auth/index.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
 import { claimNodeId, LeasedSnowflake } from '../ids/index.ts';
-import { MessageCommands, RoomCommands, type RoomAccess } from '../chat/index.ts';
+import { MessageCommands, RoomCommands, type RoomAccess } from '../commands/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { exitOnLostNodeId } from './shutdown.ts';
 

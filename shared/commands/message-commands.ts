@@ -7,13 +7,12 @@ import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
 import type { Presence } from '../presence/presence.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { DurableEvent } from '../domain/events.ts';
-import type { Attachment, Message, MessageType, Room, RoomMember } from '../domain/models.ts';
-import {
-  assertCanDelete, assertCanEdit, assertCanPin, assertCanPost, assertCanReact, assertMember,
-} from '../domain/permissions.ts';
+import type { Attachment, Message, MessageType } from '../domain/models.ts';
+import { assertCanDelete, assertCanEdit, assertCanPin } from '../domain/permissions.ts';
 import { assertClientMessageType, checkContent, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
 import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
+import { RoomGuard } from './room-guard.ts';
 import { inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.ts';
 
 /**
@@ -72,16 +71,18 @@ const UNREAD_RECOUNT_CAP = 1000;
 
 export class MessageCommands {
   private readonly now: () => number;
+  private readonly guard: RoomGuard;
 
   constructor(private readonly deps: MessageCommandDeps) {
     this.now = deps.now ?? Date.now;
+    this.guard = new RoomGuard(deps.access);
   }
 
   async send(who: Principal, input: SendInput): Promise<SendResult> {
     const type = input.messageType ?? 'text';
     assertClientMessageType(type);
     const content = checkContent(input.content, this.deps.limits, { attachments: input.attachments, type });
-    const { room, member } = await this.postable(who, input.roomId);
+    const { room, member } = await this.guard.poster(who, input.roomId);
     await this.limit(who);
 
     if (input.threadId) assertId(input.threadId);
@@ -138,8 +139,8 @@ export class MessageCommands {
   async edit(who: Principal, input: { roomId: string; messageId: string; content: string }): Promise<EventResult> {
     assertId(input.messageId);
     const content = checkContent(input.content, this.deps.limits);
-    const { room, member } = await this.memberOf(who, input.roomId);
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    const { room, member } = await this.guard.member(who, input.roomId);
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
     assertCanEdit(message.authorId, member);
     if (message.isDeleted) throw new ChatError('conflict', 'a deleted message cannot be edited');
     await this.limit(who);
@@ -148,8 +149,8 @@ export class MessageCommands {
 
   async delete(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
     assertId(input.messageId);
-    const { room, member } = await this.memberOf(who, input.roomId);
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    const { room, member } = await this.guard.member(who, input.roomId);
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
     assertCanDelete(message.authorId, member);
     await this.limit(who);
     return this.emit({ kind: 'message.deleted', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId });
@@ -157,9 +158,8 @@ export class MessageCommands {
 
   async react(who: Principal, input: { roomId: string; messageId: string; emoji: string; action?: 'add' | 'remove' }): Promise<EventResult & { action: 'add' | 'remove' }> {
     assertId(input.messageId);
-    const room = await this.deps.access.room(who.tenant, input.roomId);
-    assertCanReact(room, await this.deps.access.member(room.roomId, who.userId));
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    const { room } = await this.guard.reactor(who, input.roomId);
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
     if (message.isDeleted) throw new ChatError('conflict', 'cannot react to a deleted message');
     await this.limit(who);
     const action = input.action ?? 'add';
@@ -172,9 +172,9 @@ export class MessageCommands {
 
   async pin(who: Principal, input: { roomId: string; messageId: string; pinned: boolean }): Promise<EventResult> {
     assertId(input.messageId);
-    const { room, member } = await this.memberOf(who, input.roomId);
+    const { room, member } = await this.guard.member(who, input.roomId);
     assertCanPin(room, member);
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message', true);
+    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
     if (message.isDeleted && input.pinned) throw new ChatError('conflict', 'cannot pin a deleted message');
     return this.emit({
       kind: input.pinned ? 'message.pinned' : 'message.unpinned',
@@ -185,7 +185,7 @@ export class MessageCommands {
   /** Read marks move forward only (the store keeps the greatest id); direct rooms also get a read status. */
   async markRead(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
     assertId(input.messageId);
-    const { room } = await this.memberOf(who, input.roomId);
+    const { room } = await this.guard.member(who, input.roomId);
     const event: DurableEvent = { kind: 'read.marked', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, userId: who.userId, messageId: input.messageId };
     const result = await this.emit(event);
     // Counting the newer messages here (once per mark) keeps unread reads O(1); the store may be up
@@ -225,20 +225,6 @@ export class MessageCommands {
     return { seq: ack.seq, at: event.at };
   }
 
-  private async memberOf(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember }> {
-    const room = await this.deps.access.room(who.tenant, roomId);
-    const member = await this.deps.access.member(roomId, who.userId);
-    assertMember(room, member);
-    return { room, member };
-  }
-
-  private async postable(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember }> {
-    const room = await this.deps.access.room(who.tenant, roomId);
-    const member = await this.deps.access.member(roomId, who.userId);
-    assertCanPost(room, member);
-    return { room, member };
-  }
-
   private async limit(who: Principal): Promise<void> {
     const user = await this.deps.rateLimiter.take(`u:${who.tenant}:${who.userId}`, this.deps.userRate);
     if (!user.allowed) throw rateLimited(user.retryAfterMs);
@@ -250,12 +236,12 @@ export class MessageCommands {
 
   /**
    * A message that must exist. A message acked a moment ago may still be in the persister's
-   * current batch (history is consistent within one batch), so a miss is retried once after
-   * that window when `allowRecent` is set.
+   * current batch (history is consistent within one batch), so a miss on a recent id is retried
+   * once after that window.
    */
-  private async requireMessage(roomId: string, messageId: string, what: string, allowRecent = true): Promise<Message> {
+  private async requireMessage(roomId: string, messageId: string, what: string): Promise<Message> {
     let message = await this.deps.store.getMessage(roomId, messageId);
-    if (!message && allowRecent && this.now() - idTime(messageId) < 60_000) {
+    if (!message && this.now() - idTime(messageId) < 60_000) {
       await new Promise((r) => setTimeout(r, PERSIST_GRACE_MS));
       message = await this.deps.store.getMessage(roomId, messageId);
     }

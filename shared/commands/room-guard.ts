@@ -1,0 +1,48 @@
+import type { Principal } from '../auth/principal.ts';
+import type { Room, RoomMember } from '../domain/models.ts';
+import { assertCanPost, assertCanRead, assertCanReact, assertMember } from '../domain/permissions.ts';
+import type { RoomAccess } from './room-access.ts';
+
+/**
+ * Who may do what in a room, for every frame and request that touches one: the message commands
+ * use it, and so do the parts that are not commands themselves (typing, resume, SSE and long-poll
+ * room lists, REST reads). Each method resolves with the room and the caller's membership, or
+ * throws ChatError: `not_found` for a room the caller may not know of (another tenant's, a
+ * private one), `forbidden` for one they know but may not act in. The rules are the domain's
+ * (shared/domain/permissions.ts); this is the one place that applies them to a request.
+ */
+export class RoomGuard {
+  constructor(private readonly access: RoomAccess) {}
+
+  /** Reading messages: members, and anyone of the tenant not banned in a discoverable room. */
+  async reader(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember | undefined }> {
+    const { room, member } = await this.load(who, roomId);
+    assertCanRead(room, member);
+    return { room, member };
+  }
+
+  /** Member-only actions: typing, resume, edits, deletes, read marks, message status. */
+  async member(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember }> {
+    const { room, member } = await this.load(who, roomId);
+    assertMember(room, member);
+    return { room, member };
+  }
+
+  /** Sending: members who are not muted, in an active room, by role in announcement rooms. */
+  async poster(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember }> {
+    const { room, member } = await this.load(who, roomId);
+    assertCanPost(room, member);
+    return { room, member };
+  }
+
+  async reactor(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember | undefined }> {
+    const { room, member } = await this.load(who, roomId);
+    assertCanReact(room, member);
+    return { room, member };
+  }
+
+  private async load(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember | undefined }> {
+    const room = await this.access.room(who.tenant, roomId);
+    return { room, member: await this.access.member(room.roomId, who.userId) };
+  }
+}

@@ -1,0 +1,4 @@
+// Permissions (permissions.ts) are not exported here: tiers authorize through shared/commands.
+export * from './models.ts';
+export type { DurableEvent, DurableEventKind } from './events.ts';
+export { checkContent, extractMentions, assertClientMessageType, type MessageLimits } from './message-rules.ts';
