@@ -1,4 +1,4 @@
-import type { Config } from '../shared/config/index.ts';
+import type { AuthConfig } from '../shared/config/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
@@ -9,7 +9,8 @@ import type { Logger } from '../shared/telemetry/index.ts';
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
   server: HttpServer;
-  config: Config;
+  /** Only the dev-token route reads it (whether the dev secret is in use). */
+  auth: AuthConfig;
   store: Store;
   bus: Bus;
   presence: Presence;

@@ -12,7 +12,7 @@ async function serveDevTokens(env: Record<string, string>) {
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...env });
   const authenticator = await createAuthenticator(config.auth);
   const server = createHttpServer({ http: config.http, log: silentLogger(), authenticator, checkResponses: true });
-  await devTokenRoutes({ server, config } as ApiDeps);
+  await devTokenRoutes({ server, auth: config.auth } as ApiDeps);
   const port = await server.listen('127.0.0.1', 0);
   return { base: `http://127.0.0.1:${port}`, authenticator, close: () => server.close() };
 }

@@ -18,7 +18,7 @@ export async function main(): Promise<void> {
   server.addReadiness('bus', () => bus.ready());
   const access = createStoreRoomAccess(store);
   const api = await startApi({
-    server, config, store, bus, presence, log,
+    server, auth: config.auth, store, bus, presence, log,
     rooms: roomCommands(adapters),
     messages: messageCommands(config, adapters, access),
     guard: new RoomGuard(access),

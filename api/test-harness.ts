@@ -72,7 +72,7 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
     tenantRate: undefined,
   });
   const server = createHttpServer({ http: config.http, log, authenticator, checkResponses: true });
-  const api = await startApi({ server, config, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log });
+  const api = await startApi({ server, auth: config.auth, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log });
   const persister = bus.consume({ durable: 'test', maxBatch: 500, maxWaitMs: 20 }, async (batch) => {
     await store.applyEvents(batch.map((d) => decodeMsgpack(d.data) as DurableEvent));
     for (const d of batch) d.ack();

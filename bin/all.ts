@@ -34,7 +34,7 @@ export async function startAll(env: Record<string, string | undefined> = process
   const persister = startPersister({ bus, store, persist: config.persist, log: log.child({ tier: 'persister' }) });
   const apiAccess = createStoreRoomAccess(store);
   const api = await startApi({
-    server, config, store, bus, presence: adapters.presence, rooms,
+    server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
     messages: messageCommands(config, adapters, apiAccess), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
   });
   const access = createCachedRoomAccess(store);

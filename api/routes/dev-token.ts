@@ -19,12 +19,12 @@ const DevTokenResult = Type.Object({
 
 /**
  * `POST /v1/dev/token`: a signed token for any user, so the web page can sign in by name. Only
- * registered while the server signs with the development secret (config.auth.devTokens), which
+ * registered while the server signs with the development secret (AuthConfig.devTokens), which
  * production refuses: anywhere else the path is a plain 404.
  */
-export async function devTokenRoutes({ server, config }: ApiDeps): Promise<void> {
-  if (!config.auth.devTokens) return;
-  const signer = await createAuthenticator(config.auth);
+export async function devTokenRoutes({ server, auth }: ApiDeps): Promise<void> {
+  if (!auth.devTokens) return;
+  const signer = await createAuthenticator(auth);
   server.route({
     method: 'post', path: '/v1/dev/token', operationId: 'devToken', tags: ['development'], auth: false,
     summary: 'Development only: a token for any user (the server runs with the development secret)',

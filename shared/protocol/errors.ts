@@ -55,15 +55,11 @@ export function errorMapping(code: ErrorCode): ErrorMapping {
 export const CLOSE_CODES = {
   /** Server is shutting down or draining; reconnect elsewhere and resume. */
   goingAway: 1001,
-  /** The socket could not drain its send buffer in time (slow consumer); reconnect and resume. */
-  slowConsumer: 4008,
   /**
    * Live delivery to the socket was cut off (NATS outage) and the events it missed could not be
    * replayed from the stream in time; reconnect and resume, which replays them.
    */
   resync: 4009,
-  /** Authentication expired or was revoked while connected. */
-  unauthorized: 4401,
 } as const;
 
 /** Our error: a stable code, a human message, optional details and the cause it wraps. */
@@ -83,19 +79,8 @@ export class ChatError extends Error {
   }
 }
 
-export function isChatError(err: unknown): err is ChatError {
-  return err instanceof ChatError;
-}
-
 /** Turns anything thrown into a ChatError; unknown failures become `internal` with the original as cause. */
 export function toChatError(err: unknown): ChatError {
   if (err instanceof ChatError) return err;
   return new ChatError('internal', 'internal error', { cause: err });
 }
-
-export const badRequest = (message: string, details?: Record<string, unknown>) =>
-  new ChatError('bad_request', message, details ? { details } : undefined);
-export const forbidden = (message: string) => new ChatError('forbidden', message);
-export const notFound = (message: string) => new ChatError('not_found', message);
-export const conflict = (message: string) => new ChatError('conflict', message);
-export const unavailable = (message: string, cause?: unknown) => new ChatError('unavailable', message, { cause });

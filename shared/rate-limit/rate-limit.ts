@@ -1,8 +1,8 @@
 /**
  * Token-bucket rate limits. A bucket holds up to `burst` tokens and refills at `perSecond`; each
- * `take` removes `cost` tokens if there are enough. Keys are opaque (`user:<tenant>:<id>`,
- * `tenant:<id>`). Taking is atomic per key: concurrent takes never overdraw a bucket, across every
- * process sharing the adapter's backend.
+ * `take` removes `cost` tokens if there are enough. Keys are opaque to the limiter (the message
+ * commands use `u:<tenant>:<userId>` and `t:<tenant>`). Taking is atomic per key: concurrent
+ * takes never overdraw a bucket, across every process sharing the adapter's backend.
  *
  * Adapters never throw: when a shared backend is unreachable they fall back to a per-process
  * bucket and say so in `degraded`.

@@ -19,17 +19,12 @@ export const metrics = {
     labelNames: ['type'], registers: [registry],
   }),
   errors: new Counter({ name: 'chat_errors_total', help: 'Errors returned to clients, by code', labelNames: ['code'], registers: [registry] }),
-  slowConsumers: new Counter({ name: 'chat_ws_slow_consumer_closes_total', help: 'Sockets closed because their send buffer stayed full', registers: [registry] }),
   roomSubscriptions: new Gauge({ name: 'chat_gateway_room_subscriptions', help: 'Rooms this gateway is subscribed to on the bus', registers: [registry] }),
   fallbackConnections: new Gauge({
     name: 'chat_fallback_connections', help: 'Open connections without a WebSocket: SSE streams and long-poll sessions',
     labelNames: ['transport'], registers: [registry],
   }),
   fallbackSlowConsumers: new Counter({ name: 'chat_sse_slow_consumer_closes_total', help: 'SSE streams closed because their reader fell too far behind', registers: [registry] }),
-  ackLatency: new Histogram({
-    name: 'chat_send_ack_seconds', help: 'send_message receive to ack',
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
-  }),
   persistBatchSize: new Histogram({
     name: 'chat_persist_batch_size', help: 'Events per persisted batch',
     buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000], registers: [registry],
