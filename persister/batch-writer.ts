@@ -1,5 +1,6 @@
 import { subjects, type Bus, type Delivery } from '../shared/bus/index.ts';
 import { decodeMsgpack, encodeMsgpack, ChatError } from '../shared/protocol/index.ts';
+import { redeliveryDelayMs } from '../shared/retry/index.ts';
 import type { DurableEvent } from '../shared/domain/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import { metrics, contextFromHeaders, inSpan, SpanKind, SpanStatusCode, tracer, type Logger } from '../shared/telemetry/index.ts';
@@ -18,10 +19,6 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
     log.error({ err, seq: d.seq, roomId: d.roomId, dedupeId: d.dedupeId, deliveries: d.deliveryCount, reason }, 'event dead-lettered');
     bus.publish(subjects.deadLetter, encodeMsgpack({ reason, seq: d.seq, roomId: d.roomId, dedupeId: d.dedupeId, data: d.data }));
     d.term();
-  }
-
-  function backoff(deliveryCount: number): number {
-    return Math.min(5000, 100 * 2 ** Math.min(deliveryCount, 6));
   }
 
   return async function writeBatch(batch: Delivery[]): Promise<void> {
@@ -52,7 +49,7 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
       metrics.persistFailures.inc();
       if (err instanceof ChatError && err.code === 'unavailable') {
         log.warn({ err, events: events.length }, 'store unavailable; batch will be retried');
-        for (const d of deliveries) d.nak(backoff(d.deliveryCount));
+        for (const d of deliveries) d.nak(redeliveryDelayMs(d.deliveryCount));
         return;
       }
       log.warn({ err, events: events.length }, 'batch rejected; writing its events one by one');
@@ -87,7 +84,7 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
         d.ack();
       } catch (err) {
         if (d.deliveryCount >= maxDeliver) deadLetter(d, 'store rejected the event', err);
-        else d.nak(backoff(d.deliveryCount));
+        else d.nak(redeliveryDelayMs(d.deliveryCount));
       }
     }
   }

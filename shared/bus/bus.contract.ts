@@ -253,6 +253,32 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.ok(got[1]!.at - got[0]!.at >= 120, `redelivered after the nak delay (${got[1]!.at - got[0]!.at} ms)`);
   });
 
+  t.test(`bus - a delivery settles once: an ack after its nak does not cancel the redelivery (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const room = `r${uid()}`;
+    const ack = await bus.publishDurable(room, `${room}-1`, enc.encode('once'));
+    const got: Array<[number, number]> = [];
+    const consumer = bus.consume({ durable: `d${uid()}`, maxBatch: 10, maxWaitMs: 20 }, async (batch) => {
+      for (const d of batch) {
+        if (d.roomId !== room) {
+          d.ack();
+          continue;
+        }
+        got.push([d.seq, d.deliveryCount]);
+        if (d.deliveryCount === 1) {
+          d.nak(150);
+          d.ack();
+          d.term();
+        } else {
+          d.ack();
+        }
+      }
+    });
+    await waitFor(() => got.length >= 2, 'the redelivery');
+    t.same(got, [[ack.seq, 1], [ack.seq, 2]], 'the nak decided: delivered again');
+    await waitFor(async () => (await consumer.pending()) === 0, 'settled by the second delivery\'s ack');
+  });
+
   t.test(`bus - an unsettled delivery is redelivered after ackWaitMs (${opts.name})`, async (t) => {
     const bus = await open(t);
     const room = `r${uid()}`;

@@ -79,11 +79,12 @@ export interface DurableMessage {
   headers: Record<string, string> | undefined;
 }
 
+/** One delivery of an event to a consumer. The first of `ack`, `nak` and `term` settles it; later calls are ignored. */
 export interface Delivery extends DurableMessage {
   /** 1 on first delivery. */
   deliveryCount: number;
   ack(): void;
-  /** Redeliver later (default: the consumer's backoff). */
+  /** Redeliver later (default: the redelivery backoff, `redeliveryDelayMs` of shared/retry). */
   nak(delayMs?: number): void;
   /** Never deliver again (the caller dead-lettered it). */
   term(): void;
@@ -96,7 +97,7 @@ export interface ConsumeOptions {
   maxBatch: number;
   /** Wait at most this long for a batch to fill before handing over what there is. */
   maxWaitMs: number;
-  /** How long an unacked delivery stays with one consumer before it is redelivered. */
+  /** How long an unacked delivery stays with one consumer before it is redelivered (default DEFAULT_ACK_WAIT_MS, bus-defaults.ts). */
   ackWaitMs?: number;
 }
 

@@ -8,10 +8,10 @@ import { startNatsServer, type NatsServer } from '../../test/support/nats-server
 import { captureLog, LEVEL } from '../../test/support/log-capture.ts';
 import { startChatProcess, removeDir } from '../../test/support/chat-process.ts';
 import { eventually } from '../../test/support/rest.ts';
-import { loadConfig } from '../config/index.ts';
+import { loadConfig, type Config } from '../config/index.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { EXIT_NODE_ID_LOST } from '../runtime/shutdown.ts';
-import { claimNatsNodeId, claimNodeId, LeasedSnowflake, type NodeIdLease, type NatsNodeIdLeaseConfig } from './index.ts';
+import { claimNatsNodeId, claimNodeId, LeasedSnowflake, type NodeIdConfig, type NodeIdLease, type NatsNodeIdLeaseConfig } from './index.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TTL_MS = 1500;
@@ -21,6 +21,11 @@ const server = await startNatsServer();
 t.teardown(() => server.destroy());
 const admin = await connect({ servers: server.url, name: 'node-id lease test admin' });
 t.teardown(() => admin.close());
+
+/** Only what claimNodeId takes of the config. */
+function nodeIdSections(config: Config): NodeIdConfig {
+  return { nodeId: config.nodeId, bus: config.bus };
+}
 
 let buckets = 0;
 /** A fresh bucket per test, so tests never see each other's ids. */
@@ -175,13 +180,13 @@ t.test('node id lease - NATS unreachable for longer than the TTL loses the lease
 });
 
 t.test('node id lease - NODE_ID overrides, and the in-process bus uses 0 without NATS', async (t) => {
-  const fixed = await claimNodeId(loadConfig({ NATS_URL: 'nats://127.0.0.1:1', NODE_ID: '7' }), quiet);
+  const fixed = await claimNodeId(nodeIdSections(loadConfig({ NATS_URL: 'nats://127.0.0.1:1', NODE_ID: '7' })), quiet);
   t.equal(fixed.kind, 'fixed');
   t.equal(fixed.nodeId, 7, 'NODE_ID wins even on the NATS bus, and NATS is not asked');
   t.ok(fixed.valid());
-  const embedded = await claimNodeId(loadConfig({}), quiet);
+  const embedded = await claimNodeId(nodeIdSections(loadConfig({})), quiet);
   t.same([embedded.kind, embedded.nodeId], ['fixed', 0]);
-  const leased = await claimNodeId(loadConfig({ NATS_URL: server.url }), quiet);
+  const leased = await claimNodeId(nodeIdSections(loadConfig({ NATS_URL: server.url })), quiet);
   t.teardown(() => leased.release());
   t.equal(leased.kind, 'nats-kv', 'the NATS bus leases its id');
 });

@@ -29,7 +29,7 @@ export async function buildAdapters(config: Config, log: Logger): Promise<Adapte
   const authenticator = await createAuthenticator(config.auth);
   // NODE_ID, else a lease in NATS KV on the NATS bus, else 0 (one embedded process). Ids stop at
   // once if the lease is lost, and the process exits: a duplicate id would break order and dedupe.
-  const lease = await claimNodeId(config, log);
+  const lease = await claimNodeId({ nodeId: config.nodeId, bus: config.bus }, log);
   exitOnLostNodeId(lease, log);
   const ids = new LeasedSnowflake(lease);
   return {

@@ -1,0 +1,15 @@
+import { DEFAULTS } from '../config/index.ts';
+
+/**
+ * What an adapter uses for a setting its caller left out. Settings the config carries take its
+ * DEFAULTS, so a bus built in code (tests, benches) behaves like one built from the environment.
+ */
+
+/**
+ * How long an unacked delivery stays with one consumer. The persister is the one consumer group;
+ * its PERSIST_ACK_WAIT_MS default is the bus's.
+ */
+export const DEFAULT_ACK_WAIT_MS = DEFAULTS.persistAckWaitMs;
+
+/** How long a dedupeId is remembered (NATS_DUPLICATE_WINDOW; the memory bus has no variable for it). */
+export const DEFAULT_DEDUPE_WINDOW_SEC = DEFAULTS.natsDuplicateWindowSec;

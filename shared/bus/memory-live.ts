@@ -1,0 +1,127 @@
+import { ChatError } from '../protocol/errors.ts';
+import type { LiveHandler, Subscription } from './bus.ts';
+
+/**
+ * The memory bus's live plane: handlers run synchronously inside `publish`; a publish made from
+ * inside a handler is queued and delivered after the current one, so every subscriber still sees
+ * publish order. Payloads are shared, not copied.
+ */
+export class MemoryLivePlane {
+  readonly #report: (err: unknown, where: string) => void;
+  readonly #exact = new Map<string, Set<LiveSub>>();
+  readonly #wildcards = new Set<LiveSub>();
+  #published = 0;
+  #delivering = false;
+  // publishes made by handlers while a delivery runs, delivered after it in order
+  #queuedSubjects: string[] = [];
+  #queuedPayloads: Uint8Array[] = [];
+  #queuedNumbers: number[] = [];
+
+  /** `report` hears of a handler that threw. */
+  constructor(report: (err: unknown, where: string) => void) {
+    this.#report = report;
+  }
+
+  publish(subject: string, payload: Uint8Array): void {
+    const n = ++this.#published;
+    if (this.#delivering) {
+      this.#queuedSubjects.push(subject);
+      this.#queuedPayloads.push(payload);
+      this.#queuedNumbers.push(n);
+      return;
+    }
+    this.#delivering = true;
+    try {
+      this.#deliver(subject, payload, n);
+      for (let i = 0; i < this.#queuedSubjects.length; i++) {
+        this.#deliver(this.#queuedSubjects[i]!, this.#queuedPayloads[i]!, this.#queuedNumbers[i]!);
+      }
+    } finally {
+      this.#delivering = false;
+      if (this.#queuedSubjects.length !== 0) {
+        this.#queuedSubjects.length = 0;
+        this.#queuedPayloads.length = 0;
+        this.#queuedNumbers.length = 0;
+      }
+    }
+  }
+
+  #deliver(subject: string, payload: Uint8Array, n: number): void {
+    const set = this.#exact.get(subject);
+    if (set !== undefined) {
+      for (const sub of set) if (sub.from <= n) this.#call(sub, payload, subject);
+    }
+    if (this.#wildcards.size !== 0) {
+      for (const sub of this.#wildcards) {
+        if (sub.from <= n && matchesPattern(sub.tokens!, subject)) this.#call(sub, payload, subject);
+      }
+    }
+  }
+
+  #call(sub: LiveSub, payload: Uint8Array, subject: string): void {
+    try {
+      sub.handler(payload, subject);
+    } catch (err) {
+      this.#report(err, `live subscriber of ${subject}`);
+    }
+  }
+
+  subscribe(subject: string, handler: LiveHandler): Subscription {
+    const tokens = subject.split('.');
+    let wildcard = false;
+    for (let i = 0; i < tokens.length; i++) {
+      const tok = tokens[i]!;
+      if (tok === '' || (tok === '>' && i !== tokens.length - 1)) {
+        throw new ChatError('bad_request', `invalid subject "${subject}": empty token or '>' before the last token`);
+      }
+      if (tok === '*' || tok === '>') wildcard = true;
+    }
+    const sub: LiveSub = { handler, tokens: wildcard ? tokens : undefined, from: this.#published + 1 };
+    if (wildcard) {
+      this.#wildcards.add(sub);
+      return { unsubscribe: () => { this.#wildcards.delete(sub); } };
+    }
+    let set = this.#exact.get(subject);
+    if (set === undefined) this.#exact.set(subject, set = new Set());
+    set.add(sub);
+    return {
+      unsubscribe: () => {
+        const current = this.#exact.get(subject);
+        if (current === undefined || !current.delete(sub)) return;
+        if (current.size === 0) this.#exact.delete(subject);
+      },
+    };
+  }
+
+  clear(): void {
+    this.#exact.clear();
+    this.#wildcards.clear();
+  }
+}
+
+interface LiveSub {
+  readonly handler: LiveHandler;
+  /** Pattern tokens for wildcard subscriptions; undefined for exact subjects. */
+  readonly tokens: readonly string[] | undefined;
+  /** Number of the first publish this subscription may see: no message published before it subscribed. */
+  readonly from: number;
+}
+
+/** Matches a subject against pattern tokens without splitting it (no allocation). */
+function matchesPattern(tokens: readonly string[], subject: string): boolean {
+  let pos = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    if (pos > subject.length) return false;
+    const tok = tokens[i]!;
+    if (tok === '>') return pos < subject.length;
+    let end = subject.indexOf('.', pos);
+    if (end === -1) end = subject.length;
+    if (tok === '*') {
+      if (end === pos) return false;
+    } else if (end - pos !== tok.length || !subject.startsWith(tok, pos)) {
+      return false;
+    }
+    pos = end + 1;
+  }
+  return pos === subject.length + 1;
+}

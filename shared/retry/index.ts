@@ -1,0 +1,1 @@
+export { backoffDelay, redeliveryDelayMs, REDELIVERY_BACKOFF, type BackoffOptions } from './backoff.ts';
