@@ -1,17 +1,17 @@
-import { loadConfig } from '../shared/config/index.ts';
-import { createAuthenticator } from '../shared/auth/index.ts';
-import { createSqliteStore } from '../shared/store/index.ts';
-import { createMemoryBus, type Bus } from '../shared/bus/index.ts';
-import { createMemoryPresence, type Presence } from '../shared/presence/index.ts';
-import { createMemoryRateLimiter } from '../shared/rate-limit/index.ts';
-import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/chat/index.ts';
-import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
-import { decodeMsgpack } from '../shared/protocol/codec.ts';
-import type { DurableEvent } from '../shared/domain/events.ts';
-import type { Store } from '../shared/store/store.ts';
-import { Snowflake } from '../shared/ids/snowflake.ts';
-import { silentLogger } from '../shared/telemetry/logger.ts';
-import { startApi } from './start.ts';
+import { loadConfig } from '../../shared/config/index.ts';
+import { createAuthenticator } from '../../shared/auth/index.ts';
+import { createSqliteStore } from '../../shared/store/index.ts';
+import { createMemoryBus, type Bus } from '../../shared/bus/index.ts';
+import { createMemoryPresence, type Presence } from '../../shared/presence/index.ts';
+import { createMemoryRateLimiter } from '../../shared/rate-limit/index.ts';
+import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../../shared/chat/index.ts';
+import { createHttpServer, type HttpServer } from '../../shared/http/index.ts';
+import { decodeMsgpack } from '../../shared/protocol/codec.ts';
+import type { DurableEvent } from '../../shared/domain/events.ts';
+import type { Store } from '../../shared/store/store.ts';
+import { Snowflake } from '../../shared/ids/snowflake.ts';
+import { silentLogger } from '../../shared/telemetry/logger.ts';
+import { startApi } from '../../api/start.ts';
 
 /**
  * A real api over HTTP for tests: `:memory:` SQLite, the in-process bus with a small persister
