@@ -1,7 +1,7 @@
 import t from 'tap';
 import { subjects } from '../shared/bus/bus.ts';
 import { decodeMsgpack } from '../shared/protocol/codec.ts';
-import { historyOf, startApiHarness } from './test-harness.ts';
+import { historyOf, startApiHarness } from '../test/support/api-harness.ts';
 
 const h = await startApiHarness();
 t.teardown(() => h.close());

@@ -5,7 +5,7 @@ import { createHttpServer } from '../shared/http/index.ts';
 import { silentLogger } from '../shared/telemetry/logger.ts';
 import { devTokenRoutes } from './routes/dev-token.ts';
 import type { ApiDeps } from './deps.ts';
-import { startApiHarness } from './test-harness.ts';
+import { startApiHarness } from '../test/support/api-harness.ts';
 
 /** Only what the dev token routes read. */
 async function serveDevTokens(env: Record<string, string>) {

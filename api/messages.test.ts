@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MAX_MESSAGE_LENGTH, eventually, historyOf, startApiHarness, type Client } from './test-harness.ts';
+import { MAX_MESSAGE_LENGTH, eventually, historyOf, startApiHarness, type Client } from '../test/support/api-harness.ts';
 
 const h = await startApiHarness();
 t.teardown(() => h.close());

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { startApiHarness } from './test-harness.ts';
+import { startApiHarness } from '../test/support/api-harness.ts';
 
 const h = await startApiHarness();
 t.teardown(() => h.close());

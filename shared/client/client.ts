@@ -1,71 +1,30 @@
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+import { DEFAULT_BACKOFF } from './backoff.ts';
+import { ChatConnection } from './connection.ts';
 import { ChatClientError } from './errors.ts';
 import { Emitter, FRAME_EVENTS, type ChatEventName, type ConnectionState, type Listener } from './events.ts';
-import { openPoll, openSse } from './fallback-transports.ts';
-import { ChatRest, type FetchLike, type TokenSource } from './rest.ts';
+import type { ChatClientOptions } from './options.ts';
+import { RequestQueue } from './request-queue.ts';
+import { ChatRest, type FetchLike } from './rest.ts';
 import type { Request } from './rest-commands.ts';
-import { idAt, maxId, RoomCursors } from './room-cursors.ts';
-import type { EventSourceConstructor, Transport, TransportKind, WebSocketConstructor } from './transport.ts';
+import { RoomCursors } from './room-cursors.ts';
+import type { EventSourceConstructor, TransportKind, WebSocketConstructor } from './transport.ts';
 import type { FrameOf, Message, MessagePage, PresenceStatus, SendAck, SendOptions, ServerFrame } from './types.ts';
-import { createCodec, type Codec, type WireFormat } from './wire.ts';
-import { openWebSocket } from './websocket-transport.ts';
 
-export interface ChatClientOptions {
-  /** The server's HTTP base URL, e.g. `http://localhost:8080`; the WebSocket is `/chat` on it. */
-  url: string;
-  /** A token, or a function asked before each connection (to refresh an expiring token). */
-  token: TokenSource;
-  /** What the server sends on the WebSocket (default json). Fallback transports are always JSON. */
-  format?: WireFormat;
-  /** Default `globalThis.WebSocket` (Node 20 has none: pass `ws`'s). `null`: never use a WebSocket. */
-  WebSocket?: WebSocketConstructor | null;
-  /** Default `globalThis.EventSource`; without one, SSE is read with fetch. */
-  EventSource?: EventSourceConstructor | null;
-  fetch?: FetchLike;
-  /** Transports in order of preference (default websocket, sse, poll). */
-  transports?: TransportKind[];
-  reconnect?: Partial<BackoffOptions>;
-  /**
-   * Failures to open a transport, in a row and before it ever opened, after which the next
-   * transport is used, provided the server answers over HTTP (so a server that is down is waited
-   * for, not fallen back from). Default 3.
-   */
-  fallbackAfterFailures?: number;
-  /** An unanswered request is sent again after this long (same clientMsgId). Default 10 s. */
-  requestTimeoutMs?: number;
-  /** WebSocket liveness: a ping this often; no frame for two intervals ends the socket. Default 25 s; 0 disables. */
-  pingIntervalMs?: number;
-  /** Durable events remembered per room to drop repeats. Default 5000. */
-  seenPerRoom?: number;
-  device?: 'web' | 'mobile' | 'desktop';
-  /** Long-poll hold time to ask for (seconds; the server caps it at 25). */
-  pollHoldSeconds?: number;
-}
+export type { ChatClientOptions } from './options.ts';
 
 type Welcome = FrameOf<'welcome'>;
 
-/** A request waiting for its ack: queued while disconnected, retried with the same content (and clientMsgId). */
-interface Pending {
-  request: Request;
-  resolve(body: Record<string, unknown>): void;
-  reject(err: ChatClientError): void;
-  /** The ref of the attempt in flight. */
-  ref: string | undefined;
-  /** A retry or timeout is scheduled. */
-  timer: ReturnType<typeof setTimeout> | undefined;
-  attempts: number;
-}
-
-/** Resume starts this much before the last moment the client knows it was live (clock estimate error). */
-const RESUME_MARGIN_MS = 2000;
 /** Pages of history fetched to fill a gap the server could not replay, at most. */
 const GAP_FILL_PAGES = 10;
-const RESUME_MAX_ROOMS = 500;
 
 /**
  * A chat connection that stays up: reconnects with jittered backoff, resumes each room where it
  * left off (the application sees every durable event once), retries requests until acked or
  * refused, and falls back to SSE + REST (then long-polling) when no WebSocket can be opened.
+ *
+ * This class is the application's view; the work is done by the connection (connection.ts: its
+ * life, reconnects, fallback), the request queue (request-queue.ts: acks, retries) and the room
+ * cursors (room-cursors.ts: what was delivered, so nothing is shown twice).
  */
 export class ChatClient {
   readonly rest: ChatRest;
@@ -74,63 +33,39 @@ export class ChatClient {
 
   private readonly emitter = new Emitter();
   private readonly cursors: RoomCursors;
-  private readonly backoff: BackoffOptions;
-  private readonly kinds: TransportKind[];
-  private readonly WebSocketImpl: WebSocketConstructor | undefined;
-  private readonly EventSourceImpl: EventSourceConstructor | undefined;
-  private readonly fetchImpl: FetchLike;
-  private codec: Codec | undefined;
-
-  private _state: ConnectionState = 'idle';
-  private mode: TransportKind;
-  private transport: Transport | undefined;
-  /** The current transport said welcome. */
-  private welcomed = false;
-  private lastWelcome: Welcome | undefined;
-  private readonly everOpened = new Set<TransportKind>();
-  private failures = 0;
-  private attempt = 0;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
-  /** Local time of the last frame on a welcomed transport. */
-  private lastFrameAt = 0;
-  private serverOffsetMs = 0;
-  /** Server time up to which the previous connection is known to have been live. */
-  private liveUntil: number | undefined;
-  /**
-   * The position the server vouches for (SSE event ids): it stops moving while the server repairs
-   * a gap in its live feed, which the client cannot see, so resuming never starts after it.
-   */
-  private serverPosition: string | undefined;
+  private readonly requests: RequestQueue;
+  private readonly connection: ChatConnection;
   /** Rooms the connection receives. */
   private readonly joined = new Set<string>();
-  private readonly queue: Pending[] = [];
-  private readonly inFlight = new Map<string, Pending>();
-  private refSeq = 0;
-  private waiters: Array<{ resolve(w: Welcome): void; reject(err: ChatClientError): void }> = [];
 
-  constructor(private readonly opts: ChatClientOptions) {
+  constructor(opts: ChatClientOptions) {
     const g = globalThis as unknown as { WebSocket?: WebSocketConstructor; EventSource?: EventSourceConstructor; fetch?: FetchLike };
-    this.WebSocketImpl = opts.WebSocket === null ? undefined : opts.WebSocket ?? g.WebSocket;
-    this.EventSourceImpl = opts.EventSource === null ? undefined : opts.EventSource ?? g.EventSource;
+    const WebSocketImpl = opts.WebSocket === null ? undefined : opts.WebSocket ?? g.WebSocket;
+    const EventSourceImpl = opts.EventSource === null ? undefined : opts.EventSource ?? g.EventSource;
     const f = opts.fetch ?? g.fetch;
     if (!f) throw new TypeError('no fetch: pass options.fetch');
-    this.fetchImpl = f.bind(globalThis);
-    this.rest = new ChatRest({ baseUrl: opts.url, token: opts.token, fetch: this.fetchImpl });
+    const fetchImpl = f.bind(globalThis);
+    this.rest = new ChatRest({ baseUrl: opts.url, token: opts.token, fetch: fetchImpl });
     this.cursors = new RoomCursors(opts.seenPerRoom ?? 5000);
-    this.backoff = { ...DEFAULT_BACKOFF, ...opts.reconnect };
-    this.kinds = (opts.transports ?? ['websocket', 'sse', 'poll']).filter((k) => k !== 'websocket' || this.WebSocketImpl !== undefined);
-    if (this.kinds.length === 0) throw new TypeError('no usable transport (no WebSocket constructor and no fallback allowed)');
-    this.mode = this.kinds[0]!;
+    const backoff = { ...DEFAULT_BACKOFF, ...opts.reconnect };
+    const kinds = (opts.transports ?? ['websocket', 'sse', 'poll']).filter((k) => k !== 'websocket' || WebSocketImpl !== undefined);
+    if (kinds.length === 0) throw new TypeError('no usable transport (no WebSocket constructor and no fallback allowed)');
+    this.requests = new RequestQueue(backoff, opts.requestTimeoutMs ?? 10_000);
+    this.connection = new ChatConnection({
+      options: opts, rest: this.rest, fetch: fetchImpl, WebSocket: WebSocketImpl, EventSource: EventSourceImpl, kinds, backoff,
+      emitter: this.emitter, requests: this.requests, cursors: this.cursors, joined: this.joined,
+      onWelcome: (w) => this.onWelcome(w),
+      onFrame: (frame) => this.onFrame(frame),
+    });
   }
 
   get state(): ConnectionState {
-    return this._state;
+    return this.connection.state;
   }
 
   /** The transport in use (or being opened). */
   get transportKind(): TransportKind {
-    return this.mode;
+    return this.connection.kind;
   }
 
   /** Rooms the connection receives events of. */
@@ -152,32 +87,12 @@ export class ChatClient {
 
   /** Connects (once; later calls wait for the same connection). Resolves with the first `welcome`. */
   connect(): Promise<Welcome> {
-    if (this._state === 'closed') return Promise.reject(new ChatClientError('unavailable', 'the client was closed'));
-    if (this._state === 'open' && this.lastWelcome) return Promise.resolve(this.lastWelcome);
-    const p = new Promise<Welcome>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (this._state === 'idle') {
-      this.setState('connecting');
-      void this.open();
-    }
-    return p;
+    return this.connection.connect();
   }
 
   /** Disconnects for good; requests not yet acked are rejected. */
   close(): void {
-    if (this._state === 'closed') return;
-    this.setState('closed');
-    clearTimeout(this.reconnectTimer);
-    this.stopPing();
-    const t = this.transport;
-    this.transport = undefined;
-    t?.close(1000, 'client closed');
-    const err = new ChatClientError('unavailable', 'the client was closed');
-    for (const p of this.queue.splice(0)) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.inFlight.clear();
-    for (const w of this.waiters.splice(0)) w.reject(err);
+    this.connection.close();
   }
 
   // ---- requests
@@ -229,7 +144,7 @@ export class ChatClient {
    * there is no way to send it (the REST api has no typing route), so it is dropped.
    */
   typing(roomId: string, isTyping: boolean): void {
-    if (this.welcomed && this.transport?.kind === 'websocket') this.transport.send({ type: isTyping ? 'typing_start' : 'typing_stop', roomId });
+    this.connection.sendEphemeral({ type: isTyping ? 'typing_start' : 'typing_stop', roomId });
   }
 
   /**
@@ -242,60 +157,25 @@ export class ChatClient {
     return page;
   }
 
-  // ---- connection
-
-  private setState(s: ConnectionState): void {
-    if (this._state === s) return;
-    this._state = s;
-    this.emitter.emit('state', s);
+  private request(request: Request): Promise<Record<string, unknown>> {
+    if (this.connection.state === 'closed') return Promise.reject(new ChatClientError('unavailable', 'the client was closed'));
+    return this.requests.add(request);
   }
 
-  private async open(): Promise<void> {
-    let token: string;
-    try {
-      token = await this.rest.token();
-      if (this.mode === 'websocket') this.codec ??= await createCodec(this.opts.format ?? 'json');
-    } catch (err) {
-      if (this._state === 'closed') return;
-      this.emitter.emit('error', new ChatClientError('unauthorized', `no token: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
-      this.failures++;
-      return this.scheduleReconnect();
-    }
-    if (this._state === 'closed') return;
-    this.welcomed = false;
-    let t: Transport | undefined = undefined;
-    const handlers = {
-      onOpen: () => {},
-      onFrame: (f: ServerFrame) => { if (this.transport === t) this.onFrame(f); },
-      onClose: (info: { code: number; reason: string; opened: boolean; error?: ChatClientError }) => {
-        if (this.transport === t) this.onTransportClose(info);
-      },
-      onPosition: (id: string) => {
-        if (this.transport === t && id.startsWith('*:')) this.serverPosition = id.slice(2);
-      },
-    };
-    const common = { rest: this.rest, fetch: this.fetchImpl, token, resume: () => this.resumeText(), ...(this.opts.device ? { device: this.opts.device } : {}) };
-    if (this.mode === 'websocket') {
-      t = openWebSocket({
-        WebSocket: this.WebSocketImpl!, wsUrl: this.rest.baseUrl.replace(/^http/, 'ws'), token, codec: this.codec!,
-        ...(this.opts.device ? { device: this.opts.device } : {}),
-      }, handlers);
-    } else if (this.mode === 'sse') {
-      t = openSse({ ...common, EventSource: this.EventSourceImpl }, handlers);
-    } else {
-      t = openPoll({ ...common, ...(this.opts.pollHoldSeconds !== undefined ? { holdSeconds: this.opts.pollHoldSeconds } : {}) }, handlers);
-    }
-    this.transport = t;
+  // ---- frames
+
+  private onWelcome(w: Welcome): void {
+    this.user = { userId: w.userId, name: w.name, tenant: w.tenant };
+    this.joined.clear();
+    for (const roomId of w.rooms) this.joined.add(roomId);
   }
 
+  /** Frames after `welcome`: answers settle requests, durable events are delivered once each. */
   private onFrame(f: ServerFrame): void {
-    if (f.type === 'welcome') return this.onWelcome(f);
-    if (!this.welcomed) return;
-    this.lastFrameAt = Date.now();
     switch (f.type) {
       case 'ack':
       case 'error':
-        if (f.ref !== undefined && this.settle(f)) return;
+        if (f.ref !== undefined && this.requests.settle(f)) return;
         if (f.type === 'error') this.emitter.emit('error', new ChatClientError(f.code, f.message));
         return;
       case 'pong':
@@ -318,140 +198,9 @@ export class ChatClient {
     if (event) this.emitter.emit(event, f as never);
   }
 
-  private onWelcome(w: Welcome): void {
-    const reconnected = this.lastWelcome !== undefined;
-    this.serverOffsetMs = Date.parse(w.serverTime) - Date.now();
-    this.lastFrameAt = Date.now();
-    this.user = { userId: w.userId, name: w.name, tenant: w.tenant };
-    this.joined.clear();
-    for (const roomId of w.rooms) this.joined.add(roomId);
-    this.welcomed = true;
-    this.lastWelcome = w;
-    this.everOpened.add(this.mode);
-    this.failures = 0;
-    this.attempt = 0;
-    // Over SSE and long-poll the resume positions went with the request; a WebSocket asks now.
-    if (reconnected && this.transport?.kind === 'websocket') {
-      const rooms = w.rooms.slice(0, RESUME_MAX_ROOMS).map((roomId) => {
-        const lastMessageId = this.resumePosition(roomId);
-        return lastMessageId ? { roomId, lastMessageId } : { roomId };
-      });
-      if (rooms.length) this.transport.send({ type: 'resume', rooms, ref: `resume${++this.refSeq}` });
-    }
-    this.setState('open');
-    this.startPing();
-    this.flush();
-    this.emitter.emit('connected', { transport: this.mode, welcome: w, reconnected });
-    for (const waiter of this.waiters.splice(0)) waiter.resolve(w);
-  }
-
-  private onTransportClose(info: { code: number; reason: string; opened: boolean; error?: ChatClientError }): void {
-    const wasOpen = this.welcomed;
-    this.transport = undefined;
-    this.welcomed = false;
-    this.stopPing();
-    if (wasOpen) this.liveUntil = this.lastFrameAt + this.serverOffsetMs;
-    for (const p of this.queue) {
-      clearTimeout(p.timer);
-      p.timer = undefined;
-      p.ref = undefined;
-    }
-    this.inFlight.clear();
-    if (this._state === 'closed') return;
-    this.setState(this.lastWelcome ? 'reconnecting' : 'connecting');
-    if (wasOpen) this.emitter.emit('disconnected', { code: info.code, reason: info.reason });
-    if (info.error?.code === 'unauthorized' && typeof this.opts.token !== 'function') return this.fail(info.error);
-    if (wasOpen) this.failures = 0;
-    else this.failures++;
-    void this.maybeFallBack().then(() => this.scheduleReconnect());
-  }
-
-  /** Moves to the next transport when this one never opened, but the server answers over HTTP. */
-  private async maybeFallBack(): Promise<void> {
-    const limit = this.opts.fallbackAfterFailures ?? 3;
-    const next = this.kinds[this.kinds.indexOf(this.mode) + 1];
-    if (!next || this.failures < limit || this.everOpened.has(this.mode)) return;
-    try {
-      await this.rest.me();
-    } catch (err) {
-      const e = err as ChatClientError;
-      if (e.code === 'unauthorized' && typeof this.opts.token !== 'function') this.fail(e);
-      return; // down, or the token is refused: keep trying the same way
-    }
-    if (this._state === 'closed') return;
-    this.emitter.emit('fallback', { from: this.mode, to: next });
-    this.mode = next;
-    this.failures = 0;
-    this.attempt = 0;
-  }
-
-  private scheduleReconnect(): void {
-    if (this._state === 'closed' || this.transport) return;
-    const delayMs = backoffDelay(this.attempt, this.backoff);
-    this.attempt++;
-    this.setState(this.lastWelcome ? 'reconnecting' : 'connecting');
-    this.emitter.emit('reconnecting', { attempt: this.attempt, delayMs, transport: this.mode });
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => void this.open(), delayMs);
-  }
-
-  private fail(err: ChatClientError): void {
-    this.emitter.emit('error', err);
-    for (const w of this.waiters.splice(0)) w.reject(err);
-    this.close();
-  }
-
-  private startPing(): void {
-    const every = this.opts.pingIntervalMs ?? 25_000;
-    if (every <= 0 || this.transport?.kind !== 'websocket') return;
-    this.stopPing();
-    this.pingTimer = setInterval(() => {
-      const t = this.transport;
-      if (!t || !this.welcomed) return;
-      if (Date.now() - this.lastFrameAt > 2 * every) {
-        // Nothing came back, not even a pong: the connection is dead without having said so.
-        t.close(4000, 'no answer to ping');
-        this.onTransportClose({ code: 4000, reason: 'no answer to ping', opened: true });
-        return;
-      }
-      t.send({ type: 'ping' });
-    }, every);
-    (this.pingTimer as { unref?: () => void }).unref?.();
-  }
-
-  private stopPing(): void {
-    clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-  }
-
-  // ---- resume
-
-  /** Server time up to which everything reached us: now while connected, else when the last connection ended. */
-  private liveAt(): number | undefined {
-    return this.welcomed ? this.lastFrameAt + this.serverOffsetMs : this.liveUntil;
-  }
-
-  private resumePosition(roomId: string): string | undefined {
-    const live = this.liveAt();
-    return maxId(this.cursors.position(roomId), live === undefined ? undefined : idAt(live - RESUME_MARGIN_MS));
-  }
-
-  /** Resume positions in the fallback routes' text form: `*:<id>` covers every room of the connection. */
-  private resumeText(): string {
-    const live = this.liveAt();
-    if (live === undefined) return '';
-    const mine = idAt(live - RESUME_MARGIN_MS);
-    const any = this.serverPosition !== undefined && maxId(mine, this.serverPosition) === mine ? this.serverPosition : mine;
-    const rooms = [...this.joined].flatMap((roomId) => {
-      const pos = this.cursors.position(roomId);
-      return pos !== undefined && maxId(pos, any) === pos && pos !== any ? [`${roomId}:${pos}`] : [];
-    });
-    return [...rooms.slice(0, RESUME_MAX_ROOMS - 1), `*:${any}`].join(',');
-  }
-
   /** The server could not replay this room's gap: fetch the missed messages over REST. */
   private async fillGap(roomId: string): Promise<void> {
-    const after = this.cursors.position(roomId) ?? (this.liveUntil !== undefined ? idAt(this.liveUntil - RESUME_MARGIN_MS) : undefined);
+    const after = this.connection.resume.gapStart(roomId);
     try {
       if (after !== undefined) {
         let n = 0;
@@ -471,72 +220,6 @@ export class ChatClient {
     const frame: FrameOf<'new_message'> = { type: 'new_message', roomId: message.roomId, message, seq: 0 };
     this.emitter.emit('frame', frame);
     this.emitter.emit('message', frame);
-  }
-
-  // ---- requests
-
-  private request(request: Request): Promise<Record<string, unknown>> {
-    if (this._state === 'closed') return Promise.reject(new ChatClientError('unavailable', 'the client was closed'));
-    return new Promise((resolve, reject) => {
-      const p: Pending = { request, resolve, reject, ref: undefined, timer: undefined, attempts: 0 };
-      this.queue.push(p);
-      if (this.welcomed) this.dispatch(p);
-    });
-  }
-
-  private dispatch(p: Pending): void {
-    const t = this.transport;
-    if (!t || !this.welcomed) return;
-    const ref = `r${++this.refSeq}`;
-    p.ref = ref;
-    p.attempts++;
-    this.inFlight.set(ref, p);
-    p.timer = setTimeout(() => {
-      if (this.inFlight.get(ref) !== p) return;
-      this.inFlight.delete(ref);
-      p.ref = undefined;
-      p.timer = undefined;
-      this.dispatch(p);
-    }, this.opts.requestTimeoutMs ?? 10_000);
-    t.send({ ...p.request, ref });
-  }
-
-  /** In order: what was queued while disconnected goes out once, oldest first. */
-  private flush(): void {
-    for (const p of this.queue) if (p.ref === undefined && p.timer === undefined) this.dispatch(p);
-  }
-
-  private settle(f: FrameOf<'ack'> | FrameOf<'error'>): boolean {
-    const ref = String(f.ref);
-    const p = this.inFlight.get(ref);
-    if (!p) return false;
-    this.inFlight.delete(ref);
-    clearTimeout(p.timer);
-    p.timer = undefined;
-    p.ref = undefined;
-    if (f.type === 'ack') {
-      this.dequeue(p);
-      const { type: _t, ref: _r, ...body } = f;
-      p.resolve(body);
-      return true;
-    }
-    const err = new ChatClientError(f.code, f.message, f.retryAfterMs !== undefined ? { retryAfterMs: f.retryAfterMs } : {});
-    if (err.retryable) {
-      const delay = err.retryAfterMs ?? backoffDelay(p.attempts - 1, this.backoff);
-      p.timer = setTimeout(() => {
-        p.timer = undefined;
-        this.dispatch(p);
-      }, delay);
-      return true;
-    }
-    this.dequeue(p);
-    p.reject(err);
-    return true;
-  }
-
-  private dequeue(p: Pending): void {
-    const i = this.queue.indexOf(p);
-    if (i >= 0) this.queue.splice(i, 1);
   }
 }
 

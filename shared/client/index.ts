@@ -1,4 +1,5 @@
-export { ChatClient, newClientMsgId, type ChatClientOptions } from './client.ts';
+export { ChatClient, newClientMsgId } from './client.ts';
+export type { ChatClientOptions } from './options.ts';
 export { ChatRest, type FetchLike, type RestOptions, type TokenSource } from './rest.ts';
 export { ChatClientError, isRetryable } from './errors.ts';
 export type { ChatEvents, ChatEventName, ConnectionState, Listener } from './events.ts';

@@ -20,7 +20,7 @@ import { inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.ts';
  * message event is authorized, turned into a durable event, stored in the stream and then shown
  * live. Both the gateway (frames) and the api (REST) call these, so the rules hold on every path.
  *
- * Order of work (DESIGN.md, Durability): publishDurable and wait for the stream's ack, then
+ * Order of work (docs/architecture.md, Durability): publishDurable and wait for the stream's ack, then
  * publish the live frame carrying the stream sequence, then return (the caller acks the client).
  */
 export interface MessageCommandDeps {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ERROR_CODES, errorMapping, ChatError, toChatError } from './errors.ts';
+import { CLOSE_CODES, ERROR_CODES, errorMapping, ChatError, toChatError } from './errors.ts';
 
 t.test('errors - every code maps to an HTTP status and an application close code', async (t) => {
   for (const code of ERROR_CODES) {
@@ -14,10 +14,16 @@ t.test('errors - every code maps to an HTTP status and an application close code
   t.equal(errorMapping('unavailable').http, 503);
 });
 
-t.test('errors - the README documents every code with its status', async (t) => {
-  const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+t.test('errors - docs/protocol.md documents every code with its status, close code and retry, and every close code', async (t) => {
+  const doc = readFileSync(resolve(import.meta.dirname, '../../docs/protocol.md'), 'utf8');
   for (const code of ERROR_CODES) {
-    t.match(readme, new RegExp('`' + code + '`\\s*\\|\\s*' + errorMapping(code).http), `${code} is in the README's error table`);
+    const m = errorMapping(code);
+    t.match(doc, new RegExp('`' + code + '`\\s*\\|\\s*' + m.http), `${code} is in the error table`);
+    t.match(doc, new RegExp('`' + code + '`\\s*\\|\\s*' + m.http + '\\s*\\|\\s*' + m.close + '\\s*\\|\\s*' + (m.retryable ? 'yes' : 'no') + '\\s*\\|'),
+      `${code}: HTTP ${m.http}, close ${m.close}, retry ${m.retryable ? 'yes' : 'no'}`);
+  }
+  for (const [name, value] of Object.entries(CLOSE_CODES)) {
+    t.match(doc, new RegExp('\\|\\s*' + value + '\\s*\\|\\s*`' + name + '`\\s*\\|'), `close code ${value} (${name}) is in the close-code table`);
   }
 });
 

@@ -1,16 +1,16 @@
-import { loadConfig } from '../shared/config/index.ts';
-import { createAuthenticator } from '../shared/auth/index.ts';
-import { createSqliteStore, type Store } from '../shared/store/index.ts';
-import { createMemoryBus, type Bus } from '../shared/bus/index.ts';
-import { createMemoryPresence, type Presence } from '../shared/presence/index.ts';
-import { createMemoryRateLimiter } from '../shared/rate-limit/index.ts';
-import { MessageCommands, RoomCommands, RoomGuard, createStoreRoomAccess } from '../shared/commands/index.ts';
-import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
-import { decodeMsgpack } from '../shared/protocol/index.ts';
-import type { DurableEvent } from '../shared/domain/index.ts';
-import { Snowflake } from '../shared/ids/index.ts';
-import { silentLogger } from '../shared/telemetry/index.ts';
-import { startApi } from './start.ts';
+import { loadConfig } from '../../shared/config/index.ts';
+import { createAuthenticator } from '../../shared/auth/index.ts';
+import { createSqliteStore, type Store } from '../../shared/store/index.ts';
+import { createMemoryBus, type Bus } from '../../shared/bus/index.ts';
+import { createMemoryPresence, type Presence } from '../../shared/presence/index.ts';
+import { createMemoryRateLimiter } from '../../shared/rate-limit/index.ts';
+import { MessageCommands, RoomCommands, RoomGuard, createStoreRoomAccess } from '../../shared/commands/index.ts';
+import { createHttpServer, type HttpServer } from '../../shared/http/index.ts';
+import { decodeMsgpack } from '../../shared/protocol/index.ts';
+import type { DurableEvent } from '../../shared/domain/index.ts';
+import { Snowflake } from '../../shared/ids/index.ts';
+import { silentLogger } from '../../shared/telemetry/index.ts';
+import { startApi } from '../../api/start.ts';
 
 /**
  * A real api over HTTP for tests: `:memory:` SQLite, the in-process bus with a small persister
