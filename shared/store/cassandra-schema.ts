@@ -1,7 +1,7 @@
 import cassandra from 'cassandra-driver';
 import { ChatError } from '../protocol/errors.ts';
 import { toChatError } from './cassandra-errors.ts';
-import type { StoreLog } from './sqlite-store.ts';
+import type { StoreLog } from './store-log.ts';
 
 const { Client, types } = cassandra;
 

@@ -8,7 +8,7 @@ import { toChatError } from './cassandra-errors.ts';
 import { CASSANDRA_SCHEMA_VERSION, appliedVersions } from './cassandra-schema.ts';
 import { contentTerms, queryTerms } from './search-terms.ts';
 import { MAX_ID, badEvent, cursor, eventId, parseId } from './store-input.ts';
-import type { StoreLog } from './sqlite-store.ts';
+import type { StoreLog } from './store-log.ts';
 import type { HistoryQuery, ListRoomsQuery, SearchQuery, Store } from './store.ts';
 
 const { Client, types, policies } = cassandra;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { MIGRATIONS, runCassandraMigrations } from './cassandra-schema.ts';
 import { createCassandraStore, type CassandraStoreConfig } from './cassandra-store.ts';
-import type { StoreLog } from './sqlite-store.ts';
+import type { StoreLog } from './store-log.ts';
 import type { Store } from './store.ts';
 
 /**
