@@ -1,12 +1,12 @@
-/**
- * Every CQL statement of the Cassandra store, with the keyspace written in (the driver prepares
- * each once, on first use). USING TIMESTAMP is how events of any order end in one state: see the
- * write timestamps in cassandra-write-time.ts.
- */
 export type CassandraQueries = ReturnType<typeof cassandraQueries>;
 
 const MESSAGE_COLUMNS = 'message_id, created, author_id, thread_id, body, content, edited_at, deleted, deleted_at, pinned';
 
+/**
+ * Every CQL statement of the Cassandra store, with the keyspace written in (the client prepares
+ * each once, on first use). USING TIMESTAMP is how events of any order end in one state: see the
+ * write timestamps in cassandra-write-time.ts.
+ */
 export function cassandraQueries(ks: string) {
   const t = (name: string) => `${ks}.${name}`;
   return {
