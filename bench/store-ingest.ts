@@ -19,7 +19,7 @@ import type { DurableEvent } from '../shared/domain/events.ts';
 import { Snowflake } from '../shared/ids/snowflake.ts';
 import { encodeMsgpack } from '../shared/protocol/codec.ts';
 import { createSqliteStore } from '../shared/store/sqlite-store.ts';
-import { createTestKeyspace, type TestKeyspace } from '../shared/store/cassandra-test-keyspace.ts';
+import { createTestKeyspace, type TestKeyspace } from '../test/support/cassandra-keyspace.ts';
 import type { Store } from '../shared/store/store.ts';
 import { silentLogger } from '../shared/telemetry/logger.ts';
 import { startPersister } from '../persister/start.ts';

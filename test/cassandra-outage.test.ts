@@ -8,7 +8,7 @@ import t from 'tap';
 import { createMemoryBus, subjects } from '../shared/bus/index.ts';
 import { encodeMsgpack } from '../shared/protocol/codec.ts';
 import { createCassandraStore } from '../shared/store/cassandra-store.ts';
-import { createTestKeyspace, testContactPoints } from '../shared/store/cassandra-test-keyspace.ts';
+import { createTestKeyspace, testContactPoints } from './support/cassandra-keyspace.ts';
 import { ev, idAt, makeMember, makeMessage, makeRoom } from '../shared/store/store.contract.ts';
 import { startPersister } from '../persister/start.ts';
 

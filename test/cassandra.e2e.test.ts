@@ -8,7 +8,7 @@ import { startChatProcess, removeDir, type ChatProcess } from './support/chat-pr
 import { TestClient } from './support/ws-client.ts';
 import { restClient, eventually } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
-import { testContactPoints } from '../shared/store/cassandra-test-keyspace.ts';
+import { testContactPoints } from './support/cassandra-keyspace.ts';
 
 /**
  * The distributed deployment on the Cassandra store: `chat migrate`, then a gateway, a persister

@@ -5,6 +5,7 @@ import { claimNatsNodeId } from './nats-node-id-lease.ts';
 import type { NodeIdLease } from './node-id-lease.ts';
 
 export { Snowflake, idTime, idAtTime, compareIds, isId, MAX_NODE_ID } from './snowflake.ts';
+export { bigintIdTime } from './snowflake.ts';
 export { LeasedSnowflake, type NodeIdLease } from './node-id-lease.ts';
 export { fixedNodeId } from './fixed-node-id.ts';
 export { claimNatsNodeId, DEFAULT_NODE_ID_BUCKET, DEFAULT_LEASE_TTL_MS, type NatsNodeIdLeaseConfig, type NatsNodeIdLeaseOptions } from './nats-node-id-lease.ts';

@@ -45,6 +45,11 @@ export function idTime(id: string): number {
   return Number(BigInt(id) >> SHIFT) + EPOCH_MS;
 }
 
+/** `idTime` of an id already held as a BigInt (the stores keep ids as BigInt). */
+export function bigintIdTime(id: bigint): number {
+  return Number(id >> SHIFT) + EPOCH_MS;
+}
+
 /** The smallest id that could have been made at `ms`: a range bound for "messages since ms". */
 export function idAtTime(ms: number): string {
   return (BigInt(Math.max(0, ms - EPOCH_MS)) << SHIFT).toString();

@@ -1,5 +1,6 @@
 import cassandra from 'cassandra-driver';
 import { ChatError } from '../protocol/errors.ts';
+import { driverError } from './store-errors.ts';
 
 const { errors, types } = cassandra;
 const codes = types.responseErrorCodes;
@@ -26,13 +27,12 @@ export function isUnavailable(err: unknown): boolean {
 }
 
 /**
- * Turns a driver error into ours at the store's boundary: `unavailable` when Cassandra cannot be
- * reached or did not answer in time (callers retry: the persister naks with backoff, the api
- * answers 503), `internal` with the driver error as cause for everything else. ChatErrors pass.
+ * Cassandra's side of store-errors.ts: `unavailable` when Cassandra cannot be reached or did not
+ * answer in time (callers retry: the persister naks with backoff, the api answers 503), `internal`
+ * for everything else. ChatErrors pass.
  */
-export function toChatError(err: unknown, op: string): ChatError {
+export function cassandraError(err: unknown, op: string): ChatError {
   if (err instanceof ChatError) return err;
   const detail = err instanceof Error ? err.message : String(err);
-  if (isUnavailable(err)) return new ChatError('unavailable', `cassandra store: ${op}: ${detail}`, { cause: err });
-  return new ChatError('internal', `cassandra store: ${op}: ${detail}`, { cause: err });
+  return driverError('cassandra', op, err, isUnavailable(err) ? 'unavailable' : 'internal', detail);
 }

@@ -1,7 +1,7 @@
 import cassandra from 'cassandra-driver';
 import { ChatError } from '../protocol/errors.ts';
-import { toChatError } from './cassandra-errors.ts';
-import type { StoreLog } from './sqlite-store.ts';
+import { cassandraError } from './cassandra-errors.ts';
+import type { StoreLog } from './store-log.ts';
 
 const { Client, types } = cassandra;
 
@@ -107,7 +107,7 @@ export interface MigrateOptions {
 
 const KEYSPACE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,47}$/;
 
-function checkKeyspace(keyspace: string): void {
+export function checkKeyspace(keyspace: string): void {
   if (!KEYSPACE_NAME.test(keyspace)) throw new ChatError('bad_request', `keyspace ${JSON.stringify(keyspace)} is not a valid name`);
 }
 
@@ -124,7 +124,7 @@ export async function migrateCassandra(client: cassandra.Client, opts: MigrateOp
     try {
       return await client.execute(cql, params, { prepare: params !== undefined });
     } catch (err) {
-      throw toChatError(err, 'migrate');
+      throw cassandraError(err, 'migrate');
     }
   };
   await run(`CREATE KEYSPACE IF NOT EXISTS ${ks}
@@ -148,10 +148,10 @@ export async function appliedVersions(client: cassandra.Client, keyspace: string
   const exists = await client.execute(
     'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
     [keyspace, 'schema_migrations'], { prepare: true },
-  ).catch((err: unknown) => { throw toChatError(err, 'schema version'); });
+  ).catch((err: unknown) => { throw cassandraError(err, 'schema version'); });
   if (exists.rowLength === 0) return new Set();
   const rs = await client.execute(`SELECT version FROM ${keyspace}.schema_migrations`, [], { prepare: true })
-    .catch((err: unknown) => { throw toChatError(err, 'schema version'); });
+    .catch((err: unknown) => { throw cassandraError(err, 'schema version'); });
   return new Set(rs.rows.map((r) => r.get('version') as number));
 }
 
@@ -179,7 +179,7 @@ export async function runCassandraMigrations(cfg: CassandraMigrateConfig, log: S
     socketOptions: { connectTimeout: 5000, readTimeout: 60_000 },
   });
   try {
-    await client.connect().catch((err: unknown) => { throw toChatError(err, 'migrate: connect'); });
+    await client.connect().catch((err: unknown) => { throw cassandraError(err, 'migrate: connect'); });
     return await migrateCassandra(client, cfg, log);
   } finally {
     await client.shutdown();

@@ -3,10 +3,11 @@ import cassandra from 'cassandra-driver';
 import t from 'tap';
 import { ChatError } from '../protocol/errors.ts';
 import { EPOCH_MS } from '../ids/snowflake.ts';
-import { toChatError } from './cassandra-errors.ts';
+import { bucketOf, BUCKET_MS } from './cassandra-buckets.ts';
+import { cassandraError } from './cassandra-errors.ts';
 import { CASSANDRA_SCHEMA_VERSION, MIGRATIONS, runCassandraMigrations } from './cassandra-schema.ts';
-import { BUCKET_MS, bucketOf, createCassandraStore } from './cassandra-store.ts';
-import { createTestKeyspace, testContactPoints } from './cassandra-test-keyspace.ts';
+import { createCassandraStore } from './cassandra-store.ts';
+import { createTestKeyspace, testContactPoints } from '../../test/support/cassandra-keyspace.ts';
 import { ev, idAt, makeMessage, makeRoom, runStoreContract } from './store.contract.ts';
 
 const SILENT = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -117,16 +118,16 @@ t.test('cassandra store - errors of a store that cannot reach Cassandra are unav
 
 t.test('cassandra store - driver errors map to our codes', async (t) => {
   const { errors, types } = cassandra;
-  const code = (err: unknown) => toChatError(err, 'op').code;
+  const code = (err: unknown) => cassandraError(err, 'op').code;
   t.equal(code(new errors.NoHostAvailableError({})), 'unavailable');
   t.equal(code(new errors.OperationTimedOutError('timed out')), 'unavailable');
   for (const c of [types.responseErrorCodes.unavailableException, types.responseErrorCodes.writeTimeout, types.responseErrorCodes.readTimeout, types.responseErrorCodes.overloaded]) {
     t.equal(code(new errors.ResponseError(c, 'x')), 'unavailable', `response code 0x${c.toString(16)}`);
   }
-  const syntax = toChatError(new errors.ResponseError(types.responseErrorCodes.syntaxError, 'bad cql'), 'op');
+  const syntax = cassandraError(new errors.ResponseError(types.responseErrorCodes.syntaxError, 'bad cql'), 'op');
   t.equal(syntax.code, 'internal');
   t.ok(syntax.cause instanceof errors.ResponseError, 'with the driver error as cause');
   t.equal(code(new Error('anything else')), 'internal');
   const ours = new ChatError('conflict', 'x');
-  t.equal(toChatError(ours, 'op'), ours, 'our errors pass through');
+  t.equal(cassandraError(ours, 'op'), ours, 'our errors pass through');
 });

@@ -2,12 +2,14 @@ import type { StoreConfig } from '../config/config.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { createCassandraStore } from './cassandra-store.ts';
 import { runCassandraMigrations } from './cassandra-schema.ts';
-import { createSqliteStore, SCHEMA_VERSION, type StoreLog } from './sqlite-store.ts';
+import { createSqliteStore, SCHEMA_VERSION } from './sqlite-store.ts';
+import type { StoreLog } from './store-log.ts';
 import type { Store } from './store.ts';
 
 export type { Store, ListRoomsQuery, HistoryQuery, SearchQuery } from './store.ts';
 export { createSqliteStore, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION } from './sqlite-store.ts';
-export type { StoreLog, SqliteStoreConfig } from './sqlite-store.ts';
+export type { SqliteStoreConfig } from './sqlite-store.ts';
+export type { StoreLog } from './store-log.ts';
 export { createCassandraStore, type CassandraStoreConfig } from './cassandra-store.ts';
 export { CASSANDRA_SCHEMA_VERSION, runCassandraMigrations } from './cassandra-schema.ts';
 

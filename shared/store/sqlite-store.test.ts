@@ -7,7 +7,9 @@ import t from 'tap';
 import type { DurableEvent } from '../domain/events.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { createStore } from './index.ts';
-import { SCHEMA_VERSION, SQLITE_FILE_NAME, createSqliteStore, ftsQuery, type StoreLog } from './sqlite-store.ts';
+import { ftsQuery } from './sqlite-search.ts';
+import { SCHEMA_VERSION, SQLITE_FILE_NAME, createSqliteStore } from './sqlite-store.ts';
+import type { StoreLog } from './store-log.ts';
 import { ev, idAt, makeMember, makeMessage, makeRoom, runStoreContract } from './store.contract.ts';
 import type { Store } from './store.ts';
 

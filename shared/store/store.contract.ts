@@ -1,7 +1,7 @@
 import type { Test } from 'tap';
 import type { DurableEvent } from '../domain/events.ts';
 import { DEFAULT_ROOM_SETTINGS, type Message, type MessageStatus, type Room, type RoomMember } from '../domain/models.ts';
-import { EPOCH_MS, compareIds, idTime } from '../ids/snowflake.ts';
+import { EPOCH_MS, compareIds, idAtTime, idTime, isId } from '../ids/snowflake.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -18,7 +18,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The id a snowflake made at `ms` with sequence `seq` would have (node 0). */
 export function idAt(ms: number, seq = 0): string {
-  return ((BigInt(ms - EPOCH_MS) << 22n) | BigInt(seq)).toString();
+  return (BigInt(idAtTime(ms)) | BigInt(seq)).toString();
 }
 
 let eventSeq = 0;
@@ -372,6 +372,25 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     t.equal(await store.getMessage('r2', full.messageId), undefined, 'never a message of another room');
     t.strictSame(await store.history('r2', { limit: 10 }), []);
     t.equal(await store.getMessage('r1', idAt(T + 3)), undefined);
+  });
+
+  test('messages: every id isId accepts is an id, leading zeros included; larger ones are refused', async (t, store) => {
+    // The command layer lets through what isId accepts (1-20 digits, below 2^63); the store must
+    // not refuse any of it, or an event would hold up its whole batch in the persister.
+    const m = makeMessage('r1', idAt(T));
+    const padded = m.messageId.padStart(20, '0');
+    t.ok(isId(padded) && padded.length === 20, `${padded} is an id of 20 digits`);
+    await store.applyEvents([ev.created(m, T), ev.edited('r1', padded, 'edited through a padded id', T + 1)]);
+    t.equal((await store.getMessage('r1', padded))?.content, 'edited through a padded id', 'the padded id names the same message');
+    t.strictSame(ids(await store.history('r1', { limit: 10, before: idAt(T + 1).padStart(20, '0') })), [m.messageId],
+      'a padded cursor bounds history as the plain one does');
+    const max = ((1n << 63n) - 1n).toString();
+    t.ok(isId(max) && !isId((1n << 63n).toString()));
+    t.strictSame(await store.history('r1', { limit: 10, before: max }), await store.history('r1', { limit: 10 }), 'the largest id is a cursor');
+    for (const bad of [(1n << 63n).toString(), '99999999999999999999', '000000000000000000001', '-1', '1e3', '']) {
+      await t.rejects(store.applyEvents([ev.edited('r1', bad, 'x', T + 2)]), { name: 'ChatError', code: 'bad_request' }, `${JSON.stringify(bad)} is refused`);
+      t.equal(await store.getMessage('r1', bad), undefined);
+    }
   });
 
   test('messages: every durable event kind changes what it should', async (t, store) => {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import cassandra from 'cassandra-driver';
-import { MIGRATIONS, runCassandraMigrations } from './cassandra-schema.ts';
-import { createCassandraStore, type CassandraStoreConfig } from './cassandra-store.ts';
-import type { StoreLog } from './sqlite-store.ts';
-import type { Store } from './store.ts';
+import { MIGRATIONS, runCassandraMigrations } from '../../shared/store/cassandra-schema.ts';
+import { createCassandraStore, type CassandraStoreConfig } from '../../shared/store/cassandra-store.ts';
+import { SILENT_STORE_LOG, type StoreLog } from '../../shared/store/store-log.ts';
+import type { Store } from '../../shared/store/store.ts';
 
 /**
  * For tests and benchmarks against a real Cassandra: a fresh keyspace migrated to the current
@@ -32,12 +32,10 @@ const TABLES = MIGRATIONS.flatMap((m) => m.statements)
   .map((s) => /CREATE TABLE IF NOT EXISTS (\w+)/.exec(s)?.[1])
   .filter((name): name is string => name !== undefined);
 
-const SILENT: StoreLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
 export async function createTestKeyspace(contactPoints: string[], opts: { prefix?: string; localDataCenter?: string; log?: StoreLog } = {}): Promise<TestKeyspace> {
   const keyspace = `${opts.prefix ?? 'chat_test'}_${randomBytes(4).toString('hex')}`;
   const localDataCenter = opts.localDataCenter ?? 'datacenter1';
-  await runCassandraMigrations({ contactPoints, localDataCenter, keyspace, replicationFactor: 1 }, opts.log ?? SILENT);
+  await runCassandraMigrations({ contactPoints, localDataCenter, keyspace, replicationFactor: 1 }, opts.log ?? SILENT_STORE_LOG);
   const admin = new cassandra.Client({ contactPoints, localDataCenter, socketOptions: { readTimeout: 60_000 } });
   await admin.connect();
   const config: CassandraStoreConfig = { contactPoints, keyspace, localDataCenter, consistency: 'LOCAL_QUORUM' };
@@ -50,7 +48,7 @@ export async function createTestKeyspace(contactPoints: string[], opts: { prefix
     truncate,
     async open(o = {}) {
       if (o.empty) await truncate();
-      return createCassandraStore(config, opts.log ?? SILENT);
+      return createCassandraStore(config, opts.log ?? SILENT_STORE_LOG);
     },
     async drop() {
       try {

@@ -1,0 +1,236 @@
+import type cassandra from 'cassandra-driver';
+import type { Room, RoomMember } from '../domain/models.ts';
+import { ChatError } from '../protocol/errors.ts';
+import { addStatement, type Statement, type StatementGroups } from './cassandra-batches.ts';
+import type { CassandraSession } from './cassandra-session.ts';
+import { msTs } from './cassandra-write-time.ts';
+import { bound, checkMembersOf, parseTime } from './store-input.ts';
+import type { ListRoomsQuery, Store } from './store.ts';
+
+type Row = cassandra.types.Row;
+
+/** Room ids per `IN` query. */
+const ID_IN_CHUNK = 100;
+const ROLE_RANK: Record<RoomMember['role'], number> = { owner: 0, admin: 1, moderator: 2, member: 3 };
+
+export interface RoomKey { tenant: string; type: Room['type'] }
+
+/**
+ * The tenant and type of rooms, which never change: remembered once seen, so writes that must
+ * also go to the tenant's or a user's room list (activity, members) do not read the room each time.
+ */
+export class RoomKeys {
+  private readonly known = new Map<string, RoomKey>();
+
+  constructor(private readonly db: CassandraSession) {}
+
+  /** Undefined when the room does not exist (or is claimed and not yet written). */
+  async of(op: string, roomId: string): Promise<RoomKey | undefined> {
+    const known = this.known.get(roomId);
+    if (known) return known;
+    const row = (await this.db.exec(op, this.db.q.roomKey, [roomId])).first();
+    if (!row || row.get('tenant') == null || row.get('name') == null) return undefined;
+    const key = { tenant: row.get('tenant') as string, type: row.get('type') as Room['type'] };
+    if (this.known.size > 100_000) this.known.clear();
+    this.known.set(roomId, key);
+    return key;
+  }
+}
+
+/** lastActivity lives with the room and in its tenant's list. */
+export function activityStatements(groups: StatementGroups, db: CassandraSession, roomId: string, tenant: string, ms: number): void {
+  addStatement(groups, `room\0${roomId}`, { query: db.q.roomActivity, params: [msTs(ms), BigInt(ms), roomId] });
+  addStatement(groups, `tenant\0${tenant}`, { query: db.q.tenantActivity, params: [msTs(ms), BigInt(ms), tenant, roomId] });
+}
+
+/**
+ * The control plane of the Cassandra store: rooms and their members, written at the configured
+ * consistency with the writing process's clock. A room id is claimed with a lightweight
+ * transaction. memberCount is recounted from the members partition after every member change and
+ * written with the time the recount started, so of concurrent recounts the one that saw the most
+ * wins.
+ */
+export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store,
+  'createRoom' | 'getRoom' | 'updateRoom' | 'listRooms' | 'findDirectRoom' | 'touchRoom'
+  | 'putMember' | 'getMember' | 'removeMember' | 'listMembers' | 'roomsOfUser'> {
+  const { q } = db;
+
+  async function getRoom(roomId: string): Promise<Room | undefined> {
+    const row = (await db.exec('getRoom', q.getRoom, [roomId])).first();
+    return row ? toRoom(row) : undefined;
+  }
+
+  function memberStatements(m: RoomMember, tenant: string, roomType: string, ts: bigint): [Statement, Statement] {
+    return [
+      { query: q.putMember, params: [m.roomId, m.userId, m.displayName, m.avatar ?? null, m.role, m.joinedAt, m.isMuted, m.isBanned, ts] },
+      { query: q.putUserRoom, params: [m.userId, m.roomId, tenant, roomType, m.isBanned, ts] },
+    ];
+  }
+
+  async function recountMembers(roomId: string): Promise<void> {
+    const startedAt = db.clock.now();
+    const rows = await db.all('memberCount', q.memberBans, [roomId]);
+    let n = 0;
+    for (const r of rows) if (r.get('is_banned') !== true) n++;
+    await db.exec('memberCount', q.memberCount, [startedAt, n, roomId]);
+  }
+
+  return {
+    async createRoom(room, members) {
+      checkMembersOf(room, members);
+      const lastActivity = parseTime(room.lastActivity, `room ${room.roomId}: lastActivity`);
+      // Not idempotent: a retried claim would find its own first attempt and report a conflict.
+      const claim = await db.exec('createRoom', q.claimRoom, [room.roomId], { isIdempotent: false });
+      if (!claim.wasApplied()) throw new ChatError('conflict', `room ${room.roomId} already exists`);
+      const ts = db.clock.now();
+      const groups: StatementGroups = new Map();
+      const add = (key: string, s: Statement) => addStatement(groups, key, s);
+      add(`room\0${room.roomId}`, {
+        query: q.writeRoom,
+        params: [ts, room.tenant, room.name, room.description, room.type, room.avatar, room.banner, room.createdBy, room.createdAt,
+          room.updatedAt, room.maxMembers, JSON.stringify(room.settings), room.isActive, JSON.stringify(room.tags), room.roomId],
+      });
+      add(`room\0${room.roomId}`, { query: q.roomActivity, params: [msTs(lastActivity), BigInt(lastActivity), room.roomId] });
+      add(`tenant\0${room.tenant}`, { query: q.tenantRoom, params: [room.tenant, room.roomId, room.type, ts] });
+      add(`tenant\0${room.tenant}`, { query: q.tenantActivity, params: [msTs(lastActivity), BigInt(lastActivity), room.tenant, room.roomId] });
+      for (const m of members) {
+        const [member, userRoom] = memberStatements(m, room.tenant, room.type, ts);
+        add(`member\0${room.roomId}`, member);
+        add(`user\0${m.userId}`, userRoom);
+      }
+      await db.write('createRoom', groups);
+      await recountMembers(room.roomId);
+    },
+
+    getRoom,
+
+    async updateRoom(room) {
+      if (!(await keys.of('updateRoom', room.roomId))) throw new ChatError('not_found', `room ${room.roomId} does not exist`);
+      await db.exec('updateRoom', q.updateRoom, [
+        db.clock.now(), room.name, room.description, room.avatar ?? null, room.banner ?? null, JSON.stringify(room.settings),
+        JSON.stringify(room.tags), room.maxMembers, room.updatedAt, room.roomId,
+      ]);
+    },
+
+    async listRooms(query: ListRoomsQuery) {
+      let entries: Row[];
+      if (query.memberOf === undefined) {
+        entries = await db.all('listRooms', q.tenantRooms, [query.tenant]);
+      } else {
+        const mine = (await db.all('listRooms', q.userRooms, [query.memberOf]))
+          .filter((r) => r.get('tenant') === query.tenant && r.get('is_banned') !== true)
+          .map((r) => r.get('room_id') as string);
+        const chunks: string[][] = [];
+        for (let i = 0; i < mine.length; i += ID_IN_CHUNK) chunks.push(mine.slice(i, i + ID_IN_CHUNK));
+        entries = (await Promise.all(chunks.map((ids) => db.all('listRooms', q.tenantRoomsIn, [query.tenant, ids])))).flat();
+      }
+      const matching = entries
+        .map((r) => ({ roomId: r.get('room_id') as string, type: r.get('type') as string, activity: Number(r.get('last_activity') ?? 0n) }))
+        .filter((r) => (query.type === undefined || r.type === query.type) && (!query.discoverable || r.type === 'public' || r.type === 'announcement'))
+        .sort((a, b) => b.activity - a.activity || cmp(a.roomId, b.roomId));
+      const offset = bound(query.offset);
+      const page = matching.slice(offset, offset + bound(query.limit));
+      const rooms = (await Promise.all(page.map((r) => getRoom(r.roomId)))).filter((r): r is Room => r !== undefined);
+      return { rooms, total: matching.length };
+    },
+
+    async findDirectRoom(tenant, userA, userB) {
+      const candidates = (await db.all('findDirectRoom', q.userRooms, [userA]))
+        .filter((r) => r.get('tenant') === tenant && r.get('room_type') === 'direct')
+        .map((r) => r.get('room_id') as string);
+      const withB = await Promise.all(candidates.map(async (roomId) =>
+        (await db.exec('findDirectRoom', q.getMember, [roomId, userB])).rowLength > 0));
+      const roomId = candidates.find((_, i) => withB[i]);
+      return roomId === undefined ? undefined : getRoom(roomId);
+    },
+
+    async touchRoom(roomId, at) {
+      const ms = parseTime(at, 'touchRoom:');
+      const key = await keys.of('touchRoom', roomId);
+      if (!key) return;
+      const groups: StatementGroups = new Map();
+      activityStatements(groups, db, roomId, key.tenant, ms);
+      await db.write('touchRoom', groups);
+    },
+
+    async putMember(member) {
+      const key = await keys.of('putMember', member.roomId);
+      if (!key) throw new ChatError('not_found', `room ${member.roomId} does not exist`);
+      const groups: StatementGroups = new Map();
+      const [m, u] = memberStatements(member, key.tenant, key.type, db.clock.now());
+      addStatement(groups, 'member', m);
+      addStatement(groups, 'user', u);
+      await db.write('putMember', groups);
+      await recountMembers(member.roomId);
+    },
+
+    async getMember(roomId, userId) {
+      const row = (await db.exec('getMember', q.getMember, [roomId, userId])).first();
+      return row ? toMember(row) : undefined;
+    },
+
+    async removeMember(roomId, userId) {
+      const key = await keys.of('removeMember', roomId);
+      const ts = db.clock.now();
+      const groups: StatementGroups = new Map();
+      addStatement(groups, 'member', { query: q.deleteMember, params: [ts, roomId, userId] });
+      addStatement(groups, 'user', { query: q.deleteUserRoom, params: [ts, userId, roomId] });
+      await db.write('removeMember', groups);
+      if (key) await recountMembers(roomId);
+    },
+
+    async listMembers(roomId, page) {
+      const members = (await db.all('listMembers', q.members, [roomId])).map(toMember);
+      members.sort((a, b) => cmp(a.joinedAt, b.joinedAt) || ROLE_RANK[a.role] - ROLE_RANK[b.role] || cmp(a.userId, b.userId));
+      const offset = bound(page.offset);
+      return { members: members.slice(offset, offset + bound(page.limit)), total: members.length };
+    },
+
+    async roomsOfUser(tenant, userId) {
+      return (await db.all('roomsOfUser', q.userRooms, [userId]))
+        .filter((r) => r.get('tenant') === tenant && r.get('is_banned') !== true)
+        .map((r) => r.get('room_id') as string);
+    },
+  };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function toRoom(row: Row): Room | undefined {
+  if (row.get('name') == null || row.get('tenant') == null) return undefined; // claimed, not yet written
+  const room: Room = {
+    roomId: row.get('room_id') as string,
+    tenant: row.get('tenant') as string,
+    name: row.get('name') as string,
+    description: row.get('description') as string,
+    type: row.get('type') as Room['type'],
+    createdBy: row.get('created_by') as string,
+    createdAt: row.get('created_at') as string,
+    updatedAt: row.get('updated_at') as string,
+    memberCount: (row.get('member_count') as number | null) ?? 0,
+    maxMembers: row.get('max_members') as number,
+    lastActivity: row.get('last_activity') == null
+      ? (row.get('created_at') as string)
+      : new Date(Number(row.get('last_activity') as bigint)).toISOString(),
+    settings: JSON.parse(row.get('settings') as string) as Room['settings'],
+    isActive: row.get('is_active') === true,
+    tags: JSON.parse(row.get('tags') as string) as string[],
+  };
+  if (row.get('avatar') != null) room.avatar = row.get('avatar') as string;
+  if (row.get('banner') != null) room.banner = row.get('banner') as string;
+  return room;
+}
+
+function toMember(row: Row): RoomMember {
+  const m: RoomMember = {
+    roomId: row.get('room_id') as string,
+    userId: row.get('user_id') as string,
+    displayName: row.get('display_name') as string,
+    role: row.get('role') as RoomMember['role'],
+    joinedAt: row.get('joined_at') as string,
+    isMuted: row.get('is_muted') === true,
+    isBanned: row.get('is_banned') === true,
+  };
+  if (row.get('avatar') != null) m.avatar = row.get('avatar') as string;
+  return m;
+}
