@@ -16,9 +16,11 @@ export interface DocRoute {
   body?: TSchema;
   response?: TSchema;
   status: number;
-  /** false: the body is the response schema itself (health probes), or `text/plain` when `contentType` says so. */
+  /** false: the body is the response schema itself (health probes), or of `contentType` (`text/plain`, `text/event-stream`). */
   envelope: boolean;
   contentType?: string;
+  /** Whether failures answer with the error envelope (default: `envelope`). */
+  errors?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -106,7 +108,7 @@ function operation(route: DocRoute, components: Record<string, Json>): Json {
 }
 
 function errorStatuses(route: DocRoute): number[] {
-  if (!route.envelope) return [];
+  if (!(route.errors ?? route.envelope)) return [];
   const statuses = new Set<number>([errorMapping('internal').http]);
   if (route.params || route.query || route.body) statuses.add(errorMapping('bad_request').http);
   if (route.body) statuses.add(errorMapping('too_large').http);
