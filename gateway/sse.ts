@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { ServerFrame } from '../shared/protocol/index.ts';
+import type { Principal } from '../shared/auth/index.ts';
 import type { HeldResponse, HttpServer } from '../shared/http/index.ts';
 import { metrics } from '../shared/telemetry/index.ts';
 import { ANY_ROOM } from './resume-cursor.ts';
@@ -33,10 +34,11 @@ export class SseStream {
   constructor(
     private readonly res: HeldResponse,
     private readonly deps: FallbackDeps,
-    conn: (stream: SseStream) => FallbackConnection,
+    principal: Principal,
+    device: string | undefined,
     private readonly onEnd: (stream: SseStream) => void,
   ) {
-    this.conn = conn(this);
+    this.conn = new FallbackConnection(principal, device, deps.liveGap, (frame, json) => this.event(frame, json), () => this.end());
     res.onAbort(() => this.finish());
   }
 
@@ -114,9 +116,7 @@ export function registerSse(server: HttpServer, deps: FallbackDeps, streams: Set
       const roomIds = await roomsFor(deps, principal, opts.rooms);
       if (res.closed) return;
       refuseWhileDraining(deps, 'reconnect');
-      const stream = new SseStream(res, deps, (s) => new FallbackConnection(
-        principal, opts.device, deps.liveGap, (frame, json) => s.event(frame, json), () => s.end(),
-      ), (s) => streams.delete(s));
+      const stream = new SseStream(res, deps, principal, opts.device, (s) => streams.delete(s));
       streams.add(stream);
       stream.begin();
       await startConnection(deps, stream.conn, roomIds, opts.resume).catch((err) => {

@@ -74,7 +74,7 @@ export function startGateway(deps: GatewayDeps): Gateway {
   const guard = new RoomGuard(deps.access);
 
   const websockets = startWebSockets({
-    server, app: server.app, ws: config, authenticator: deps.authenticator, store, rooms: deps.rooms,
+    server, ws: config, authenticator: deps.authenticator, store, rooms: deps.rooms,
     fanout, users, typing, presence, log, draining: isDraining,
     handlers: {
       messages: deps.messages, rooms: deps.rooms, guard, store, fanout, typing, presence,

@@ -1,4 +1,3 @@
-import type { TemplatedApp } from 'uWebSockets.js';
 import { ChatError, CLOSE_CODES, decodeClientFrame, toChatError, type ClientFrameType } from '../shared/protocol/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { RoomCommands } from '../shared/commands/index.ts';
@@ -13,7 +12,6 @@ import type { TypingTracker } from './typing.ts';
 import { upgradeHandler, type UpgradeDeps } from './upgrade.ts';
 
 export interface WebSocketDeps extends UpgradeDeps {
-  app: TemplatedApp;
   ws: WsConfig;
   store: Store;
   rooms: RoomCommands;
@@ -151,8 +149,8 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
       presence.disconnected(conn, rooms).catch((err) => log.warn({ err }, 'presence disconnect failed'));
     },
   };
-  deps.app.ws<Connection>('/chat', behavior);
-  deps.app.ws<Connection>('/ws', behavior);
+  deps.server.app.ws<Connection>('/chat', behavior);
+  deps.server.app.ws<Connection>('/ws', behavior);
 
   return {
     connections: () => [...sockets].map((s) => s.getUserData()),
