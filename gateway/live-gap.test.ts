@@ -60,6 +60,13 @@ function fakeSocket(): Socket {
   return { getUserData: () => conn, subscribe: () => true, unsubscribe: () => true } as unknown as Socket;
 }
 
+/** A fan-out whose hooks do nothing: these tests look at what reaches the connections. */
+function quietFanout(app: TemplatedApp, bus: Bus): RoomFanout {
+  return new RoomFanout(app, bus, {
+    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
+  }, silentLogger());
+}
+
 let n = 0;
 /** Stores an event in the stream; `live` also announces it, as the sending gateway would. */
 async function event(bus: Bus, live: boolean): Promise<number> {
@@ -73,9 +80,7 @@ t.test('live gap - events missed while cut off are replayed, merged with held li
   const { bus, watcher } = await controllableBus();
   t.teardown(() => bus.close());
   const { app, sent } = fakeApp();
-  const fanout = new RoomFanout(app, bus, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, bus);
   fanout.add(fakeSocket(), ROOM);
   const repair = new LiveGapRepair(bus, fanout, 5000, silentLogger(), () => t.fail('nothing is unrepaired'));
   repair.start();
@@ -104,9 +109,7 @@ t.test('live gap - a second interruption during a repair takes the hold over and
   const { bus, watcher } = await controllableBus();
   t.teardown(() => bus.close());
   const { app, sent } = fakeApp();
-  const fanout = new RoomFanout(app, bus, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, bus);
   fanout.add(fakeSocket(), ROOM);
   const repair = new LiveGapRepair(bus, fanout, 0, silentLogger(), () => t.fail('nothing is unrepaired'));
   repair.start();
@@ -130,9 +133,7 @@ t.test('live gap - a room whose replay keeps failing is reported for its sockets
   t.teardown(() => bus.close());
   const broken: Bus = { ...bus, replay: async () => { throw new Error('JetStream is not answering'); } };
   const { app, sent } = fakeApp();
-  const fanout = new RoomFanout(app, broken, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, broken);
   fanout.add(fakeSocket(), ROOM);
   const reported: string[][] = [];
   const repair = new LiveGapRepair(broken, fanout, 0, silentLogger(), (rooms) => reported.push(rooms), 1200);
@@ -170,9 +171,7 @@ t.test('live gap - SSE and long-poll connections get the repaired room like sock
   const { bus, watcher } = await controllableBus();
   t.teardown(() => bus.close());
   const { app } = fakeApp();
-  const fanout = new RoomFanout(app, bus, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, bus);
   const users = new LocalUsers(bus, fanout, () => {}, silentLogger());
   const repair = new LiveGapRepair(bus, fanout, 0, silentLogger(), () => t.fail('nothing is unrepaired'));
   repair.start();
@@ -217,9 +216,7 @@ t.test('live gap - the connections of every transport in a room that could not b
   const { bus } = await controllableBus();
   t.teardown(() => bus.close());
   const { app } = fakeApp();
-  const fanout = new RoomFanout(app, bus, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, bus);
   const users = new LocalUsers(bus, fanout, () => {}, silentLogger());
   const ended: Array<[number, string]> = [];
   const socket = { ...fakeSocket(), end: (code: number, reason: string) => { ended.push([code, reason]); } } as unknown as Socket;

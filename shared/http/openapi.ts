@@ -1,18 +1,11 @@
 import type { TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, errorMapping } from '../protocol/errors.ts';
-import type { HttpMethod } from './route.ts';
+import type { RouteBase } from './route.ts';
 
-/** What the OpenAPI document needs to know about one route. */
-export interface DocRoute {
-  method: HttpMethod;
-  path: string;
-  operationId: string;
-  summary: string;
-  description?: string;
-  tags?: string[];
+/** What the OpenAPI document needs to know about one route, of any kind. */
+export interface DocRoute extends Omit<RouteBase<TSchema>, 'headers'> {
   auth: boolean;
   params?: TSchema;
-  query?: TSchema;
   body?: TSchema;
   response?: TSchema;
   status: number;
