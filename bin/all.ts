@@ -39,7 +39,7 @@ export async function startAll(env: Record<string, string | undefined> = process
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({
-    server, config, bus, store, presence: adapters.presence, authenticator: adapters.authenticator,
+    server, ws: config.ws, bus, store, presence: adapters.presence, authenticator: adapters.authenticator,
     messages: messageCommands(config, adapters, access), rooms, access, log: log.child({ tier: 'gateway' }),
   });
   const port = await server.listen(config.host, config.port);

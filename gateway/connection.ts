@@ -1,6 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { Principal } from '../shared/auth/index.ts';
-import type { WireFormat } from '../shared/protocol/index.ts';
+import { encodeFrame, type ServerFrame, type WireFormat } from '../shared/protocol/index.ts';
 
 /** What a socket carries (uWS user data). Kept small: idle connections are most of the memory. */
 export interface Connection {
@@ -22,6 +22,17 @@ export interface Connection {
 }
 
 export type Socket = WebSocket<Connection>;
+
+/**
+ * The one way a frame reaches one WebSocket (acks, errors, user frames, replays): in the socket's
+ * encoding, corked (it may run after an await), never after the socket closed. Room frames do not
+ * come this way: the fan-out publishes them to uWS topics.
+ */
+export function sendFrame(ws: Socket, frame: ServerFrame): void {
+  const conn = ws.getUserData();
+  if (conn.closed) return;
+  ws.cork(() => ws.send(encodeFrame(frame, conn.format), conn.format === 'msgpack'));
+}
 
 export const SUBPROTOCOL_MSGPACK = 'chat.v1.msgpack';
 export const SUBPROTOCOL_JSON = 'chat.v1.json';

@@ -1,47 +1,53 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { ChatError, errorMapping, toChatError, ROOM_ID_PATTERN, type ServerFrame } from '../shared/protocol/index.ts';
-import { extractToken, type Authenticator, type Principal } from '../shared/auth/index.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { ChatError, ROOM_ID_PATTERN, type ServerFrame } from '../shared/protocol/index.ts';
+import type { Principal } from '../shared/auth/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Store } from '../shared/store/index.ts';
-import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
+import type { RoomGuard } from '../shared/commands/index.ts';
 import { DEVICE_TYPES } from '../shared/domain/index.ts';
 import { compareIds, idAtTime } from '../shared/ids/index.ts';
-import type { Config } from '../shared/config/index.ts';
+import type { WsConfig } from '../shared/config/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
-import type { FallbackFanout, FallbackSink } from './fallback-fanout.ts';
+import type { LiveGapState } from './live-gap.ts';
+import type { LocalUsers } from './local-users.ts';
 import type { PresenceConnection, PresenceFeed } from './presence-feed.ts';
+import type { StreamReceiver } from './receiver.ts';
+import type { RoomFanout } from './room-fanout.ts';
 import { replayRoom } from './resume.ts';
 import { ANY_ROOM, parseResumeCursor, positionOf, type ResumeCursor } from './resume-cursor.ts';
 
 /**
- * What SSE and long-poll share: who is asking, which rooms they get (like a WebSocket at connect:
- * every room they are a member of, plus readable rooms named in `?rooms=`), the welcome frame and
- * the replay of what they missed (`?resume=` or `Last-Event-ID`, see resume-cursor.ts).
+ * What SSE and long-poll share: which rooms they get (like a WebSocket at connect: every room
+ * they are a member of, plus readable rooms named in `?rooms=`), the welcome frame and the replay
+ * of what they missed (`?resume=` or `Last-Event-ID`, see resume-cursor.ts). Their connections
+ * are receivers of the gateway's one fan-out, beside its WebSockets.
  */
 export interface FallbackDeps {
-  app: TemplatedApp;
-  config: Config;
+  /** The WebSocket settings they share: heartbeat, resume skew, backpressure limit. */
+  ws: WsConfig;
   bus: Bus;
   store: Store;
-  rooms: RoomCommands;
-  messages: MessageCommands;
   guard: RoomGuard;
-  authenticator: Authenticator;
   presence: PresenceFeed;
-  fanout: FallbackFanout;
+  fanout: RoomFanout;
+  users: LocalUsers;
+  liveGap: LiveGapState;
   log: Logger;
   draining(): boolean;
 }
 
-/** The parts of a request a fallback route reads; uWS requests are gone after the first await. */
-export interface FallbackRequest {
-  token: string | undefined;
-  query: URLSearchParams;
-  lastEventId: string;
-  origin: string;
-}
+/** The query both fallback routes take (the OpenAPI document lists it). */
+export const FALLBACK_QUERY = {
+  token: Type.Optional(Type.String({ description: 'The bearer token, for clients that cannot send an Authorization header (EventSource)' })),
+  rooms: Type.Optional(Type.String({ description: 'Readable rooms to receive besides your own, comma-separated (at most 50)' })),
+  resume: Type.Optional(Type.String({
+    description: 'Where to resume: `room:messageId,...`, `*:messageId`, or the same as JSON; a Last-Event-ID header wins',
+  })),
+  device: Type.Optional(Type.String({ description: 'web, mobile or desktop, for presence' })),
+};
+const FallbackQuery = Type.Object(FALLBACK_QUERY);
+export type FallbackQuery = Static<typeof FallbackQuery>;
 
 export interface FallbackOptions {
   /** Readable rooms asked for besides the user's own. */
@@ -55,33 +61,23 @@ const MAX_ROOMS = 1000;
 const MAX_EXTRA_ROOMS = 50;
 const ROOM_ID = new RegExp(ROOM_ID_PATTERN);
 
-export function readRequest(req: HttpRequest): FallbackRequest {
-  const queryString = req.getQuery() ?? '';
-  return {
-    token: extractToken(req.getHeader('authorization') || undefined, queryString),
-    query: new URLSearchParams(queryString),
-    lastEventId: req.getHeader('last-event-id'),
-    origin: req.getHeader('origin'),
-  };
-}
-
 /** Validates `rooms`, `resume` (or `Last-Event-ID`, which wins: it is newer) and `device`. */
-export function readOptions(r: FallbackRequest): FallbackOptions {
-  const rooms = (r.query.get('rooms') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+export function readOptions(query: FallbackQuery, lastEventId: string | undefined): FallbackOptions {
+  const rooms = (query.rooms ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (rooms.length > MAX_EXTRA_ROOMS) throw new ChatError('bad_request', `rooms names more than ${MAX_EXTRA_ROOMS} rooms`);
   for (const roomId of rooms) if (!ROOM_ID.test(roomId)) throw new ChatError('bad_request', `rooms: ${roomId.slice(0, 70)} is not a room id`);
-  const resume = parseResumeCursor(r.lastEventId || (r.query.get('resume') ?? ''));
-  const device = r.query.get('device') ?? undefined;
+  const resume = parseResumeCursor(lastEventId || (query.resume ?? ''));
+  const device = query.device;
   return { rooms, resume, device: device && (DEVICE_TYPES as readonly string[]).includes(device) ? device : undefined };
 }
 
-export function authenticate(deps: FallbackDeps, r: FallbackRequest): Promise<Principal> {
-  if (!r.token) return Promise.reject(new ChatError('unauthorized', 'missing token (Authorization: Bearer <jwt> or ?token=)'));
-  return deps.authenticator.verify(r.token);
+/** New streams and sessions are refused while the gateway drains: their clients go elsewhere. */
+export function refuseWhileDraining(deps: FallbackDeps, retry: string): void {
+  if (deps.draining()) throw new ChatError('unavailable', `server is draining; ${retry}`);
 }
 
-/** One SSE stream or long-poll session: a sink of the fallback fan-out with a resume position. */
-export class FallbackConnection implements FallbackSink, PresenceConnection {
+/** One SSE stream or long-poll session: a stream receiver of the fan-out with a resume position. */
+export class FallbackConnection implements StreamReceiver, PresenceConnection {
   readonly rooms = new Set<string>();
   readonly connectionId = randomUUID();
   /**
@@ -91,20 +87,20 @@ export class FallbackConnection implements FallbackSink, PresenceConnection {
   position: string = idAtTime(Date.now());
   /** While replaying, `position` does not move: a client cut off mid-replay must start over. */
   replaying = false;
-  /** The bus lost live messages that are being replayed: `position` does not move either. */
-  gap = false;
   closed = false;
 
   constructor(
     readonly principal: Principal,
     readonly device: string | undefined,
+    /** While the bus's live gap is repaired, `position` does not move either. */
+    private readonly liveGap: LiveGapState,
     private readonly out: (frame: ServerFrame, json: string) => void,
     private readonly onReset: () => void,
   ) {}
 
   /** Whether `position` follows what is delivered (no replay or repair under way). */
   get moving(): boolean {
-    return !this.replaying && !this.gap;
+    return !this.replaying && !this.liveGap.repairing;
   }
 
   deliver(frame: ServerFrame, json: string): void {
@@ -113,10 +109,6 @@ export class FallbackConnection implements FallbackSink, PresenceConnection {
       this.position = frame.message.messageId;
     }
     this.out(frame, json);
-  }
-
-  liveGap(pending: boolean): void {
-    this.gap = pending;
   }
 
   reset(): void {
@@ -145,11 +137,11 @@ export async function startConnection(deps: FallbackDeps, conn: FallbackConnecti
   const { principal } = conn;
   conn.position = idAtTime(Date.now());
   conn.replaying = resume.size > 0;
-  deps.fanout.attach(conn);
+  deps.users.attach(conn);
   for (const roomId of roomIds) deps.fanout.add(conn, roomId);
   const welcome: ServerFrame = {
     type: 'welcome', userId: principal.userId, name: principal.name, tenant: principal.tenant, connectionId: conn.connectionId,
-    serverTime: new Date().toISOString(), heartbeatMs: Math.floor((deps.config.ws.idleTimeoutSec * 1000) / 2), format: 'json',
+    serverTime: new Date().toISOString(), heartbeatMs: Math.floor((deps.ws.idleTimeoutSec * 1000) / 2), format: 'json',
     rooms: [...conn.rooms],
   };
   conn.deliver(welcome, JSON.stringify(welcome));
@@ -172,7 +164,7 @@ async function replay(deps: FallbackDeps, conn: FallbackConnection, resume: Resu
       continue;
     }
     try {
-      results.push({ roomId, ...await replayRoom(deps.bus, roomId, position, deps.config.ws.resumeSkewMs, resend) });
+      results.push({ roomId, ...await replayRoom(deps.bus, roomId, position, deps.ws.resumeSkewMs, resend) });
     } catch (err) {
       deps.log.warn({ err, roomId }, 'replay for a fallback connection failed');
       results.push({ roomId, recovered: false, replayed: 0 });
@@ -184,32 +176,11 @@ async function replay(deps: FallbackDeps, conn: FallbackConnection, resume: Resu
   conn.deliver(resumed, JSON.stringify(resumed));
 }
 
-/** Unsubscribes and goes offline (when it was the user's last connection). Idempotent. */
+/** Leaves the fan-out and goes offline (when it was the user's last connection). Idempotent. */
 export function endConnection(deps: FallbackDeps, conn: FallbackConnection): void {
   if (conn.closed) return;
   conn.closed = true;
   const rooms = [...conn.rooms];
-  deps.fanout.detach(conn);
+  deps.users.detach(conn);
   deps.presence.disconnected(conn, rooms).catch((err) => deps.log.warn({ err }, 'presence disconnect failed'));
-}
-
-/** CORS for the fallback routes, by the same CORS_ORIGINS as the REST api. */
-export function corsHeaders(config: Config, origin: string): Array<[string, string]> {
-  if (!origin) return [];
-  const origins = config.http.corsOrigins;
-  if (origins.includes('*')) return [['Access-Control-Allow-Origin', '*']];
-  return origins.includes(origin) ? [['Access-Control-Allow-Origin', origin], ['Vary', 'Origin']] : [];
-}
-
-/** An error in the REST envelope, on a response nothing was written to yet. */
-export function writeError(res: HttpResponse, config: Config, origin: string, err: unknown, log: Logger): void {
-  const e = toChatError(err);
-  if (e.code === 'internal') log.error({ err }, 'fallback request failed');
-  const status = errorMapping(e.code).http;
-  res.cork(() => {
-    res.writeStatus(`${status} ${STATUS_CODES[status] ?? e.code}`).writeHeader('Content-Type', 'application/json; charset=utf-8');
-    for (const [k, v] of corsHeaders(config, origin)) res.writeHeader(k, v);
-    if (e.code === 'unauthorized') res.writeHeader('WWW-Authenticate', 'Bearer');
-    res.end(JSON.stringify({ success: false, error: { code: e.code, message: e.code === 'internal' ? 'internal error' : e.message } }));
-  });
 }

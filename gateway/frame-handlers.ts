@@ -1,4 +1,4 @@
-import { ChatError, encodeFrame, type ClientFrame, type ClientFrameOf } from '../shared/protocol/index.ts';
+import { ChatError, type ClientFrame, type ClientFrameOf, type ServerFrame } from '../shared/protocol/index.ts';
 import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
@@ -19,6 +19,8 @@ export interface HandlerDeps {
   presence: PresenceFeed;
   resumeSkewMs: number;
   bus: Bus;
+  /** The gateway's one way to write a frame to a socket (see sendFrame). */
+  send(ws: Socket, frame: ServerFrame): void;
 }
 
 /** What an ack carries besides `type` and `ref`. */
@@ -36,7 +38,7 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
       return join(d, ws, who, frame.roomId);
     case 'leave_room': {
       await d.rooms.leave(who, frame.roomId);
-      d.fanout.remove(ws, ws.getUserData(), frame.roomId);
+      d.fanout.remove(ws, frame.roomId);
       return { roomId: frame.roomId, left: true };
     }
     case 'send_message':
@@ -113,7 +115,6 @@ async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: Cli
 }
 
 async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'resume'>): Promise<AckBody> {
-  const conn = ws.getUserData();
   const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
   for (const { roomId, lastMessageId } of frame.rooms) {
     try {
@@ -131,11 +132,9 @@ async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientF
       results.push({ roomId, recovered: true, replayed: 0 });
       continue;
     }
-    const r = await replayRoom(d.bus, roomId, lastMessageId, d.resumeSkewMs, (f) => {
-      if (!conn.closed) ws.send(encodeFrame(f, conn.format), conn.format === 'msgpack');
-    });
+    const r = await replayRoom(d.bus, roomId, lastMessageId, d.resumeSkewMs, (f) => d.send(ws, f));
     results.push({ roomId, ...r });
   }
-  if (!conn.closed) ws.send(encodeFrame({ type: 'resumed', rooms: results }, conn.format), conn.format === 'msgpack');
+  d.send(ws, { type: 'resumed', rooms: results });
   return { rooms: results };
 }

@@ -3,10 +3,16 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { createMemoryBus, subjects, type Bus, type LiveWatcher } from '../shared/bus/index.ts';
 import { decodeMsgpack, encodeMsgpack } from '../shared/protocol/codec.ts';
 import { eventToFrame } from '../shared/protocol/event-frames.ts';
+import type { ServerFrame } from '../shared/protocol/frames.ts';
 import type { DurableEvent } from '../shared/domain/events.ts';
+import type { Message } from '../shared/domain/models.ts';
+import { Snowflake } from '../shared/ids/snowflake.ts';
 import { silentLogger } from '../shared/telemetry/logger.ts';
 import { RoomFanout } from './room-fanout.ts';
 import { LiveGapRepair } from './live-gap.ts';
+import { LocalUsers } from './local-users.ts';
+import { FallbackConnection } from './fallback-session.ts';
+import { resync } from './receiver.ts';
 import type { Connection, Socket } from './connection.ts';
 
 const ROOM = 'room_1';
@@ -54,6 +60,13 @@ function fakeSocket(): Socket {
   return { getUserData: () => conn, subscribe: () => true, unsubscribe: () => true } as unknown as Socket;
 }
 
+/** A fan-out whose hooks do nothing: these tests look at what reaches the connections. */
+function quietFanout(app: TemplatedApp, bus: Bus): RoomFanout {
+  return new RoomFanout(app, bus, {
+    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
+  }, silentLogger());
+}
+
 let n = 0;
 /** Stores an event in the stream; `live` also announces it, as the sending gateway would. */
 async function event(bus: Bus, live: boolean): Promise<number> {
@@ -67,9 +80,7 @@ t.test('live gap - events missed while cut off are replayed, merged with held li
   const { bus, watcher } = await controllableBus();
   t.teardown(() => bus.close());
   const { app, sent } = fakeApp();
-  const fanout = new RoomFanout(app, bus, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, bus);
   fanout.add(fakeSocket(), ROOM);
   const repair = new LiveGapRepair(bus, fanout, 5000, silentLogger(), () => t.fail('nothing is unrepaired'));
   repair.start();
@@ -98,9 +109,7 @@ t.test('live gap - a second interruption during a repair takes the hold over and
   const { bus, watcher } = await controllableBus();
   t.teardown(() => bus.close());
   const { app, sent } = fakeApp();
-  const fanout = new RoomFanout(app, bus, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, bus);
   fanout.add(fakeSocket(), ROOM);
   const repair = new LiveGapRepair(bus, fanout, 0, silentLogger(), () => t.fail('nothing is unrepaired'));
   repair.start();
@@ -124,9 +133,7 @@ t.test('live gap - a room whose replay keeps failing is reported for its sockets
   t.teardown(() => bus.close());
   const broken: Bus = { ...bus, replay: async () => { throw new Error('JetStream is not answering'); } };
   const { app, sent } = fakeApp();
-  const fanout = new RoomFanout(app, broken, {
-    onControl: () => {}, onDirectDelivered: () => {}, loadRoom: async () => undefined, watch: () => {}, unwatch: () => {},
-  }, silentLogger());
+  const fanout = quietFanout(app, broken);
   fanout.add(fakeSocket(), ROOM);
   const reported: string[][] = [];
   const repair = new LiveGapRepair(broken, fanout, 0, silentLogger(), (rooms) => reported.push(rooms), 1200);
@@ -143,4 +150,85 @@ t.test('live gap - a room whose replay keeps failing is reported for its sockets
   t.same(sent, [], 'what it held is dropped: its sockets resume from before the gap');
   const s2 = await event(bus, true);
   t.equal(sent.at(-1), s2, 'then it is live');
+});
+
+const ids = new Snowflake(3);
+
+/** Stores a new message in the stream; `live` also announces it, as the sending gateway would. */
+async function send(bus: Bus, content: string, live: boolean): Promise<string> {
+  const messageId = ids.next();
+  const message = { messageId, roomId: ROOM, authorId: 'u2', authorName: 'U2', content, type: 'text', timestamp: new Date().toISOString() } as Message;
+  const ev: DurableEvent = { kind: 'message.created', id: messageId, at: Date.now(), roomId: ROOM, message };
+  const { seq } = await bus.publishDurable(ROOM, messageId, encodeMsgpack(ev));
+  if (live) bus.publish(subjects.roomEvents(ROOM), encodeMsgpack(eventToFrame(ev, seq)));
+  return messageId;
+}
+
+const contents = (frames: ServerFrame[]) => frames.flatMap((f) => (f.type === 'new_message' ? [f.message.content] : []));
+const principal = (userId: string) => ({ userId, name: userId.toUpperCase(), tenant: 't', roles: [], expiresAt: undefined });
+
+t.test('live gap - SSE and long-poll connections get the repaired room like sockets do, and their resume position waits for the repair', async (t) => {
+  const { bus, watcher } = await controllableBus();
+  t.teardown(() => bus.close());
+  const { app } = fakeApp();
+  const fanout = quietFanout(app, bus);
+  const users = new LocalUsers(bus, fanout, () => {}, silentLogger());
+  const repair = new LiveGapRepair(bus, fanout, 0, silentLogger(), () => t.fail('nothing is unrepaired'));
+  repair.start();
+  t.teardown(() => repair.stop());
+  const got: ServerFrame[] = [];
+  let resets = 0;
+  const conn = new FallbackConnection(principal('u1'), undefined, repair, (f) => got.push(f), () => resets++);
+  users.attach(conn);
+  fanout.add(conn, ROOM);
+
+  const first = await send(bus, 'before the cut', true);
+  t.same(contents(got), ['before the cut']);
+  t.equal(conn.position, first, 'the position follows live delivery');
+
+  const cutAt = Date.now();
+  watcher().interrupted();
+  t.equal(conn.moving, false, 'the position holds while live messages may be missing');
+  await send(bus, 'missed 1', false);
+  await send(bus, 'missed 2', false);
+  const during = await send(bus, 'live during the cut', true);
+  t.same(contents(got), ['before the cut'], 'live frames are held during the cut, as for sockets');
+  t.equal(conn.position, first, 'a message that arrived during the cut does not move the position past the hole');
+
+  watcher().restored(cutAt);
+  for (let i = 0; i < 100 && repair.repairing; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(contents(got), ['before the cut', 'missed 1', 'missed 2', 'live during the cut'],
+    'what the cut hid is replayed, merged with the held frames in stream order, each once');
+  t.equal(conn.moving, true, 'repaired: the position moves again');
+  t.equal(conn.position, first, 'the repaired frames went out while repairing: they did not move it');
+  const after = await send(bus, 'after', true);
+  t.equal(conn.position, after);
+  t.not(during, after);
+  t.equal(resets, 0);
+
+  const late = new FallbackConnection(principal('u3'), undefined, repair, () => {}, () => resets++);
+  watcher().interrupted();
+  users.attach(late);
+  t.equal(late.moving, false, 'a connection opened during a cut holds its position too');
+});
+
+t.test('live gap - the connections of every transport in a room that could not be repaired are ended for their clients to resume', async (t) => {
+  const { bus } = await controllableBus();
+  t.teardown(() => bus.close());
+  const { app } = fakeApp();
+  const fanout = quietFanout(app, bus);
+  const users = new LocalUsers(bus, fanout, () => {}, silentLogger());
+  const ended: Array<[number, string]> = [];
+  const socket = { ...fakeSocket(), end: (code: number, reason: string) => { ended.push([code, reason]); } } as unknown as Socket;
+  let resets = 0;
+  const inRoom = new FallbackConnection(principal('u1'), undefined, { repairing: false }, () => {}, () => resets++);
+  const elsewhere = new FallbackConnection(principal('u2'), undefined, { repairing: false }, () => {}, () => t.fail('not in the room'));
+  for (const r of [socket, inRoom, elsewhere]) users.attach(r);
+  fanout.add(socket, ROOM);
+  fanout.add(inRoom, ROOM);
+  fanout.add(elsewhere, 'room_2');
+
+  for (const r of users.inRooms([ROOM])) resync(r);
+  t.same(ended, [[4009, 'missed events could not be replayed; reconnect and resume']], 'the socket is closed with 4009');
+  t.equal(resets, 1, 'the SSE or long-poll connection is reset');
 });

@@ -1,7 +1,8 @@
 import type { Bus, Subscription } from '../shared/bus/index.ts';
 import { encodeMsgpack } from '../shared/protocol/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
-import type { ReplayedFrame, RoomFanout } from './room-fanout.ts';
+import type { RoomFanout } from './room-fanout.ts';
+import type { ReplayedFrame } from './gap-merge.ts';
 import { durableToFrame } from './resume.ts';
 
 /** Rooms replayed at once after an outage: a gateway in many rooms must not flood JetStream. */
@@ -9,6 +10,11 @@ const CONCURRENCY = 4;
 /** JetStream may need a moment after a server restart before it serves reads again. */
 const RETRY_MS = 500;
 const GIVE_UP_MS = 20_000;
+
+/** Whether a gap in live delivery is being repaired: resume positions must not move meanwhile. */
+export interface LiveGapState {
+  readonly repairing: boolean;
+}
 
 /**
  * Closes the hole a lost NATS connection (or a cluster node that died with messages in flight)
@@ -25,9 +31,15 @@ const GIVE_UP_MS = 20_000;
  * to resume from the last event they got (which replays what they missed): a gap is never left
  * silently. (The held frames are not sent first: they would move the clients' resume point past
  * the gap.)
+ *
+ * This serves every transport: the rooms hold and release their frames for WebSockets and stream
+ * receivers alike. A stream receiver's resume position (SSE event ids) stands still while
+ * `repairing`: from the interruption until a repair that no newer interruption overtook is done
+ * (its connections in rooms that could not be repaired are reset first).
  */
-export class LiveGapRepair {
+export class LiveGapRepair implements LiveGapState {
   #gen = 0;
+  #repairing = false;
   /** Start of the oldest interruption not yet repaired (a second outage during a repair). */
   #repairFrom: number | undefined;
   #sub: Subscription | undefined;
@@ -42,9 +54,16 @@ export class LiveGapRepair {
     private readonly giveUpMs = GIVE_UP_MS,
   ) {}
 
+  get repairing(): boolean {
+    return this.#repairing;
+  }
+
   start(): void {
     this.#sub = this.bus.watchLive({
-      interrupted: () => { this.#gen = this.fanout.holdAll(); },
+      interrupted: () => {
+        this.#repairing = true;
+        this.#gen = this.fanout.holdAll();
+      },
       restored: (since) => { void this.#repair(since); },
     });
   }
@@ -76,14 +95,17 @@ export class LiveGapRepair {
         }
       }
     }));
-    if (this.#gen === gen) this.#repairFrom = undefined;
     const report = { rooms: rooms.length, replayed, failed: failed.length, tookMs: Date.now() - started, downMs: started - since };
     if (failed.length) {
-      this.log.error({ ...report, failedRooms: failed.slice(0, 20) }, 'live gap not repaired for some rooms; closing their sockets so that clients resume');
+      this.log.error({ ...report, failedRooms: failed.slice(0, 20) }, 'live gap not repaired for some rooms; closing their connections so that clients resume');
       if (!this.#stopped) this.unrepaired(failed);
     } else {
       this.log.info(report, 'live gap repaired from the stream');
     }
+    // Cut again meanwhile: the next repair finishes the gap.
+    if (this.#gen !== gen) return;
+    this.#repairFrom = undefined;
+    this.#repairing = false;
   }
 
   async #replay(roomId: string, from: number): Promise<ReplayedFrame[] | undefined> {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { HttpResponse } from 'uWebSockets.js';
+import { Type } from '@sinclair/typebox';
 import { ChatError } from '../shared/protocol/index.ts';
+import type { HeldResponse, HttpServer } from '../shared/http/index.ts';
 import { metrics } from '../shared/telemetry/index.ts';
 import type { Principal } from '../shared/auth/index.ts';
 import {
-  authenticate, corsHeaders, endConnection, FallbackConnection, readOptions, readRequest, roomsFor, startConnection, writeError,
-  type FallbackDeps, type FallbackRequest,
+  endConnection, FALLBACK_QUERY, FallbackConnection, readOptions, refuseWhileDraining, roomsFor, startConnection,
+  type FallbackDeps, type FallbackQuery,
 } from './fallback-session.ts';
 
 export const POLL_PATH = '/v1/chat/poll';
@@ -21,6 +22,17 @@ const SESSIONS_PER_USER = 8;
 /** Frames published together (a burst) go out in one response. */
 const BATCH_WAIT_MS = 10;
 
+const PollQuery = Type.Object({
+  ...FALLBACK_QUERY,
+  cursor: Type.Optional(Type.String({ description: 'The cursor of the previous answer (`<sessionId>.<n>`); none opens a session' })),
+  timeout: Type.Optional(Type.String({ description: `Seconds to wait for news, at most ${POLL_HOLD_MS / 1000} (the default)` })),
+});
+
+const PollAnswer = Type.Object({
+  cursor: Type.String({ description: 'Send it back with the next poll: it acknowledges these frames' }),
+  frames: Type.Array(Type.Unknown(), { description: 'Server frames, as a JSON WebSocket gets them' }),
+});
+
 /**
  * `GET /v1/chat/poll`: long-polling for clients that can use neither WebSocket nor SSE.
  *
@@ -35,9 +47,7 @@ const BATCH_WAIT_MS = 10;
  * resume positions on every poll so that no round trip is lost to it.
  */
 interface PendingPoll {
-  res: HttpResponse;
-  origin: string;
-  aborted: boolean;
+  res: HeldResponse;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -53,7 +63,7 @@ export class PollSession {
   private expiry: NodeJS.Timeout | undefined;
 
   constructor(readonly deps: FallbackDeps, principal: Principal, device: string | undefined, private readonly onEnd: (s: PollSession) => void) {
-    this.conn = new FallbackConnection(principal, device, (_frame, json) => this.push(json), () => this.end());
+    this.conn = new FallbackConnection(principal, device, deps.liveGap, (_frame, json) => this.push(json), () => this.end());
     metrics.fallbackConnections.labels('poll').inc();
     this.touch();
   }
@@ -86,7 +96,6 @@ export class PollSession {
 
   /** The client went away mid-poll. */
   abandon(pending: PendingPoll): void {
-    pending.aborted = true;
     clearTimeout(pending.timer);
     if (this.waiter === pending) {
       this.waiter = undefined;
@@ -101,9 +110,9 @@ export class PollSession {
     clearTimeout(this.flush);
     const waiter = this.waiter;
     this.waiter = undefined;
-    if (waiter && !waiter.aborted) {
+    if (waiter) {
       clearTimeout(waiter.timer);
-      writeError(waiter.res, this.deps.config, waiter.origin, new ChatError('unavailable', 'server is draining; poll again'), this.deps.log);
+      waiter.res.fail(new ChatError('unavailable', 'server is draining; poll again'));
     }
     endConnection(this.deps, this.conn);
     this.onEnd(this);
@@ -134,17 +143,11 @@ export class PollSession {
     if (this.waiter === pending) this.waiter = undefined;
     clearTimeout(pending.timer);
     this.touch();
-    if (pending.aborted) return;
-    pending.aborted = true; // answered: nothing else may write to it
+    if (pending.res.closed) return;
     const batch = empty ? [] : this.buffer.slice(0, FRAMES_PER_RESPONSE);
     // An empty answer leaves the client where it was: before the first frame still buffered.
     const n = batch.length ? batch[batch.length - 1]!.n : (this.buffer[0]?.n ?? this.last + 1) - 1;
-    const body = `{"success":true,"data":{"cursor":"${this.id}.${n}","frames":[${batch.map((f) => f.json).join(',')}]}}`;
-    pending.res.cork(() => {
-      pending.res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json; charset=utf-8').writeHeader('Cache-Control', 'no-store');
-      for (const [k, v] of corsHeaders(this.deps.config, pending.origin)) pending.res.writeHeader(k, v);
-      pending.res.end(body);
-    });
+    pending.res.json(`{"success":true,"data":{"cursor":"${this.id}.${n}","frames":[${batch.map((f) => f.json).join(',')}]}}`, [['Cache-Control', 'no-store']]);
   }
 
   /** Restarts the idle clock: a session lives SESSION_TTL_MS after its last answer. */
@@ -156,7 +159,7 @@ export class PollSession {
   }
 }
 
-export function registerLongPoll(deps: FallbackDeps, sessions: Map<string, PollSession>): void {
+export function registerLongPoll(server: HttpServer, deps: FallbackDeps, sessions: Map<string, PollSession>): void {
   const byUser = new Map<string, PollSession[]>();
   const forget = (s: PollSession) => {
     sessions.delete(s.id);
@@ -165,8 +168,8 @@ export function registerLongPoll(deps: FallbackDeps, sessions: Map<string, PollS
     else byUser.delete(s.owner());
   };
 
-  async function open(request: FallbackRequest, principal: Principal): Promise<PollSession> {
-    const opts = readOptions(request);
+  async function open(query: FallbackQuery, lastEventId: string | undefined, principal: Principal): Promise<PollSession> {
+    const opts = readOptions(query, lastEventId);
     const roomIds = await roomsFor(deps, principal, opts.rooms);
     const session = new PollSession(deps, principal, opts.device, forget);
     sessions.set(session.id, session);
@@ -179,27 +182,22 @@ export function registerLongPoll(deps: FallbackDeps, sessions: Map<string, PollS
     return session;
   }
 
-  deps.app.get(POLL_PATH, (res, req) => {
-    const request = readRequest(req);
-    const pending: PendingPoll = { res, origin: request.origin, aborted: false, timer: undefined };
-    let session: PollSession | undefined;
-    res.onAborted(() => {
-      if (session) session.abandon(pending);
-      else pending.aborted = true;
-    });
-    const fail = (err: unknown) => {
-      if (pending.aborted) return;
-      pending.aborted = true;
-      writeError(res, deps.config, request.origin, err, deps.log);
-    };
-    if (deps.draining()) return fail(new ChatError('unavailable', 'server is draining; poll again'));
-    const timeout = request.query.get('timeout');
-    const holdMs = timeout === null ? POLL_HOLD_MS : Math.min(POLL_HOLD_MS, Math.max(0, Number(timeout) * 1000 || 0));
-    const cursor = parseCursor(request.query.get('cursor'));
-    if (cursor === null) return fail(new ChatError('bad_request', 'cursor must be <sessionId>.<n> as returned by the previous poll'));
+  server.held({
+    method: 'get', path: POLL_PATH, operationId: 'chatPoll', tags: ['realtime'],
+    summary: 'Long-polling: the frames a JSON WebSocket gets, for clients that can use neither WebSocket nor SSE',
+    description: 'The first poll (no cursor) opens a session and answers with `welcome` (and the replay from `resume`). '
+      + 'Each answer carries a cursor; the next poll sends it back, which acknowledges the frames. A poll with nothing new '
+      + 'waits up to 25 s. An unknown or lost cursor opens a new session replaying from `resume`.',
+    tokenInQuery: true, query: PollQuery, headers: ['last-event-id'], response: PollAnswer,
+    handler: async ({ principal, query, headers }, res) => {
+      refuseWhileDraining(deps, 'poll again');
+      const holdMs = query.timeout === undefined ? POLL_HOLD_MS : Math.min(POLL_HOLD_MS, Math.max(0, Number(query.timeout) * 1000 || 0));
+      const cursor = parseCursor(query.cursor);
+      if (cursor === null) throw new ChatError('bad_request', 'cursor must be <sessionId>.<n> as returned by the previous poll');
+      const pending: PendingPoll = { res, timer: undefined };
+      let session: PollSession | undefined;
+      res.onAbort(() => session?.abandon(pending));
 
-    (async () => {
-      const principal = await authenticate(deps, request);
       const known = cursor ? sessions.get(cursor.session) : undefined;
       if (known && known.owner() === `${principal.tenant}\0${principal.userId}` && !known.ended) {
         if (known.covers(cursor!.n)) {
@@ -208,17 +206,17 @@ export function registerLongPoll(deps: FallbackDeps, sessions: Map<string, PollS
         }
         known.end(); // it lost frames this client had not received: start over with a resume
       }
-      const fresh = await open(request, principal);
-      if (pending.aborted) return; // the session stays for the client's next poll, or expires
+      const fresh = await open(query, headers['last-event-id'], principal);
+      if (res.closed) return; // the session stays for the client's next poll, or expires
       session = fresh;
       fresh.poll(pending, 0, 0);
-    })().catch(fail);
+    },
   });
 }
 
 /** undefined: no cursor (a new session); null: malformed. */
-function parseCursor(text: string | null): { session: string; n: number } | undefined | null {
-  if (text === null || text === '') return undefined;
+function parseCursor(text: string | undefined): { session: string; n: number } | undefined | null {
+  if (text === undefined || text === '') return undefined;
   const m = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(text);
   return m ? { session: m[1]!, n: Number(m[2]) } : null;
 }

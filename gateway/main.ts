@@ -17,7 +17,7 @@ export async function main(): Promise<void> {
   server.addReadiness('store', () => adapters.store.ping());
   const access = createCachedRoomAccess(adapters.store);
   const gateway = startGateway({
-    server, config, bus: adapters.bus, store: adapters.store, presence: adapters.presence, authenticator: adapters.authenticator,
+    server, ws: config.ws, bus: adapters.bus, store: adapters.store, presence: adapters.presence, authenticator: adapters.authenticator,
     messages: messageCommands(config, adapters, access), rooms: roomCommands(adapters), access, log,
   });
   const port = await server.listen(config.host, config.port);

@@ -3,25 +3,31 @@ import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
 import { decodeMsgpack, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
 import type { Room } from '../shared/domain/index.ts';
 import { metrics, type Logger } from '../shared/telemetry/index.ts';
-import type { Connection, Socket } from './connection.ts';
+import type { Socket } from './connection.ts';
+import { mergeInStreamOrder, type ReplayedFrame } from './gap-merge.ts';
+import { isSocket, stateOf, type Receiver, type StreamReceiver } from './receiver.ts';
 
 /**
- * Room fan-out: the gateway's hot path. The gateway listens to a room's bus subjects only while
- * at least one local socket is in the room. Each socket subscribes to one uWS topic per room for
- * its encoding; a bus payload (already a msgpack frame) is published to the msgpack topic as is,
- * and decoded + stringified once for the JSON topic, so the cost per message is per gateway,
- * never per socket.
+ * Room fan-out: the gateway's hot path, for every transport. The gateway listens to a room's bus
+ * subjects (one subscription each, whatever its receivers) only while at least one local
+ * connection is in the room. Each WebSocket subscribes to one uWS topic per room for its
+ * encoding; a bus payload (already a msgpack frame) is published to the msgpack topic as is, and
+ * decoded + stringified once for the JSON topic, so the cost per message is per gateway, never per
+ * socket. SSE streams and long-poll sessions, rare, get that same JSON text one by one.
  */
 interface RoomEntry {
   readonly roomId: string;
   readonly topicMsgpack: string;
   readonly topicJson: string;
   readonly topicLegacy: string;
-  /** Rooms belong to one tenant, so every socket in the room has this tenant. */
+  /** Rooms belong to one tenant, so every connection in the room has this tenant. */
   readonly tenant: string;
-  sockets: number;
-  /** Local user id -> sockets in the room (direct rooms report delivery per recipient). */
+  /** Local connections in the room, of every transport. */
+  receivers: number;
+  /** Local user id -> connections in the room (direct rooms report delivery per recipient). */
   readonly users: Map<string, number>;
+  /** The room's SSE streams and long-poll sessions. */
+  readonly streams: Set<StreamReceiver>;
   direct: boolean;
   subs: Subscription[];
   /** While the live plane is interrupted and until the room's gap is repaired: live frames kept back. */
@@ -34,19 +40,16 @@ interface Held {
   frames: Uint8Array[];
 }
 
-/** A frame replayed from the stream to fill a gap. */
-export interface ReplayedFrame {
-  seq: number;
-  payload: Uint8Array;
-}
-
 /** Live frames kept per room while a gap is repaired; past it the room goes live unordered. */
 const MAX_HELD_FRAMES = 10_000;
 
 export interface FanoutHooks {
-  /** A control frame (membership, settings) for the room arrived; runs before clients see it. */
+  /**
+   * A control frame (membership, settings) for the room arrived; runs before any connection sees
+   * it, and may take connections out of the room (a member who left learns of it on their own subject).
+   */
   onControl(roomId: string, frame: ServerFrame): void;
-  /** A new message in a direct room reached these local recipients' sockets. */
+  /** A new message in a direct room reached these local recipients' connections. */
   onDirectDelivered(roomId: string, messageId: string, userIds: string[]): void;
   loadRoom(roomId: string): Promise<Room | undefined>;
   /** The gateway now listens to the room's control subject (caches for it may be kept). */
@@ -75,43 +78,39 @@ export class RoomFanout {
     return this.rooms.has(roomId);
   }
 
-  /** Subscribes the socket to the room (idempotent per socket). */
-  add(ws: Socket, roomId: string): void {
-    const conn = ws.getUserData();
-    if (conn.closed || conn.rooms.has(roomId)) return;
-    let entry = this.rooms.get(roomId);
-    if (!entry) entry = this.open(roomId, conn.principal.tenant);
-    conn.rooms.add(roomId);
-    entry.sockets++;
-    const userId = conn.principal.userId;
+  /** Puts the connection in the room (idempotent per connection). */
+  add(r: Receiver, roomId: string): void {
+    const state = stateOf(r);
+    if (state.closed || state.rooms.has(roomId)) return;
+    const entry = this.rooms.get(roomId) ?? this.open(roomId, state.principal.tenant);
+    state.rooms.add(roomId);
+    entry.receivers++;
+    const userId = state.principal.userId;
     entry.users.set(userId, (entry.users.get(userId) ?? 0) + 1);
-    if (conn.format === 'msgpack') ws.subscribe(entry.topicMsgpack);
-    else ws.subscribe(entry.topicJson);
-    if (conn.legacy) ws.subscribe(entry.topicLegacy);
+    if (isSocket(r)) subscribe(r, entry);
+    else entry.streams.add(r);
   }
 
-  /** Unsubscribes the socket from the room; without `ws` (already closed) only the bookkeeping is undone. */
-  remove(ws: Socket | undefined, conn: Connection, roomId: string): void {
-    if (!conn.rooms.delete(roomId)) return;
+  /** Takes the connection out of the room; of a closed socket only the bookkeeping is undone (uWS dropped its topics). */
+  remove(r: Receiver, roomId: string): void {
+    const state = stateOf(r);
+    if (!state.rooms.delete(roomId)) return;
     const entry = this.rooms.get(roomId);
     if (!entry) return;
-    if (ws) {
-      ws.unsubscribe(entry.topicMsgpack);
-      ws.unsubscribe(entry.topicJson);
-      if (conn.legacy) ws.unsubscribe(entry.topicLegacy);
-    }
-    const userId = conn.principal.userId;
+    if (!isSocket(r)) entry.streams.delete(r);
+    else if (!state.closed) unsubscribe(r, entry);
+    const userId = state.principal.userId;
     const left = (entry.users.get(userId) ?? 1) - 1;
     if (left <= 0) entry.users.delete(userId);
     else entry.users.set(userId, left);
-    if (--entry.sockets <= 0) this.closeEntry(entry);
+    if (--entry.receivers <= 0) this.closeEntry(entry);
   }
 
-  removeAll(ws: Socket | undefined, conn: Connection): void {
-    for (const roomId of [...conn.rooms]) this.remove(ws, conn, roomId);
+  removeAll(r: Receiver): void {
+    for (const roomId of [...stateOf(r).rooms]) this.remove(r, roomId);
   }
 
-  /** Sends a frame to this gateway's sockets in the room only (no bus). */
+  /** Sends a frame to this gateway's connections in the room only (no bus). */
   publishLocal(roomId: string, payload: Uint8Array): void {
     const entry = this.rooms.get(roomId);
     if (entry) this.forward(entry, payload, undefined);
@@ -123,7 +122,7 @@ export class RoomFanout {
 
   /**
    * The live plane was interrupted: from now on every room keeps its live frames back, so that
-   * once the missed events are replayed (`release`) sockets get all of them in stream order.
+   * once the missed events are replayed (`release`) connections get all of them in stream order.
    * Returns the hold's generation.
    */
   holdAll(): number {
@@ -142,8 +141,8 @@ export class RoomFanout {
   }
 
   /**
-   * Ends the room's hold of generation `gen` without forwarding what it held: for sockets that are
-   * about to be closed and will resume from the last event they got before the gap (forwarding
+   * Ends the room's hold of generation `gen` without forwarding what it held: for connections that
+   * are about to be closed and will resume from the last event they got before the gap (forwarding
    * later events would move their resume point past the events they missed).
    */
   discard(roomId: string, gen: number): void {
@@ -158,27 +157,18 @@ export class RoomFanout {
 
   /**
    * Ends the room's hold of generation `gen`: forwards the replayed frames and the held live ones
-   * merged in stream order, each seq once (frames without a seq, such as typing, after them), and
-   * the room is live again. Ignored when a newer interruption took the hold over.
+   * merged in stream order, and the room is live again. Ignored when a newer interruption took
+   * the hold over.
    */
   release(roomId: string, gen: number, replayed: ReplayedFrame[]): void {
     const entry = this.rooms.get(roomId);
     if (!entry || (entry.held !== undefined && entry.held.gen !== gen)) return;
     const held = entry.held?.frames ?? [];
     entry.held = undefined;
-    const bySeq = new Map<number, Uint8Array>();
-    for (const r of replayed) bySeq.set(r.seq, r.payload);
-    const unsequenced: Uint8Array[] = [];
-    for (const payload of held) {
-      const seq = seqOf(payload);
-      if (seq === undefined) unsequenced.push(payload);
-      else if (!bySeq.has(seq)) bySeq.set(seq, payload);
-    }
-    for (const seq of [...bySeq.keys()].sort((a, b) => a - b)) this.forward(entry, bySeq.get(seq)!, undefined);
-    for (const payload of unsequenced) this.forward(entry, payload, undefined);
+    for (const payload of mergeInStreamOrder(replayed, held)) this.forward(entry, payload, undefined);
   }
 
-  /** The tenant of a room this gateway holds sockets in. */
+  /** The tenant of a room this gateway holds connections in. */
   tenantOf(roomId: string): string | undefined {
     return this.rooms.get(roomId)?.tenant;
   }
@@ -190,8 +180,9 @@ export class RoomFanout {
       topicMsgpack: `m:${roomId}`,
       topicJson: `j:${roomId}`,
       topicLegacy: `l:${roomId}`,
-      sockets: 0,
+      receivers: 0,
       users: new Map(),
+      streams: new Set(),
       direct: false,
       subs: [],
       held: this.holding ? { gen: this.holdGen, frames: [] } : undefined,
@@ -227,7 +218,7 @@ export class RoomFanout {
       return;
     }
     this.hooks.onControl(entry.roomId, frame);
-    // The hook may have removed the last local socket of the room.
+    // The hook may have taken the last local connections out of the room.
     if (this.rooms.get(entry.roomId) === entry) this.forward(entry, payload, frame);
   }
 
@@ -245,20 +236,28 @@ export class RoomFanout {
     this.forward(entry, payload, undefined);
   }
 
-  /** The per-message path: no per-socket work, at most one decode and one stringify. */
+  /**
+   * The per-message path: no per-socket work, at most one decode and one stringify. Stream
+   * receivers (rare) are the only loop, over the same JSON text.
+   */
   private forward(entry: RoomEntry, payload: Uint8Array, decoded: ServerFrame | undefined): void {
     this.app.publish(entry.topicMsgpack, payload, true);
-    const wantsJson = this.app.numSubscribers(entry.topicJson) > 0;
+    const jsonSockets = this.app.numSubscribers(entry.topicJson) > 0;
+    const wantsJson = jsonSockets || entry.streams.size > 0;
     const wantsLegacy = this.app.numSubscribers(entry.topicLegacy) > 0;
     if (wantsJson || wantsLegacy || entry.direct) {
       let frame = decoded;
       try {
         frame ??= decodeMsgpack(payload) as ServerFrame;
       } catch (err) {
-        this.log.error({ err, roomId: entry.roomId }, 'undecodable room frame not forwarded to JSON sockets');
+        this.log.error({ err, roomId: entry.roomId }, 'undecodable room frame not forwarded to JSON connections');
         return;
       }
-      if (wantsJson) this.app.publish(entry.topicJson, JSON.stringify(frame), false);
+      if (wantsJson) {
+        const json = JSON.stringify(frame);
+        if (jsonSockets) this.app.publish(entry.topicJson, json, false);
+        for (const stream of entry.streams) stream.deliver(frame, json);
+      }
       if (frame.type === 'new_message') {
         if (wantsLegacy) {
           const m = frame.message;
@@ -287,12 +286,14 @@ export class RoomFanout {
   }
 }
 
-/** The stream sequence a live frame carries (durable events have one; typing and presence don't). */
-function seqOf(payload: Uint8Array): number | undefined {
-  try {
-    const seq = (decodeMsgpack(payload) as { seq?: unknown }).seq;
-    return typeof seq === 'number' ? seq : undefined;
-  } catch {
-    return undefined; // undecodable: forward() reports it
-  }
+function subscribe(ws: Socket, entry: RoomEntry): void {
+  const conn = ws.getUserData();
+  ws.subscribe(conn.format === 'msgpack' ? entry.topicMsgpack : entry.topicJson);
+  if (conn.legacy) ws.subscribe(entry.topicLegacy);
+}
+
+function unsubscribe(ws: Socket, entry: RoomEntry): void {
+  ws.unsubscribe(entry.topicMsgpack);
+  ws.unsubscribe(entry.topicJson);
+  if (ws.getUserData().legacy) ws.unsubscribe(entry.topicLegacy);
 }

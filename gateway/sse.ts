@@ -1,10 +1,11 @@
-import type { HttpResponse } from 'uWebSockets.js';
-import { ChatError, type ServerFrame } from '../shared/protocol/index.ts';
+import { Type } from '@sinclair/typebox';
+import type { ServerFrame } from '../shared/protocol/index.ts';
+import type { Principal } from '../shared/auth/index.ts';
+import type { HeldResponse, HttpServer } from '../shared/http/index.ts';
 import { metrics } from '../shared/telemetry/index.ts';
 import { ANY_ROOM } from './resume-cursor.ts';
 import {
-  authenticate, corsHeaders, endConnection, FallbackConnection, readOptions, readRequest, roomsFor, startConnection, writeError,
-  type FallbackDeps,
+  endConnection, FALLBACK_QUERY, FallbackConnection, readOptions, refuseWhileDraining, roomsFor, startConnection, type FallbackDeps,
 } from './fallback-session.ts';
 
 export const STREAM_PATH = '/v1/chat/stream';
@@ -21,8 +22,6 @@ const RETRY_MS = 2000;
  * without a gap. Sends go over REST.
  */
 export class SseStream {
-  aborted = false;
-  private started = false;
   private ended = false;
   private finished = false;
   private lastId = '';
@@ -30,47 +29,30 @@ export class SseStream {
   private pending = 0;
   private waitingWritable = false;
   private heartbeat: NodeJS.Timeout | undefined;
-  conn: FallbackConnection | undefined;
+  readonly conn: FallbackConnection;
 
   constructor(
-    private readonly res: HttpResponse,
+    private readonly res: HeldResponse,
     private readonly deps: FallbackDeps,
-    private readonly origin: string,
+    principal: Principal,
+    device: string | undefined,
     private readonly onEnd: (stream: SseStream) => void,
   ) {
-    res.onAborted(() => {
-      this.aborted = true;
-      this.finish();
-    });
-  }
-
-  refuse(err: unknown): void {
-    if (this.aborted || this.started) return;
-    this.ended = true;
-    writeError(this.res, this.deps.config, this.origin, err, this.deps.log);
-    this.onEnd(this);
+    this.conn = new FallbackConnection(principal, device, deps.liveGap, (frame, json) => this.event(frame, json), () => this.end());
+    res.onAbort(() => this.finish());
   }
 
   /** Status, headers and the reconnect delay; from here on only events follow. */
   begin(): void {
-    if (this.aborted || this.started) return;
-    this.started = true;
     metrics.fallbackConnections.labels('sse').inc();
-    this.res.cork(() => {
-      this.res.writeStatus('200 OK')
-        .writeHeader('content-type', 'text/event-stream')
-        .writeHeader('cache-control', 'no-cache, no-transform')
-        .writeHeader('x-accel-buffering', 'no');
-      for (const [k, v] of corsHeaders(this.deps.config, this.origin)) this.res.writeHeader(k, v);
-      this.res.write(`retry: ${RETRY_MS}\n\n`);
-    });
+    this.res.stream([['content-type', 'text/event-stream'], ['cache-control', 'no-cache, no-transform'], ['x-accel-buffering', 'no']], `retry: ${RETRY_MS}\n\n`);
     this.heartbeat = setInterval(() => this.write(': heartbeat\n\n'), HEARTBEAT_MS).unref();
   }
 
   event(_frame: ServerFrame, json: string): void {
     const conn = this.conn;
     let id = '';
-    if (conn && conn.moving && conn.position !== this.lastId) {
+    if (conn.moving && conn.position !== this.lastId) {
       this.lastId = conn.position;
       id = `id: ${ANY_ROOM}:${conn.position}\n`;
     }
@@ -78,19 +60,18 @@ export class SseStream {
     this.write(`${id}data: ${json}\n\n`);
   }
 
-  /** Ends the stream cleanly (drain): the client reconnects, elsewhere if it must, and resumes. */
+  /** Ends the stream cleanly (drain, reset): the client reconnects, elsewhere if it must, and resumes. */
   end(): void {
-    if (!this.started) return this.refuse(new ChatError('unavailable', 'server is draining; reconnect'));
-    if (this.ended || this.aborted) return this.finish();
-    this.ended = true;
-    this.res.cork(() => this.res.end());
+    if (!this.ended) {
+      this.ended = true;
+      this.res.end();
+    }
     this.finish();
   }
 
   private write(chunk: string): void {
-    if (this.ended || this.aborted || !this.started) return;
-    this.res.cork(() => {
-      if (this.res.write(chunk)) return;
+    if (this.ended || this.res.closed) return;
+    if (!this.res.write(chunk)) {
       this.pending += Buffer.byteLength(chunk);
       if (!this.waitingWritable) {
         this.waitingWritable = true;
@@ -100,10 +81,10 @@ export class SseStream {
           return true;
         });
       }
-    });
-    if (this.pending > this.deps.config.ws.maxBackpressureBytes) {
+    }
+    if (this.pending > this.deps.ws.maxBackpressureBytes) {
       // A consumer that cannot keep up is cut off rather than buffered without bound; it resumes.
-      this.deps.log.info({ userId: this.conn?.principal.userId, pending: this.pending }, 'slow SSE consumer closed');
+      this.deps.log.info({ userId: this.conn.principal.userId, pending: this.pending }, 'slow SSE consumer closed');
       metrics.fallbackSlowConsumers.inc();
       this.ended = true;
       this.res.close();
@@ -112,44 +93,36 @@ export class SseStream {
   }
 
   private finish(): void {
-    if (this.started && !this.finished) metrics.fallbackConnections.labels('sse').dec();
+    if (this.finished) return;
     this.finished = true;
+    metrics.fallbackConnections.labels('sse').dec();
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    if (this.conn) endConnection(this.deps, this.conn);
+    endConnection(this.deps, this.conn);
     this.onEnd(this);
   }
 }
 
-export function registerSse(deps: FallbackDeps, streams: Set<SseStream>): void {
-  deps.app.get(STREAM_PATH, (res, req) => {
-    const request = readRequest(req);
-    const stream = new SseStream(res, deps, request.origin, (s) => streams.delete(s));
-    streams.add(stream);
-    if (deps.draining()) return stream.refuse(new ChatError('unavailable', 'server is draining; reconnect'));
-    let options;
-    try {
-      options = readOptions(request);
-    } catch (err) {
-      return stream.refuse(err);
-    }
-    const opts = options;
-    (async () => {
-      const principal = await authenticate(deps, request);
+export function registerSse(server: HttpServer, deps: FallbackDeps, streams: Set<SseStream>): void {
+  server.held({
+    method: 'get', path: STREAM_PATH, operationId: 'chatStream', tags: ['realtime'],
+    summary: 'Server-Sent Events: the frames a JSON WebSocket gets, for clients that cannot open one',
+    description: 'Each event is one server frame as JSON. Events that move the resume position carry `id: *:<messageId>`, '
+      + 'so a reconnect with Last-Event-ID resumes without a gap. Sends go over REST.',
+    tokenInQuery: true, query: Type.Object(FALLBACK_QUERY), headers: ['last-event-id'], contentType: 'text/event-stream',
+    handler: async ({ principal, query, headers }, res) => {
+      refuseWhileDraining(deps, 'reconnect');
+      const opts = readOptions(query, headers['last-event-id']);
       const roomIds = await roomsFor(deps, principal, opts.rooms);
-      if (stream.aborted) return;
-      if (deps.draining()) throw new ChatError('unavailable', 'server is draining; reconnect');
-      const conn = new FallbackConnection(principal, opts.device, (frame, json) => stream.event(frame, json), () => stream.end());
-      stream.conn = conn;
+      if (res.closed) return;
+      refuseWhileDraining(deps, 'reconnect');
+      const stream = new SseStream(res, deps, principal, opts.device, (s) => streams.delete(s));
+      streams.add(stream);
       stream.begin();
-      await startConnection(deps, conn, roomIds, opts.resume);
-    })().catch((err) => {
-      if (stream.conn) {
+      await startConnection(deps, stream.conn, roomIds, opts.resume).catch((err) => {
         deps.log.warn({ err }, 'SSE stream failed after it started');
         stream.end();
-      } else {
-        stream.refuse(err);
-      }
-    });
+      });
+    },
   });
 }

@@ -431,3 +431,86 @@ t.test('http - a route whose path and params disagree is refused at registration
   t.throws(() => h.server.route({ method: 'get', path: '/v1/once', operationId: 'twice', summary: 'x', handler: async () => ({}) }), /registered twice/);
   t.throws(() => h.server.route({ method: 'post', path: '/v1/other', operationId: 'once', summary: 'x', handler: async () => ({}) }), /registered twice/);
 });
+
+t.test('http - held routes: streams and held answers, with auth (query token allowed), validation, CORS, metrics and docs', async (t) => {
+  let aborted = 0;
+  let release!: () => void;
+  const h = await start(t, {}, (s) => {
+    s.held({
+      method: 'get', path: '/v1/feed', operationId: 'feed', summary: 'A stream', tokenInQuery: true, contentType: 'text/event-stream',
+      query: Type.Object({ token: Type.Optional(Type.String()), n: Type.Integer({ minimum: 1, maximum: 5 }) }),
+      handler: async ({ principal, query }, res) => {
+        res.onAbort(() => { aborted++; });
+        res.stream([['content-type', 'text/event-stream']], `hello ${principal.userId}\n`);
+        for (let i = 0; i < query.n; i++) res.write(`${i}\n`);
+        if (query.n < 5) res.end();
+      },
+    });
+    s.held({
+      method: 'get', path: '/v1/wait', operationId: 'wait', summary: 'A held answer',
+      response: Type.Object({ late: Type.Boolean() }),
+      handler: async (_ctx, res) => {
+        await new Promise<void>((r) => { release = r; });
+        res.json(JSON.stringify({ success: true, data: { late: true } }), [['Cache-Control', 'no-store']]);
+      },
+    });
+  });
+  const token = await h.token();
+
+  const feed = await call(h.base, `/v1/feed?n=3&token=${token}`, { headers: { origin: 'https://app.example' } });
+  t.equal(feed.status, 200);
+  t.equal(feed.text, 'hello alice\n0\n1\n2\n', 'the stream, chunk by chunk, until the route ends it');
+  t.match(feed.headers.get('content-type'), /text\/event-stream/);
+  t.equal(feed.headers.get('access-control-allow-origin'), '*');
+
+  const anonymous = await call(h.base, '/v1/feed?n=3');
+  t.equal(anonymous.status, 401);
+  t.match(anonymous.json.error.message, /\?token=/);
+  const invalid = await call(h.base, '/v1/feed?n=9', { token });
+  t.equal(invalid.status, 400);
+  t.match(invalid.json.error.message, /query: \/n/);
+  const headerOnly = await call(h.base, `/v1/wait?token=${token}`);
+  t.equal(headerOnly.status, 401, 'a route that does not allow it takes no query token');
+
+  const waiting = call(h.base, '/v1/wait', { token });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(await h.server.drain(10), 1, 'a held answer is in flight until it is written');
+  release();
+  const answered = await waiting;
+  t.same(answered.json, { success: true, data: { late: true } });
+  t.equal(answered.headers.get('cache-control'), 'no-store');
+
+  const open = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => open.once('connect', r));
+  const first = new Promise((r) => open.once('data', r));
+  open.write(`GET /v1/feed?n=5&token=${token} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await first;
+  open.destroy();
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(aborted, 1, 'a stream whose client went away is told');
+  t.equal(await h.server.drain(1000), 0, 'and is no longer in flight');
+
+  const metrics = await (await fetch(`${h.base}/metrics`)).text();
+  t.match(metrics, /chat_http_requests_total\{route="\/v1\/feed",status="200"\} [1-9]/);
+  t.match(metrics, /chat_http_requests_total\{route="\/v1\/feed",status="401"\} [1-9]/);
+  t.match(metrics, /chat_http_requests_total\{route="\/v1\/wait",status="200"\} [1-9]/);
+
+  const doc = (await call(h.base, '/v1/openapi.json')).json;
+  t.same(doc.paths['/v1/feed'].get.parameters.map((p: any) => p.name), ['token', 'n']);
+  t.ok(doc.paths['/v1/feed'].get.responses['200'].content['text/event-stream']);
+  t.ok(doc.paths['/v1/feed'].get.responses['401'], 'its errors are documented');
+  t.same(doc.paths['/v1/wait'].get.responses['200'].content['application/json'].schema.properties.data.properties, { late: { type: 'boolean' } });
+});
+
+t.test('http - writeError answers a request no route handles with the envelope and CORS', async (t) => {
+  const h = await start(t, {}, (s) => {
+    s.app.get('/raw', (res, req) => {
+      const origin = req.getHeader('origin') || undefined;
+      s.writeError(res, origin, new ChatError('unavailable', 'not now'));
+    });
+  });
+  const res = await call(h.base, '/raw', { headers: { origin: 'https://app.example' } });
+  t.equal(res.status, 503);
+  t.same(res.json, { success: false, error: { code: 'unavailable', message: 'not now' } });
+  t.equal(res.headers.get('access-control-allow-origin'), '*');
+});

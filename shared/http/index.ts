@@ -1,2 +1,3 @@
 export { createHttpServer, type HttpServer, type HttpServerOptions } from './http-server.ts';
-export type { RouteDef, RouteContext, HttpMethod, RequestHeaders } from './route.ts';
+export type { RouteDef, RouteContext, HttpMethod, RequestHeaders, HeldRouteDef, HeldContext, HeldResponse } from './route.ts';
+export type { HeaderList } from './reply.ts';

@@ -1,24 +1,19 @@
 import type { TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, errorMapping } from '../protocol/errors.ts';
-import type { HttpMethod } from './route.ts';
+import type { RouteBase } from './route.ts';
 
-/** What the OpenAPI document needs to know about one route. */
-export interface DocRoute {
-  method: HttpMethod;
-  path: string;
-  operationId: string;
-  summary: string;
-  description?: string;
-  tags?: string[];
+/** What the OpenAPI document needs to know about one route, of any kind. */
+export interface DocRoute extends Omit<RouteBase<TSchema>, 'headers'> {
   auth: boolean;
   params?: TSchema;
-  query?: TSchema;
   body?: TSchema;
   response?: TSchema;
   status: number;
-  /** false: the body is the response schema itself (health probes), or `text/plain` when `contentType` says so. */
+  /** false: the body is the response schema itself (health probes), or of `contentType` (`text/plain`, `text/event-stream`). */
   envelope: boolean;
   contentType?: string;
+  /** Whether failures answer with the error envelope (default: `envelope`). */
+  errors?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -106,7 +101,7 @@ function operation(route: DocRoute, components: Record<string, Json>): Json {
 }
 
 function errorStatuses(route: DocRoute): number[] {
-  if (!route.envelope) return [];
+  if (!(route.errors ?? route.envelope)) return [];
   const statuses = new Set<number>([errorMapping('internal').http]);
   if (route.params || route.query || route.body) statuses.add(errorMapping('bad_request').http);
   if (route.body) statuses.add(errorMapping('too_large').http);

@@ -1,5 +1,6 @@
 import type { Static, TSchema, TObject, TUnknown } from '@sinclair/typebox';
 import type { Principal } from '../auth/principal.ts';
+import type { HeaderList } from './reply.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'del';
 
@@ -10,6 +11,20 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'del';
 export const STANDARD_HEADERS = ['authorization', 'content-type', 'origin', 'user-agent', 'x-request-id', 'x-forwarded-for'] as const;
 
 export type RequestHeaders = Readonly<Record<string, string | undefined>>;
+
+/** What every kind of route declares: where it is, how it is documented, what it reads. */
+export interface RouteBase<Q extends TSchema> {
+  method: HttpMethod;
+  /** uWS pattern: `/v1/chat/rooms/:roomId`; each `:name` must be a property of `params`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags?: string[];
+  query?: Q;
+  /** Extra request headers the handler reads, lowercase. */
+  headers?: string[];
+}
 
 export interface RouteContext<P, Q, B, A extends boolean> {
   /** The verified caller; `undefined` on routes declared `auth: false`. */
@@ -35,26 +50,64 @@ export interface RouteDef<
   B extends TSchema = TUnknown,
   R extends TSchema = TUnknown,
   A extends boolean = true,
-> {
-  method: HttpMethod;
-  /** uWS pattern: `/v1/chat/rooms/:roomId`; each `:name` must be a property of `params`. */
-  path: string;
-  operationId: string;
-  summary: string;
-  description?: string;
-  tags?: string[];
+> extends RouteBase<Q> {
   /** Whether a bearer token is required (default true). */
   auth?: A;
   params?: P;
-  query?: Q;
   body?: B;
   response?: R;
   /** Success status (default 200). */
   status?: number;
-  /** Extra request headers the handler reads, lowercase. */
-  headers?: string[];
   handler: (ctx: RouteContext<Static<P>, Static<Q>, Static<B>, A>) => Promise<Static<R>>;
 }
 
 /** A route with its type parameters erased, as the server stores it. */
 export type AnyRouteDef = RouteDef<TSchema, TSchema, TSchema, TSchema, boolean>;
+
+/**
+ * A route whose answer outlives its handler: a stream (Server-Sent Events) or an answer held
+ * until there is news (long-polling). It is authenticated, its query validated, its answers and
+ * errors carry CORS, counted in the HTTP metrics (when its status is written) and documented,
+ * like a REST route. An error the handler throws before it answered becomes the error envelope;
+ * from then on the response is the route's own.
+ */
+export interface HeldRouteDef<Q extends TSchema = TObject<{}>> extends RouteBase<Q> {
+  method: 'get';
+  /** Also take the bearer token from `?token=` (EventSource cannot send an Authorization header). */
+  tokenInQuery?: boolean;
+  /** For the OpenAPI document: the success answer is `{success:true, data}` with this `data`... */
+  response?: TSchema;
+  /** ...or a body of this content type (`text/event-stream`). */
+  contentType?: string;
+  handler: (ctx: HeldContext<Static<Q>>, res: HeldResponse) => Promise<void>;
+}
+
+export interface HeldContext<Q> {
+  principal: Principal;
+  query: Q;
+  headers: RequestHeaders;
+}
+
+/**
+ * The response of a held route. It is answered once: `stream` then `write`s and `end`, or `json`,
+ * or `fail`. Once the client went away or the answer ended (`closed`), every call is ignored.
+ */
+export interface HeldResponse {
+  readonly closed: boolean;
+  /** Called once when the client goes away before the answer ended. */
+  onAbort(listener: () => void): void;
+  /** Status 200 with these headers (CORS added) and the first chunk; more follow in `write`s. */
+  stream(headers: HeaderList, first: string): void;
+  /** A chunk of the stream, corked. False when the socket took it only in part: uWS buffers the rest. */
+  write(chunk: string): boolean;
+  /** Called when the socket drained what uWS buffered; the listener returns true when done with it. */
+  onWritable(listener: () => boolean): void;
+  /** Ends the stream. */
+  end(): void;
+  /** Cuts the connection (a reader that fell too far behind). */
+  close(): void;
+  /** Status 200 with this JSON text as the body, and these headers (CORS added). */
+  json(body: string, headers?: HeaderList): void;
+  /** The error envelope, if nothing was written yet. */
+  fail(err: unknown): void;
+}

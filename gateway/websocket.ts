@@ -1,0 +1,162 @@
+import { ChatError, CLOSE_CODES, decodeClientFrame, toChatError, type ClientFrameType } from '../shared/protocol/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { RoomCommands } from '../shared/commands/index.ts';
+import type { WsConfig } from '../shared/config/index.ts';
+import { metrics, type Logger } from '../shared/telemetry/index.ts';
+import { sendFrame, type Connection, type Socket } from './connection.ts';
+import { handleFrame, type HandlerDeps } from './frame-handlers.ts';
+import type { LocalUsers } from './local-users.ts';
+import type { PresenceFeed } from './presence-feed.ts';
+import type { RoomFanout } from './room-fanout.ts';
+import type { TypingTracker } from './typing.ts';
+import { upgradeHandler, type UpgradeDeps } from './upgrade.ts';
+
+export interface WebSocketDeps extends UpgradeDeps {
+  ws: WsConfig;
+  store: Store;
+  rooms: RoomCommands;
+  fanout: RoomFanout;
+  users: LocalUsers;
+  typing: TypingTracker;
+  presence: PresenceFeed;
+  handlers: HandlerDeps;
+  log: Logger;
+}
+
+export interface WebSockets {
+  /** Open sockets' connections, for presence heartbeats. */
+  connections(): Connection[];
+  count(): number;
+  /** Closes every socket with 1001: clients reconnect elsewhere and resume. */
+  closeAll(): void;
+}
+
+/** Frames that change stored state run in order per socket, so a sender's messages keep their order. */
+const ORDERED: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>([
+  'send_message', 'message', 'edit_message', 'delete_message', 'message_reaction', 'pin_message', 'unpin_message', 'mark_read', 'join_room', 'leave_room', 'resume',
+]);
+
+/** Rooms subscribed at connect at most; a user in more rooms joins the rest explicitly. */
+const MAX_ROOMS_AT_CONNECT = 1000;
+/** Frames larger than this close the socket at once (uWS); up to it, an oversized frame gets an error. */
+const HARD_PAYLOAD_FACTOR = 4;
+
+/**
+ * The WebSocket transport (`/chat`, and `/ws` for seed-001 clients): a socket's life from open
+ * (its rooms, the welcome) through its frames (acked or answered with an error, in order where
+ * they change state) to its close.
+ */
+export function startWebSockets(deps: WebSocketDeps): WebSockets {
+  const { ws: config, fanout, users, presence, log } = deps;
+  const sockets = new Set<Socket>();
+
+  function sendError(ws: Socket, err: unknown, ref: string | number | undefined): void {
+    const e = toChatError(err);
+    metrics.errors.labels(e.code).inc();
+    if (e.code === 'internal') log.error({ err, userId: ws.getUserData().principal.userId }, 'frame failed');
+    const retryAfterMs = e.details?.['retryAfterMs'];
+    sendFrame(ws, {
+      type: 'error', code: e.code, message: e.message,
+      ...(ref !== undefined ? { ref } : {}),
+      ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
+    });
+  }
+
+  async function opened(ws: Socket): Promise<void> {
+    const conn = ws.getUserData();
+    const { principal } = conn;
+    const roomIds = await deps.store.roomsOfUser(principal.tenant, principal.userId);
+    if (conn.closed) return;
+    for (const roomId of roomIds.slice(0, MAX_ROOMS_AT_CONNECT)) fanout.add(ws, roomId);
+    if (conn.initialRoom) await joinInitialRoom(ws, conn.initialRoom);
+    if (conn.closed) return;
+    sendFrame(ws, {
+      type: 'welcome', userId: principal.userId, name: principal.name, tenant: principal.tenant, connectionId: conn.connectionId,
+      serverTime: new Date().toISOString(), heartbeatMs: Math.floor((config.idleTimeoutSec * 1000) / 2), format: conn.format,
+      rooms: [...conn.rooms],
+    });
+    await presence.connected(conn);
+  }
+
+  /** Seed 001: `/ws?room=<id>` joins the room at connect, creating it (public) on first use. */
+  async function joinInitialRoom(ws: Socket, roomId: string): Promise<void> {
+    const { principal } = ws.getUserData();
+    try {
+      await deps.rooms.join(principal, roomId);
+    } catch (err) {
+      if (!(err instanceof ChatError) || err.code !== 'not_found' || await deps.store.getRoom(roomId)) throw err;
+      await deps.rooms.create(principal, { roomId, name: roomId, type: 'public' }).catch(async (createErr) => {
+        // Two clients creating the same room at once: the loser joins the winner's room.
+        if (createErr instanceof ChatError && createErr.code === 'conflict') await deps.rooms.join(principal, roomId);
+        else throw createErr;
+      });
+    }
+    fanout.add(ws, roomId);
+  }
+
+  function message(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    if (data.byteLength > config.maxPayloadBytes) {
+      return sendError(ws, new ChatError('too_large', `frame is ${data.byteLength} bytes; the limit is ${config.maxPayloadBytes}`), undefined);
+    }
+    let frame;
+    try {
+      frame = decodeClientFrame(data, isBinary);
+    } catch (err) {
+      const ref = err instanceof ChatError ? err.details?.['ref'] : undefined;
+      return sendError(ws, err, typeof ref === 'string' || typeof ref === 'number' ? ref : undefined);
+    }
+    metrics.framesIn.labels(frame.type).inc();
+    const ref = frame.ref;
+    if (frame.type === 'ping') return sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
+    const type = frame.type;
+    const run = () => handleFrame(deps.handlers, ws, frame).then(
+      (body) => sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body }),
+      (err) => sendError(ws, err, ref),
+    );
+    const conn = ws.getUserData();
+    if (ORDERED.has(type)) conn.queue = conn.queue.then(run);
+    else void run();
+  }
+
+  const behavior = {
+    compression: 0,
+    maxPayloadLength: config.maxPayloadBytes * HARD_PAYLOAD_FACTOR,
+    maxBackpressure: config.maxBackpressureBytes,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: config.idleTimeoutSec,
+    sendPingsAutomatically: true,
+    upgrade: upgradeHandler(deps),
+    open(ws: Socket) {
+      sockets.add(ws);
+      metrics.connections.inc();
+      metrics.connectionsTotal.inc();
+      users.attach(ws);
+      opened(ws).catch((err) => {
+        log.warn({ err, userId: ws.getUserData().principal.userId }, 'connection setup failed');
+        sendError(ws, err instanceof ChatError ? err : new ChatError('unavailable', 'could not load your rooms; retry', { cause: err }), undefined);
+      });
+    },
+    message,
+    close(ws: Socket, code: number) {
+      const conn = ws.getUserData();
+      conn.closed = true;
+      sockets.delete(ws);
+      metrics.connections.dec();
+      if (code === 1006 && !deps.draining()) log.debug({ userId: conn.principal.userId }, 'socket closed abnormally');
+      const rooms = [...conn.rooms];
+      deps.typing.stopAll(conn);
+      users.detach(ws);
+      presence.disconnected(conn, rooms).catch((err) => log.warn({ err }, 'presence disconnect failed'));
+    },
+  };
+  deps.server.app.ws<Connection>('/chat', behavior);
+  deps.server.app.ws<Connection>('/ws', behavior);
+
+  return {
+    connections: () => [...sockets].map((s) => s.getUserData()),
+    count: () => sockets.size,
+    closeAll() {
+      for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server shutting down');
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { ChatError } from '../protocol/errors.ts';
+import { extractToken, type Authenticator } from '../auth/authenticator.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { metrics } from '../telemetry/metrics.ts';
+import type { Cors } from './cors.ts';
+import { Exchange } from './exchange.ts';
+import type { InFlight } from './in-flight.ts';
+import type { RouteTable } from './route-table.ts';
+import { STANDARD_HEADERS, type RequestHeaders } from './route.ts';
+
+/** Metrics status of a request whose client went away before the answer (nginx's convention). */
+export const CLIENT_CLOSED = 499;
+
+/** What every kind of route mounts on: the server's app, policies and bookkeeping. */
+export interface ServerCore {
+  readonly app: TemplatedApp;
+  readonly log: Logger;
+  readonly cors: Cors;
+  readonly requests: InFlight;
+  readonly routes: RouteTable;
+  readonly authenticator: Authenticator | undefined;
+  readonly bodyLimit: number;
+  /** Check success responses against their schema (tests). */
+  readonly checkResponses: boolean;
+}
+
+export function begin(core: ServerCore, res: HttpResponse, origin: string | undefined): Exchange {
+  return new Exchange(res, core.cors.headers(origin), core.requests);
+}
+
+export function observe(label: string, status: number, started: number): void {
+  metrics.httpRequests.inc({ route: label, status: String(status) });
+  metrics.httpDuration.observe({ route: label }, (performance.now() - started) / 1000);
+}
+
+/** The standard headers and the route's own, read now: uWS requests are gone after the first await. */
+export function readHeaders(req: HttpRequest, extra: readonly string[] | undefined): RequestHeaders {
+  const headers: Record<string, string | undefined> = {};
+  for (const name of STANDARD_HEADERS) headers[name] = req.getHeader(name) || undefined;
+  for (const name of extra ?? []) headers[name] = req.getHeader(name) || undefined;
+  return headers;
+}
+
+/** The caller of a route that needs auth; `query` also offers `?token=` where a route allows it. */
+export async function authenticate(core: ServerCore, headers: RequestHeaders, query: string | undefined): Promise<Principal> {
+  const token = extractToken(headers['authorization'], query);
+  if (!token) {
+    throw new ChatError('unauthorized', query === undefined
+      ? 'missing bearer token (Authorization: Bearer <jwt>)'
+      : 'missing token (Authorization: Bearer <jwt> or ?token=)');
+  }
+  return core.authenticator!.verify(token);
+}
