@@ -5,7 +5,7 @@ import { killAll } from './lib/processes.ts';
 import { loadAverage } from './lib/proc-stats.ts';
 import { Progress } from './lib/progress.ts';
 import { sleep } from './lib/net.ts';
-import { PEER_NAMES, natsPeerUnavailable, type PeerName } from './peers/peers.ts';
+import { PEER_NAMES, peerUnavailable, type PeerName, type Topology } from './peers/peers.ts';
 import { machineMarkdown, ratiosMarkdown, table, writeReport, type Report } from './report/report.ts';
 import type { Context, ScenarioResult } from './scenarios/context.ts';
 import type { ProfileSummary } from './lib/cpu-profile.ts';
@@ -68,13 +68,18 @@ function choosePeers(list: string | undefined, allowed: readonly PeerName[], not
   for (const p of wanted) {
     if (!PEER_NAMES.includes(p)) throw new InvalidArgumentError(`unknown peer ${p}; choose from ${PEER_NAMES.join(', ')}`);
   }
-  const chosen = wanted.filter((p) => allowed.includes(p));
-  const why = natsPeerUnavailable();
-  if (chosen.includes('chat-nats') && why !== undefined) {
-    notes.push(`chat-svc on NATS skipped: ${why}.`);
-    return chosen.filter((p) => p !== 'chat-nats');
-  }
-  return chosen;
+  return wanted.filter((p) => allowed.includes(p)).filter((p) => {
+    const why = peerUnavailable(p);
+    if (why !== undefined) notes.push(`${p} skipped: ${why}.`);
+    return why === undefined;
+  });
+}
+
+/** --gateways and --persisters: the processes of chat-svc on NATS (fanout, storm, ingest). */
+function withTopology(cmd: Command): Command {
+  return cmd
+    .option('--gateways <n>', 'gateways of chat-svc on NATS (clients spread over them)', int('gateways'), 2)
+    .option('--persisters <n>', 'persisters of chat-svc on NATS (one durable consumer shared)', int('persisters'), 1);
 }
 
 async function waitIdle(minutes: number | undefined, progress: Progress): Promise<void> {
@@ -150,7 +155,7 @@ const program = new Command()
   .description('chat-svc load harness: peers side by side, JSON + Markdown + SVG reports in bench/results/')
   .showHelpAfterError();
 
-withCommon(program.command('fanout'))
+withTopology(withCommon(program.command('fanout')))
   .description('rooms x members x send rate: highest sustainable deliveries/s, latency percentiles, CPU per delivery')
   .option('--shapes <list>', 'ROOMSxMEMBERS,... (default 100x20,10x500)', shapes)
   .option('--step-ms <ms>', 'length of one measured step', int('step-ms'))
@@ -160,8 +165,9 @@ withCommon(program.command('fanout'))
   .option('--max-steps <n>', 'steps at most', int('max-steps'))
   .option('--p99-limit <ms>', 'p99 above which a step is not sustainable', num('p99-limit'))
   .option('--payload <bytes>', 'message content size', int('payload'))
-  .action(async (o: Common & { shapes?: Shape[]; stepMs?: number; commonRate?: number; startRate?: number; growth?: number; maxSteps?: number; p99Limit?: number; payload?: number }) => {
+  .action(async (o: Common & Topology & { shapes?: Shape[]; stepMs?: number; commonRate?: number; startRate?: number; growth?: number; maxSteps?: number; p99Limit?: number; payload?: number }) => {
     await runScenario('fanout', o, 2, async (ctx) => fanout(ctx, {
+      gateways: o.gateways, persisters: o.persisters,
       shapes: o.shapes ?? (o.quick ? [{ rooms: 4, members: 5 }] : [{ rooms: 100, members: 20 }, { rooms: 10, members: 500 }]),
       peers: choosePeers(o.peers, PEER_NAMES, ctx.notes),
       reps: o.reps ?? (o.quick ? 1 : 2),
@@ -196,13 +202,14 @@ withCommon(program.command('idle'))
     }));
   });
 
-withCommon(program.command('storm'))
+withTopology(withCommon(program.command('storm')))
   .description('connect + join + resume of many clients at once')
   .option('--clients <n>', 'clients (default 10000)', int('clients'))
   .option('--members <n>', 'clients per room (default 100)', int('members'))
   .option('--concurrency <n>', 'connection attempts in flight over all workers (default 1000)', int('concurrency'))
-  .action(async (o: Common & { clients?: number; members?: number; concurrency?: number }) => {
+  .action(async (o: Common & Topology & { clients?: number; members?: number; concurrency?: number }) => {
     await runScenario('storm', o, 2, async (ctx) => storm(ctx, {
+      gateways: o.gateways, persisters: o.persisters,
       peers: choosePeers(o.peers, PEER_NAMES, ctx.notes),
       reps: o.reps ?? (o.quick ? 1 : 2),
       clients: o.clients ?? (o.quick ? 100 : 10_000),
@@ -212,13 +219,14 @@ withCommon(program.command('storm'))
     }));
   });
 
-withCommon(program.command('ingest'))
+withTopology(withCommon(program.command('ingest')))
   .description('acked and persisted messages/s (chat-svc peers)')
   .option('--senders <n>', 'sending clients, one room each (default 200)', int('senders'))
   .option('--messages <n>', 'messages in total (default 200000)', int('messages'))
   .option('--window <n>', 'unacknowledged sends per client (default 8)', int('window'))
-  .action(async (o: Common & { senders?: number; messages?: number; window?: number }) => {
+  .action(async (o: Common & Topology & { senders?: number; messages?: number; window?: number }) => {
     await runScenario('ingest', o, 2, async (ctx) => ingest(ctx, {
+      gateways: o.gateways, persisters: o.persisters,
       peers: choosePeers(o.peers, ['chat', 'chat-nats'], ctx.notes),
       reps: o.reps ?? (o.quick ? 1 : 2),
       senders: o.senders ?? (o.quick ? 10 : 200),

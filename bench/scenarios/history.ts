@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { createSqliteStore } from '../../shared/store/sqlite-store.ts';
+import { createSqliteStore, type Store } from '../../shared/store/index.ts';
 import { DEFAULT_ROOM_SETTINGS, type Message, type Room } from '../../shared/domain/models.ts';
 import type { DurableEvent } from '../../shared/domain/events.ts';
 import { Snowflake } from '../../shared/ids/snowflake.ts';
-import type { Store } from '../../shared/store/store.ts';
 import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.ts';
 import { sumCpu } from '../lib/proc-stats.ts';
 import { startServer } from '../lib/processes.ts';
@@ -110,7 +109,7 @@ export async function history(ctx: Context, opts: HistoryOptions): Promise<Scena
   for (const s of storeRuns) ctx.progress.log(`history store limit ${s.limit}: p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms`);
 
   const http: HttpRun[] = [];
-  await withPeer(ctx, 'chat', { format: 'json', gateways: 1 }, async (chat) => {
+  await withPeer(ctx, 'chat', { format: 'json', gateways: 1, persisters: 1 }, async (chat) => {
     const tmp = mkdtempSync(join(tmpdir(), 'bench-history-'));
     let fastify: Awaited<ReturnType<typeof startServer>> | undefined;
     try {
