@@ -15,6 +15,7 @@ import { storm } from './scenarios/storm.ts';
 import { ingest } from './scenarios/ingest.ts';
 import { history } from './scenarios/history.ts';
 import { presence } from './scenarios/presence.ts';
+import { storeScenario, type StoreKind } from './scenarios/store.ts';
 
 /**
  * `npm run bench -- <scenario> [options]`: runs the peers side by side and writes
@@ -43,6 +44,8 @@ const num = (name: string) => (v: string) => {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name}: a positive number`);
   return n;
 };
+const intList = (name: string) => (v: string): number[] => v.split(',').map((s) => int(name)(s.trim()));
+const hosts = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 const shapes = (v: string): Shape[] => v.split(',').map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s.trim());
   if (!m) throw new InvalidArgumentError('shapes: ROOMSxMEMBERS[,ROOMSxMEMBERS...]');
@@ -259,6 +262,34 @@ withCommon(program.command('presence'))
       members: o.members ?? (o.quick ? 500 : 10_000),
       durationMs: (o.duration ?? (o.quick ? 0.3 : 5)) * 1000,
       reps: o.reps ?? (o.quick ? 1 : 2),
+    }));
+  });
+
+withCommon(program.command('store'))
+  .description('store ingest (persister, applyEvents, bare driver loop: the limit) and history latency, SQLite and Cassandra')
+  .addOption(new Option('--stores <list>', 'stores to measure').default(['sqlite', 'cassandra'], 'sqlite,cassandra').argParser((v) => {
+    const list = v.split(',').map((s) => s.trim());
+    for (const k of list) if (k !== 'sqlite' && k !== 'cassandra') throw new InvalidArgumentError(`stores: sqlite and/or cassandra, not ${k}`);
+    return list as StoreKind[];
+  }))
+  .option('--batch-sizes <list>', 'persister batch sizes (default 100,500,1000,5000)', intList('batch-sizes'))
+  .option('--events <n>', 'events per batch size, path and repetition (default 30000)', int('events'))
+  .option('--rooms <n>', 'rooms the events are spread over', int('rooms'), 50)
+  .option('--concurrency <n>', 'Cassandra requests in flight, for the store and the bare loop alike', int('concurrency'), 32)
+  .addOption(new Option('--cassandra <hosts>', 'Cassandra contact points').argParser(hosts)
+    .default(hosts(process.env.CASSANDRA_CONTACT_POINTS || '127.0.0.1'), 'CASSANDRA_CONTACT_POINTS or 127.0.0.1'))
+  .addOption(new Option('--cassandra-dc <dc>', 'Cassandra local datacenter').default(process.env.CASSANDRA_LOCAL_DC || 'datacenter1', 'CASSANDRA_LOCAL_DC or datacenter1'))
+  .action(async (o: Common & { stores: StoreKind[]; batchSizes?: number[]; events?: number; rooms: number; concurrency: number; cassandra: string[]; cassandraDc: string }) => {
+    await runScenario('store', o, 1, async (ctx) => storeScenario(ctx, {
+      stores: o.stores,
+      reps: o.reps ?? (o.quick ? 1 : 2),
+      batchSizes: o.batchSizes ?? (o.quick ? [100, 1000] : [100, 500, 1000, 5000]),
+      events: o.events ?? (o.quick ? 3000 : 30_000),
+      rooms: o.rooms,
+      concurrency: o.concurrency,
+      historyMessages: o.quick ? 1000 : 5000,
+      historyReads: o.quick ? 100 : 1000,
+      cassandra: { contactPoints: o.cassandra, localDataCenter: o.cassandraDc },
     }));
   });
 
