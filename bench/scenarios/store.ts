@@ -259,10 +259,12 @@ export async function storeScenario(ctx: Context, opts: StoreOptions): Promise<S
     }
     labels[kind] = target.label;
     try {
-      // A B C A B C: every path once per repetition and batch size, so drift hits all alike
+      // every path once per repetition and batch size, the order rotating so that none always runs
+      // first (or right after another's writes): drift of the machine and of the node hits all alike
       for (let rep = 1; rep <= opts.reps; rep++) {
-        for (const batchSize of opts.batchSizes) {
-          for (const path of PATHS) {
+        for (const [b, batchSize] of opts.batchSizes.entries()) {
+          const shift = (rep - 1 + b) % PATHS.length;
+          for (const path of [...PATHS.slice(shift), ...PATHS.slice(0, shift)]) {
             ctx.progress.phase(`${kind} #${rep}: batch ${batchSize}, ${path}`);
             const run = await measure(target, path, batchSize, rep, opts);
             ingest.push(run);
@@ -310,7 +312,7 @@ function summarizeStore(ingest: IngestRun[], history: HistoryRun[], labels: Part
 
   const md = [
     `Ingest: ${fmt(opts.events)} \`message.created\` events (~90 characters of text) per batch size, path and repetition, spread over ${opts.rooms} rooms `
-      + `(created first), written three ways in turn: **persister** (the real persister draining an in-process stream that already holds every event: decode, `
+      + `(created first), written three ways in turn (the order rotating per batch size and repetition): **persister** (the real persister draining an in-process stream that already holds every event: decode, `
       + '`applyEvents` per batch, acks; what ingest gets), **store.applyEvents** (the store alone, one batch at a time, awaited) and the **bare driver** loop, the limit '
       + '(the same rows into the same table with nothing else: rows built before the clock starts, no room activity; SQLite: better-sqlite3, prepared inserts of the '
       + '`messages` and `message_fts` rows, one transaction per batch; Cassandra: cassandra-driver, prepared INSERT, one UNLOGGED BATCH per partition of each event '
