@@ -5,7 +5,7 @@ import { killAll } from './lib/processes.ts';
 import { loadAverage } from './lib/proc-stats.ts';
 import { Progress } from './lib/progress.ts';
 import { sleep } from './lib/net.ts';
-import { PEER_NAMES, natsPeerUnavailable, type PeerName } from './peers/peers.ts';
+import { PEER_NAMES, peerUnavailable, type PeerName, type Topology } from './peers/peers.ts';
 import { machineMarkdown, ratiosMarkdown, table, writeReport, type Report } from './report/report.ts';
 import type { Context, ScenarioResult } from './scenarios/context.ts';
 import type { ProfileSummary } from './lib/cpu-profile.ts';
@@ -15,6 +15,7 @@ import { storm } from './scenarios/storm.ts';
 import { ingest } from './scenarios/ingest.ts';
 import { history } from './scenarios/history.ts';
 import { presence } from './scenarios/presence.ts';
+import { storeScenario, type StoreKind } from './scenarios/store.ts';
 
 /**
  * `npm run bench -- <scenario> [options]`: runs the peers side by side and writes
@@ -43,6 +44,8 @@ const num = (name: string) => (v: string) => {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name}: a positive number`);
   return n;
 };
+const intList = (name: string) => (v: string): number[] => v.split(',').map((s) => int(name)(s.trim()));
+const hosts = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 const shapes = (v: string): Shape[] => v.split(',').map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s.trim());
   if (!m) throw new InvalidArgumentError('shapes: ROOMSxMEMBERS[,ROOMSxMEMBERS...]');
@@ -68,13 +71,18 @@ function choosePeers(list: string | undefined, allowed: readonly PeerName[], not
   for (const p of wanted) {
     if (!PEER_NAMES.includes(p)) throw new InvalidArgumentError(`unknown peer ${p}; choose from ${PEER_NAMES.join(', ')}`);
   }
-  const chosen = wanted.filter((p) => allowed.includes(p));
-  const why = natsPeerUnavailable();
-  if (chosen.includes('chat-nats') && why !== undefined) {
-    notes.push(`chat-svc on NATS skipped: ${why}.`);
-    return chosen.filter((p) => p !== 'chat-nats');
-  }
-  return chosen;
+  return wanted.filter((p) => allowed.includes(p)).filter((p) => {
+    const why = peerUnavailable(p);
+    if (why !== undefined) notes.push(`${p} skipped: ${why}.`);
+    return why === undefined;
+  });
+}
+
+/** --gateways and --persisters: the processes of chat-svc on NATS (fanout, storm, ingest). */
+function withTopology(cmd: Command): Command {
+  return cmd
+    .option('--gateways <n>', 'gateways of chat-svc on NATS (clients spread over them)', int('gateways'), 2)
+    .option('--persisters <n>', 'persisters of chat-svc on NATS (one durable consumer shared)', int('persisters'), 1);
 }
 
 async function waitIdle(minutes: number | undefined, progress: Progress): Promise<void> {
@@ -150,7 +158,7 @@ const program = new Command()
   .description('chat-svc load harness: peers side by side, JSON + Markdown + SVG reports in bench/results/')
   .showHelpAfterError();
 
-withCommon(program.command('fanout'))
+withTopology(withCommon(program.command('fanout')))
   .description('rooms x members x send rate: highest sustainable deliveries/s, latency percentiles, CPU per delivery')
   .option('--shapes <list>', 'ROOMSxMEMBERS,... (default 100x20,10x500)', shapes)
   .option('--step-ms <ms>', 'length of one measured step', int('step-ms'))
@@ -160,8 +168,9 @@ withCommon(program.command('fanout'))
   .option('--max-steps <n>', 'steps at most', int('max-steps'))
   .option('--p99-limit <ms>', 'p99 above which a step is not sustainable', num('p99-limit'))
   .option('--payload <bytes>', 'message content size', int('payload'))
-  .action(async (o: Common & { shapes?: Shape[]; stepMs?: number; commonRate?: number; startRate?: number; growth?: number; maxSteps?: number; p99Limit?: number; payload?: number }) => {
+  .action(async (o: Common & Topology & { shapes?: Shape[]; stepMs?: number; commonRate?: number; startRate?: number; growth?: number; maxSteps?: number; p99Limit?: number; payload?: number }) => {
     await runScenario('fanout', o, 2, async (ctx) => fanout(ctx, {
+      gateways: o.gateways, persisters: o.persisters,
       shapes: o.shapes ?? (o.quick ? [{ rooms: 4, members: 5 }] : [{ rooms: 100, members: 20 }, { rooms: 10, members: 500 }]),
       peers: choosePeers(o.peers, PEER_NAMES, ctx.notes),
       reps: o.reps ?? (o.quick ? 1 : 2),
@@ -196,13 +205,14 @@ withCommon(program.command('idle'))
     }));
   });
 
-withCommon(program.command('storm'))
+withTopology(withCommon(program.command('storm')))
   .description('connect + join + resume of many clients at once')
   .option('--clients <n>', 'clients (default 10000)', int('clients'))
   .option('--members <n>', 'clients per room (default 100)', int('members'))
   .option('--concurrency <n>', 'connection attempts in flight over all workers (default 1000)', int('concurrency'))
-  .action(async (o: Common & { clients?: number; members?: number; concurrency?: number }) => {
+  .action(async (o: Common & Topology & { clients?: number; members?: number; concurrency?: number }) => {
     await runScenario('storm', o, 2, async (ctx) => storm(ctx, {
+      gateways: o.gateways, persisters: o.persisters,
       peers: choosePeers(o.peers, PEER_NAMES, ctx.notes),
       reps: o.reps ?? (o.quick ? 1 : 2),
       clients: o.clients ?? (o.quick ? 100 : 10_000),
@@ -212,13 +222,14 @@ withCommon(program.command('storm'))
     }));
   });
 
-withCommon(program.command('ingest'))
+withTopology(withCommon(program.command('ingest')))
   .description('acked and persisted messages/s (chat-svc peers)')
   .option('--senders <n>', 'sending clients, one room each (default 200)', int('senders'))
   .option('--messages <n>', 'messages in total (default 200000)', int('messages'))
   .option('--window <n>', 'unacknowledged sends per client (default 8)', int('window'))
-  .action(async (o: Common & { senders?: number; messages?: number; window?: number }) => {
+  .action(async (o: Common & Topology & { senders?: number; messages?: number; window?: number }) => {
     await runScenario('ingest', o, 2, async (ctx) => ingest(ctx, {
+      gateways: o.gateways, persisters: o.persisters,
       peers: choosePeers(o.peers, ['chat', 'chat-nats'], ctx.notes),
       reps: o.reps ?? (o.quick ? 1 : 2),
       senders: o.senders ?? (o.quick ? 10 : 200),
@@ -251,6 +262,34 @@ withCommon(program.command('presence'))
       members: o.members ?? (o.quick ? 500 : 10_000),
       durationMs: (o.duration ?? (o.quick ? 0.3 : 5)) * 1000,
       reps: o.reps ?? (o.quick ? 1 : 2),
+    }));
+  });
+
+withCommon(program.command('store'))
+  .description('store ingest (persister, applyEvents, bare driver loop: the limit) and history latency, SQLite and Cassandra')
+  .addOption(new Option('--stores <list>', 'stores to measure').default(['sqlite', 'cassandra'], 'sqlite,cassandra').argParser((v) => {
+    const list = v.split(',').map((s) => s.trim());
+    for (const k of list) if (k !== 'sqlite' && k !== 'cassandra') throw new InvalidArgumentError(`stores: sqlite and/or cassandra, not ${k}`);
+    return list as StoreKind[];
+  }))
+  .option('--batch-sizes <list>', 'persister batch sizes (default 100,500,1000,5000)', intList('batch-sizes'))
+  .option('--events <n>', 'events per batch size, path and repetition (default 30000)', int('events'))
+  .option('--rooms <n>', 'rooms the events are spread over', int('rooms'), 50)
+  .option('--concurrency <n>', 'Cassandra requests in flight, for the store and the bare loop alike', int('concurrency'), 32)
+  .addOption(new Option('--cassandra <hosts>', 'Cassandra contact points').argParser(hosts)
+    .default(hosts(process.env.CASSANDRA_CONTACT_POINTS || '127.0.0.1'), 'CASSANDRA_CONTACT_POINTS or 127.0.0.1'))
+  .addOption(new Option('--cassandra-dc <dc>', 'Cassandra local datacenter').default(process.env.CASSANDRA_LOCAL_DC || 'datacenter1', 'CASSANDRA_LOCAL_DC or datacenter1'))
+  .action(async (o: Common & { stores: StoreKind[]; batchSizes?: number[]; events?: number; rooms: number; concurrency: number; cassandra: string[]; cassandraDc: string }) => {
+    await runScenario('store', o, 1, async (ctx) => storeScenario(ctx, {
+      stores: o.stores,
+      reps: o.reps ?? (o.quick ? 1 : 2),
+      batchSizes: o.batchSizes ?? (o.quick ? [100, 1000] : [100, 500, 1000, 5000]),
+      events: o.events ?? (o.quick ? 3000 : 30_000),
+      rooms: o.rooms,
+      concurrency: o.concurrency,
+      historyMessages: o.quick ? 1000 : 5000,
+      historyReads: o.quick ? 100 : 1000,
+      cassandra: { contactPoints: o.cassandra, localDataCenter: o.cassandraDc },
     }));
   });
 

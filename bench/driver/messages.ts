@@ -43,6 +43,8 @@ export interface RunReply {
   id: number; sent: number; sendFailures: number;
   /** Deliveries received while the step ran, whatever step they belonged to. */
   deliveredInWindow: number;
+  /** Acks of send_message received while the step ran. */
+  ackedInWindow: number;
   windowMs: number;
   cpuMicros: number;
   /** Error frames received since the last report, by code. */

@@ -20,7 +20,7 @@ const SKIP = [Buffer.from('user_joined'), Buffer.from('presence_update'), Buffer
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const now = () => performance.timeOrigin + performance.now();
 
-type Frame = { type?: string; ref?: string | number; code?: string; message?: unknown; rooms?: unknown };
+type Frame = { type?: string; ref?: string | number; action?: string; code?: string; message?: unknown; rooms?: unknown };
 
 interface Client {
   spec: ClientSpec;
@@ -34,6 +34,8 @@ interface Client {
 const clients: Client[] = [];
 const steps = new Map<number, { hist: Histogram; delivered: number }>();
 let deliveredInWindow = 0;
+/** Acks of send_message received while a step ran (the fanout sends carry no ref: they are counted, not awaited). */
+let ackedInWindow = 0;
 let errors: Record<string, number> = {};
 let closedSinceReport = 0;
 let nextRef = 0;
@@ -55,6 +57,11 @@ function recordDelivery(text: string | Buffer, at: number): void {
   if (!step) steps.set(stepId, (step = { hist: newHistogram(), delivered: 0 }));
   step.delivered++;
   step.hist.recordValue(Math.max(1, Math.round((t - sentAt) * 1000)));
+}
+
+/** Socket.IO's ack callback of a fanout send; one function for every send, no closure per frame. */
+function countSendAck(frame: Frame | undefined): void {
+  if (frame?.type === 'ack') ackedInWindow++;
 }
 
 function countError(frame: Frame): void {
@@ -125,6 +132,7 @@ async function wsClient(peer: PeerTarget, spec: ClientSpec, token: string, local
     }
     if (frame.type === 'welcome') return welcome();
     if (frame.type === 'error') countError(frame);
+    else if (frame.type === 'ack' && frame.action === 'send_message') ackedInWindow++;
     pending.settle(frame);
   });
   ws.on('open', () => { client.open = true; });
@@ -152,7 +160,8 @@ function socketIoClient(peer: PeerTarget, spec: ClientSpec, token: string, local
   welcomed.catch(() => undefined); // as for wsClient
   const client: Client = {
     spec, open: false, welcomed,
-    send: (frame) => socket.emit(String(frame['type']), frame),
+    // with an ack callback, as the other peers ack every send
+    send: (frame) => socket.emit(String(frame['type']), frame, countSendAck),
     request: (frame, ms) => socket.timeout(ms).emitWithAck(String(frame['type']), frame) as Promise<Frame>,
     close: () => socket.disconnect(),
   };
@@ -257,6 +266,7 @@ function run(c: Extract<Command, { cmd: 'run' }>): Promise<Reply> {
     let sendFailures = 0;
     let rr = 0;
     deliveredInWindow = 0;
+    ackedInWindow = 0;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const tick = () => {
@@ -275,7 +285,7 @@ function run(c: Extract<Command, { cmd: 'run' }>): Promise<Reply> {
         clearInterval(timer);
         const cpu = process.cpuUsage(cpu0);
         const reply = {
-          id: c.id, sent, sendFailures, deliveredInWindow, windowMs: performance.now() - t0,
+          id: c.id, sent, sendFailures, deliveredInWindow, ackedInWindow, windowMs: performance.now() - t0,
           cpuMicros: cpu.user + cpu.system, errors, closed: closedSinceReport,
         };
         errors = {};

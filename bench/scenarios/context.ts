@@ -6,7 +6,7 @@ import { summarizeProfiles, type ProfileSummary } from '../lib/cpu-profile.ts';
 import type { ClientSpec, ConnectReply } from '../driver/messages.ts';
 import type { Progress } from '../lib/progress.ts';
 import { mergeEncoded, newHistogram, summarize, type LatencySummary } from '../lib/histogram.ts';
-import { ROOT, PEER_LABELS, startPeer, type Peer, type PeerName, type PeerOptions } from '../peers/peers.ts';
+import { ROOT, peerLabel, startPeer, type Peer, type PeerName, type PeerOptions } from '../peers/peers.ts';
 import type { Chart } from '../report/svg.ts';
 import type { Ratio } from '../report/report.ts';
 
@@ -42,7 +42,7 @@ export function interleave(peers: readonly PeerName[], reps: number): Array<{ pe
 }
 
 /** Starts the peer, runs `fn`, and always stops it (and the clients) again. */
-export async function withPeer<T>(ctx: Context, name: PeerName, opts: PeerOptions, fn: (peer: Peer) => Promise<T>, label = PEER_LABELS[name]): Promise<T> {
+export async function withPeer<T>(ctx: Context, name: PeerName, opts: PeerOptions, fn: (peer: Peer) => Promise<T>, label = peerLabel(name, opts)): Promise<T> {
   const profileDir = ctx.profile && (name === 'chat' || name === 'chat-nats') ? mkdtempSync(join(tmpdir(), 'bench-prof-')) : undefined;
   try {
     const peer = await startPeer(name, { ...opts, ...(profileDir ? { profileDir } : {}) });

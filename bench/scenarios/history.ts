@@ -2,13 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { createSqliteStore } from '../../shared/store/sqlite-store.ts';
-import { DEFAULT_ROOM_SETTINGS, type Message, type Room } from '../../shared/domain/models.ts';
-import type { DurableEvent } from '../../shared/domain/events.ts';
-import { Snowflake } from '../../shared/ids/snowflake.ts';
-import type { Store } from '../../shared/store/store.ts';
+import { createSqliteStore, type Store } from '../../shared/store/index.ts';
+import type { DurableEvent } from '../../shared/domain/index.ts';
+import { Snowflake } from '../../shared/ids/index.ts';
 import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.ts';
 import { sumCpu } from '../lib/proc-stats.ts';
+import { benchRoom, messageCreated } from '../lib/store-fixtures.ts';
 import { startServer } from '../lib/processes.ts';
 import { freePort, sleep } from '../lib/net.ts';
 import { ROOT } from '../peers/peers.ts';
@@ -55,32 +54,17 @@ async function measureHttp(target: HttpRun['target'], rep: number, url: string, 
   };
 }
 
-function message(roomId: string, messageId: string, i: number, at: number): Message {
-  return {
-    messageId, roomId, authorId: `u${i % 7}`, authorName: `User ${i % 7}`, content: `history message ${i} `.padEnd(100, 'x'), type: 'text',
-    timestamp: new Date(at).toISOString(), reactions: {}, replyTo: null, threadId: null, mentions: [], attachments: [],
-    isEdited: false, isDeleted: false, isPinned: false, isAnonymous: false,
-  } as Message;
-}
-
 /** The store port in this process: history pages of 50 and 100 from a room of 1000 messages. */
 async function measureStore(opts: HistoryOptions): Promise<StoreRun[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-store-'));
   const store: Store = createSqliteStore({ dataDir: dir });
   try {
     const now = Date.now();
-    const room = {
-      roomId: ROOM, tenant: 'default', name: ROOM, description: '', type: 'public', createdBy: 'u0', createdAt: new Date(now).toISOString(),
-      updatedAt: new Date(now).toISOString(), memberCount: 0, maxMembers: 10_000, lastActivity: new Date(now).toISOString(),
-      settings: { ...DEFAULT_ROOM_SETTINGS }, isActive: true, tags: [],
-    } as Room;
-    await store.createRoom(room, [{ roomId: ROOM, userId: 'u0', displayName: 'u0', role: 'owner', joinedAt: room.createdAt, isMuted: false, isBanned: false }]);
+    const { room, members } = benchRoom(ROOM, now);
+    await store.createRoom(room, members);
     const ids = new Snowflake(1);
     const events: DurableEvent[] = [];
-    for (let i = 0; i < 1000; i++) {
-      const id = ids.next();
-      events.push({ kind: 'message.created', id, at: now + i, roomId: ROOM, message: message(ROOM, id, i, now + i) });
-    }
+    for (let i = 0; i < 1000; i++) events.push(messageCreated(ROOM, ids.next(), i, now + i, `history message ${i} `.padEnd(100, 'x')));
     await store.applyEvents(events);
     const runs: StoreRun[] = [];
     for (const limit of [50, 100]) {
@@ -110,7 +94,7 @@ export async function history(ctx: Context, opts: HistoryOptions): Promise<Scena
   for (const s of storeRuns) ctx.progress.log(`history store limit ${s.limit}: p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms`);
 
   const http: HttpRun[] = [];
-  await withPeer(ctx, 'chat', { format: 'json', gateways: 1 }, async (chat) => {
+  await withPeer(ctx, 'chat', { format: 'json', gateways: 1, persisters: 1 }, async (chat) => {
     const tmp = mkdtempSync(join(tmpdir(), 'bench-history-'));
     let fastify: Awaited<ReturnType<typeof startServer>> | undefined;
     try {

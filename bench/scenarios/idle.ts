@@ -1,6 +1,6 @@
 import { rssBytes, sumRss } from '../lib/proc-stats.ts';
 import { sleep } from '../lib/net.ts';
-import { PEER_LABELS, type Peer, type PeerName } from '../peers/peers.ts';
+import { peerLabel, type Peer, type PeerName, type Topology } from '../peers/peers.ts';
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
 import { connectClients, fmt, interleave, mean, withPeer, type ConnectResult, type Context, type ScenarioResult } from './context.ts';
@@ -65,17 +65,18 @@ async function runPeer(ctx: Context, peer: Peer, rep: number, n: number, opts: I
 export async function idle(ctx: Context, opts: IdleOptions): Promise<ScenarioResult> {
   const runs: IdleRun[] = [];
   const order = interleave(opts.peers, opts.reps);
+  const topology: Topology = { gateways: opts.natsGateways, persisters: 1 };
   ctx.progress.start(order.length);
   for (const { peer: name, rep } of order) {
-    const nats = name === 'chat-nats';
-    const n = nats ? opts.natsConnections : opts.connections;
+    const n = name === 'chat-nats' ? opts.natsConnections : opts.connections;
+    const label = peerLabel(name, topology);
     try {
-      const run = await withPeer(ctx, name, { format: opts.format, gateways: nats ? opts.natsGateways : 2 }, (peer) => runPeer(ctx, peer, rep, n, opts), `${PEER_LABELS[name]} #${rep}`);
+      const run = await withPeer(ctx, name, { format: opts.format, ...topology }, (peer) => runPeer(ctx, peer, rep, n, opts), `${label} #${rep}`);
       runs.push(run);
       ctx.progress.log(`idle ${run.label} #${rep}: ${fmt(run.connections)} connections, ${fmt(run.kibPerConnection, 2)} KiB each${run.error ? ` (${run.error})` : ''}`);
     } catch (err) {
-      ctx.progress.log(`idle ${PEER_LABELS[name]} #${rep} failed: ${(err as Error).message}`);
-      runs.push({ peer: name, label: PEER_LABELS[name], rep, connections: 0, connect: null, rssBeforeMiB: 0, rssAfterMiB: 0, kibPerConnection: null, perProcessKib: [], auxKibPerConnection: {}, error: (err as Error).message });
+      ctx.progress.log(`idle ${label} #${rep} failed: ${(err as Error).message}`);
+      runs.push({ peer: name, label, rep, connections: 0, connect: null, rssBeforeMiB: 0, rssAfterMiB: 0, kibPerConnection: null, perProcessKib: [], auxKibPerConnection: {}, error: (err as Error).message });
     }
     ctx.progress.tick('idle');
   }
@@ -98,15 +99,15 @@ export async function idle(ctx: Context, opts: IdleOptions): Promise<ScenarioRes
   const md = [
     `Each peer is started, left ${opts.settleMs} ms, then gets N authenticated connections (token verified at upgrade, \`welcome\` received, no room joined); `
       + `after another ${opts.settleMs} ms the server processes' RSS is read again. KiB per connection = (RSS after - RSS before) / N, summed over the peer's processes `
-      + `(chat-svc on NATS: ${opts.natsGateways} gateways + api + persister; nats-server apart). N = ${fmt(opts.connections)} (NATS: ${fmt(opts.natsConnections)}).`,
+      + `(chat-svc on NATS: ${opts.natsGateways} gateways + api + persister, Socket.IO + Redis: both its processes; nats-server and redis-server apart as "broker"). N = ${fmt(opts.connections)} (NATS: ${fmt(opts.natsConnections)}).`,
     '', '![idle]({{SVG}})', '',
-    table(['peer', 'rep', 'connections', 'retried', 'RSS before MiB', 'RSS after MiB', 'KiB per connection', 'nats-server KiB/conn', 'connect: all welcomed s', 'error'],
+    table(['peer', 'rep', 'connections', 'retried', 'RSS before MiB', 'RSS after MiB', 'KiB per connection', 'broker KiB/conn', 'connect: all welcomed s', 'error'],
       runs.map((r) => [r.label, r.rep, fmt(r.connections), fmt(r.connect?.retried), fmt(r.rssBeforeMiB, 1), fmt(r.rssAfterMiB, 1), fmt(r.kibPerConnection, 2),
-        r.auxKibPerConnection['nats-server'] !== undefined ? fmt(r.auxKibPerConnection['nats-server'], 2) : '', fmt((r.connect?.welcomedMs ?? 0) / 1000, 1), r.error ?? ''])),
+        Object.entries(r.auxKibPerConnection).map(([k, v]) => `${fmt(v, 2)} (${k})`).join(', '), fmt((r.connect?.welcomedMs ?? 0) / 1000, 1), r.error ?? ''])),
   ];
   const charts: Chart[] = [{
     kind: 'bars', title: 'idle: RSS per idle authenticated connection (mean of reps)', unit: 'KiB', groups: ['KiB per connection'],
-    series: opts.peers.map((p) => ({ name: PEER_LABELS[p], values: [per(p)] })),
+    series: opts.peers.map((p) => ({ name: peerLabel(p, topology), values: [per(p)] })),
   }];
   return { options: { ...opts }, results: { runs }, ratios, markdown: md.join('\n'), charts };
 }

@@ -1,11 +1,11 @@
 import { sumCpu } from '../lib/proc-stats.ts';
-import { PEER_LABELS, type Peer, type PeerName } from '../peers/peers.ts';
+import { peerLabel, topologyText, type Peer, type PeerName, type Topology } from '../peers/peers.ts';
 import { postMessage } from '../peers/rest.ts';
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
 import { connectClients, fmt, interleave, mean, roomShape, withPeer, type ConnectResult, type Context, type ScenarioResult } from './context.ts';
 
-export interface StormOptions {
+export interface StormOptions extends Topology {
   peers: PeerName[];
   reps: number;
   clients: number;
@@ -59,13 +59,14 @@ export async function storm(ctx: Context, opts: StormOptions): Promise<ScenarioR
   const order = interleave(opts.peers, opts.reps);
   ctx.progress.start(order.length);
   for (const { peer: name, rep } of order) {
+    const label = peerLabel(name, opts);
     try {
-      const run = await withPeer(ctx, name, { format: opts.format, gateways: 2 }, (peer) => runPeer(ctx, peer, rep, opts), `${PEER_LABELS[name]} #${rep}`);
+      const run = await withPeer(ctx, name, { format: opts.format, gateways: opts.gateways, persisters: opts.persisters }, (peer) => runPeer(ctx, peer, rep, opts), `${label} #${rep}`);
       runs.push(run);
       ctx.progress.log(`storm ${run.label} #${rep}: ${fmt(run.connect?.ok)} ready in ${fmt((run.connect?.resumedMs ?? 0) / 1000, 2)} s, ${run.connect?.failed} failed`);
     } catch (err) {
-      ctx.progress.log(`storm ${PEER_LABELS[name]} #${rep} failed: ${(err as Error).message}`);
-      runs.push({ peer: name, label: PEER_LABELS[name], rep, connect: null, serverCpuMs: 0, serverCpuUsPerClient: null, auxCpuMs: {}, error: (err as Error).message });
+      ctx.progress.log(`storm ${label} #${rep} failed: ${(err as Error).message}`);
+      runs.push({ peer: name, label, rep, connect: null, serverCpuMs: 0, serverCpuUsPerClient: null, auxCpuMs: {}, error: (err as Error).message });
     }
     ctx.progress.tick('storm');
   }
@@ -74,30 +75,32 @@ export async function storm(ctx: Context, opts: StormOptions): Promise<ScenarioR
   for (const ours of (['chat', 'chat-nats'] as const).filter((p) => opts.peers.includes(p))) {
     const raw = allReady('raw-uws');
     const mine = allReady(ours);
-    if (raw !== null && mine !== null) ratios.push({ name: `${ours === 'chat' ? 'embedded' : 'NATS'}: time to all resumed / raw uWS`, value: mine / raw, target: 'context', met: null });
+    const name = ours === 'chat' ? 'embedded' : `NATS (${topologyText(opts)})`;
+    if (raw !== null && mine !== null) ratios.push({ name: `${name}: time to all resumed / raw uWS`, value: mine / raw, target: 'context', met: null });
     const failed = runs.filter((r) => r.peer === ours).reduce((n, r) => n + (r.connect?.failed ?? 0) + (r.connect?.retried ?? 0), 0);
-    ratios.push({ name: `${ours === 'chat' ? 'embedded' : 'NATS'}: failed attempts (retried or not)`, value: failed, target: '0', met: failed === 0 });
+    ratios.push({ name: `${name}: failed attempts (retried or not)`, value: failed, target: '0', met: failed === 0 });
   }
   const md = [
     `${fmt(opts.clients)} clients, ${opts.members} per room, at most ${opts.concurrency} connection attempts in flight. Each client: connect (token verified), `
       + '`welcome`, `join_room` (ack), `resume` with the id of a message sent to the room before the storm (chat-svc replays from the stream; the reference peers just ack). '
       + 'A failed client is tried once more (counted as retried). Times are from the first attempt until the last client was welcomed / joined / resumed; "ready" is one client\'s connect-to-resumed time.',
     '', '![storm]({{SVG}})', '',
-    table(['peer', 'rep', 'ready', 'failed', 'retried', 'all welcomed s', 'all joined s', 'all resumed s', 'ready p50 ms', 'ready p99 ms', 'server CPU s', 'server CPU us/client', 'error'],
+    table(['peer', 'rep', 'ready', 'failed', 'retried', 'all welcomed s', 'all joined s', 'all resumed s', 'ready p50 ms', 'ready p99 ms', 'server CPU s', 'server CPU us/client', 'broker CPU s', 'error'],
       runs.map((r) => [r.label, r.rep, fmt(r.connect?.ok), fmt(r.connect?.failed), fmt(r.connect?.retried), fmt((r.connect?.welcomedMs ?? 0) / 1000, 2), fmt((r.connect?.joinedMs ?? 0) / 1000, 2),
-        fmt((r.connect?.resumedMs ?? 0) / 1000, 2), fmt(r.connect?.ready.p50, 1), fmt(r.connect?.ready.p99, 1), fmt(r.serverCpuMs / 1000, 2), fmt(r.serverCpuUsPerClient, 0), r.error ?? ''])),
+        fmt((r.connect?.resumedMs ?? 0) / 1000, 2), fmt(r.connect?.ready.p50, 1), fmt(r.connect?.ready.p99, 1), fmt(r.serverCpuMs / 1000, 2), fmt(r.serverCpuUsPerClient, 0),
+        Object.entries(r.auxCpuMs).map(([k, ms]) => `${fmt(ms / 1000, 2)} (${k})`).join(', '), r.error ?? ''])),
   ];
   const charts: Chart[] = [
     {
       kind: 'bars', title: `storm: ${fmt(opts.clients)} clients connect + join + resume (mean of reps)`, unit: 'seconds', groups: ['all welcomed', 'all joined', 'all resumed'],
       series: opts.peers.map((p) => {
         const mine = runs.filter((r) => r.peer === p && r.connect);
-        return { name: PEER_LABELS[p], values: [mean(mine.map((r) => r.connect!.welcomedMs / 1000)), mean(mine.map((r) => r.connect!.joinedMs / 1000)), mean(mine.map((r) => r.connect!.resumedMs / 1000))] };
+        return { name: peerLabel(p, opts), values: [mean(mine.map((r) => r.connect!.welcomedMs / 1000)), mean(mine.map((r) => r.connect!.joinedMs / 1000)), mean(mine.map((r) => r.connect!.resumedMs / 1000))] };
       }),
     },
     {
       kind: 'bars', title: 'storm: server CPU per client (mean of reps)', unit: 'us/client', groups: ['server CPU per client'],
-      series: opts.peers.map((p) => ({ name: PEER_LABELS[p], values: [mean(runs.filter((r) => r.peer === p).map((r) => r.serverCpuUsPerClient))] })),
+      series: opts.peers.map((p) => ({ name: peerLabel(p, opts), values: [mean(runs.filter((r) => r.peer === p).map((r) => r.serverCpuUsPerClient))] })),
     },
   ];
   return { options: { ...opts }, results: { runs }, ratios, markdown: md.join('\n'), charts };
