@@ -59,7 +59,7 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
     for (const span of spans) span.end();
     metrics.persistLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.persistBatchSize.observe(events.length);
-    for (const e of events) metrics.persistedEvents.labels(e.kind).inc();
+    countByKind(events);
     for (const d of deliveries) d.ack();
   };
 
@@ -88,4 +88,19 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
       }
     }
   }
+}
+
+/** persistedEvents by kind, one counter update per kind of the batch rather than per event. */
+function countByKind(events: DurableEvent[]): void {
+  let kind = events[0]!.kind;
+  let n = 0;
+  for (const e of events) {
+    if (e.kind !== kind) {
+      metrics.persistedEvents.labels(kind).inc(n);
+      kind = e.kind;
+      n = 0;
+    }
+    n++;
+  }
+  metrics.persistedEvents.labels(kind).inc(n);
 }

@@ -300,6 +300,70 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.ok(gap >= 400, `not before ackWaitMs (${gap} ms)`);
   });
 
+  t.test(`bus - a handler slower than ackWaitMs keeps its batch: nothing goes to another consumer (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const room = `r${uid()}`;
+    const durable = `d${uid()}`;
+    const ackWaitMs = 400;
+    const deliveries: Array<{ seq: number; count: number; by: string }> = [];
+    const record = (by: string, batch: Delivery[]) => {
+      for (const d of batch) if (d.roomId === room) deliveries.push({ seq: d.seq, count: d.deliveryCount, by });
+    };
+    let slowStarted = false;
+    let slowDone = false;
+    // maxBatch 4 of 10 events: the slow consumer also holds events beyond its batch in flight
+    // (pulled, waiting for the handler), which must not age out either
+    bus.consume({ durable, maxBatch: 4, maxWaitMs: 20, ackWaitMs }, async (batch) => {
+      record('slow', batch);
+      if (!slowStarted) {
+        slowStarted = true;
+        await sleep(ackWaitMs * 4);
+        slowDone = true;
+      }
+      for (const d of batch) d.ack();
+    });
+    const seqs: number[] = [];
+    for (let i = 0; i < 10; i++) seqs.push((await bus.publishDurable(room, `${room}-${i}`, enc.encode(`e${i}`))).seq);
+    await waitFor(() => slowStarted, 'the slow batch started');
+    bus.consume({ durable, maxBatch: 4, maxWaitMs: 20, ackWaitMs }, async (batch) => {
+      record('fast', batch);
+      for (const d of batch) d.ack();
+    });
+    await waitFor(() => slowDone && deliveries.length >= seqs.length, 'the slow batch finished and every event was delivered');
+    await sleep(ackWaitMs * 2); // a redelivery caused by the slow write would show up by now
+    t.same(deliveries.map((d) => d.seq).sort((a, b) => a - b), seqs, 'each event delivered exactly once');
+    t.same(deliveries.filter((d) => d.count !== 1), [], 'no redelivery');
+    t.ok(deliveries.filter((d) => d.by === 'slow').length >= 4, 'the slow consumer kept its whole batch');
+  });
+
+  t.test(`bus - a delivery kept after its handler returned stays while working() is called (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const room = `r${uid()}`;
+    const ack = await bus.publishDurable(room, `${room}-1`, enc.encode('kept'));
+    const got: Array<{ count: number; at: number }> = [];
+    let kept: Delivery | undefined;
+    bus.consume({ durable: `d${uid()}`, maxBatch: 10, maxWaitMs: 20, ackWaitMs: 400 }, async (batch) => {
+      for (const d of batch) {
+        if (d.roomId !== room) {
+          d.ack();
+          continue;
+        }
+        got.push({ count: d.deliveryCount, at: Date.now() });
+        if (d.deliveryCount === 1) kept = d;
+        else d.ack();
+      }
+    });
+    await waitFor(() => kept !== undefined, 'the first delivery');
+    const keeping = setInterval(() => kept!.working(), 150);
+    await sleep(1200);
+    clearInterval(keeping);
+    t.same(got.map((g) => g.count), [1], 'not redelivered while its holder says it is working on it');
+    await waitFor(() => got.length >= 2, 'the redelivery once working() stopped');
+    t.equal(got[1]!.count, 2);
+    t.ok(got[1]!.at - got[0]!.at >= 1200, 'only after the holder went quiet');
+    t.equal(kept!.seq, ack.seq);
+  });
+
   t.test(`bus - events of a handler that throws are redelivered (${opts.name})`, async (t) => {
     const bus = await open(t);
     const room = `r${uid()}`;
@@ -307,7 +371,7 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     for (let i = 0; i < 3; i++) expected.push((await bus.publishDurable(room, `${room}-${i}`, enc.encode(`e${i}`))).seq);
     const attempts = new Map<number, number[]>();
     const done = new Set<number>();
-    bus.consume({ durable: `d${uid()}`, maxBatch: 10, maxWaitMs: 20 }, async (batch) => {
+    bus.consume({ durable: `d${uid()}`, maxBatch: 10, maxWaitMs: 20, ackWaitMs: 30_000 }, async (batch) => {
       let fail = false;
       for (const d of batch) {
         if (d.roomId !== room) {
@@ -323,7 +387,7 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
         d.ack();
       }
     });
-    // default ackWait is 30 s: only the retry after a throw can bring them back this soon
+    // ackWait is 30 s: only the retry after a throw can bring them back this soon
     await waitFor(() => done.size >= 3, 'redelivered events acked', 15_000);
     t.same([...done].sort((x, y) => x - y), expected);
     for (const seq of expected) t.same(attempts.get(seq), [1, 2], `seq ${seq}: failed once, then delivered again`);

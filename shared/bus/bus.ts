@@ -16,6 +16,10 @@
  * delivered to one of them, at least once, until acked. `nak` redelivers after a delay; `term`
  * gives up on the event. Delivery order within a batch follows stream order, but redeliveries
  * can arrive after later events: handlers must be idempotent and order-independent.
+ * An event stays with the process it was handed to as long as that process shows signs of life:
+ * from the moment the event reaches the process until its batch handler returns, the consumer
+ * marks it in progress every `ackWaitMs / 2` (one timer per batch). So `ackWaitMs` is how long a
+ * dead (or frozen) process keeps its events from the others, not how long a write may take.
  *
  * Errors: methods reject with ChatError('unavailable') when the backing server cannot be reached
  * (sends fail fast; nothing is silently dropped). `publish` on the live plane never throws.
@@ -88,6 +92,11 @@ export interface Delivery extends DurableMessage {
   nak(delayMs?: number): void;
   /** Never deliver again (the caller dead-lettered it). */
   term(): void;
+  /**
+   * Still being worked on: the ack wait starts again. Ignored once settled. The consumer does this
+   * itself while the batch handler runs; a handler that keeps a delivery after returning may call it.
+   */
+  working(): void;
 }
 
 export interface ConsumeOptions {
@@ -97,11 +106,19 @@ export interface ConsumeOptions {
   maxBatch: number;
   /** Wait at most this long for a batch to fill before handing over what there is. */
   maxWaitMs: number;
-  /** How long an unacked delivery stays with one consumer before it is redelivered (default DEFAULT_ACK_WAIT_MS, bus-defaults.ts). */
+  /**
+   * How long a delivery stays with a consumer that neither settles it nor marks it in progress
+   * before it is redelivered (default DEFAULT_ACK_WAIT_MS, bus-defaults.ts). The consumer marks
+   * its batch in progress while the handler runs, so this is the takeover time after a process died.
+   */
   ackWaitMs?: number;
 }
 
-/** Receives each batch; every delivery must be acked, nak'd or term'd (unsettled ones redeliver after ackWait). */
+/**
+ * Receives each batch; every delivery must be acked, nak'd or term'd. While the returned promise
+ * is pending the batch is kept in progress; what is still unsettled when it resolves is
+ * redelivered after ackWait, and what is unsettled when it rejects comes back after the backoff.
+ */
 export type BatchHandler = (batch: Delivery[]) => Promise<void>;
 
 export interface Consumer {

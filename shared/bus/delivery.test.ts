@@ -13,6 +13,7 @@ function recording() {
     ack: (handle) => calls.push(['ack', handle]),
     nak: (handle, _d, delayMs) => calls.push(['nak', handle, delayMs]),
     term: (handle) => calls.push(['term', handle]),
+    working: (handle) => calls.push(['working', handle]),
   };
   return { calls, settler };
 }
@@ -39,6 +40,19 @@ t.test('delivery - the first settlement counts; later ones are ignored', async (
   d.nak(5);
   d.retryIfUnsettled();
   t.same(calls, [['nak', 'h', 100]]);
+});
+
+t.test('delivery - working is passed on until the delivery is settled, and does not settle it', async (t) => {
+  const { calls, settler } = recording();
+  const d = new BusDelivery(msg, 1, settler, 'h');
+  t.equal(d.settled, false);
+  d.working();
+  d.working();
+  t.equal(d.settled, false, 'still unsettled');
+  d.ack();
+  t.equal(d.settled, true);
+  d.working();
+  t.same(calls, [['working', 'h'], ['working', 'h'], ['ack', 'h']], 'nothing after the ack');
 });
 
 t.test('delivery - a nak without delay and an unsettled event of a throwing handler use the redelivery backoff', async (t) => {

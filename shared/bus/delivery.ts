@@ -10,6 +10,8 @@ export interface Settler<H> {
   ack(handle: H, delivery: BusDelivery<H>): void;
   nak(handle: H, delivery: BusDelivery<H>, delayMs: number): void;
   term(handle: H, delivery: BusDelivery<H>): void;
+  /** Restart the delivery's ack wait; only called while it is unsettled. */
+  working(handle: H, delivery: BusDelivery<H>): void;
 }
 
 /**
@@ -52,6 +54,15 @@ export class BusDelivery<H> implements Delivery {
 
   term(): void {
     if (this.#settle()) this.#settler.term(this.#handle, this);
+  }
+
+  working(): void {
+    if (!this.#settled) this.#settler.working(this.#handle, this);
+  }
+
+  /** Acked, nak'd or term'd: nothing more to keep in progress. */
+  get settled(): boolean {
+    return this.#settled;
   }
 
   /** The batch handler threw: an event it did not settle comes back after the redelivery backoff. */

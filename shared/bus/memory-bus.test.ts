@@ -82,7 +82,7 @@ t.test('bus - memory: retention drops events older than the recovery window', as
 t.test('bus - memory: events a consumer group has not acked are never dropped', async (t) => {
   const bus = openMemory(t, { maxMessages: 3 });
   const held: Delivery[] = [];
-  const consumer = bus.consume({ durable: 'holder', maxBatch: 100, maxWaitMs: 10 }, async (batch) => {
+  const consumer = bus.consume({ durable: 'holder', maxBatch: 100, maxWaitMs: 10, ackWaitMs: 30_000 }, async (batch) => {
     held.push(...batch);
   });
   const seqs: number[] = [];

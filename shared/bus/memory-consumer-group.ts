@@ -18,6 +18,7 @@ const settleInGroup: Settler<MemoryConsumerGroup> = {
   ack: (group, delivery) => group.settle(delivery),
   nak: (group, delivery, delayMs) => group.nak(delivery, delayMs),
   term: (group, delivery) => group.settle(delivery),
+  working: (group, delivery) => group.working(delivery),
 };
 
 /** An event delivered to a group and not yet acked or term'd. */
@@ -166,6 +167,15 @@ export class MemoryConsumerGroup {
     // one redelivered meanwhile (or due for it) belongs to someone else
     if (entry === undefined || entry.current !== delivery || entry.ready) return;
     this.#retryAt(entry, performance.now() + delayMs);
+  }
+
+  /** The delivery is still being worked on by its consumer: its ack wait starts again. */
+  working(delivery: MemoryDelivery): void {
+    const entry = this.#outstanding.get(delivery.seq);
+    // given up on (nak'd, released, due again) or handed out anew: no longer this delivery's to keep
+    if (entry === undefined || entry.current !== delivery || entry.ready || entry.owner === undefined) return;
+    // the timer set for the old deadline finds nothing due and moves on to the next one
+    entry.dueAt = performance.now() + entry.owner.ackWaitMs;
   }
 
   /** A consumer stopped: what it still holds goes to the others now rather than after ackWait. */

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { BatchHandler, Consumer } from './bus.ts';
 import type { ConsumerSettings } from './consume-options.ts';
+import { InProgress } from './in-progress.ts';
 import type { MemoryConsumerGroup, MemoryDelivery } from './memory-consumer-group.ts';
 
 /** One `consume` of the memory bus: runs one batch at a time, handed to it by its group. */
@@ -51,6 +52,9 @@ export class MemoryConsumer implements Consumer {
   }
 
   async #handle(batch: MemoryDelivery[]): Promise<void> {
+    // the batch's ack wait runs from the moment it was claimed, as the server's does from sending
+    const held = new InProgress<MemoryDelivery>(this.ackWaitMs);
+    for (const d of batch) held.hold(d);
     // the batch was claimed synchronously; the handler runs outside the publisher's stack
     await undefined;
     try {
@@ -58,6 +62,8 @@ export class MemoryConsumer implements Consumer {
     } catch (err) {
       this.#group.reportError(err);
       for (const d of batch) d.retryIfUnsettled();
+    } finally {
+      held.release();
     }
     this.#inflight = undefined;
     if (this.#stopped) this.#group.release(this);

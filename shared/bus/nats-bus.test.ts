@@ -139,6 +139,32 @@ t.test('bus - nats: replay reports incomplete once events at/after sinceMs aged 
   t.equal(empty.complete, false, 'an emptied stream cannot tell when its events were stored');
 });
 
+t.test('bus - nats: a consumer pulls at most one batch beyond the one in its handler', async (t) => {
+  await deleteStream(admin);
+  const bus = openBus(t, { servers: [server.url] }, pino({ level: 'silent' }));
+  await bus.ready();
+  const room = `r${uid()}`;
+  for (let i = 0; i < 30; i++) await bus.publishDurable(room, `${room}-${i}`, enc.encode(`e${i}`));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => { release = resolve; });
+  let inHandler = 0;
+  let handled = 0;
+  bus.consume({ durable: 'prefetch', maxBatch: 5, maxWaitMs: 20, ackWaitMs: 1000 }, async (batch) => {
+    inHandler = batch.length;
+    await released;
+    for (const d of batch) d.ack();
+    handled += batch.length;
+  });
+  await waitFor(() => inHandler > 0, 'the first batch in the handler');
+  await sleep(500); // time for the puller to take what it may
+  const info = await admin.consumers.info(STREAM, 'prefetch');
+  t.equal(inHandler, 5, 'a full first batch');
+  t.equal(info.num_ack_pending, 10, 'the batch in the handler and one more are out; the rest stays in the stream for others');
+  t.equal(info.num_pending, 20);
+  release();
+  await waitFor(() => handled === 30, 'all handled once released');
+});
+
 t.test('bus - nats: sends fail fast while NATS is down; events and consumers survive a restart', async (t) => {
   const own = await startServer(t);
   const { log, lines } = capturingLogger();

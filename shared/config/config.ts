@@ -16,7 +16,11 @@ export const DEFAULTS = {
   persistIntervalMs: 100,
   persistBatchMax: 1000,
   persistMaxDeliver: 5,
-  persistAckWaitMs: 30_000,
+  /**
+   * Short, because a persister keeps the batch it holds in progress every half of it while
+   * writing: only a dead or frozen persister's events wait this long for another one.
+   */
+  persistAckWaitMs: 2000,
   resumeSkewMs: 5000,
   recoveryWindowSec: 24 * 3600,
   memoryStreamMaxMessages: 200_000,
@@ -57,7 +61,7 @@ export const ENV_SCHEMA = {
   PERSIST_INTERVAL_MS: { kind: 'int', default: DEFAULTS.persistIntervalMs, min: 1, max: 10_000, doc: 'persister batch interval' },
   PERSIST_BATCH_MAX: { kind: 'int', default: DEFAULTS.persistBatchMax, min: 1, max: 100_000, doc: 'events per batch before writing early' },
   PERSIST_MAX_DELIVER: { kind: 'int', default: DEFAULTS.persistMaxDeliver, min: 1, doc: 'tries before an event goes to the dead-letter subject' },
-  PERSIST_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.persistAckWaitMs, min: 100, max: 3_600_000, doc: 'ms an event handed to a persister stays with it unacked before another persister gets it' },
+  PERSIST_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.persistAckWaitMs, min: 100, max: 3_600_000, doc: 'ms a dead persister keeps the events handed to it before another persister gets them (a live one marks its batch in progress every half of it)' },
   RESUME_SKEW: { kind: 'int', default: DEFAULTS.resumeSkewMs, min: 0, doc: 'ms replayed before the last seen id on resume' },
   RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
   MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },

@@ -68,7 +68,8 @@ interface BoundEvent {
   kind: DurableEvent['kind'];
   messageId: bigint;
   content: string;
-  params: Record<string, unknown>;
+  /** Positional, in the order its statement lists (sqlite-statements.ts). */
+  params: unknown[];
 }
 
 /** What a message upsert returns: whether the row is now searchable, and with which text. */
@@ -86,37 +87,33 @@ function bindEvent(e: DurableEvent, index: number): BoundEvent {
       const m = e.message;
       if (m.roomId !== e.roomId) throw badEvent(index, e, `message.roomId ${m.roomId} differs from the event's room`);
       const messageId = eventId(m.messageId, index, e);
-      return {
-        kind: e.kind, messageId, content: m.content,
-        params: {
-          roomId: e.roomId, messageId, authorId: m.authorId,
-          threadId: m.threadId == null ? null : eventId(m.threadId, index, e),
-          body: messageBody(m), content: m.content, at, eventId: eventId(e.id, index, e),
-        },
-      };
+      // a create's event id is its message id: parsed once
+      const id = e.id === m.messageId ? messageId : eventId(e.id, index, e);
+      const threadId = m.threadId == null ? null : eventId(m.threadId, index, e);
+      return { kind: e.kind, messageId, content: m.content, params: [e.roomId, messageId, m.authorId, threadId, messageBody(m), m.content, at, id] };
     }
     case 'message.edited': {
       const messageId = eventId(e.messageId, index, e);
-      return {
-        kind: e.kind, messageId, content: e.content,
-        params: { roomId: e.roomId, messageId, content: e.content, at, eventId: eventId(e.id, index, e) },
-      };
+      return { kind: e.kind, messageId, content: e.content, params: [e.roomId, messageId, e.content, at, eventId(e.id, index, e), at] };
     }
     case 'message.deleted':
     case 'message.pinned':
     case 'message.unpinned': {
       const messageId = eventId(e.messageId, index, e);
-      return { kind: e.kind, messageId, content: '', params: { roomId: e.roomId, messageId, at } };
+      return { kind: e.kind, messageId, content: '', params: [e.roomId, messageId, at] };
     }
     case 'reaction.added':
     case 'reaction.removed': {
       const messageId = eventId(e.messageId, index, e);
-      return { kind: e.kind, messageId, content: '', params: { roomId: e.roomId, messageId, emoji: e.emoji, userId: e.userId, at } };
+      return { kind: e.kind, messageId, content: '', params: [e.roomId, messageId, e.emoji, e.userId, at] };
     }
-    case 'read.marked':
+    case 'read.marked': {
+      const messageId = eventId(e.messageId, index, e);
+      return { kind: e.kind, messageId, content: '', params: [e.roomId, e.userId, messageId, at] };
+    }
     case 'message.delivered': {
       const messageId = eventId(e.messageId, index, e);
-      return { kind: e.kind, messageId, content: '', params: { roomId: e.roomId, messageId, userId: e.userId, at } };
+      return { kind: e.kind, messageId, content: '', params: [e.roomId, messageId, e.userId, at] };
     }
     default:
       throw unknownKind(index, e);

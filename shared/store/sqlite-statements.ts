@@ -67,12 +67,15 @@ export function prepareStatements(db: Database.Database) {
     roomsOfUser: db.prepare(`SELECT m.room_id FROM members m CROSS JOIN rooms r ON r.room_id = m.room_id
       WHERE m.user_id = ? AND m.is_banned = 0 AND r.tenant = ? ORDER BY m.room_id`),
 
-    // message events
+    // message events: positional parameters, in the order of each comment (binding by position
+    // costs less than by name, and these run once per event)
+    /** roomId, messageId, authorId, threadId, body, content, at, eventId */
     insertMessage: db.prepare(`INSERT INTO messages (room_id, message_id, created, author_id, thread_id, body, content, content_at, content_id)
-      VALUES (@roomId, @messageId, 1, @authorId, @threadId, @body, @content, @at, @eventId)
+      VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (room_id, message_id) DO NOTHING`),
+    /** as insertMessage */
     createMessage: db.prepare(`INSERT INTO messages (room_id, message_id, created, author_id, thread_id, body, content, content_at, content_id)
-      VALUES (@roomId, @messageId, 1, @authorId, @threadId, @body, @content, @at, @eventId)
+      VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (room_id, message_id) DO UPDATE SET
         created = 1,
         author_id = CASE WHEN created = 1 THEN author_id ELSE excluded.author_id END,
@@ -83,8 +86,9 @@ export function prepareStatements(db: Database.Database) {
         content_at = CASE WHEN ${CONTENT_WINS} THEN excluded.content_at ELSE content_at END,
         content_id = CASE WHEN ${CONTENT_WINS} THEN excluded.content_id ELSE content_id END
       RETURNING ${UPSERT_RETURNING}`),
+    /** roomId, messageId, content, at, eventId, at */
     editMessage: db.prepare(`INSERT INTO messages (room_id, message_id, content, content_at, content_id, edited_at)
-      VALUES (@roomId, @messageId, @content, @at, @eventId, @at)
+      VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (room_id, message_id) DO UPDATE SET
         content = CASE WHEN deleted_at IS NOT NULL THEN '' WHEN ${CONTENT_WINS} THEN excluded.content ELSE content END,
         edited_at = CASE WHEN ${CONTENT_WINS} THEN excluded.edited_at ELSE edited_at END,
@@ -92,7 +96,8 @@ export function prepareStatements(db: Database.Database) {
         content_id = CASE WHEN ${CONTENT_WINS} THEN excluded.content_id ELSE content_id END
       RETURNING ${UPSERT_RETURNING}`),
     // Deleted stays deleted whatever comes later; deleted_at itself is LWW like every other field.
-    deleteMessage: db.prepare(`INSERT INTO messages (room_id, message_id, content, deleted_at) VALUES (@roomId, @messageId, '', @at)
+    /** roomId, messageId, at */
+    deleteMessage: db.prepare(`INSERT INTO messages (room_id, message_id, content, deleted_at) VALUES (?, ?, '', ?)
       ON CONFLICT (room_id, message_id) DO UPDATE SET content = '',
         deleted_at = CASE WHEN deleted_at IS NULL OR excluded.deleted_at > deleted_at THEN excluded.deleted_at ELSE deleted_at END
       RETURNING created`),
@@ -100,22 +105,26 @@ export function prepareStatements(db: Database.Database) {
     ftsReplace: db.prepare('INSERT OR REPLACE INTO message_fts (rowid, content) VALUES (?, ?)'),
     ftsDelete: db.prepare('DELETE FROM message_fts WHERE rowid = ?'),
     // Pins and reactions: LWW by time; on equal times the removal wins.
-    pinMessage: db.prepare(`INSERT INTO messages (room_id, message_id, pinned, pinned_at) VALUES (@roomId, @messageId, 1, @at)
+    /** roomId, messageId, at (also unpinMessage) */
+    pinMessage: db.prepare(`INSERT INTO messages (room_id, message_id, pinned, pinned_at) VALUES (?, ?, 1, ?)
       ON CONFLICT (room_id, message_id) DO UPDATE SET pinned = 1, pinned_at = excluded.pinned_at
       WHERE pinned_at IS NULL OR excluded.pinned_at > pinned_at`),
-    unpinMessage: db.prepare(`INSERT INTO messages (room_id, message_id, pinned, pinned_at) VALUES (@roomId, @messageId, 0, @at)
+    unpinMessage: db.prepare(`INSERT INTO messages (room_id, message_id, pinned, pinned_at) VALUES (?, ?, 0, ?)
       ON CONFLICT (room_id, message_id) DO UPDATE SET pinned = 0, pinned_at = excluded.pinned_at
       WHERE pinned_at IS NULL OR excluded.pinned_at >= pinned_at`),
+    /** roomId, messageId, emoji, userId, at (also removeReaction) */
     addReaction: db.prepare(`INSERT INTO reactions (room_id, message_id, emoji, user_id, present, at)
-      VALUES (@roomId, @messageId, @emoji, @userId, 1, @at)
+      VALUES (?, ?, ?, ?, 1, ?)
       ON CONFLICT (room_id, message_id, emoji, user_id) DO UPDATE SET present = 1, at = excluded.at WHERE excluded.at > at`),
     removeReaction: db.prepare(`INSERT INTO reactions (room_id, message_id, emoji, user_id, present, at)
-      VALUES (@roomId, @messageId, @emoji, @userId, 0, @at)
+      VALUES (?, ?, ?, ?, 0, ?)
       ON CONFLICT (room_id, message_id, emoji, user_id) DO UPDATE SET present = 0, at = excluded.at WHERE excluded.at >= at`),
-    markRead: db.prepare(`INSERT INTO read_marks (room_id, user_id, message_id, at) VALUES (@roomId, @userId, @messageId, @at)
+    /** roomId, userId, messageId, at */
+    markRead: db.prepare(`INSERT INTO read_marks (room_id, user_id, message_id, at) VALUES (?, ?, ?, ?)
       ON CONFLICT (room_id, user_id, message_id) DO UPDATE SET at = excluded.at WHERE excluded.at < at`),
     // A message is delivered (or read up to an id) when that first happened: the earliest time stays.
-    markDelivered: db.prepare(`INSERT INTO deliveries (room_id, message_id, user_id, at) VALUES (@roomId, @messageId, @userId, @at)
+    /** roomId, messageId, userId, at */
+    markDelivered: db.prepare(`INSERT INTO deliveries (room_id, message_id, user_id, at) VALUES (?, ?, ?, ?)
       ON CONFLICT (room_id, message_id, user_id) DO UPDATE SET at = excluded.at WHERE excluded.at < at`),
 
     // message reads
