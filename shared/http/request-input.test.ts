@@ -51,7 +51,7 @@ t.test('request input - flat schemas get the defaults and conversions of Value.D
   let compared = 0;
   for (const [name, schema] of Object.entries(schemas)) {
     const check = TypeCompiler.Compile(schema);
-    const keys = Object.keys((schema as { properties: object }).properties);
+    const keys = Object.keys((schema as unknown as { properties: object }).properties);
     for (const key of keys) {
       for (const v of [...values, undefined]) {
         const input = () => (v === undefined ? {} : { [key]: v, extra: '1' });
