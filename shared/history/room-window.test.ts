@@ -7,6 +7,7 @@ import type { DurableEvent } from '../domain/events.ts';
 import type { Message } from '../domain/models.ts';
 import { EPOCH_MS } from '../ids/snowflake.ts';
 import { createSqliteStore, type HistoryQuery, type Store } from '../store/index.ts';
+import { random } from '../store/store.contract.ts';
 import { RoomWindow, type ByteBudget } from './room-window.ts';
 
 /**
@@ -19,18 +20,6 @@ const ROOM = 'r1';
 const USERS = ['u1', 'u2', 'u3', 'u4'];
 const EMOJIS = ['👍', '❤️', '🎉'];
 const T0 = Date.UTC(2026, 0, 1);
-
-/** Deterministic PRNG (mulberry32), so a failing sequence can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The id of the `seq`th message made at `ms` (node 1). */
 function idAt(ms: number, seq: number): string {
