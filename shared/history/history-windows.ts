@@ -61,6 +61,8 @@ export class HistoryWindows {
   private readonly continuity: FeedSubscription;
   private readonly sweeper: NodeJS.Timeout | undefined;
   private live = true;
+  /** The room read last, already at the end of `rooms`. */
+  private lastRoom: string | undefined;
 
   constructor(private readonly opts: HistoryWindowsOptions) {
     this.now = opts.now ?? Date.now;
@@ -95,11 +97,12 @@ export class HistoryWindows {
     if (q.threadId !== undefined || this.opts.maxMessages === 0 || !this.live) return storeItems(await this.opts.store.history(roomId, q));
     let w = this.rooms.get(roomId);
     if (w === undefined) w = this.watch(roomId);
-    else {
+    else if (this.lastRoom !== roomId) {
       // most recently read last: the bounds drop from the front
       this.rooms.delete(roomId);
       this.rooms.set(roomId, w);
     }
+    this.lastRoom = roomId;
     w.lastRead = this.now();
     if (w.loading !== undefined && !(await w.loading && this.rooms.get(roomId) === w)) {
       return storeItems(await this.opts.store.history(roomId, q));
