@@ -220,6 +220,9 @@ t.test('history window - the newest page of a covered room needs no store read',
   t.strictSame((await window.read({ limit: 3 }, noStore)).map((i) => i.messageId), [ids[6], ids[5], ids[4]]);
   t.strictSame((await window.read({ limit: 5 }, noStore)).map((i) => i.messageId), ids.slice(2).reverse());
   t.strictSame((await window.read({ limit: 2, after: ids[3]! }, noStore)).map((i) => i.messageId), [ids[5], ids[4]]);
+  t.strictSame((await window.read({ limit: 2, before: ids[6]!.padStart(20, '0') }, noStore)).map((i) => i.messageId), [ids[5], ids[4]],
+    'a padded cursor bounds the page as the plain one does');
+  await t.rejects(window.read({ limit: 2, before: '99999999999999999999' }, noStore), { code: 'bad_request' }, 'as the store refuses it');
   let asked: HistoryQuery | undefined;
   const store = async (q: HistoryQuery): Promise<Message[]> => {
     asked = q;

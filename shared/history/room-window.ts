@@ -1,7 +1,7 @@
 import type { DurableEvent } from '../domain/events.ts';
 import type { Message } from '../domain/models.ts';
 import { compareIds, isId } from '../ids/index.ts';
-import type { HistoryQuery } from '../store/index.ts';
+import { historyCursor, type HistoryQuery } from '../store/index.ts';
 import { applyEvent, emptyState, materialize, messageJson, seedState, stateBytes, type MessageState } from './message-state.ts';
 
 /** One message of a history page: its id and its JSON, exactly as `JSON.stringify` of the store's message. */
@@ -111,14 +111,17 @@ export class RoomWindow {
   async read(q: HistoryQuery, readStore: (q: HistoryQuery) => Promise<Message[]>): Promise<HistoryItem[]> {
     const limit = q.limit > 0 ? Math.trunc(q.limit) : 0;
     if (limit === 0) return [];
-    const ascending = q.after !== undefined && q.before === undefined;
-    const picked = this.pick(q.before, q.after, limit, ascending);
-    const covered = this.floor === undefined || (q.after !== undefined && compareIds(q.after, this.floor) >= 0);
+    // cursors as the store takes them: refused when not an id, compared as numbers
+    const before = q.before === undefined ? undefined : historyCursor(q.before, 'before').toString();
+    const after = q.after === undefined ? undefined : historyCursor(q.after, 'after').toString();
+    const ascending = after !== undefined && before === undefined;
+    const picked = this.pick(before, after, limit, ascending);
+    const covered = this.floor === undefined || (after !== undefined && compareIds(after, this.floor) >= 0);
     if (covered || (!ascending && picked.length === limit)) {
       if (ascending) picked.reverse();
       return picked.map((s) => this.item(s));
     }
-    return this.merge(q, limit, ascending, picked, await readStore(q));
+    return this.merge({ limit, before, after }, ascending, picked, await readStore(q));
   }
 
   /**
@@ -244,7 +247,8 @@ export class RoomWindow {
    * The store's page joined with the window: its own states for the messages it covers, what it
    * knows of the others (events applied since), and created messages the store does not hold yet.
    */
-  private merge(q: HistoryQuery, limit: number, ascending: boolean, picked: MessageState[], rows: Message[]): HistoryItem[] {
+  private merge(q: { limit: number; before: string | undefined; after: string | undefined }, ascending: boolean, picked: MessageState[], rows: Message[]): HistoryItem[] {
+    const limit = q.limit;
     const chosen = new Map<string, HistoryItem>();
     for (const s of picked) chosen.set(s.messageId, this.item(s));
     for (const s of this.others.values()) {
@@ -272,6 +276,6 @@ export class RoomWindow {
   }
 }
 
-function inRange(id: string, q: HistoryQuery): boolean {
+function inRange(id: string, q: { before: string | undefined; after: string | undefined }): boolean {
   return (q.before === undefined || compareIds(id, q.before) < 0) && (q.after === undefined || compareIds(id, q.after) > 0);
 }

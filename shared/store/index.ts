@@ -11,6 +11,7 @@ export { createSqliteStore, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION } from './sq
 export type { SqliteStoreConfig } from './sqlite-store.ts';
 export type { StoreLog } from './store-log.ts';
 export { messageBody, toMessage, type MessageBody, type MessageRecord } from './message-record.ts';
+export { cursor as historyCursor } from './store-input.ts';
 export { createCassandraStore, type CassandraStoreConfig } from './cassandra-store.ts';
 export { CASSANDRA_SCHEMA_VERSION, runCassandraMigrations } from './cassandra-schema.ts';
 
