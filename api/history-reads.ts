@@ -31,7 +31,7 @@ export function historyReads({ store, bus, log, history }: ApiDeps): HistoryRead
     // becomes durableEventFeed(bus, subjects.live) (shared/history/frame-feed.ts says more).
     feed: liveFrameFeed(bus, (err) => log.warn({ err }, 'history window: an event could not be read back from the stream')),
     onWatch: (roomId) => watchAccess(access, roomId, (handler) => bus.subscribe(subjects.roomControl(roomId), handler)),
-    onError: (err, roomId) => log.warn({ err, roomId }, 'history window could not start; history reads the store'),
+    onError: (err, roomId) => log.warn({ err, roomId }, 'history window: a store or stream read failed (a window that cannot start leaves history to the store)'),
   });
   return { windows, guard: new RoomGuard(access), close: () => windows.close() };
 }

@@ -191,3 +191,17 @@ t.test('history windows - onWatch runs while a room is watched', async (t) => {
   t.strictSame([...watched], []);
   t.equal(feed.watching('b'), 0);
 });
+
+t.test('history windows - what the replay could not reach comes in from the store while the room is read', async (t) => {
+  const { feed, windows, advance } = setup(t, { replayMs: 1000, resyncMs: 30_000 });
+  feed.publish(send('r1', 'stored long before, not yet written'));
+  advance(5000);
+  t.strictSame(await windows.history('r1', { limit: 5 }), [], 'older than the replay and not persisted: not seen yet');
+  await feed.persist();
+  advance(10_000);
+  t.strictSame(await windows.history('r1', { limit: 5 }), [], 'the window does not read the store for a covered page');
+  advance(21_000);
+  await windows.history('r1', { limit: 5 });
+  await new Promise((r) => setImmediate(r));
+  t.strictSame(contents(await windows.history('r1', { limit: 5 })), ['stored long before, not yet written'], 'joined in by the resync');
+});

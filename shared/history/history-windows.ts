@@ -23,21 +23,30 @@ export interface HistoryWindowsOptions extends HistoryWindowSettings {
    * than the persister's lag.
    */
   replayMs?: number;
+  /**
+   * How often (at most) a room being read joins the store's newest page in again, for what the
+   * replay could not reach: events stored more than `replayMs` before the watch began that the
+   * persister had not written yet.
+   */
+  resyncMs?: number;
   /** Called when a room starts being watched; the returned subscription ends when it stops. */
   onWatch?: (roomId: string) => FeedSubscription;
-  /** Hears of a failure that made a read fall back to the store. */
+  /** Hears of a failed read of the store or the stream (a watch that could not start: reads go to the store). */
   onError?: (err: unknown, roomId: string) => void;
   now?: () => number;
 }
 
 /** Default `replayMs`: well past a persister batch, and past a persister takeover. */
 export const DEFAULT_REPLAY_MS = 10_000;
+export const DEFAULT_RESYNC_MS = 30_000;
 
 interface Watched {
   window: RoomWindow;
   /** Until the first store read and the replay are applied; undefined once ready. */
   loading: Promise<boolean> | undefined;
   lastRead: number;
+  /** When the store's newest page was last joined in. */
+  syncedAt: number;
   subscriptions: FeedSubscription[];
 }
 
@@ -58,6 +67,7 @@ export class HistoryWindows {
   private readonly budget: ByteBudget = { used: 0 };
   private readonly now: () => number;
   private readonly replayMs: number;
+  private readonly resyncMs: number;
   private readonly continuity: FeedSubscription;
   private readonly sweeper: NodeJS.Timeout | undefined;
   private live = true;
@@ -67,6 +77,7 @@ export class HistoryWindows {
   constructor(private readonly opts: HistoryWindowsOptions) {
     this.now = opts.now ?? Date.now;
     this.replayMs = opts.replayMs ?? DEFAULT_REPLAY_MS;
+    this.resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
     this.continuity = opts.feed.watchContinuity({
       interrupted: () => {
         this.live = false;
@@ -107,6 +118,7 @@ export class HistoryWindows {
     if (w.loading !== undefined && !(await w.loading && this.rooms.get(roomId) === w)) {
       return storeItems(await this.opts.store.history(roomId, q));
     }
+    if (w.lastRead - w.syncedAt >= this.resyncMs) this.resync(roomId, w);
     const items = await w.window.read(q, (sq) => this.opts.store.history(roomId, sq));
     if (this.budget.used > this.opts.maxBytes) this.fit(w);
     return items;
@@ -132,7 +144,7 @@ export class HistoryWindows {
   private watch(roomId: string): Watched {
     while (this.rooms.size >= this.opts.maxRooms) this.drop(this.rooms.keys().next().value!);
     const window = new RoomWindow(roomId, this.opts.maxMessages, this.budget);
-    const w: Watched = { window, loading: undefined, lastRead: this.now(), subscriptions: [] };
+    const w: Watched = { window, loading: undefined, lastRead: this.now(), syncedAt: this.now(), subscriptions: [] };
     this.rooms.set(roomId, w);
     w.subscriptions.push(this.opts.feed.watch(roomId, (event) => {
       window.apply(event);
@@ -157,6 +169,14 @@ export class HistoryWindows {
       if (this.rooms.get(roomId) === w) this.drop(roomId);
       return false;
     }
+  }
+
+  /** Joins the store's newest page in again, in the background (a failure only waits for the next try). */
+  private resync(roomId: string, w: Watched): void {
+    w.syncedAt = w.lastRead;
+    this.opts.store.history(roomId, { limit: this.opts.maxMessages }).then((rows) => {
+      if (this.rooms.get(roomId) === w) w.window.refresh(rows);
+    }, (err: unknown) => this.opts.onError?.(err, roomId));
   }
 
   /** Drops least recently read rooms until the windows fit their byte bound (`keep` last of all). */

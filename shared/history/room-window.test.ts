@@ -123,7 +123,8 @@ const parse = (items: Array<{ json: string }>) => items.map((i) => JSON.parse(i.
 /**
  * Delivers `events` to the window (from `from` on) and to a store that lags behind by up to
  * `maxLag` events; at checkpoints every query is read from the window, the store catches up, and
- * the store's pages must equal the window's.
+ * the store's pages must equal the window's. Now and then the window joins in the lagging store's
+ * newest page (its resync), which must change nothing it shows.
  */
 async function compare(t: Test, o: {
   store: Store; window: RoomWindow; events: DurableEvent[]; ids: string[]; rnd: () => number; maxLag: number; from?: number; persisted?: number;
@@ -140,6 +141,8 @@ async function compare(t: Test, o: {
       await store.applyEvents(events.slice(persisted, lagTarget));
       persisted = lagTarget;
     }
+    // now and then the windows join in the (lagging) store's newest page, as their resync does
+    if (rnd() < 0.03) window.refresh(await store.history(ROOM, { limit: 30 }));
     if (i % 37 !== 36 && i !== events.length - 1) continue;
     const qs = queries(rnd, o.ids);
     const served = [];

@@ -104,6 +104,21 @@ export class RoomWindow {
   }
 
   /**
+   * Joins a later read of the store's newest page into the covered range: messages the window
+   * missed (stored before its watch began and written by the persister only after its replay)
+   * come in, and fields no event decided take the store's newer answer.
+   */
+  refresh(rows: readonly Message[]): void {
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const row = rows[i]!;
+      if (this.floor !== undefined && compareIds(row.messageId, this.floor) < 0) continue;
+      const s = this.stateOf(row.messageId);
+      const before = stateBytes(s);
+      if (seedState(s, row)) this.placed(s, before);
+    }
+  }
+
+  /**
    * A page of the main timeline with Store.history's rules (newest first; `before`/`after` are
    * exclusive bounds; with `after` alone, the oldest `limit` after it). `readStore` is the store's
    * history of this room, asked only when the page reaches below the covered range.
