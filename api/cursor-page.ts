@@ -1,4 +1,3 @@
-import type { Message } from '../shared/domain/index.ts';
 import type { HistoryQuery } from '../shared/store/index.ts';
 
 export interface CursorRequest {
@@ -12,7 +11,7 @@ export interface CursorRequest {
  * rules. One extra row is read to learn whether more exist in the direction of travel: older
  * messages normally, newer ones when only `after` is given (then the extra row is the newest).
  */
-export async function cursorPage(read: (q: HistoryQuery) => Promise<Message[]>, q: CursorRequest) {
+export async function cursorPage<T extends { messageId: string }>(read: (q: HistoryQuery) => Promise<T[]>, q: CursorRequest) {
   const rows = await read({
     limit: q.limit + 1,
     ...(q.before !== undefined ? { before: q.before } : {}),

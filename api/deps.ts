@@ -1,10 +1,11 @@
-import type { AuthConfig } from '../shared/config/index.ts';
+import type { AuthConfig, HistoryConfig } from '../shared/config/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
 import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
+import type { HistoryReads } from './history-reads.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -19,6 +20,13 @@ export interface ApiDeps {
   /** Who may read or act in a room, for routes that are not commands themselves (history, search). */
   guard: RoomGuard;
   log: Logger;
+  /** The history windows' bounds (HISTORY_WINDOW_*); the defaults when not given. */
+  history?: HistoryConfig;
+}
+
+/** What each route group is given: the tier's deps and what `startApi` builds from them once. */
+export interface RouteDeps extends ApiDeps {
+  reads: HistoryReads;
 }
 
 export const CHAT_PREFIX = '/v1/chat';

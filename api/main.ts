@@ -22,6 +22,7 @@ export async function main(): Promise<void> {
     rooms: roomCommands(adapters),
     messages: messageCommands(config, adapters, access),
     guard: new RoomGuard(access),
+    history: config.history,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');

@@ -11,6 +11,7 @@ import { presenceRoutes } from './routes/presence-routes.ts';
 import { meRoutes } from './routes/me.ts';
 import { devTokenRoutes } from './routes/dev-token.ts';
 import { serveWebApp } from './web-app.ts';
+import { historyReads } from './history-reads.ts';
 
 export type { ApiDeps } from './deps.ts';
 
@@ -27,15 +28,18 @@ const STOP_TIMEOUT_MS = 10_000;
  * shared room and message commands, which the gateway uses too.
  */
 export async function startApi(deps: ApiDeps): Promise<Api> {
+  const reads = historyReads(deps);
+  const routeDeps = { ...deps, reads };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes,
-  ]) register(deps);
+  ]) register(routeDeps);
   await devTokenRoutes(deps);
   serveWebApp(deps.server, deps.log);
   deps.log.debug('api routes registered');
   return {
     async stop(timeoutMs = STOP_TIMEOUT_MS) {
       const left = await deps.server.drain(timeoutMs);
+      reads.close();
       if (left > 0) deps.log.warn({ inFlight: left }, 'api stopped with requests still running');
     },
   };

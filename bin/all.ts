@@ -36,6 +36,7 @@ export async function startAll(env: Record<string, string | undefined> = process
   const api = await startApi({
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
     messages: messageCommands(config, adapters, apiAccess), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
+    history: config.history,
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({

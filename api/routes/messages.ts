@@ -1,7 +1,8 @@
 import { ChatError } from '../../shared/protocol/index.ts';
 import type { SendInput } from '../../shared/commands/index.ts';
 import type { Static } from '@sinclair/typebox';
-import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
+import { JsonText } from '../../shared/http/index.ts';
+import { CHAT_PREFIX, type RouteDeps } from '../deps.ts';
 import { cursorPage } from '../cursor-page.ts';
 import {
   CursorQuery, DeleteResult, EditBody, EditResult, MessageParams, MessagePage, MessageSchema, RoomIdParams, SendMessageBody, SendResultSchema,
@@ -17,19 +18,23 @@ export function sendInput(roomId: string, body: Static<typeof SendMessageBody>, 
   return { ...rest, roomId, ...(kind ? { messageType: kind } : {}), ...(threadId ? { threadId } : {}) };
 }
 
-export function messageRoutes({ server, store, messages, guard }: ApiDeps): void {
+export function messageRoutes({ server, messages, guard, reads }: RouteDeps): void {
   server.route({
     method: 'get', path, operationId: 'listMessages', tags,
     summary: 'History of the room\'s main timeline, newest first',
     description: 'Cursor paging by message id: `before` walks back, `after` walks forward. Members read their rooms; '
-      + 'public and announcement rooms are readable by anyone of the tenant who is not banned. History is consistent '
-      + 'within one persister batch (about 100 ms) of a send.',
+      + 'public and announcement rooms are readable by anyone of the tenant who is not banned. A message is in history '
+      + 'as soon as its send is acknowledged, and so are edits, deletes, reactions and pins (on one process at once; '
+      + 'across processes within the time the event takes to reach this one).',
     params: RoomIdParams,
     query: CursorQuery,
     response: MessagePage,
     handler: async ({ principal, params, query }) => {
-      await guard.reader(principal, params.roomId);
-      return cursorPage((q) => store.history(params.roomId, q), query);
+      await reads.guard.reader(principal, params.roomId);
+      const page = await cursorPage((q) => reads.windows.history(params.roomId, q), query);
+      let list = '';
+      for (const m of page.messages) list += list === '' ? m.json : ',' + m.json;
+      return new JsonText<Static<typeof MessagePage>>(`{"messages":[${list}],"pagination":${JSON.stringify(page.pagination)}}`);
     },
   });
 
@@ -53,7 +58,7 @@ export function messageRoutes({ server, store, messages, guard }: ApiDeps): void
     response: MessageSchema,
     handler: async ({ principal, params }) => {
       await guard.reader(principal, params.roomId);
-      const message = await store.getMessage(params.roomId, params.messageId);
+      const message = await reads.windows.message(params.roomId, params.messageId);
       if (!message) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
       return message;
     },

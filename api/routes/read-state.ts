@@ -1,7 +1,7 @@
 import { ChatError } from '../../shared/protocol/index.ts';
 import type { MessageStatus } from '../../shared/domain/index.ts';
 import { isId } from '../../shared/ids/index.ts';
-import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
+import { CHAT_PREFIX, type RouteDeps } from '../deps.ts';
 import { MessageParams, MessageStatusResult, ReadBody, ReadResult, RoomIdParams } from '../schemas.ts';
 
 const tags = ['read state'];
@@ -9,7 +9,7 @@ const tags = ['read state'];
 /** Members listed per direct room: both people. */
 const DIRECT_MEMBER_PAGE = { limit: 2, offset: 0 };
 
-export function readStateRoutes({ server, store, rooms, messages, guard }: ApiDeps): void {
+export function readStateRoutes({ server, store, rooms, messages, guard, reads }: RouteDeps): void {
   server.route({
     method: 'post', path: `${CHAT_PREFIX}/rooms/:roomId/read`, operationId: 'markRead', tags,
     summary: 'Mark the room read up to a message (marks only move forward)',
@@ -34,7 +34,7 @@ export function readStateRoutes({ server, store, rooms, messages, guard }: ApiDe
     response: MessageStatusResult,
     handler: async ({ principal, params }) => {
       const { room } = await guard.member(principal, params.roomId);
-      const message = await store.getMessage(params.roomId, params.messageId);
+      const message = await reads.windows.message(params.roomId, params.messageId);
       if (!message) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
       const recorded = new Map((await store.messageStatus(params.roomId, params.messageId)).map((s) => [s.userId, s]));
       if (room.type === 'direct') {

@@ -1,5 +1,5 @@
 import { ChatError } from '../../shared/protocol/index.ts';
-import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
+import { CHAT_PREFIX, type RouteDeps } from '../deps.ts';
 import { cursorPage } from '../cursor-page.ts';
 import { CursorQuery, MessageParams, SendResultSchema, ThreadPage, ThreadReplyBody } from '../schemas.ts';
 import { sendInput } from './messages.ts';
@@ -7,7 +7,7 @@ import { sendInput } from './messages.ts';
 const tags = ['threads'];
 const path = `${CHAT_PREFIX}/rooms/:roomId/threads/:messageId`;
 
-export function threadRoutes({ server, store, messages, guard }: ApiDeps): void {
+export function threadRoutes({ server, store, messages, guard, reads }: RouteDeps): void {
   server.route({
     method: 'get', path, operationId: 'getThread', tags,
     summary: 'A thread: its root message and a page of replies, newest first',
@@ -16,7 +16,7 @@ export function threadRoutes({ server, store, messages, guard }: ApiDeps): void 
     response: ThreadPage,
     handler: async ({ principal, params, query }) => {
       await guard.reader(principal, params.roomId);
-      const root = await store.getMessage(params.roomId, params.messageId);
+      const root = await reads.windows.message(params.roomId, params.messageId);
       if (!root) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
       const page = await cursorPage((q) => store.history(params.roomId, { ...q, threadId: params.messageId }), query);
       return { root, replies: page.messages, pagination: page.pagination };

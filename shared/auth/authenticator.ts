@@ -2,6 +2,7 @@ import { SignJWT, jwtVerify, createRemoteJWKSet, importSPKI, errors as joseError
 import { ChatError } from '../protocol/errors.ts';
 import type { AuthConfig } from '../config/config.ts';
 import type { Principal } from './principal.ts';
+import { cachingAuthenticator } from './token-cache.ts';
 
 /**
  * Verifies bearer tokens: HS256 with a shared secret, or RS256 with a PEM public key or a JWKS URL.
@@ -15,7 +16,13 @@ export interface Authenticator {
 
 const USER_ID = /^[^\s]{1,128}$/;
 
+/** The configured verifier, behind a short-lived cache of verified tokens when `cfg.cacheTokens` > 0. */
 export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticator> {
+  const verifier = await createVerifier(cfg);
+  return cachingAuthenticator(verifier, { maxTokens: cfg.cacheTokens ?? 0, maxAgeMs: cfg.cacheTtlMs ?? 0 });
+}
+
+async function createVerifier(cfg: AuthConfig): Promise<Authenticator> {
   let key: Uint8Array | CryptoKey | JWTVerifyGetKey;
   let algorithms: string[];
   if (cfg.secret) {

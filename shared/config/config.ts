@@ -28,6 +28,12 @@ export const DEFAULTS = {
   natsStreamReplicas: 1,
   natsDuplicateWindowSec: 120,
   httpBodyLimitBytes: 256 * 1024,
+  historyWindowMessages: 200,
+  historyWindowRooms: 10_000,
+  historyWindowMb: 64,
+  historyWindowIdleSec: 300,
+  authCacheTokens: 10_000,
+  authCacheTtlSec: 30,
 } as const;
 
 export const CASSANDRA_CONSISTENCIES = ['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL'] as const;
@@ -66,6 +72,12 @@ export const ENV_SCHEMA = {
   RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
   MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },
   CORS_ORIGINS: { kind: 'list', default: ['*'], doc: 'allowed Origin values for REST' },
+  HISTORY_WINDOW_MESSAGES: { kind: 'int', default: DEFAULTS.historyWindowMessages, min: 0, max: 100_000, doc: 'newest messages per room the api keeps in memory for REST history, read-your-writes (0: history reads the store)' },
+  HISTORY_WINDOW_ROOMS: { kind: 'int', default: DEFAULTS.historyWindowRooms, min: 1, doc: 'rooms with a history window at once (least recently read dropped first)' },
+  HISTORY_WINDOW_MB: { kind: 'int', default: DEFAULTS.historyWindowMb, min: 1, doc: 'memory all history windows may hold, in MiB (approximate)' },
+  HISTORY_WINDOW_IDLE: { kind: 'int', default: DEFAULTS.historyWindowIdleSec, min: 1, doc: 'seconds after its last history read that a room\'s window is dropped' },
+  AUTH_CACHE_TOKENS: { kind: 'int', default: DEFAULTS.authCacheTokens, min: 0, doc: 'verified tokens remembered, so a repeated token is not verified again (0: verify every time)' },
+  AUTH_CACHE_TTL: { kind: 'int', default: DEFAULTS.authCacheTtlSec, min: 1, max: 300, doc: 'seconds a verified token is remembered (never past its exp)' },
 
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
@@ -103,6 +115,7 @@ export interface Config {
   presence: PresenceConfig;
   rateLimit: RateLimitConfig;
   http: HttpConfig;
+  history: HistoryConfig;
 }
 
 export interface AuthConfig {
@@ -114,6 +127,9 @@ export interface AuthConfig {
   defaultTenant: string;
   /** True when running with DEV_JWT_SECRET: `chat token` and the web page may mint tokens. */
   devTokens: boolean;
+  /** Verified tokens remembered (0: none) and for how long at most (never past their exp). */
+  cacheTokens?: number;
+  cacheTtlMs?: number;
 }
 export interface LimitsConfig { maxMessageLength: number }
 export interface WsConfig {
@@ -154,6 +170,8 @@ export type RedisTopology =
   | { kind: 'cluster'; nodes: string[] }
   | { kind: 'sentinel'; sentinels: string[]; name: string };
 export interface HttpConfig { bodyLimitBytes: number; corsOrigins: string[] }
+/** The api's history windows (shared/history): per-room messages (0: off), rooms, bytes, idle time. */
+export interface HistoryConfig { maxMessages: number; maxRooms: number; maxBytes: number; idleMs: number }
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -200,7 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultTenant: v.DEFAULT_TENANT,
     auth: {
       secret, publicKeyPem: v.JWT_PUBLIC_KEY, jwksUrl: v.JWKS_URL, issuer: v.JWT_ISSUER, audience: v.JWT_AUDIENCE,
-      defaultTenant: v.DEFAULT_TENANT, devTokens,
+      defaultTenant: v.DEFAULT_TENANT, devTokens, cacheTokens: v.AUTH_CACHE_TOKENS, cacheTtlMs: v.AUTH_CACHE_TTL * 1000,
     },
     limits: { maxMessageLength: v.MAX_MESSAGE_LENGTH },
     ws: {
@@ -230,6 +248,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       perSecond: v.RATE_LIMIT_PER_SECOND, burst: v.RATE_LIMIT_BURST, tenantPerSecond: v.TENANT_RATE_LIMIT_PER_SECOND,
     },
     http: { bodyLimitBytes: v.HTTP_BODY_LIMIT_BYTES, corsOrigins: v.CORS_ORIGINS },
+    history: {
+      maxMessages: v.HISTORY_WINDOW_MESSAGES, maxRooms: v.HISTORY_WINDOW_ROOMS,
+      maxBytes: v.HISTORY_WINDOW_MB * 1024 * 1024, idleMs: v.HISTORY_WINDOW_IDLE * 1000,
+    },
   };
   return deepFreeze(config);
 }

@@ -10,19 +10,21 @@ const PREFLIGHT_MAX_AGE_SEC = '600';
  */
 export class Cors {
   private readonly anyOrigin: boolean;
-  private readonly origins: ReadonlySet<string>;
+  /** Answers are made once per origin: every request gets a shared list (never changed by a writer). */
+  private readonly byOrigin: ReadonlyMap<string, HeaderList>;
 
   constructor(origins: readonly string[]) {
     this.anyOrigin = origins.includes('*');
-    this.origins = new Set(origins);
+    this.byOrigin = new Map(origins.filter((o) => o !== '*').map((o) => [o, frozen([
+      ['Access-Control-Allow-Origin', o], ['Vary', 'Origin'], ['Access-Control-Expose-Headers', 'Retry-After'],
+    ])]));
   }
 
   /** The headers of an answer to a request from `origin` (none for an origin not allowed). */
   headers(origin: string | undefined): HeaderList {
-    if (!origin) return this.anyOrigin ? [['Access-Control-Allow-Origin', '*']] : [];
-    if (this.anyOrigin) return [['Access-Control-Allow-Origin', '*'], ['Access-Control-Expose-Headers', 'Retry-After']];
-    if (!this.origins.has(origin)) return [];
-    return [['Access-Control-Allow-Origin', origin], ['Vary', 'Origin'], ['Access-Control-Expose-Headers', 'Retry-After']];
+    if (!origin) return this.anyOrigin ? ANY_ORIGIN : NONE;
+    if (this.anyOrigin) return ANY_ORIGIN_EXPOSED;
+    return this.byOrigin.get(origin) ?? NONE;
   }
 
   /** What a preflight adds to `headers(origin)`: nothing when the origin is not allowed. */
@@ -31,3 +33,12 @@ export class Cors {
     return [['Access-Control-Allow-Methods', ALLOWED_METHODS], ['Access-Control-Allow-Headers', ALLOWED_HEADERS], ['Access-Control-Max-Age', PREFLIGHT_MAX_AGE_SEC]];
   }
 }
+
+function frozen(list: HeaderList): HeaderList {
+  for (const pair of list) Object.freeze(pair);
+  return Object.freeze(list) as HeaderList;
+}
+
+const NONE = frozen([]);
+const ANY_ORIGIN = frozen([['Access-Control-Allow-Origin', '*']]);
+const ANY_ORIGIN_EXPOSED = frozen([['Access-Control-Allow-Origin', '*'], ['Access-Control-Expose-Headers', 'Retry-After']]);

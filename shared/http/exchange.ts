@@ -1,7 +1,9 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { ChatError } from '../protocol/errors.ts';
 import type { InFlight } from './in-flight.ts';
-import { errorReply, JSON_TYPE, writeReply, type HeaderList } from './reply.ts';
+import { errorReply, JSON_TYPE, writeAnswer, type HeaderList } from './reply.ts';
+
+const NO_HEADERS: HeaderList = [];
 
 /**
  * One request's lifetime. uWS rules kept here: `onAborted` is set before any async work, nothing
@@ -30,8 +32,8 @@ export class Exchange {
     return !this.aborted;
   }
 
-  write(status: number, contentType: string, body: string, headers: HeaderList = [], closeConnection = false): void {
-    if (this.finish()) writeReply(this.res, status, contentType, body, [...this.cors, ...headers], closeConnection);
+  write(status: number, contentType: string, body: string, headers: HeaderList = NO_HEADERS, closeConnection = false): void {
+    if (this.finish()) writeAnswer(this.res, status, contentType, body, this.cors, headers, closeConnection);
   }
 
   /** The error envelope with the code's status; returns the status. */

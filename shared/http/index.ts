@@ -1,3 +1,4 @@
 export { createHttpServer, type HttpServer, type HttpServerOptions } from './http-server.ts';
 export type { RouteDef, RouteContext, HttpMethod, RequestHeaders, HeldRouteDef, HeldContext, HeldResponse } from './route.ts';
 export type { HeaderList } from './reply.ts';
+export { JsonText } from './json-text.ts';

@@ -41,10 +41,20 @@ export function clientError(err: unknown, log: Logger, ctx: Record<string, unkno
   return new ChatError('internal', 'internal error');
 }
 
+const NO_HEADERS: HeaderList = [];
+
 /** A whole answer, corked (it may come after an await). */
 export function writeReply(res: HttpResponse, status: number, contentType: string, body: string, headers: HeaderList, closeConnection = false): void {
+  writeAnswer(res, status, contentType, body, headers, NO_HEADERS, closeConnection);
+}
+
+/** writeReply with two header lists (CORS, then the answer's own), written without joining them. */
+export function writeAnswer(res: HttpResponse, status: number, contentType: string, body: string, first: HeaderList, second: HeaderList, closeConnection: boolean): void {
   res.cork(() => {
-    writeHead(res, status, [['Content-Type', contentType], ...headers]);
+    res.writeStatus(statusLine(status));
+    res.writeHeader('Content-Type', contentType);
+    for (let i = 0; i < first.length; i++) res.writeHeader(first[i]![0], first[i]![1]);
+    for (let i = 0; i < second.length; i++) res.writeHeader(second[i]![0], second[i]![1]);
     res.end(body, closeConnection);
   });
 }

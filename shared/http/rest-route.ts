@@ -2,6 +2,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Principal } from '../auth/principal.ts';
 import type { Exchange } from './exchange.ts';
+import { JsonText } from './json-text.ts';
 import { clientError, JSON_TYPE, type HeaderList } from './reply.ts';
 import { readBody, parseJson, type BodyResult } from './request-body.ts';
 import { decodeParams, parseQuery, validate } from './request-input.ts';
@@ -83,10 +84,14 @@ async function run(core: ServerCore, ex: Exchange, route: RestRoute, raw: RawReq
     ex.write(data.status, data.contentType, data.body, extra);
     return data.status;
   }
-  if (route.response && !route.response.Check(data)) {
-    const first = route.response.Errors(data).First();
-    throw new Error(`response of ${route.def.operationId} does not match its schema: ${first?.path || '/'} ${first?.message}`);
-  }
-  ex.write(status, JSON_TYPE, JSON.stringify({ success: true, data }), extra);
+  if (route.response) checkResponse(route, data instanceof JsonText ? JSON.parse(data.text) : data);
+  const text = data instanceof JsonText ? `{"success":true,"data":${data.text}}` : JSON.stringify({ success: true, data });
+  ex.write(status, JSON_TYPE, text, extra);
   return status;
+}
+
+function checkResponse(route: RestRoute, data: unknown): void {
+  if (route.response!.Check(data)) return;
+  const first = route.response!.Errors(data).First();
+  throw new Error(`response of ${route.def.operationId} does not match its schema: ${first?.path || '/'} ${first?.message}`);
 }

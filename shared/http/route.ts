@@ -1,6 +1,7 @@
 import type { Static, TSchema, TObject, TUnknown } from '@sinclair/typebox';
 import type { Principal } from '../auth/principal.ts';
 import type { HeaderList } from './reply.ts';
+import type { JsonText } from './json-text.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'del';
 
@@ -41,7 +42,7 @@ export interface RouteContext<P, Q, B, A extends boolean> {
 /**
  * A typed REST route. Schemas validate the request (params and query are converted from strings
  * first, defaults applied) and document it in the OpenAPI document. The handler's return value is
- * the `data` of the `{success:true, data}` envelope; a ChatError it throws becomes the error
+ * the `data` of the `{success:true, data}` envelope (or that data as JSON text: JsonText); a ChatError it throws becomes the error
  * envelope with the code's HTTP status; anything else it throws becomes a logged 500.
  */
 export interface RouteDef<
@@ -58,7 +59,7 @@ export interface RouteDef<
   response?: R;
   /** Success status (default 200). */
   status?: number;
-  handler: (ctx: RouteContext<Static<P>, Static<Q>, Static<B>, A>) => Promise<Static<R>>;
+  handler: (ctx: RouteContext<Static<P>, Static<Q>, Static<B>, A>) => Promise<Static<R> | JsonText<Static<R>>>;
 }
 
 /** A route with its type parameters erased, as the server stores it. */

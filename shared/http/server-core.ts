@@ -30,9 +30,16 @@ export function begin(core: ServerCore, res: HttpResponse, origin: string | unde
   return new Exchange(res, core.cors.headers(origin), core.requests);
 }
 
+/** Label objects per route and status, made once rather than per request. */
+const labelsOf = new Map<string, { route: { route: string }; byStatus: Map<number, { route: string; status: string }> }>();
+
 export function observe(label: string, status: number, started: number): void {
-  metrics.httpRequests.inc({ route: label, status: String(status) });
-  metrics.httpDuration.observe({ route: label }, (performance.now() - started) / 1000);
+  let labels = labelsOf.get(label);
+  if (labels === undefined) labelsOf.set(label, labels = { route: { route: label }, byStatus: new Map() });
+  let counted = labels.byStatus.get(status);
+  if (counted === undefined) labels.byStatus.set(status, counted = { route: label, status: String(status) });
+  metrics.httpRequests.inc(counted);
+  metrics.httpDuration.observe(labels.route, (performance.now() - started) / 1000);
 }
 
 /** The standard headers and the route's own, read now: uWS requests are gone after the first await. */

@@ -10,6 +10,8 @@ export type { Store, ListRoomsQuery, HistoryQuery, SearchQuery } from './store.t
 export { createSqliteStore, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION } from './sqlite-store.ts';
 export type { SqliteStoreConfig } from './sqlite-store.ts';
 export type { StoreLog } from './store-log.ts';
+export { messageBody, toMessage, type MessageBody, type MessageRecord } from './message-record.ts';
+export { cursor as historyCursor } from './store-input.ts';
 export { createCassandraStore, type CassandraStoreConfig } from './cassandra-store.ts';
 export { CASSANDRA_SCHEMA_VERSION, runCassandraMigrations } from './cassandra-schema.ts';
 

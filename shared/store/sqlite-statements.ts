@@ -131,7 +131,7 @@ export function prepareStatements(db: Database.Database) {
     getMessage: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND message_id = ? AND created = 1`),
     reactionsOf: db.prepare(`SELECT CAST(message_id AS TEXT) AS id, emoji, user_id FROM reactions
       WHERE room_id = ? AND message_id IN (SELECT value FROM json_each(?)) AND present = 1
-      ORDER BY message_id, at, user_id`),
+      ORDER BY message_id, at, user_id, emoji`),
     historyDesc: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages
       WHERE room_id = @roomId AND message_id < @before AND message_id > @after AND created = 1 AND thread_id IS NULL
       ORDER BY message_id DESC LIMIT @limit`),

@@ -102,7 +102,7 @@ export const ev = {
 };
 
 /** Deterministic PRNG (mulberry32) so a failing order can be reproduced. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

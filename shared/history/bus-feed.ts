@@ -1,0 +1,42 @@
+import type { Bus, LiveHandler } from '../bus/index.ts';
+import type { DurableEvent } from '../domain/events.ts';
+import { decodeMsgpack } from '../protocol/index.ts';
+import type { RoomEventFeed } from './room-event-feed.ts';
+
+/**
+ * A RoomEventFeed on the bus, given how a room's live events are subscribed to: replays come from
+ * the stream, continuity from the bus's live-plane watch.
+ */
+export function busFeed(bus: Bus, live: (roomId: string, onEvent: (event: DurableEvent, seq: number) => void) => LiveHandlerOn): RoomEventFeed {
+  return {
+    watch(roomId, onEvent) {
+      const { subject, handler } = live(roomId, onEvent);
+      return bus.subscribe(subject, handler);
+    },
+    async replay(roomId, sinceMs, onEvent) {
+      await bus.replay(roomId, sinceMs, (msg) => onEvent(decodeMsgpack(msg.data) as DurableEvent, msg.seq));
+    },
+    watchContinuity(listener) {
+      return bus.watchLive({ interrupted: () => listener.interrupted(), restored: () => listener.restored() });
+    },
+  };
+}
+
+/** The subject that carries a room's live events, and the handler that turns them into events. */
+export interface LiveHandlerOn {
+  subject: string;
+  handler: LiveHandler;
+}
+
+/**
+ * The feed of the RePublish design (docs/architecture.md, Durability): the stream republishes
+ * every stored event of room R on a live subject (`subjectOf(R)`) as the msgpack DurableEvent
+ * the stream stored, and the bus hands its stream sequence to live handlers as their third
+ * argument.
+ */
+export function durableEventFeed(bus: Bus, subjectOf: (roomId: string) => string): RoomEventFeed {
+  return busFeed(bus, (roomId, onEvent) => ({
+    subject: subjectOf(roomId),
+    handler: (payload: Uint8Array, _subject: string, seq?: number) => onEvent(decodeMsgpack(payload) as DurableEvent, seq ?? 0),
+  }));
+}
