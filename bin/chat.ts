@@ -3,6 +3,7 @@ import { loadConfig, ConfigError } from '../shared/config/index.ts';
 import { createAuthenticator } from '../shared/auth/index.ts';
 import { migrateStore } from '../shared/store/index.ts';
 import { createLogger } from '../shared/telemetry/index.ts';
+import { ChatError } from '../shared/protocol/index.ts';
 
 const program = new Command()
   .name('chat')
@@ -55,6 +56,11 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`chat: ${err.message}\n`);
     process.exit(2);
+  }
+  // Our own errors say what went wrong and what to do; a stack would only hide that.
+  if (err instanceof ChatError) {
+    process.stderr.write(`chat: ${err.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`chat: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
   process.exit(1);

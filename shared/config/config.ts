@@ -72,6 +72,7 @@ export const ENV_SCHEMA = {
   RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
   MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },
   CORS_ORIGINS: { kind: 'list', default: ['*'], doc: 'allowed Origin values for REST' },
+  REUSE_PORT: { kind: 'bool', default: false, doc: 'share PORT with other processes (SO_REUSEPORT); off: a port already in use is an error' },
   HISTORY_WINDOW_MESSAGES: { kind: 'int', default: DEFAULTS.historyWindowMessages, min: 0, max: 100_000, doc: 'newest messages per room the api keeps in memory for REST history, read-your-writes (0: history reads the store)' },
   HISTORY_WINDOW_ROOMS: { kind: 'int', default: DEFAULTS.historyWindowRooms, min: 1, doc: 'rooms with a history window at once (least recently read dropped first)' },
   HISTORY_WINDOW_MB: { kind: 'int', default: DEFAULTS.historyWindowMb, min: 1, doc: 'memory all history windows may hold, in MiB (approximate)' },
@@ -169,7 +170,11 @@ export interface RateLimitConfig {
 export type RedisTopology =
   | { kind: 'cluster'; nodes: string[] }
   | { kind: 'sentinel'; sentinels: string[]; name: string };
-export interface HttpConfig { bodyLimitBytes: number; corsOrigins: string[] }
+export interface HttpConfig {
+  bodyLimitBytes: number; corsOrigins: string[];
+  /** Listen with SO_REUSEPORT so that several processes share the port (off: the port must be free). */
+  reusePort: boolean;
+}
 /** The api's history windows (shared/history): per-room messages (0: off), rooms, bytes, idle time. */
 export interface HistoryConfig { maxMessages: number; maxRooms: number; maxBytes: number; idleMs: number }
 
@@ -247,7 +252,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       adapter: v.REDIS_URL ? 'redis' : 'memory', redisUrl: v.REDIS_URL, ...(redisTopology ? { redisTopology } : {}),
       perSecond: v.RATE_LIMIT_PER_SECOND, burst: v.RATE_LIMIT_BURST, tenantPerSecond: v.TENANT_RATE_LIMIT_PER_SECOND,
     },
-    http: { bodyLimitBytes: v.HTTP_BODY_LIMIT_BYTES, corsOrigins: v.CORS_ORIGINS },
+    http: { bodyLimitBytes: v.HTTP_BODY_LIMIT_BYTES, corsOrigins: v.CORS_ORIGINS, reusePort: v.REUSE_PORT },
     history: {
       maxMessages: v.HISTORY_WINDOW_MESSAGES, maxRooms: v.HISTORY_WINDOW_ROOMS,
       maxBytes: v.HISTORY_WINDOW_MB * 1024 * 1024, idleMs: v.HISTORY_WINDOW_IDLE * 1000,

@@ -26,7 +26,7 @@ async function start(t: { teardown(fn: () => unknown): void }, options: Partial<
   });
   const logs: string[] = [];
   const log = pino({ level: 'warn' }, new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } }));
-  const server = createHttpServer({ http: { bodyLimitBytes: 1024, corsOrigins: ['*'] }, log, authenticator: auth, checkResponses: true, ...options });
+  const server = createHttpServer({ http: { bodyLimitBytes: 1024, corsOrigins: ['*'], reusePort: false }, log, authenticator: auth, checkResponses: true, ...options });
   setup?.(server);
   const port = await server.listen('127.0.0.1', 0);
   t.teardown(() => server.close());
@@ -268,7 +268,7 @@ t.test('http - CORS preflight and origin echo', async (t) => {
   t.match(pre.headers.get('access-control-allow-headers'), /Authorization/);
   t.match(pre.headers.get('access-control-allow-headers'), /Content-Type/);
 
-  const listed = await start(t, { http: { bodyLimitBytes: 1024, corsOrigins: ['https://good.example'] } }, (s) => thingRoutes(s));
+  const listed = await start(t, { http: { bodyLimitBytes: 1024, corsOrigins: ['https://good.example'], reusePort: false } }, (s) => thingRoutes(s));
   const good = await call(listed.base, '/v1/public', { headers: { origin: 'https://good.example' } });
   t.equal(good.headers.get('access-control-allow-origin'), 'https://good.example');
   t.equal(good.headers.get('vary'), 'Origin');
@@ -513,4 +513,27 @@ t.test('http - writeError answers a request no route handles with the envelope a
   t.equal(res.status, 503);
   t.same(res.json, { success: false, error: { code: 'unavailable', message: 'not now' } });
   t.equal(res.headers.get('access-control-allow-origin'), '*');
+});
+
+t.test('listen - a port in use is an error naming it, unless sharing it is asked for', async (t) => {
+  const log = pino({ level: 'silent' });
+  const make = (reusePort: boolean) => createHttpServer({ http: { bodyLimitBytes: 1024, corsOrigins: ['*'], reusePort }, log });
+  const first = make(false);
+  t.teardown(() => first.close());
+  const port = await first.listen('127.0.0.1', 0);
+  const second = make(false);
+  t.teardown(() => second.close());
+  await t.rejects(second.listen('127.0.0.1', port), { code: 'unavailable', message: new RegExp(`127\\.0\\.0\\.1:${port}: the address is in use`) },
+    'the second server on the port is refused');
+
+  const sharedA = make(true);
+  const sharedB = make(true);
+  t.teardown(() => { sharedA.close(); sharedB.close(); });
+  // A port picked by the kernel (port 0) is never shared: take a free one and name it to both.
+  const free = net.createServer();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+  const sharedPort = (free.address() as net.AddressInfo).port;
+  await new Promise((r) => free.close(r));
+  t.equal(await sharedA.listen('127.0.0.1', sharedPort), sharedPort);
+  t.equal(await sharedB.listen('127.0.0.1', sharedPort), sharedPort, 'with REUSE_PORT both listen on one port');
 });

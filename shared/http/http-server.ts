@@ -70,6 +70,11 @@ export interface HttpServerOptions {
 }
 
 const READINESS_TIMEOUT_MS = 2000;
+// uWS ListenOptions (LIBUS_LISTEN_DEFAULT, LIBUS_LISTEN_EXCLUSIVE_PORT); the host+port+options form
+// of listen() is missing from the bundled declarations.
+const LISTEN_SHARED = 0;
+const LISTEN_EXCLUSIVE = 1;
+type ListenWithOptions = (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
 
 export function createHttpServer(opts: HttpServerOptions): HttpServer {
   assertNativeUws();
@@ -105,9 +110,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        app.listen(host, port, (socket) => {
+        // uWS binds with SO_REUSEPORT by default: a second server on a busy port would start and
+        // silently split the traffic with the first. Sharing a port is an explicit choice.
+        const options = opts.http.reusePort ? LISTEN_SHARED : LISTEN_EXCLUSIVE;
+        (app.listen as unknown as ListenWithOptions).call(app, host, port, options, (socket) => {
           if (!socket) {
-            reject(new ChatError('unavailable', `cannot listen on ${host}:${port} (address in use or not allowed)`));
+            reject(new ChatError('unavailable', `cannot listen on ${host}:${port}: the address is in use (another process listens there) `
+              + 'or not allowed; stop that process or choose another PORT (REUSE_PORT=true shares a port on purpose)'));
             return;
           }
           listenSocket = socket;
