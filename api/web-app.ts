@@ -62,6 +62,7 @@ function serve(server: HttpServer, path: string, contentType: string, body: Buff
   server.app.get(path, (res) => {
     res.cork(() => {
       res.writeHeader('Content-Type', contentType);
+      res.writeHeader('X-Content-Type-Options', 'nosniff');
       for (const [k, v] of headers) res.writeHeader(k, v);
       res.end(body);
     });

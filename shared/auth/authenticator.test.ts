@@ -43,3 +43,12 @@ t.test('auth - token from header or query', async (t) => {
   t.equal(extractToken(undefined, 'a=1&token=zzz'), 'zzz');
   t.equal(extractToken('Basic abc', ''), undefined);
 });
+
+t.test('auth - a token without exp is refused unless JWT_ALLOW_NO_EXP is set', async (t) => {
+  const secret = new TextEncoder().encode(loadConfig({}).auth.secret!);
+  const forever = await new SignJWT({ name: 'F' }).setProtectedHeader({ alg: 'HS256' }).setSubject('forever').setIssuedAt().sign(secret);
+  const strict = await createAuthenticator(loadConfig({}).auth);
+  t.match(await codeOf(strict.verify(forever)), /^unauthorized: token has no exp claim/);
+  const lenient = await createAuthenticator(loadConfig({ JWT_ALLOW_NO_EXP: 'true' }).auth);
+  t.match(await lenient.verify(forever), { userId: 'forever', expiresAt: undefined });
+});

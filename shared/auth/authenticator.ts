@@ -40,6 +40,8 @@ async function createVerifier(cfg: AuthConfig): Promise<Authenticator> {
 
   const verifyOptions = {
     algorithms,
+    // A token without exp would stay valid forever once leaked: refused unless the operator opts in.
+    ...(cfg.allowNoExp ? {} : { requiredClaims: ['exp'] }),
     ...(cfg.issuer ? { issuer: cfg.issuer } : {}),
     ...(cfg.audience ? { audience: cfg.audience } : {}),
   };
@@ -79,7 +81,9 @@ function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'token expired';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature invalid';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim invalid: ${err.claim}`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    return err.claim === 'exp' && err.reason === 'missing' ? 'token has no exp claim (tokens that never expire are refused)' : `token claim invalid: ${err.claim}`;
+  }
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'token malformed';
   return 'token rejected';
 }

@@ -52,6 +52,7 @@ export const ENV_SCHEMA = {
   JWKS_URL: { kind: 'string', doc: 'RS256 key set URL' },
   JWT_ISSUER: { kind: 'string', doc: 'required iss claim' },
   JWT_AUDIENCE: { kind: 'string', doc: 'required aud claim' },
+  JWT_ALLOW_NO_EXP: { kind: 'bool', default: false, doc: 'accept tokens without an exp claim (they never expire; off: refused)' },
   DEFAULT_TENANT: { kind: 'string', default: 'default', doc: 'tenant of tokens without a tenant claim' },
 
   MAX_MESSAGE_LENGTH: { kind: 'int', default: DEFAULTS.maxMessageLength, min: 1, max: 1_000_000, doc: 'characters per message' },
@@ -128,6 +129,8 @@ export interface AuthConfig {
   defaultTenant: string;
   /** True when running with DEV_JWT_SECRET: `chat token` and the web page may mint tokens. */
   devTokens: boolean;
+  /** Accept tokens that never expire (no `exp`); off by default. */
+  allowNoExp?: boolean;
   /** Verified tokens remembered (0: none) and for how long at most (never past their exp). */
   cacheTokens?: number;
   cacheTtlMs?: number;
@@ -223,7 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultTenant: v.DEFAULT_TENANT,
     auth: {
       secret, publicKeyPem: v.JWT_PUBLIC_KEY, jwksUrl: v.JWKS_URL, issuer: v.JWT_ISSUER, audience: v.JWT_AUDIENCE,
-      defaultTenant: v.DEFAULT_TENANT, devTokens, cacheTokens: v.AUTH_CACHE_TOKENS, cacheTtlMs: v.AUTH_CACHE_TTL * 1000,
+      defaultTenant: v.DEFAULT_TENANT, devTokens, allowNoExp: v.JWT_ALLOW_NO_EXP, cacheTokens: v.AUTH_CACHE_TOKENS, cacheTtlMs: v.AUTH_CACHE_TTL * 1000,
     },
     limits: { maxMessageLength: v.MAX_MESSAGE_LENGTH },
     ws: {

@@ -53,6 +53,8 @@ export function writeAnswer(res: HttpResponse, status: number, contentType: stri
   res.cork(() => {
     res.writeStatus(statusLine(status));
     res.writeHeader('Content-Type', contentType);
+    // Browsers must not guess another type (a JSON body that looks like HTML is still JSON).
+    res.writeHeader('X-Content-Type-Options', 'nosniff');
     for (let i = 0; i < first.length; i++) res.writeHeader(first[i]![0], first[i]![1]);
     for (let i = 0; i < second.length; i++) res.writeHeader(second[i]![0], second[i]![1]);
     res.end(body, closeConnection);
@@ -62,6 +64,7 @@ export function writeAnswer(res: HttpResponse, status: number, contentType: stri
 /** Status line and headers; the caller corks and writes the body. */
 export function writeHead(res: HttpResponse, status: number, headers: HeaderList): void {
   res.writeStatus(statusLine(status));
+  res.writeHeader('X-Content-Type-Options', 'nosniff');
   for (const [k, v] of headers) res.writeHeader(k, v);
 }
 

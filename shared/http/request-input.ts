@@ -98,14 +98,18 @@ function scalarType(p: Record<string | symbol, unknown>): 'string' | 'integer' |
   return plain && (t === 'string' || t === 'integer' || t === 'number' || t === 'boolean') ? t : undefined;
 }
 
-/** Value.Convert of a string to a scalar type (typebox 0.34 value/convert). */
+const INTEGER = /^[+-]?[0-9]{1,15}$/;
+
+/** Value.Convert of a string to a scalar type (typebox 0.34 value/convert), stricter for integers. */
 function convertString(v: string, type: 'integer' | 'number' | 'boolean'): unknown {
   const numeric = !isNaN(v as unknown as number) && !isNaN(parseFloat(v));
   const lower = v.toLowerCase();
   const truthy = lower === 'true' || v === '1';
   const falsy = lower === 'false' || v === '0' || v === '-0';
   switch (type) {
-    case 'integer': return numeric ? parseInt(v) : truthy ? 1 : falsy ? 0 : v;
+    // Only a plain whole number converts: '1.5', '1e9' and '0x10' stay strings and fail the
+    // schema (400) rather than being read as 1, 1 and 0 (parseInt) and silently clamped.
+    case 'integer': return INTEGER.test(v) ? Number(v) : truthy ? 1 : falsy ? 0 : v;
     case 'number': return numeric ? parseFloat(v) : truthy ? 1 : falsy ? 0 : v;
     case 'boolean': return truthy ? true : falsy ? false : v;
   }
