@@ -52,3 +52,15 @@ t.test('auth - a token without exp is refused unless JWT_ALLOW_NO_EXP is set', a
   const lenient = await createAuthenticator(loadConfig({ JWT_ALLOW_NO_EXP: 'true' }).auth);
   t.match(await lenient.verify(forever), { userId: 'forever', expiresAt: undefined });
 });
+
+t.test('auth - identity claims are canonical: look-alike ids are one user, hidden characters are refused', async (t) => {
+  const auth = await createAuthenticator(loadConfig({}).auth);
+  t.match(await auth.verify(await auth.sign({ sub: 'ａｄｍｉｎ', tenant: 'ＡＣＭＥ' })), { userId: 'admin', tenant: 'ACME' });
+  t.match(await auth.verify(await auth.sign({ sub: 'bob', name: ' Bob\u0301 ' })), { name: 'Bob\u0301'.normalize('NFC') });
+  for (const sub of ['adm\u200bin', 'admin\u202e', 'has space']) {
+    t.match(await codeOf(auth.verify(await auth.sign({ sub }))), /^unauthorized: token refused: the sub claim/, JSON.stringify(sub));
+  }
+  t.match(await codeOf(auth.verify(await auth.sign({ sub: 'carol', name: '\u200b\u200b' }))), /^unauthorized: token refused: the name claim/);
+  t.match(await codeOf(auth.verify(await auth.sign({ sub: 'dave', name: 'dave\u202eexe.txt' }))), /^unauthorized: token refused: the name claim/);
+  t.match(await codeOf(auth.verify(await auth.sign({ sub: 'erin', tenant: 'ac\u200bme' }))), /^unauthorized: token refused: the tenant claim/);
+});

@@ -2,6 +2,7 @@ import { SignJWT, jwtVerify, createRemoteJWKSet, importSPKI, errors as joseError
 import { ChatError } from '../protocol/errors.ts';
 import type { AuthConfig } from '../config/config.ts';
 import type { Principal } from './principal.ts';
+import { canonicalId, canonicalName } from '../domain/identity.ts';
 import { cachingAuthenticator } from './token-cache.ts';
 
 /**
@@ -14,7 +15,14 @@ export interface Authenticator {
   sign(claims: { sub: string; name?: string; tenant?: string; roles?: string[] }, ttlSec?: number): Promise<string>;
 }
 
-const USER_ID = /^[^\s]{1,128}$/;
+/** A claim that names someone, in its canonical form; a claim that has none makes the token unusable. */
+function claim(canonical: () => string): string {
+  try {
+    return canonical();
+  } catch (err) {
+    throw new ChatError('unauthorized', `token refused: ${(err as Error).message}`, { cause: err });
+  }
+}
 
 /** The configured verifier, behind a short-lived cache of verified tokens when `cfg.cacheTokens` > 0. */
 export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticator> {
@@ -55,13 +63,13 @@ async function createVerifier(cfg: AuthConfig): Promise<Authenticator> {
       } catch (err) {
         throw new ChatError('unauthorized', describeJoseError(err), { cause: err });
       }
-      const sub = payload.sub;
-      if (typeof sub !== 'string' || !USER_ID.test(sub)) throw new ChatError('unauthorized', 'token has no valid sub claim');
-      const tenant = typeof payload['tenant'] === 'string' && payload['tenant'] ? (payload['tenant'] as string) : cfg.defaultTenant;
-      const name = typeof payload['name'] === 'string' && payload['name'] ? (payload['name'] as string) : sub;
+      if (typeof payload.sub !== 'string') throw new ChatError('unauthorized', 'token has no valid sub claim');
+      const userId = claim(() => canonicalId(payload.sub!, 'the sub claim'));
+      const tenant = typeof payload['tenant'] === 'string' && payload['tenant'] ? claim(() => canonicalId(payload['tenant'] as string, 'the tenant claim')) : cfg.defaultTenant;
+      const name = typeof payload['name'] === 'string' && payload['name'] ? claim(() => canonicalName(payload['name'] as string, 'the name claim')) : userId;
       const rolesClaim = payload['roles'];
       const roles = Array.isArray(rolesClaim) ? rolesClaim.filter((r): r is string => typeof r === 'string') : [];
-      return { userId: sub, name: name.slice(0, 128), tenant, roles, expiresAt: payload.exp ? payload.exp * 1000 : undefined };
+      return { userId, name: name.slice(0, 128), tenant, roles, expiresAt: payload.exp ? payload.exp * 1000 : undefined };
     },
     async sign(claims, ttlSec = 24 * 3600) {
       if (!cfg.secret) throw new ChatError('forbidden', 'tokens can only be minted with an HS256 secret');

@@ -2,3 +2,4 @@
 export * from './models.ts';
 export type { DurableEvent, DurableEventKind } from './events.ts';
 export { checkContent, extractMentions, assertClientMessageType, type MessageLimits } from './message-rules.ts';
+export { canonicalId, canonicalName, MAX_ID_LENGTH } from './identity.ts';
