@@ -54,8 +54,11 @@ export class MemoryStream {
     return this.#nextSeq - this.#count();
   }
 
-  /** Stores an event unless its dedupeId is still remembered; `duplicate` says which. */
-  append(roomId: string, dedupeId: string, payload: Uint8Array, headers: Record<string, string> | undefined): DurableAck {
+  /**
+   * Stores an event unless its dedupeId is still remembered; `duplicate` says which. `data` is
+   * the stored copy (undefined for a duplicate), which the bus republishes.
+   */
+  append(roomId: string, dedupeId: string, payload: Uint8Array, headers: Record<string, string> | undefined): DurableAck & { data: Uint8Array | undefined } {
     // stream time never goes backwards, so storedAt order is stream order (replay bisects on it)
     const now = Math.max(this.#clock(), this.#lastStoredAt);
     const dedupeCutoff = now - this.#limits.dedupeWindowMs;
@@ -64,7 +67,7 @@ export class MemoryStream {
       this.#dedupe.delete(id);
     }
     const first = this.#dedupe.get(dedupeId);
-    if (first !== undefined) return { seq: first.seq, duplicate: true };
+    if (first !== undefined) return { seq: first.seq, duplicate: true, data: undefined };
 
     const seq = this.#nextSeq++;
     const msg: DurableMessage = {
@@ -81,7 +84,7 @@ export class MemoryStream {
     this.#dedupe.set(dedupeId, { seq, at: now });
 
     this.#trim();
-    return { seq, duplicate: false };
+    return { seq, duplicate: false, data: msg.data };
   }
 
   /** The retained event at `seq`, after applying retention. */
