@@ -4,6 +4,7 @@ import { decodeMsgpack, encodeMsgpack, eventToFrame, peekMsgpackType, type Serve
 import type { DurableEvent, Room } from '../shared/domain/index.ts';
 import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import type { Socket } from './connection.ts';
+import { framesOut } from './frame-tally.ts';
 import { mergeInStreamOrder, type LiveItem } from './gap-merge.ts';
 import { isSocket, stateOf, type Receiver, type StreamReceiver } from './receiver.ts';
 
@@ -68,7 +69,6 @@ export interface FanoutHooks {
 
 export class RoomFanout {
   private readonly rooms = new Map<string, RoomEntry>();
-  private readonly outCounters = new Map<string, { inc(): void }>();
   private holding = false;
   private holdGen = 0;
 
@@ -268,7 +268,7 @@ export class RoomFanout {
     }
     if (entry.msgpackSockets > 0) this.app.publish(entry.topicMsgpack, encodeMsgpack(frame), true);
     this.forwardDecoded(entry, frame);
-    this.countOut(frame.type);
+    framesOut.count(frame.type);
   }
 
   /**
@@ -287,7 +287,7 @@ export class RoomFanout {
       }
       this.forwardDecoded(entry, frame);
     }
-    this.countOut(decoded?.type ?? peekMsgpackType(payload) ?? 'unknown');
+    framesOut.count(decoded?.type ?? peekMsgpackType(payload) ?? 'unknown');
   }
 
   /** What every frame needs besides msgpack: JSON text once, seed-001 frames, direct delivery. */
@@ -309,15 +309,6 @@ export class RoomFanout {
       const recipients = [...entry.users.keys()].filter((u) => u !== authorId);
       if (recipients.length) this.hooks.onDirectDelivered(entry.roomId, frame.message.messageId, recipients);
     }
-  }
-
-  private countOut(type: string): void {
-    let counter = this.outCounters.get(type);
-    if (!counter) {
-      counter = metrics.framesOut.labels(type);
-      this.outCounters.set(type, counter);
-    }
-    counter.inc();
   }
 }
 

@@ -5,6 +5,7 @@ import type { WsConfig } from '../shared/config/index.ts';
 import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import { sendFrame, type Connection, type Socket } from './connection.ts';
 import { handleFrame, type HandlerDeps } from './frame-handlers.ts';
+import { framesIn } from './frame-tally.ts';
 import type { LocalUsers } from './local-users.ts';
 import type { PresenceFeed } from './presence-feed.ts';
 import type { RoomFanout } from './room-fanout.ts';
@@ -109,7 +110,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
       const ref = err instanceof ChatError ? err.details?.['ref'] : undefined;
       return sendError(ws, err, typeof ref === 'string' || typeof ref === 'number' ? ref : undefined);
     }
-    metrics.framesIn.labels(frame.type).inc();
+    framesIn.count(frame.type);
     const ref = frame.ref;
     if (frame.type === 'ping') return sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
     const type = frame.type;

@@ -50,13 +50,17 @@ function publisher(f: ReturnType<typeof fakeConnection>, timeoutMs = 2500) {
   return new NatsDurablePublisher(f.connection, f.stream, timeoutMs, pino({ level: 'silent' }));
 }
 
+/** Publishes are written at the end of the event loop's turn. */
+const written = () => new Promise((r) => setImmediate(r));
 const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: v }), (err: unknown) => ({ err: err as ChatError }));
 
 t.test('nats publisher - publishes go out in call order before any ack; acks answered out of order reach their own publish', async (t) => {
   const f = fakeConnection();
   const pub = publisher(f);
   const pending = Array.from({ length: 5 }, (_, i) => settle(pub.publish(`room${i}`, `id-${i}`, enc.encode(`e${i}`), i === 2 ? { traceparent: '00-aa-bb-01' } : undefined)));
-  t.same(f.pubs.map((p) => [p.subject, p.data]), [0, 1, 2, 3, 4].map((i) => [`chat.durable.room${i}`, `e${i}`]), 'every PUB sent at once, in call order');
+  t.equal(f.pubs.length, 0, 'nothing written before the end of the loop\'s turn');
+  await written();
+  t.same(f.pubs.map((p) => [p.subject, p.data]), [0, 1, 2, 3, 4].map((i) => [`chat.durable.room${i}`, `e${i}`]), 'every PUB written together, in call order, before any ack');
   t.equal(f.subs.length, 1, 'one reply subscription for all of them');
   t.match(f.subs[0]!.subject, /^_INBOX\.[A-Za-z0-9]+\.\*$/);
   t.equal(new Set(f.pubs.map((p) => p.reply)).size, 5, 'each with its own reply subject');
@@ -86,6 +90,7 @@ t.test('nats publisher - a publish without an ack fails with unavailable after t
   const started = Date.now();
   const lost = settle(pub.publish('r', 'lost', enc.encode('x'), undefined));
   const answered = settle(pub.publish('r', 'answered', enc.encode('y'), undefined));
+  await written();
   f.answer(f.pubs[1]!, '{"stream":"CHAT", "seq":2}');
   t.same(await answered, { ok: { seq: 2, duplicate: false } }, 'a later publish is acked before the earlier one times out');
   const r = await lost;
@@ -99,17 +104,20 @@ t.test('nats publisher - failAll fails everything in flight at once; while disco
   const f = fakeConnection();
   const pub = publisher(f);
   const pending = Array.from({ length: 20 }, (_, i) => settle(pub.publish('r', `id-${i}`, enc.encode('x'), undefined)));
+  await written();
+  pending.push(settle(pub.publish('r', 'queued', enc.encode('x'), undefined)));
   const started = Date.now();
   f.setUp(false);
   pub.failAll('the NATS connection was lost');
   const results = await Promise.all(pending);
   t.ok(Date.now() - started < 50, 'at once');
   t.ok(results.every((r) => 'err' in r && r.err.code === 'unavailable' && /connection was lost/.test(r.err.message)), 'every one with unavailable');
-  const sent = f.pubs.length;
   t.match(await settle(pub.publish('r', 'later', enc.encode('x'), undefined)), { err: { code: 'unavailable' } });
-  t.equal(f.pubs.length, sent, 'nothing was handed to nats.js while disconnected');
+  await written();
+  t.equal(f.pubs.length, 20, 'neither the one queued when the connection dropped nor the one made while down was handed to nats.js');
   f.setUp(true);
   const back = settle(pub.publish('r', 'back', enc.encode('x'), undefined));
+  await written();
   f.answer(f.pubs.at(-1)!, '{"stream":"CHAT", "seq":5}');
   t.same(await back, { ok: { seq: 5, duplicate: false } }, 'works again once connected');
 });
@@ -118,16 +126,19 @@ t.test('nats publisher - no responders, an oversized event and bad headers are t
   const f = fakeConnection();
   const pub = publisher(f);
   const none = settle(pub.publish('r', 'a', enc.encode('x'), undefined));
+  await written();
   f.answer(f.pubs[0]!, { status: 503 });
   t.match(await none, { err: { code: 'unavailable', message: /no JetStream stream takes chat\.durable\.r/ } });
   t.same(f.ensured, [true], 'and the stream is checked (throttled)');
 
   const big = settle(pub.publish('r', 'b', enc.encode('x'), undefined));
+  await written();
   f.answer(f.pubs[1]!, '{"error":{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"}}');
   t.match(await big, { err: { code: 'too_large' } });
 
   t.match(await settle(pub.publish('r', 'c\r\nX-Injected: 1', enc.encode('x'), undefined)), { err: { code: 'bad_request' } }, 'a dedupe id cannot add header lines');
   t.match(await settle(pub.publish('r', 'd', enc.encode('x'), { 'bad key': 'v' })), { err: { code: 'bad_request' } });
   t.match(await settle(pub.publish('r.x', 'e', enc.encode('x'), undefined)), { err: { code: 'bad_request' } }, 'room ids are one subject token');
+  await written();
   t.equal(f.pubs.length, 2, 'refused arguments never reach NATS');
 });

@@ -18,6 +18,10 @@ interface InFlight {
   reject(err: ChatError): void;
   roomId: string;
   deadline: number;
+  /** What to write, until it is written. */
+  subject: string;
+  payload: Uint8Array | undefined;
+  headers: Uint8Array | undefined;
 }
 
 /** What a PubAck's JSON holds: the stored sequence, or the stream's refusal. */
@@ -37,6 +41,11 @@ interface PubAckJson {
  * Order: publishes go out in call order on one connection, and the stream stores them in that
  * order, so callers keep their order without waiting for each PubAck.
  *
+ * Writes: the publishes made during one turn of the event loop are written together at its end
+ * (setImmediate), so the sends that arrived in one poll of the sockets cost one socket write, not
+ * one each (nats.js flushes after every microtask checkpoint, i.e. after every WebSocket message,
+ * and a loopback write costs tens of microseconds here).
+ *
  * Fail fast: when the connection drops (or closes for good, or the bus closes) every publish in
  * flight fails at once with `unavailable` (it may or may not have been stored: a retry with the
  * same dedupe id is safe), and new ones fail at once until it is back. A publish whose PubAck does
@@ -55,6 +64,10 @@ export class NatsDurablePublisher {
   #replies: NatsSubscription | undefined;
   #prefix = '';
   #sweeper: NodeJS.Timeout | undefined;
+  /** Tokens of publishes not written yet, in call order, and whether a write is scheduled. */
+  #queued: number[] = [];
+  #writeScheduled = false;
+  readonly #write = () => this.#writeQueued();
   // Reused for every publish: nats.js reads them synchronously inside publish(), and of headers it
   // only calls encode() (its MsgHdrs would be built, then encoded, for every publish).
   readonly #headers: { bytes: Uint8Array; encode(): Uint8Array } = { bytes: new Uint8Array(0), encode() { return this.bytes; } };
@@ -73,8 +86,9 @@ export class NatsDurablePublisher {
   }
 
   /**
-   * Hands the event to the stream before it returns (so calls keep their order) and resolves
-   * with the PubAck. Throws nothing: every failure is the returned promise's.
+   * Takes the event in call order (it is written at the end of this turn of the event loop, after
+   * the ones taken before it) and resolves with the PubAck. Throws nothing: every failure is the
+   * returned promise's; while disconnected it fails at once.
    */
   publish(roomId: string, dedupeId: string, payload: Uint8Array, headers: Record<string, string> | undefined): Promise<DurableAck> {
     try {
@@ -82,18 +96,20 @@ export class NatsDurablePublisher {
       // while disconnected nats.js would buffer the publish until we time it out
       const { nc } = this.#connection.require();
       if (this.#nc !== nc) this.#listen(nc);
-      this.#headers.bytes = encodeHeaders(dedupeId, headers);
+      const headerBytes = encodeHeaders(dedupeId, headers);
       const token = ++this.#nextToken;
-      this.#options.reply = this.#prefix + token;
-      try {
-        nc.publish(DURABLE_PREFIX + roomId, payload, this.#options);
-      } catch (err) {
-        throw this.#publishError(err, roomId);
-      }
-      return new Promise<DurableAck>((resolve, reject) => {
-        this.#inFlight.set(token, { resolve, reject, roomId, deadline: Date.now() + this.#timeoutMs });
-        this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+      const acked = new Promise<DurableAck>((resolve, reject) => {
+        this.#inFlight.set(token, {
+          resolve, reject, roomId, deadline: Date.now() + this.#timeoutMs, subject: DURABLE_PREFIX + roomId, payload, headers: headerBytes,
+        });
       });
+      this.#queued.push(token);
+      if (!this.#writeScheduled) {
+        this.#writeScheduled = true;
+        setImmediate(this.#write);
+      }
+      this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+      return acked;
     } catch (err) {
       return Promise.reject(err instanceof ChatError ? err : unavailable(err, `publishing the event for room ${roomId}`));
     }
@@ -120,6 +136,30 @@ export class NatsDurablePublisher {
   detach(): void {
     this.#nc = undefined;
     this.#replies = undefined;
+  }
+
+  /** Hands the queued publishes to nats.js, which writes them with one flush. */
+  #writeQueued(): void {
+    this.#writeScheduled = false;
+    const tokens = this.#queued;
+    this.#queued = [];
+    const nc = this.#nc;
+    for (const token of tokens) {
+      const p = this.#inFlight.get(token);
+      // failed meanwhile (the connection dropped, or the bus closed)
+      if (p === undefined || p.payload === undefined || nc === undefined) continue;
+      this.#headers.bytes = p.headers!;
+      this.#options.reply = this.#prefix + token;
+      try {
+        nc.publish(p.subject, p.payload, this.#options);
+      } catch (err) {
+        this.#inFlight.delete(token);
+        p.reject(this.#publishError(err, p.roomId));
+      }
+      p.payload = undefined;
+      p.headers = undefined;
+    }
+    if (this.#inFlight.size === 0) this.#stopSweeper();
   }
 
   #listen(nc: NatsConnection): void {
