@@ -1,6 +1,6 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
-import { decodeMsgpack, encodeMsgpack, eventToFrame, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
+import { decodeMsgpack, encodeMsgpack, eventToFrame, newMessageFrameMsgpack, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
 import type { DurableEvent, Room } from '../shared/domain/index.ts';
 import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import type { Socket } from './connection.ts';
@@ -16,6 +16,7 @@ import { isSocket, stateOf, type Receiver, type StreamReceiver } from './receive
  * - a stored event, republished by the stream with its sequence: decoded and turned into its
  *   frame once per gateway, then encoded once for each encoding the room's connections use
  *   (msgpack only if a msgpack socket is in the room, JSON only if a JSON socket or stream is);
+ *   a new message's msgpack frame is spliced from the stored bytes without decoding them;
  * - an ephemeral frame (typing, presence, read status), already a msgpack frame: published to the
  *   msgpack topic as is, decoded and stringified once for JSON.
  * So the cost per message is per gateway, never per socket. SSE streams and long-poll sessions,
@@ -255,20 +256,27 @@ export class RoomFanout {
   }
 
   /**
-   * A stored event: the one conversion per gateway (decode, frame), then one encoding per wire
-   * format in use. No per-socket work.
+   * A stored event: at most one conversion per gateway (decode, frame), then one encoding per
+   * wire format in use. A new message reaches msgpack sockets as stored: its bytes are spliced
+   * into the frame, not decoded and encoded again, so a room of msgpack sockets decodes nothing.
+   * No per-socket work.
    */
   private forwardEvent(entry: RoomEntry, data: Uint8Array, seq: number): void {
-    let frame: ServerFrame;
-    try {
-      frame = eventToFrame(decodeMsgpack(data) as DurableEvent, seq);
-    } catch (err) {
-      this.log.error({ err, roomId: entry.roomId, seq }, 'undecodable room event not forwarded');
-      return;
+    const msgpack = entry.msgpackSockets > 0;
+    let packed = msgpack ? newMessageFrameMsgpack(data, seq) : undefined;
+    let frame: ServerFrame | undefined;
+    if ((msgpack && packed === undefined) || entry.jsonSockets > 0 || entry.streams.size > 0 || entry.legacySockets > 0 || entry.direct) {
+      try {
+        frame = eventToFrame(decodeMsgpack(data) as DurableEvent, seq);
+      } catch (err) {
+        this.log.error({ err, roomId: entry.roomId, seq }, 'undecodable room event not forwarded');
+        return;
+      }
+      if (msgpack) packed ??= encodeMsgpack(frame);
     }
-    if (entry.msgpackSockets > 0) this.app.publish(entry.topicMsgpack, encodeMsgpack(frame), true);
-    this.forwardDecoded(entry, frame);
-    framesOut.count(frame.type);
+    if (packed !== undefined) this.app.publish(entry.topicMsgpack, packed, true);
+    if (frame !== undefined) this.forwardDecoded(entry, frame);
+    framesOut.count(frame?.type ?? 'new_message');
   }
 
   /**

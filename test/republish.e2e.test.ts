@@ -68,6 +68,28 @@ async function pubAckTrap(upstreamPort: number): Promise<PubAckTrap> {
   };
 }
 
+t.test('republish - a socket\'s sends pipelined without waiting for acks are stored, acked and shown in the order sent', async (t) => {
+  const [aliceToken, bobToken] = await Promise.all([devToken('pipe-alice'), devToken('pipe-bob')]);
+  const created = await restClient(cluster.api.http, aliceToken)('POST', '/v1/chat/rooms', { name: 'pipelined', type: 'public' });
+  const roomId = created.body.data.roomId as string;
+  t.equal((await restClient(cluster.api.http, bobToken)('POST', `/v1/chat/rooms/${roomId}/join`)).status, 200);
+  const gateway = cluster.gateways[0]!;
+  const alice = await TestClient.connect(`${gateway.ws}/chat`, { token: aliceToken, format: 'msgpack' });
+  const bob = await TestClient.connect(`${gateway.ws}/chat`, { token: bobToken });
+  t.teardown(async () => { await alice.close(); await bob.close(); });
+  await Promise.all([alice.next((f) => f.type === 'welcome'), bob.next((f) => f.type === 'welcome')]);
+
+  const N = 100;
+  const refs = Array.from({ length: N }, (_, i) => alice.send({ type: 'send_message', roomId, content: `p${i}`, clientMsgId: `p${i}` }));
+  const acks = await Promise.all(refs.map((ref) => alice.next((f) => (f.type === 'ack' || f.type === 'error') && f.ref === ref, 20_000)));
+  t.same(acks.filter((a) => a.type !== 'ack'), [], 'every send acked');
+  const seqs = acks.map((a) => a.seq as number);
+  t.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'stored in the order sent (growing seq)');
+  await eventually(async () => bob.all('new_message').length >= N, 20_000);
+  t.same(bob.all('new_message').map((f) => f.message.content), refs.map((_, i) => `p${i}`), 'shown in the order sent');
+  t.same(bob.all('new_message').map((f) => f.seq), seqs, 'with the sequences the sender was acked with');
+});
+
 t.test('republish - a gateway killed as the PubAck reaches it: the message still reaches clients on other gateways live, sent once', async (t) => {
   const trap = await pubAckTrap(nats.port);
   t.teardown(() => trap.close());
