@@ -18,7 +18,7 @@ import { TestClient } from './support/ws-client.ts';
  */
 const nats = await startNatsServer();
 t.teardown(() => nats.destroy());
-const cluster = await startChatCluster({ natsUrl: nats.url, gateways: 1, persisters: 1, env: { PERSIST_INTERVAL_MS: '20' } });
+const cluster = await startChatCluster({ natsUrl: nats.url, gateways: 1, persisters: 1, env: { PERSIST_INTERVAL_MS: '20', RATE_LIMIT_PER_SECOND: '1000', RATE_LIMIT_BURST: '1000' } });
 t.teardown(() => cluster.stop());
 
 interface PubAckTrap {
