@@ -142,3 +142,14 @@ t.test('nats publisher - no responders, an oversized event and bad headers are t
   await written();
   t.equal(f.pubs.length, 2, 'refused arguments never reach NATS');
 });
+
+t.test('nats publisher - a publish taken just before a drop that is not reported yet fails at its write, not after the timeout', async (t) => {
+  const f = fakeConnection();
+  const pub = publisher(f);
+  const taken = settle(pub.publish('r', 'racing', enc.encode('x'), undefined));
+  f.setUp(false); // the connection is down by the end of the turn, before failAll was called
+  await written();
+  t.match(await taken, { err: { code: 'unavailable' } });
+  t.equal(f.pubs.length, 0, 'not handed to nats.js, which would keep it for the reconnect');
+  t.equal(pub.inFlight, 0);
+});

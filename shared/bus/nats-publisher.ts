@@ -143,11 +143,24 @@ export class NatsDurablePublisher {
     this.#writeScheduled = false;
     const tokens = this.#queued;
     this.#queued = [];
+    // lost since they were taken (the drop may not have been reported yet when they were): nats.js
+    // would keep them for its reconnect instead of failing them now
+    let lost: ChatError | undefined;
+    try {
+      if (this.#connection.require().nc !== this.#nc) lost = new ChatError('unavailable', 'the NATS connection was replaced');
+    } catch (err) {
+      lost = err instanceof ChatError ? err : unavailable(err, 'the NATS connection');
+    }
     const nc = this.#nc;
     for (const token of tokens) {
       const p = this.#inFlight.get(token);
       // failed meanwhile (the connection dropped, or the bus closed)
-      if (p === undefined || p.payload === undefined || nc === undefined) continue;
+      if (p === undefined || p.payload === undefined) continue;
+      if (lost !== undefined || nc === undefined) {
+        this.#inFlight.delete(token);
+        p.reject(lost ?? new ChatError('unavailable', 'the NATS connection is gone'));
+        continue;
+      }
       this.#headers.bytes = p.headers!;
       this.#options.reply = this.#prefix + token;
       try {
