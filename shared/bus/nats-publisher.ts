@@ -56,7 +56,7 @@ export class NatsDurablePublisher {
   readonly #stream: Pick<NatsStreamSetup, 'name' | 'ensureInBackground'>;
   readonly #timeoutMs: number;
   readonly #log: Logger;
-  /** Publishes waiting for their PubAck, by reply token, oldest first (deadlines grow with it). */
+  /** Publishes waiting for their PubAck, by reply token, oldest first (monotonic deadlines grow with it). */
   readonly #inFlight = new Map<number, InFlight>();
   #nextToken = 0;
   /** The connection the reply subscription is on, its subscription and reply prefix. */
@@ -100,7 +100,7 @@ export class NatsDurablePublisher {
       const token = ++this.#nextToken;
       const acked = new Promise<DurableAck>((resolve, reject) => {
         this.#inFlight.set(token, {
-          resolve, reject, roomId, deadline: Date.now() + this.#timeoutMs, subject: DURABLE_PREFIX + roomId, payload, headers: headerBytes,
+          resolve, reject, roomId, deadline: performance.now() + this.#timeoutMs, subject: DURABLE_PREFIX + roomId, payload, headers: headerBytes,
         });
       });
       this.#queued.push(token);
@@ -225,7 +225,7 @@ export class NatsDurablePublisher {
   }
 
   #sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const [token, p] of this.#inFlight) {
       if (p.deadline > now) break;
       this.#inFlight.delete(token);
