@@ -1,7 +1,7 @@
 import { subjects } from '../shared/bus/index.ts';
 import { createCachedRoomAccess, RoomGuard, type RoomAccess } from '../shared/commands/index.ts';
 import { DEFAULTS, type HistoryConfig } from '../shared/config/index.ts';
-import { HistoryWindows, liveFrameFeed, type FeedSubscription } from '../shared/history/index.ts';
+import { HistoryWindows, durableEventFeed, type FeedSubscription } from '../shared/history/index.ts';
 import { decodeMsgpack, type ServerFrame } from '../shared/protocol/index.ts';
 import type { ApiDeps } from './deps.ts';
 
@@ -27,9 +27,7 @@ export function historyReads({ store, bus, log, history }: ApiDeps): HistoryRead
   const windows = new HistoryWindows({
     ...(history ?? DEFAULT_SETTINGS),
     store,
-    // TEMPORARY: the live frames the command layer publishes today. With JetStream RePublish this
-    // becomes durableEventFeed(bus, subjects.live) (shared/history/frame-feed.ts says more).
-    feed: liveFrameFeed(bus, (err) => log.warn({ err }, 'history window: an event could not be read back from the stream')),
+    feed: durableEventFeed(bus, subjects.roomEvents),
     onWatch: (roomId) => watchAccess(access, roomId, (handler) => bus.subscribe(subjects.roomControl(roomId), handler)),
     onError: (err, roomId) => log.warn({ err, roomId }, 'history window: a store or stream read failed (a window that cannot start leaves history to the store)'),
   });

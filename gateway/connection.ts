@@ -16,7 +16,7 @@ export interface Connection {
   rooms: Set<string>;
   /** Typing expiry timers by room; created on first typing_start. */
   typing: Map<string, NodeJS.Timeout> | undefined;
-  /** Durable commands of one socket run one after another, so each sender's order is kept. */
+  /** Frames that change stored state start one after another (websocket.ts), so each sender's order is kept. */
   queue: Promise<void>;
   closed: boolean;
 }

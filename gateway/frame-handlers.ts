@@ -1,5 +1,5 @@
 import { ChatError, type ClientFrame, type ClientFrameOf, type ServerFrame } from '../shared/protocol/index.ts';
-import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
+import type { Issued, MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Principal } from '../shared/auth/index.ts';
@@ -29,9 +29,10 @@ export type AckBody = Record<string, unknown>;
 /**
  * One handler per client frame type. Each returns the ack body or throws ChatError; the caller
  * turns that into an `ack` or `error` frame echoing `ref`. Authorization happens in the shared
- * command layer, never here.
+ * command layer, never here. `issued` is told when a message command handed its event to the
+ * stream: the socket's next frame may start then (see websocket.ts).
  */
-export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame): Promise<AckBody> {
+export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame, issued?: Issued): Promise<AckBody> {
   const who = ws.getUserData().principal;
   switch (frame.type) {
     case 'join_room':
@@ -42,25 +43,25 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
       return { roomId: frame.roomId, left: true };
     }
     case 'send_message':
-      return send(d, ws, who, frame);
+      return send(d, ws, who, frame, issued);
     case 'message':
-      return legacySend(d, ws, who, frame);
+      return legacySend(d, ws, who, frame, issued);
     case 'edit_message': {
-      const r = await d.messages.edit(who, frame);
+      const r = await d.messages.edit(who, frame, issued);
       return { roomId: frame.roomId, messageId: frame.messageId, seq: r.seq, editedAt: new Date(r.at).toISOString() };
     }
     case 'delete_message': {
-      const r = await d.messages.delete(who, frame);
+      const r = await d.messages.delete(who, frame, issued);
       return { roomId: frame.roomId, messageId: frame.messageId, seq: r.seq };
     }
     case 'message_reaction': {
-      const r = await d.messages.react(who, frame);
+      const r = await d.messages.react(who, frame, issued);
       return { roomId: frame.roomId, messageId: frame.messageId, emoji: frame.emoji, action: r.action, seq: r.seq };
     }
     case 'pin_message':
     case 'unpin_message': {
       const pinned = frame.type === 'pin_message';
-      const r = await d.messages.pin(who, { roomId: frame.roomId, messageId: frame.messageId, pinned });
+      const r = await d.messages.pin(who, { roomId: frame.roomId, messageId: frame.messageId, pinned }, issued);
       return { roomId: frame.roomId, messageId: frame.messageId, pinned, seq: r.seq };
     }
     case 'mark_read': {
@@ -95,9 +96,10 @@ async function join(d: HandlerDeps, ws: Socket, who: Principal, roomId: string):
   return { roomId, joined, role: member.role, memberCount: room.memberCount, roomType: room.type };
 }
 
-async function send(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'send_message'>): Promise<AckBody> {
-  const { type: _t, ref: _r, roomId, ...input } = frame;
-  const result = await d.messages.send(who, { roomId, ...input });
+async function send(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'send_message'>, issued: Issued | undefined): Promise<AckBody> {
+  // the frame is the input: the command reads the fields it knows (no copy per send)
+  const roomId = frame.roomId;
+  const result = await d.messages.send(who, frame, issued);
   // A message ends the sender's typing indicator in that room.
   if (ws.getUserData().typing?.has(roomId)) d.typing.expire(ws.getUserData(), roomId);
   return {
@@ -107,10 +109,10 @@ async function send(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFra
 }
 
 /** Seed 001: `{type:'message', data:{room, message}}`; joins a discoverable room on first use. */
-async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'message'>): Promise<AckBody> {
+async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'message'>, issued: Issued | undefined): Promise<AckBody> {
   const roomId = frame.data.room;
   if (!ws.getUserData().rooms.has(roomId)) await join(d, ws, who, roomId);
-  const result = await d.messages.send(who, { roomId, content: frame.data.message });
+  const result = await d.messages.send(who, { roomId, content: frame.data.message }, issued);
   return { roomId, messageId: result.message.messageId, seq: result.seq, timestamp: result.message.timestamp };
 }
 

@@ -2,7 +2,6 @@ import t from 'tap';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { createMemoryBus, subjects, type Bus, type LiveWatcher } from '../shared/bus/index.ts';
 import { decodeMsgpack, encodeMsgpack } from '../shared/protocol/codec.ts';
-import { eventToFrame } from '../shared/protocol/event-frames.ts';
 import type { ServerFrame } from '../shared/protocol/frames.ts';
 import type { DurableEvent } from '../shared/domain/events.ts';
 import type { Message } from '../shared/domain/models.ts';
@@ -17,14 +16,19 @@ import type { Connection, Socket } from './connection.ts';
 
 const ROOM = 'room_1';
 
-/** The memory bus, except that the test decides when the live plane is interrupted and restored. */
+/**
+ * The memory bus, except that the test decides when the live plane is interrupted and restored,
+ * and which stored events never reach this gateway live (`event(bus, false)`).
+ */
+const losing = new WeakMap<Bus, { on: boolean }>();
 async function controllableBus(): Promise<{ bus: Bus; watcher: () => LiveWatcher }> {
   const mem = await createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 10_000 });
   let watcher: LiveWatcher | undefined;
+  const lose = { on: false };
   const bus: Bus = {
     kind: 'memory',
     publish: (s, p) => mem.publish(s, p),
-    subscribe: (s, h) => mem.subscribe(s, h),
+    subscribe: (s, h) => mem.subscribe(s, (p, subject, seq) => { if (!lose.on) h(p, subject, seq); }),
     watchLive: (w) => { watcher = w; return { unsubscribe: () => { watcher = undefined; } }; },
     publishDurable: (r, d, p, h) => mem.publishDurable(r, d, p, h),
     getDurable: (seq) => mem.getDurable(seq),
@@ -33,7 +37,19 @@ async function controllableBus(): Promise<{ bus: Bus; watcher: () => LiveWatcher
     ready: () => mem.ready(),
     close: () => mem.close(),
   };
+  losing.set(bus, lose);
   return { bus, watcher: () => { if (!watcher) throw new Error('nobody watches the live plane'); return watcher; } };
+}
+
+/** Stores an event; the stream's republish reaches this gateway only if `live` (else it was cut off). */
+async function store(bus: Bus, roomId: string, dedupeId: string, payload: Uint8Array, live: boolean): Promise<number> {
+  const lose = losing.get(bus)!;
+  lose.on = !live;
+  try {
+    return (await bus.publishDurable(roomId, dedupeId, payload)).seq;
+  } finally {
+    lose.on = false;
+  }
 }
 
 /** What the uWS app was asked to publish to the room's msgpack topic, as seqs (or frame types). */
@@ -68,12 +84,10 @@ function quietFanout(app: TemplatedApp, bus: Bus): RoomFanout {
 }
 
 let n = 0;
-/** Stores an event in the stream; `live` also announces it, as the sending gateway would. */
+/** Stores an event in the stream; `live`: its republish reaches this gateway (else it was cut off). */
 async function event(bus: Bus, live: boolean): Promise<number> {
   const ev: DurableEvent = { kind: 'message.deleted', id: String(++n), at: Date.now(), roomId: ROOM, messageId: '42', userId: 'u2' };
-  const { seq } = await bus.publishDurable(ROOM, ev.id, encodeMsgpack(ev));
-  if (live) bus.publish(subjects.roomEvents(ROOM), encodeMsgpack(eventToFrame(ev, seq)));
-  return seq;
+  return store(bus, ROOM, ev.id, encodeMsgpack(ev), live);
 }
 
 t.test('live gap - events missed while cut off are replayed, merged with held live frames in stream order', async (t) => {
@@ -154,13 +168,12 @@ t.test('live gap - a room whose replay keeps failing is reported for its sockets
 
 const ids = new Snowflake(3);
 
-/** Stores a new message in the stream; `live` also announces it, as the sending gateway would. */
+/** Stores a new message in the stream; `live`: its republish reaches this gateway (else it was cut off). */
 async function send(bus: Bus, content: string, live: boolean): Promise<string> {
   const messageId = ids.next();
   const message = { messageId, roomId: ROOM, authorId: 'u2', authorName: 'U2', content, type: 'text', timestamp: new Date().toISOString() } as Message;
   const ev: DurableEvent = { kind: 'message.created', id: messageId, at: Date.now(), roomId: ROOM, message };
-  const { seq } = await bus.publishDurable(ROOM, messageId, encodeMsgpack(ev));
-  if (live) bus.publish(subjects.roomEvents(ROOM), encodeMsgpack(eventToFrame(ev, seq)));
+  await store(bus, ROOM, messageId, encodeMsgpack(ev), live);
   return messageId;
 }
 

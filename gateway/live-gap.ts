@@ -1,9 +1,7 @@
 import type { Bus, Subscription } from '../shared/bus/index.ts';
-import { encodeMsgpack } from '../shared/protocol/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
 import type { RoomFanout } from './room-fanout.ts';
-import type { ReplayedFrame } from './gap-merge.ts';
-import { durableToFrame } from './resume.ts';
+import type { LiveItem } from './gap-merge.ts';
 
 /** Rooms replayed at once after an outage: a gateway in many rooms must not flood JetStream. */
 const CONCURRENCY = 4;
@@ -108,16 +106,14 @@ export class LiveGapRepair implements LiveGapState {
     this.#repairing = false;
   }
 
-  async #replay(roomId: string, from: number): Promise<ReplayedFrame[] | undefined> {
+  /** The room's stored events since `from`, as the stream would have republished them. */
+  async #replay(roomId: string, from: number): Promise<LiveItem[] | undefined> {
     const deadline = Date.now() + this.giveUpMs;
     for (;;) {
-      const frames: ReplayedFrame[] = [];
+      const events: LiveItem[] = [];
       try {
-        await this.bus.replay(roomId, from, (msg) => {
-          const frame = durableToFrame(msg);
-          if (frame !== undefined) frames.push({ seq: msg.seq, payload: encodeMsgpack(frame) });
-        });
-        return frames;
+        await this.bus.replay(roomId, from, (msg) => { events.push({ payload: msg.data, seq: msg.seq }); });
+        return events;
       } catch (err) {
         if (this.#stopped || Date.now() + RETRY_MS > deadline) {
           this.log.warn({ err, roomId }, 'live gap: replay failed');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { createMemoryBus, subjects, type Bus } from '../shared/bus/index.ts';
-import { encodeMsgpack, type ServerFrame } from '../shared/protocol/index.ts';
+import { decodeMsgpack, encodeMsgpack, type ServerFrame } from '../shared/protocol/index.ts';
 import type { Room } from '../shared/domain/index.ts';
 import { silentLogger } from '../shared/telemetry/index.ts';
 import type { Connection, Socket } from './connection.ts';
@@ -126,4 +126,38 @@ t.test('fan-out - JSON is stringified once per message for sockets and stream re
   t.equal(sse.got[0]!.json, toJson[0]!.message, 'the stream receiver gets that same text');
   t.match(ws.got, [{ type: 'new_message', message: { content: 'hi' } }]);
   t.same(h.delivered, [{ roomId: 'dm_1', userIds: ['u1'] }], 'u1 is reported delivered once, not once per transport');
+});
+
+t.test('fan-out - a stored event is turned into its frame once per gateway and encoded only for the encodings in the room', async (t) => {
+  const h = await setup(t);
+  const packed: unknown[] = [];
+  const json = h.socket('u1');
+  h.join(json, 'room_1');
+  await tick();
+  const message = { messageId: '9002', roomId: 'room_1', authorId: 'u2', authorName: 'U2', content: 'stored', type: 'text', timestamp: new Date().toISOString() };
+  const event = { kind: 'message.created', id: '9002', at: Date.now(), roomId: 'room_1', message };
+  const { seq } = await h.bus.publishDurable('room_1', '9002', encodeMsgpack(event));
+  await tick();
+  const frame = { type: 'new_message', roomId: 'room_1', message, seq };
+  t.same(json.got, [frame], 'the republished event reached the JSON socket as its frame, with the stream sequence');
+  t.same(h.published.map((p) => p.topic), ['j:room_1'], 'one JSON publish and no msgpack encoding: no msgpack socket is in the room');
+
+  const binary = h.socket('u3');
+  binary.getUserData().format = 'msgpack';
+  const sent: unknown[] = [];
+  (binary as unknown as { subscribe(topic: string): boolean }).subscribe = (topic) => { sent.push(topic); return true; };
+  h.join(binary, 'room_1');
+  h.published.length = 0;
+  const second = await h.bus.publishDurable('room_1', '9003', encodeMsgpack({ ...event, id: '9003', message: { ...message, messageId: '9003' } }));
+  await tick();
+  t.same(h.published.map((p) => p.topic), ['m:room_1', 'j:room_1'], 'now one msgpack and one JSON publish');
+  const bytes = h.published[0]!.message as Uint8Array;
+  packed.push(decodeMsgpack(bytes));
+  t.same(packed, [{ ...frame, message: { ...message, messageId: '9003' }, seq: second.seq }], 'the msgpack frame is the same frame');
+  t.same(sent, ['m:room_1'], 'the msgpack socket is on the msgpack topic');
+
+  h.published.length = 0;
+  await h.bus.publishDurable('room_1', '9003', encodeMsgpack({ ...event, id: '9003', message: { ...message, messageId: '9003', content: 'retried' } }));
+  await tick();
+  t.same(h.published, [], 'a deduplicated retry is not announced, so nothing goes out');
 });

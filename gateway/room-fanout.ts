@@ -1,19 +1,26 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
-import { decodeMsgpack, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
-import type { Room } from '../shared/domain/index.ts';
+import { decodeMsgpack, encodeMsgpack, eventToFrame, newMessageFrameMsgpack, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
+import type { DurableEvent, Room } from '../shared/domain/index.ts';
 import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import type { Socket } from './connection.ts';
-import { mergeInStreamOrder, type ReplayedFrame } from './gap-merge.ts';
+import { framesOut } from './frame-tally.ts';
+import { mergeInStreamOrder, type LiveItem } from './gap-merge.ts';
 import { isSocket, stateOf, type Receiver, type StreamReceiver } from './receiver.ts';
 
 /**
  * Room fan-out: the gateway's hot path, for every transport. The gateway listens to a room's bus
  * subjects (one subscription each, whatever its receivers) only while at least one local
  * connection is in the room. Each WebSocket subscribes to one uWS topic per room for its
- * encoding; a bus payload (already a msgpack frame) is published to the msgpack topic as is, and
- * decoded + stringified once for the JSON topic, so the cost per message is per gateway, never per
- * socket. SSE streams and long-poll sessions, rare, get that same JSON text one by one.
+ * encoding. The room's live subject brings two kinds of payload:
+ * - a stored event, republished by the stream with its sequence: decoded and turned into its
+ *   frame once per gateway, then encoded once for each encoding the room's connections use
+ *   (msgpack only if a msgpack socket is in the room, JSON only if a JSON socket or stream is);
+ *   a new message's msgpack frame is spliced from the stored bytes without decoding them;
+ * - an ephemeral frame (typing, presence, read status), already a msgpack frame: published to the
+ *   msgpack topic as is, decoded and stringified once for JSON.
+ * So the cost per message is per gateway, never per socket. SSE streams and long-poll sessions,
+ * rare, get that same JSON text one by one.
  */
 interface RoomEntry {
   readonly roomId: string;
@@ -24,6 +31,10 @@ interface RoomEntry {
   readonly tenant: string;
   /** Local connections in the room, of every transport. */
   receivers: number;
+  /** Of those, WebSockets subscribed to each topic: what the room's frames are encoded for. */
+  msgpackSockets: number;
+  jsonSockets: number;
+  legacySockets: number;
   /** Local user id -> connections in the room (direct rooms report delivery per recipient). */
   readonly users: Map<string, number>;
   /** The room's SSE streams and long-poll sessions. */
@@ -37,7 +48,7 @@ interface RoomEntry {
 interface Held {
   /** The interruption this hold belongs to (a newer one takes the hold over). */
   gen: number;
-  frames: Uint8Array[];
+  items: LiveItem[];
 }
 
 /** Live frames kept per room while a gap is repaired; past it the room goes live unordered. */
@@ -59,7 +70,6 @@ export interface FanoutHooks {
 
 export class RoomFanout {
   private readonly rooms = new Map<string, RoomEntry>();
-  private readonly outCounters = new Map<string, { inc(): void }>();
   private holding = false;
   private holdGen = 0;
 
@@ -98,7 +108,7 @@ export class RoomFanout {
     const entry = this.rooms.get(roomId);
     if (!entry) return;
     if (!isSocket(r)) entry.streams.delete(r);
-    else if (!state.closed) unsubscribe(r, entry);
+    else unsubscribe(r, entry, state.closed);
     const userId = state.principal.userId;
     const left = (entry.users.get(userId) ?? 1) - 1;
     if (left <= 0) entry.users.delete(userId);
@@ -113,7 +123,7 @@ export class RoomFanout {
   /** Sends a frame to this gateway's connections in the room only (no bus). */
   publishLocal(roomId: string, payload: Uint8Array): void {
     const entry = this.rooms.get(roomId);
-    if (entry) this.forward(entry, payload, undefined);
+    if (entry) this.forwardFrame(entry, payload, undefined);
   }
 
   close(): void {
@@ -130,7 +140,7 @@ export class RoomFanout {
     const gen = ++this.holdGen;
     for (const entry of this.rooms.values()) {
       if (entry.held) entry.held.gen = gen;
-      else entry.held = { gen, frames: [] };
+      else entry.held = { gen, items: [] };
     }
     return gen;
   }
@@ -156,16 +166,16 @@ export class RoomFanout {
   }
 
   /**
-   * Ends the room's hold of generation `gen`: forwards the replayed frames and the held live ones
-   * merged in stream order, and the room is live again. Ignored when a newer interruption took
-   * the hold over.
+   * Ends the room's hold of generation `gen`: forwards the replayed events and the held live
+   * messages merged in stream order, and the room is live again. Ignored when a newer
+   * interruption took the hold over.
    */
-  release(roomId: string, gen: number, replayed: ReplayedFrame[]): void {
+  release(roomId: string, gen: number, replayed: LiveItem[]): void {
     const entry = this.rooms.get(roomId);
     if (!entry || (entry.held !== undefined && entry.held.gen !== gen)) return;
-    const held = entry.held?.frames ?? [];
+    const held = entry.held?.items ?? [];
     entry.held = undefined;
-    for (const payload of mergeInStreamOrder(replayed, held)) this.forward(entry, payload, undefined);
+    for (const item of mergeInStreamOrder(replayed, held)) this.forward(entry, item.payload, item.seq);
   }
 
   /** The tenant of a room this gateway holds connections in. */
@@ -181,17 +191,20 @@ export class RoomFanout {
       topicJson: `j:${roomId}`,
       topicLegacy: `l:${roomId}`,
       receivers: 0,
+      msgpackSockets: 0,
+      jsonSockets: 0,
+      legacySockets: 0,
       users: new Map(),
       streams: new Set(),
       direct: false,
       subs: [],
-      held: this.holding ? { gen: this.holdGen, frames: [] } : undefined,
+      held: this.holding ? { gen: this.holdGen, items: [] } : undefined,
     };
     this.rooms.set(roomId, entry);
     metrics.roomSubscriptions.set(this.rooms.size);
     this.hooks.watch(roomId);
     entry.subs.push(
-      this.bus.subscribe(subjects.roomEvents(roomId), (payload) => this.live(entry, payload)),
+      this.bus.subscribe(subjects.roomEvents(roomId), (payload, _subject, seq) => this.live(entry, payload, seq)),
       this.bus.subscribe(subjects.roomControl(roomId), (payload) => this.control(entry, payload)),
     );
     this.hooks.loadRoom(roomId).then(
@@ -219,33 +232,60 @@ export class RoomFanout {
     }
     this.hooks.onControl(entry.roomId, frame);
     // The hook may have taken the last local connections out of the room.
-    if (this.rooms.get(entry.roomId) === entry) this.forward(entry, payload, frame);
+    if (this.rooms.get(entry.roomId) === entry) this.forwardFrame(entry, payload, frame);
   }
 
-  private live(entry: RoomEntry, payload: Uint8Array): void {
+  private live(entry: RoomEntry, payload: Uint8Array, seq: number | undefined): void {
     const held = entry.held;
-    if (held === undefined) return this.forward(entry, payload, undefined);
-    if (held.frames.length < MAX_HELD_FRAMES) {
-      held.frames.push(payload);
+    if (held === undefined) return this.forward(entry, payload, seq);
+    if (held.items.length < MAX_HELD_FRAMES) {
+      held.items.push({ payload, seq });
       return;
     }
     // a gap that takes this long to repair: deliver what we have rather than grow without bound
-    this.log.warn({ roomId: entry.roomId, held: held.frames.length }, 'too many live frames held while repairing a gap; delivering them unordered');
+    this.log.warn({ roomId: entry.roomId, held: held.items.length }, 'too many live frames held while repairing a gap; delivering them unordered');
     entry.held = undefined;
-    for (const p of held.frames) this.forward(entry, p, undefined);
-    this.forward(entry, payload, undefined);
+    for (const item of held.items) this.forward(entry, item.payload, item.seq);
+    this.forward(entry, payload, seq);
+  }
+
+  /** A live message: a stored event (it has a seq) or a ready ephemeral frame. */
+  private forward(entry: RoomEntry, payload: Uint8Array, seq: number | undefined): void {
+    if (seq === undefined) this.forwardFrame(entry, payload, undefined);
+    else this.forwardEvent(entry, payload, seq);
   }
 
   /**
-   * The per-message path: no per-socket work, at most one decode and one stringify. Stream
-   * receivers (rare) are the only loop, over the same JSON text.
+   * A stored event: at most one conversion per gateway (decode, frame), then one encoding per
+   * wire format in use. A new message reaches msgpack sockets as stored: its bytes are spliced
+   * into the frame, not decoded and encoded again, so a room of msgpack sockets decodes nothing.
+   * No per-socket work.
    */
-  private forward(entry: RoomEntry, payload: Uint8Array, decoded: ServerFrame | undefined): void {
-    this.app.publish(entry.topicMsgpack, payload, true);
-    const jsonSockets = this.app.numSubscribers(entry.topicJson) > 0;
-    const wantsJson = jsonSockets || entry.streams.size > 0;
-    const wantsLegacy = this.app.numSubscribers(entry.topicLegacy) > 0;
-    if (wantsJson || wantsLegacy || entry.direct) {
+  private forwardEvent(entry: RoomEntry, data: Uint8Array, seq: number): void {
+    const msgpack = entry.msgpackSockets > 0;
+    let packed = msgpack ? newMessageFrameMsgpack(data, seq) : undefined;
+    let frame: ServerFrame | undefined;
+    if ((msgpack && packed === undefined) || entry.jsonSockets > 0 || entry.streams.size > 0 || entry.legacySockets > 0 || entry.direct) {
+      try {
+        frame = eventToFrame(decodeMsgpack(data) as DurableEvent, seq);
+      } catch (err) {
+        this.log.error({ err, roomId: entry.roomId, seq }, 'undecodable room event not forwarded');
+        return;
+      }
+      if (msgpack) packed ??= encodeMsgpack(frame);
+    }
+    if (packed !== undefined) this.app.publish(entry.topicMsgpack, packed, true);
+    if (frame !== undefined) this.forwardDecoded(entry, frame);
+    framesOut.count(frame?.type ?? 'new_message');
+  }
+
+  /**
+   * A ready frame (ephemeral, or control): msgpack sockets get the payload untouched; it is
+   * decoded (once) only if a JSON connection, a seed-001 socket or a direct room needs it.
+   */
+  private forwardFrame(entry: RoomEntry, payload: Uint8Array, decoded: ServerFrame | undefined): void {
+    if (entry.msgpackSockets > 0) this.app.publish(entry.topicMsgpack, payload, true);
+    if (entry.jsonSockets > 0 || entry.streams.size > 0 || entry.legacySockets > 0 || entry.direct) {
       let frame = decoded;
       try {
         frame ??= decodeMsgpack(payload) as ServerFrame;
@@ -253,47 +293,56 @@ export class RoomFanout {
         this.log.error({ err, roomId: entry.roomId }, 'undecodable room frame not forwarded to JSON connections');
         return;
       }
-      if (wantsJson) {
-        const json = JSON.stringify(frame);
-        if (jsonSockets) this.app.publish(entry.topicJson, json, false);
-        for (const stream of entry.streams) stream.deliver(frame, json);
-      }
-      if (frame.type === 'new_message') {
-        if (wantsLegacy) {
-          const m = frame.message;
-          this.app.publish(entry.topicLegacy, JSON.stringify({
-            type: 'message', data: { id: m.messageId, room: m.roomId, message: m.content, username: m.authorName, timestamp: m.timestamp },
-          }), false);
-        }
-        if (entry.direct) {
-          const authorId = frame.message.authorId;
-          const recipients = [...entry.users.keys()].filter((u) => u !== authorId);
-          if (recipients.length) this.hooks.onDirectDelivered(entry.roomId, frame.message.messageId, recipients);
-        }
-      }
+      this.forwardDecoded(entry, frame);
     }
-    this.countOut(payload);
+    framesOut.count(decoded?.type ?? peekMsgpackType(payload) ?? 'unknown');
   }
 
-  private countOut(payload: Uint8Array): void {
-    const type = peekMsgpackType(payload) ?? 'unknown';
-    let counter = this.outCounters.get(type);
-    if (!counter) {
-      counter = metrics.framesOut.labels(type);
-      this.outCounters.set(type, counter);
+  /** What every frame needs besides msgpack: JSON text once, seed-001 frames, direct delivery. */
+  private forwardDecoded(entry: RoomEntry, frame: ServerFrame): void {
+    if (entry.jsonSockets > 0 || entry.streams.size > 0) {
+      const json = JSON.stringify(frame);
+      if (entry.jsonSockets > 0) this.app.publish(entry.topicJson, json, false);
+      for (const stream of entry.streams) stream.deliver(frame, json);
     }
-    counter.inc();
+    if (frame.type !== 'new_message') return;
+    if (entry.legacySockets > 0) {
+      const m = frame.message;
+      this.app.publish(entry.topicLegacy, JSON.stringify({
+        type: 'message', data: { id: m.messageId, room: m.roomId, message: m.content, username: m.authorName, timestamp: m.timestamp },
+      }), false);
+    }
+    if (entry.direct) {
+      const authorId = frame.message.authorId;
+      const recipients = [...entry.users.keys()].filter((u) => u !== authorId);
+      if (recipients.length) this.hooks.onDirectDelivered(entry.roomId, frame.message.messageId, recipients);
+    }
   }
 }
 
+/** Subscribes the socket to the room's topic of its encoding (and the seed-001 one), counting them. */
 function subscribe(ws: Socket, entry: RoomEntry): void {
   const conn = ws.getUserData();
-  ws.subscribe(conn.format === 'msgpack' ? entry.topicMsgpack : entry.topicJson);
-  if (conn.legacy) ws.subscribe(entry.topicLegacy);
+  if (conn.format === 'msgpack') {
+    ws.subscribe(entry.topicMsgpack);
+    entry.msgpackSockets++;
+  } else {
+    ws.subscribe(entry.topicJson);
+    entry.jsonSockets++;
+  }
+  if (conn.legacy) {
+    ws.subscribe(entry.topicLegacy);
+    entry.legacySockets++;
+  }
 }
 
-function unsubscribe(ws: Socket, entry: RoomEntry): void {
-  ws.unsubscribe(entry.topicMsgpack);
-  ws.unsubscribe(entry.topicJson);
-  if (ws.getUserData().legacy) ws.unsubscribe(entry.topicLegacy);
+/** Undoes `subscribe`; of a closed socket only the counts (uWS dropped its topics). */
+function unsubscribe(ws: Socket, entry: RoomEntry, closed: boolean): void {
+  const conn = ws.getUserData();
+  if (conn.format === 'msgpack') entry.msgpackSockets--;
+  else entry.jsonSockets--;
+  if (conn.legacy) entry.legacySockets--;
+  if (closed) return;
+  ws.unsubscribe(conn.format === 'msgpack' ? entry.topicMsgpack : entry.topicJson);
+  if (conn.legacy) ws.unsubscribe(entry.topicLegacy);
 }

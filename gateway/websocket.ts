@@ -5,6 +5,7 @@ import type { WsConfig } from '../shared/config/index.ts';
 import { metrics, type Logger } from '../shared/telemetry/index.ts';
 import { sendFrame, type Connection, type Socket } from './connection.ts';
 import { handleFrame, type HandlerDeps } from './frame-handlers.ts';
+import { framesIn } from './frame-tally.ts';
 import type { LocalUsers } from './local-users.ts';
 import type { PresenceFeed } from './presence-feed.ts';
 import type { RoomFanout } from './room-fanout.ts';
@@ -31,7 +32,11 @@ export interface WebSockets {
   closeAll(): void;
 }
 
-/** Frames that change stored state run in order per socket, so a sender's messages keep their order. */
+/**
+ * Frames that change stored state run in order per socket, so a sender's messages keep their
+ * order: each starts once the previous one handed its event to the stream (message commands) or
+ * finished (the rest).
+ */
 const ORDERED: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>([
   'send_message', 'message', 'edit_message', 'delete_message', 'message_reaction', 'pin_message', 'unpin_message', 'mark_read', 'join_room', 'leave_room', 'resume',
 ]);
@@ -105,17 +110,20 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
       const ref = err instanceof ChatError ? err.details?.['ref'] : undefined;
       return sendError(ws, err, typeof ref === 'string' || typeof ref === 'number' ? ref : undefined);
     }
-    metrics.framesIn.labels(frame.type).inc();
+    framesIn.count(frame.type);
     const ref = frame.ref;
     if (frame.type === 'ping') return sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
     const type = frame.type;
-    const run = () => handleFrame(deps.handlers, ws, frame).then(
+    const run = (issued?: () => void) => handleFrame(deps.handlers, ws, frame, issued).then(
       (body) => sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body }),
       (err) => sendError(ws, err, ref),
     );
     const conn = ws.getUserData();
-    if (ORDERED.has(type)) conn.queue = conn.queue.then(run);
-    else void run();
+    if (!ORDERED.has(type)) return void run();
+    // The next ordered frame starts once this one handed its event to the stream (which keeps
+    // that order), or once it is done if it has none: a sender's messages are pipelined, not
+    // each waiting for the previous one's ack.
+    conn.queue = conn.queue.then(() => new Promise<void>((next) => { void run(next).finally(next); }));
   }
 
   const behavior = {

@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import type { Bus, Delivery, DurableMessage } from './bus.ts';
+import { subjects, type Bus, type Delivery, type DurableMessage } from './bus.ts';
 
 /**
  * The behaviour every Bus adapter must show, written against the port only.
@@ -132,6 +132,45 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.ok(other.seq > first.seq, 'a new dedupeId is a new event');
     const stored = await replayAll(bus, room, 0);
     t.same(stored.map((m) => [m.dedupeId, text(m.data)]), [[`${room}-d1`, 'first'], [`${room}-d2`, 'other']], 'stored once, first payload kept');
+  });
+
+  t.test(`bus - republish: each stored event is announced once on the room's live subject with its seq; a duplicate is not (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const room = `r${uid()}`;
+    const live: Array<{ text: string; subject: string; seq: number | undefined }> = [];
+    bus.subscribe(subjects.roomEvents(room), (payload, subject, seq) => live.push({ text: text(payload), subject, seq }));
+    const others: string[] = [];
+    bus.subscribe(subjects.roomEvents(`r${uid()}`), (payload) => others.push(text(payload)));
+    const payload = enc.encode('stored');
+    const first = await bus.publishDurable(room, `${room}-1`, payload, { traceparent: '00-abc-def-01' });
+    payload.fill(0);
+    const again = await bus.publishDurable(room, `${room}-1`, enc.encode('retried'));
+    bus.publish(subjects.roomEvents(room), enc.encode('ephemeral'));
+    const second = await bus.publishDurable(room, `${room}-2`, enc.encode('next'));
+    await waitFor(() => live.length >= 3, 'the two stored events and the ephemeral frame');
+    await sleep(100);
+    t.equal(again.duplicate, true, 'precondition: the retry was a duplicate');
+    t.same(live, [
+      { text: 'stored', subject: subjects.roomEvents(room), seq: first.seq },
+      { text: 'ephemeral', subject: subjects.roomEvents(room), seq: undefined },
+      { text: 'next', subject: subjects.roomEvents(room), seq: second.seq },
+    ], 'stored payloads with their seq, once each, in stream order; a process\'s own publish carries no seq; the duplicate was not announced');
+    t.same(others, [], 'another room\'s subject hears nothing of it');
+  });
+
+  t.test(`bus - publishes keep their call order without waiting for each other; the republish follows it (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const room = `r${uid()}`;
+    const announced: number[] = [];
+    bus.subscribe(subjects.roomEvents(room), (_payload, _subject, seq) => announced.push(seq!));
+    const pending = Array.from({ length: 200 }, (_, i) => bus.publishDurable(room, `${room}-${i}`, enc.encode(`e${i}`)));
+    const acks = await Promise.all(pending);
+    for (let i = 1; i < acks.length; i++) {
+      if (!(acks[i]!.seq > acks[i - 1]!.seq)) t.fail(`publish ${i} got seq ${acks[i]!.seq}, not after ${acks[i - 1]!.seq}`);
+    }
+    t.same((await replayAll(bus, room, 0)).map((m) => text(m.data)), acks.map((_, i) => `e${i}`), 'stored in call order');
+    await waitFor(() => announced.length >= 200, 'every event announced');
+    t.same(announced, acks.map((a) => a.seq), 'announced in stream order');
   });
 
   t.test(`bus - getDurable returns the stored event, undefined for an unknown sequence (${opts.name})`, async (t) => {

@@ -1,16 +1,26 @@
 /**
  * The bus: how tiers talk. Two planes with different guarantees.
  *
- * Live plane (core pub/sub): `publish` / `subscribe` on subjects such as `chat.room.<roomId>.ev`.
+ * Live plane (core pub/sub): `publish` / `subscribe` on subjects such as `chat.live.<roomId>`.
  * At most once, no persistence, per-publisher order preserved for one subject. A subscriber that
- * is not connected at publish time never sees the message. Used for fan-out of frames that are
- * already durable (or ephemeral: typing, presence).
+ * is not connected at publish time never sees the message. Processes publish ephemeral frames
+ * there (typing, presence); durable events reach it from the stream (below), never from them.
  *
  * Durable plane (the stream): `publishDurable` appends an event to the room's durable subject
  * `chat.durable.<roomId>` and resolves only once the stream has stored it. A second publish with
  * the same `dedupeId` within the dedupe window is not stored again: it resolves with the first
  * one's sequence and `duplicate: true`. Sequences grow monotonically over the whole stream.
  * The stream keeps events for the recovery window (or a size cap), for `replay` and consumers.
+ * Publishes are handed to the stream in call order: of two calls made one after the other by
+ * one process, the second is not stored before the first (unless the first fails), whether or
+ * not the caller waited for the first to resolve. A failed publish (`unavailable`) may still
+ * have been stored: retrying with the same `dedupeId` is always safe.
+ *
+ * Republish: the stream itself announces every event it stores, once, on the room's live subject
+ * (`subjects.roomEvents(roomId)`), with the event's payload as published and its sequence as the
+ * handler's `seq` argument; a deduplicated publish is not announced again. So whatever was stored
+ * is announced even when its publisher dies right after the stream stored it, and a live message
+ * with a `seq` is a stored event while one without is an ephemeral frame.
  *
  * Consumers (`consume`): a named durable consumer shared by any number of processes; each event is
  * delivered to one of them, at least once, until acked. `nak` redelivers after a delay; `term`
@@ -57,7 +67,11 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-export type LiveHandler = (payload: Uint8Array, subject: string) => void;
+/**
+ * `seq` is set for an event the stream republished (its payload is what `publishDurable` stored)
+ * and undefined for what a process published on the live plane itself.
+ */
+export type LiveHandler = (payload: Uint8Array, subject: string, seq: number | undefined) => void;
 
 export interface LiveWatcher {
   interrupted(): void;
@@ -127,8 +141,12 @@ export interface Consumer {
   stop(): Promise<void>;
 }
 
+/**
+ * `roomEvents` is where the stream republishes `durable` (a `>` prefix mapping: nats-server 2.9
+ * accepts no other republish destination), so the two prefixes move together.
+ */
 export const subjects = {
-  roomEvents: (roomId: string) => `chat.room.${roomId}.ev`,
+  roomEvents: (roomId: string) => `chat.live.${roomId}`,
   roomControl: (roomId: string) => `chat.room.${roomId}.ctl`,
   durable: (roomId: string) => `chat.durable.${roomId}`,
   userEvents: (tenant: string, userId: string) => `chat.user.${subjectToken(tenant)}.${subjectToken(userId)}.ev`,

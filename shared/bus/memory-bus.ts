@@ -1,6 +1,7 @@
 import { ChatError } from '../protocol/errors.ts';
-import type {
-  BatchHandler, Bus, ConsumeOptions, Consumer, DurableAck, DurableMessage, LiveHandler, LiveWatcher, Subscription,
+import {
+  subjects, type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type DurableAck, type DurableMessage, type LiveHandler,
+  type LiveWatcher, type Subscription,
 } from './bus.ts';
 import { DEFAULT_DEDUPE_WINDOW_SEC } from './bus-defaults.ts';
 import { consumerSettings } from './consume-options.ts';
@@ -16,6 +17,8 @@ import { MemoryStream } from './memory-stream.ts';
  * Differences from NATS that callers may notice (none of them is promised by the port):
  * - live handlers run synchronously inside `publish`; a publish made from inside a handler is
  *   queued and delivered after the current one, so every subscriber still sees publish order;
+ * - the stream's republish of a stored event runs inside `publishDurable`, before it resolves
+ *   (on NATS it may reach subscribers before or after the publisher's ack);
  * - live payloads are shared, not copied: subscribers must not mutate them;
  * - the stream never drops an event some consumer group has not acked or term'd yet. A group
  *   that stops acking makes the stream grow past `maxMessages` and the recovery window; that is
@@ -68,7 +71,7 @@ class MemoryBus implements Bus {
 
   publish(subject: string, payload: Uint8Array): void {
     if (this.#closed) return;
-    this.#live.publish(subject, payload);
+    this.#live.publish(subject, payload, undefined);
   }
 
   subscribe(subject: string, handler: LiveHandler): Subscription {
@@ -83,9 +86,12 @@ class MemoryBus implements Bus {
   async publishDurable(roomId: string, dedupeId: string, payload: Uint8Array, headers?: Record<string, string>): Promise<DurableAck> {
     this.#checkOpen();
     checkDurableArguments(roomId, dedupeId);
-    const ack = this.#stream.append(roomId, dedupeId, payload, headers);
-    if (!ack.duplicate) for (const group of this.#groups.values()) group.pump();
-    return ack;
+    const { seq, duplicate, data } = this.#stream.append(roomId, dedupeId, payload, headers);
+    if (duplicate) return { seq, duplicate };
+    for (const group of this.#groups.values()) group.pump();
+    // JetStream RePublish: the stored copy, announced once, with its sequence
+    this.#live.publish(subjects.roomEvents(roomId), data!, seq);
+    return { seq, duplicate };
   }
 
   async getDurable(seq: number): Promise<DurableMessage | undefined> {

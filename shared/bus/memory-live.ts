@@ -16,25 +16,28 @@ export class MemoryLivePlane {
   #queuedSubjects: string[] = [];
   #queuedPayloads: Uint8Array[] = [];
   #queuedNumbers: number[] = [];
+  #queuedSeqs: Array<number | undefined> = [];
 
   /** `report` hears of a handler that threw. */
   constructor(report: (err: unknown, where: string) => void) {
     this.#report = report;
   }
 
-  publish(subject: string, payload: Uint8Array): void {
+  /** `seq`: the stream sequence of a republished event (see the port's republish). */
+  publish(subject: string, payload: Uint8Array, seq: number | undefined): void {
     const n = ++this.#published;
     if (this.#delivering) {
       this.#queuedSubjects.push(subject);
       this.#queuedPayloads.push(payload);
       this.#queuedNumbers.push(n);
+      this.#queuedSeqs.push(seq);
       return;
     }
     this.#delivering = true;
     try {
-      this.#deliver(subject, payload, n);
+      this.#deliver(subject, payload, n, seq);
       for (let i = 0; i < this.#queuedSubjects.length; i++) {
-        this.#deliver(this.#queuedSubjects[i]!, this.#queuedPayloads[i]!, this.#queuedNumbers[i]!);
+        this.#deliver(this.#queuedSubjects[i]!, this.#queuedPayloads[i]!, this.#queuedNumbers[i]!, this.#queuedSeqs[i]);
       }
     } finally {
       this.#delivering = false;
@@ -42,25 +45,26 @@ export class MemoryLivePlane {
         this.#queuedSubjects.length = 0;
         this.#queuedPayloads.length = 0;
         this.#queuedNumbers.length = 0;
+        this.#queuedSeqs.length = 0;
       }
     }
   }
 
-  #deliver(subject: string, payload: Uint8Array, n: number): void {
+  #deliver(subject: string, payload: Uint8Array, n: number, seq: number | undefined): void {
     const set = this.#exact.get(subject);
     if (set !== undefined) {
-      for (const sub of set) if (sub.from <= n) this.#call(sub, payload, subject);
+      for (const sub of set) if (sub.from <= n) this.#call(sub, payload, subject, seq);
     }
     if (this.#wildcards.size !== 0) {
       for (const sub of this.#wildcards) {
-        if (sub.from <= n && matchesPattern(sub.tokens!, subject)) this.#call(sub, payload, subject);
+        if (sub.from <= n && matchesPattern(sub.tokens!, subject)) this.#call(sub, payload, subject, seq);
       }
     }
   }
 
-  #call(sub: LiveSub, payload: Uint8Array, subject: string): void {
+  #call(sub: LiveSub, payload: Uint8Array, subject: string, seq: number | undefined): void {
     try {
-      sub.handler(payload, subject);
+      sub.handler(payload, subject, seq);
     } catch (err) {
       this.#report(err, `live subscriber of ${subject}`);
     }

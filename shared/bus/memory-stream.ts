@@ -33,6 +33,8 @@ export class MemoryStream {
   #lastStoredAt = 0;
   readonly #rooms = new Map<string, RoomIndex>();
   readonly #dedupe = new Map<string, { seq: number; at: number }>();
+  /** When the oldest remembered dedupeId was stored (Infinity: none), so most appends expire nothing without looking. */
+  #dedupeOldestAt = Infinity;
   #dropped = false;
   #lastDroppedAt = 0;
   /** Last trim stopped at an event a group still holds: settling one may free space. */
@@ -54,17 +56,17 @@ export class MemoryStream {
     return this.#nextSeq - this.#count();
   }
 
-  /** Stores an event unless its dedupeId is still remembered; `duplicate` says which. */
-  append(roomId: string, dedupeId: string, payload: Uint8Array, headers: Record<string, string> | undefined): DurableAck {
+  /**
+   * Stores an event unless its dedupeId is still remembered; `duplicate` says which. `data` is
+   * the stored copy (undefined for a duplicate), which the bus republishes.
+   */
+  append(roomId: string, dedupeId: string, payload: Uint8Array, headers: Record<string, string> | undefined): DurableAck & { data: Uint8Array | undefined } {
     // stream time never goes backwards, so storedAt order is stream order (replay bisects on it)
     const now = Math.max(this.#clock(), this.#lastStoredAt);
     const dedupeCutoff = now - this.#limits.dedupeWindowMs;
-    for (const [id, entry] of this.#dedupe) {
-      if (entry.at >= dedupeCutoff) break;
-      this.#dedupe.delete(id);
-    }
+    if (this.#dedupeOldestAt < dedupeCutoff) this.#expireDedupe(dedupeCutoff);
     const first = this.#dedupe.get(dedupeId);
-    if (first !== undefined) return { seq: first.seq, duplicate: true };
+    if (first !== undefined) return { seq: first.seq, duplicate: true, data: undefined };
 
     const seq = this.#nextSeq++;
     const msg: DurableMessage = {
@@ -78,10 +80,11 @@ export class MemoryStream {
     let room = this.#rooms.get(roomId);
     if (room === undefined) this.#rooms.set(roomId, room = { msgs: [], head: 0 });
     room.msgs.push(msg);
+    if (this.#dedupe.size === 0) this.#dedupeOldestAt = now;
     this.#dedupe.set(dedupeId, { seq, at: now });
 
     this.#trim();
-    return { seq, duplicate: false };
+    return { seq, duplicate: false, data: msg.data };
   }
 
   /** The retained event at `seq`, after applying retention. */
@@ -132,6 +135,19 @@ export class MemoryStream {
     this.#head = 0;
     this.#rooms.clear();
     this.#dedupe.clear();
+    this.#dedupeOldestAt = Infinity;
+  }
+
+  /** Forgets dedupeIds stored before `cutoff` (the map is in storage order). */
+  #expireDedupe(cutoff: number): void {
+    for (const [id, entry] of this.#dedupe) {
+      if (entry.at >= cutoff) {
+        this.#dedupeOldestAt = entry.at;
+        return;
+      }
+      this.#dedupe.delete(id);
+    }
+    this.#dedupeOldestAt = Infinity;
   }
 
   #count(): number {
@@ -146,10 +162,12 @@ export class MemoryStream {
     this.#pinned = false;
     if (this.#count() === 0) return;
     const cutoff = this.#clock() - this.#limits.windowMs;
-    const floor = this.#ackFloor();
+    // asked only when something is due to leave: it walks the consumer groups
+    let floor: number | undefined;
     while (this.#head < this.#msgs.length) {
       const msg = this.#msgs[this.#head]!;
       if (this.#count() <= this.#limits.maxMessages && msg.storedAt >= cutoff) break;
+      floor ??= this.#ackFloor();
       if (msg.seq >= floor) {
         this.#pinned = true;
         break;

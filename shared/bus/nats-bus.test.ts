@@ -78,6 +78,7 @@ t.test('bus - nats: the stream is created with the configured retention, dedupe 
   t.equal(info.config.max_age, 600 * 1e9);
   t.equal(info.config.duplicate_window, 30 * 1e9);
   t.equal(info.config.num_replicas, 1);
+  t.same(info.config.republish, { src: 'chat.durable.>', dest: 'chat.live.>' }, 'every stored event is republished on the live subjects');
 
   await bus.close();
   const wider = openBus(t, { servers: [server.url], streamName: 'CHAT_CFG', recoveryWindowSec: 1200, duplicateWindowSec: 60 }, pino({ level: 'silent' }));
@@ -163,6 +164,44 @@ t.test('bus - nats: a consumer pulls at most one batch beyond the one in its han
   t.equal(info.num_pending, 20);
   release();
   await waitFor(() => handled === 30, 'all handled once released');
+});
+
+t.test('bus - nats: a stream made without the republish rule fails ready() with what to do (nats-server 2.9 cannot add it)', async (t) => {
+  await deleteStream(admin); // tests before this one leave the default stream on chat.durable.>
+  await deleteStream(admin, 'CHAT_OLD');
+  t.teardown(() => deleteStream(admin, 'CHAT_OLD'));
+  await admin.streams.add({ name: 'CHAT_OLD', subjects: ['chat.durable.>'] });
+  const bus = openBus(t, { servers: [server.url], streamName: 'CHAT_OLD' }, pino({ level: 'silent' }));
+  const err = await bus.ready().then(() => undefined, (e: unknown) => e);
+  const info = await admin.streams.info('CHAT_OLD');
+  if (info.config.republish) {
+    t.same(info.config.republish, { src: 'chat.durable.>', dest: 'chat.live.>' }, 'a server that can change republish got the rule');
+    t.equal(err, undefined);
+  } else {
+    t.match(err, { name: 'ChatError', code: 'unavailable', message: /does not republish chat\.durable\.> to chat\.live\.>.*nats stream rm CHAT_OLD/ });
+  }
+});
+
+t.test('bus - nats: publishes in flight when the connection drops fail with unavailable within 100 ms', async (t) => {
+  const own = await startServer(t);
+  const bus = openBus(t, { servers: [own.url] }, pino({ level: 'silent' }));
+  await bus.ready();
+  const room = `r${uid()}`;
+  await bus.publishDurable(room, 'warm', enc.encode('x'));
+  own.pause(); // PUBs reach its socket but nothing is answered
+  await sleep(100); // SIGSTOP takes effect when the kernel next schedules it
+  const pending = Array.from({ length: 50 }, (_, i) => bus.publishDurable(room, `hung-${i}`, enc.encode('x')).then(
+    () => ({ at: Date.now(), code: 'ok' }), (err: unknown) => ({ at: Date.now(), code: err instanceof ChatError ? err.code : String(err) })));
+  await sleep(300);
+  const dropped = Date.now();
+  await own.kill();
+  const results = await Promise.all(pending);
+  const slowest = Math.max(...results.map((r) => r.at)) - dropped;
+  t.same([...new Set(results.map((r) => r.code))], ['unavailable'], 'every publish in flight failed with unavailable');
+  t.ok(slowest < 100, `all within 100 ms of the drop (the last after ${slowest} ms), not after the publish timeout`);
+  const started = Date.now();
+  await t.rejects(bus.publishDurable(room, 'after', enc.encode('x')), { code: 'unavailable' });
+  t.ok(Date.now() - started < 20, 'and a new one fails at once');
 });
 
 t.test('bus - nats: sends fail fast while NATS is down; events and consumers survive a restart', async (t) => {

@@ -7,7 +7,7 @@ import type {
 import { consumerSettings } from './consume-options.ts';
 import { NatsBusConnection } from './nats-connection.ts';
 import { NatsConsumer, type ConsumerDeps } from './nats-consumer.ts';
-import { NatsDurablePublisher } from './nats-durable-publish.ts';
+import { NatsDurablePublisher } from './nats-publisher.ts';
 import { NatsLivePlane } from './nats-live.ts';
 import { NatsStreamReader, REPLAY_CREATE_TIMEOUT_MS } from './nats-replay.ts';
 import { NatsStreamSetup, isJetStreamName, wantedStream, type StreamSettings } from './nats-stream.ts';
@@ -24,6 +24,10 @@ import { NatsStreamSetup, isJetStreamName, wantedStream, type StreamSettings } f
  *   `publish` (encode into a fresh buffer);
  * - the dedupe id is the JetStream message id (`Nats-Msg-Id`), which the stream stores with the
  *   event; it is not repeated in `headers`;
+ * - the stream republishes what it stores (JetStream RePublish, `chat.durable.>` to
+ *   `chat.live.>`); a live subscriber may get an event before its publisher got the PubAck;
+ * - durable publishes are pipelined (`nats-publisher.ts`): many in flight, failed all at once
+ *   with `unavailable` as soon as the connection drops;
  * - `replay` and `consume` see the server's clock: storedAt is the stream's time, not ours.
  */
 export interface NatsBusConfig extends StreamSettings {
@@ -81,7 +85,7 @@ class NatsBus implements Bus {
     }, log);
     const stream = this.#stream = new NatsStreamSetup(want, connection, log);
     const live = this.#live = new NatsLivePlane(connection, log);
-    this.#publisher = new NatsDurablePublisher(connection, stream, publishTimeoutMs);
+    const publisher = this.#publisher = new NatsDurablePublisher(connection, stream, publishTimeoutMs, log);
     this.#reader = new NatsStreamReader(connection, stream.name, log);
     this.#consumerDeps = { connection, stream: stream.name, log, stopped: (c) => this.#consumers.delete(c) };
 
@@ -92,7 +96,10 @@ class NatsBus implements Bus {
         // a connection that replaces one closed for good: its subscriptions are new, so live is back
         void live.restored(nc);
       },
-      disconnected: () => live.interrupted(),
+      disconnected() {
+        live.interrupted();
+        publisher.failAll('the NATS connection was lost');
+      },
       reconnected(nc) {
         live.reconnected();
         // a server that lost its storage comes back without the stream
@@ -100,7 +107,11 @@ class NatsBus implements Bus {
         void live.restored(nc);
       },
       serversLeft: (nc, gone) => live.serversLeft(nc, gone),
-      lost: () => live.lost(),
+      lost() {
+        live.lost();
+        publisher.failAll('the NATS connection closed');
+        publisher.detach();
+      },
     });
   }
 
@@ -150,5 +161,6 @@ class NatsBus implements Bus {
     this.#consumers.clear();
     this.#live.clear();
     await this.#connection.disconnect();
+    this.#publisher.failAll('the bus closed');
   }
 }

@@ -3,6 +3,7 @@ import type { NatsConnection, Subscription as NatsSubscription } from 'nats';
 import { ChatError } from '../protocol/errors.ts';
 import type { LiveHandler, LiveWatcher, Subscription } from './bus.ts';
 import type { NatsBusConnection } from './nats-connection.ts';
+import { republishedSeq } from './nats-messages.ts';
 
 interface LiveSub {
   readonly subject: string;
@@ -137,6 +138,8 @@ export class NatsLivePlane {
   #natsSubscribe(nc: NatsConnection, sub: LiveSub): void {
     const { handler, subject } = sub;
     const log = this.#log;
+    // an exact subject is known: nats.js would decode it from bytes for every message
+    const exact = !WILDCARD.test(subject);
     // one closure per subscription, none per message
     sub.nats = nc.subscribe(subject, {
       callback: (err, msg) => {
@@ -145,7 +148,7 @@ export class NatsLivePlane {
           return;
         }
         try {
-          handler(msg.data, msg.subject);
+          handler(msg.data, exact ? subject : msg.subject, republishedSeq(msg));
         } catch (handlerErr) {
           log.error({ err: handlerErr, subject: msg.subject }, 'nats bus: live subscriber threw');
         }
@@ -153,6 +156,9 @@ export class NatsLivePlane {
     });
   }
 }
+
+/** A `*` or `>` token. */
+const WILDCARD = /(^|\.)[*>](\.|$)/;
 
 function checkSubject(subject: string): void {
   const tokens = subject.split('.');

@@ -4,8 +4,8 @@ import { DEFAULTS } from '../config/index.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { DEFAULT_DEDUPE_WINDOW_SEC } from './bus-defaults.ts';
 import type { NatsBusConnection } from './nats-connection.ts';
-import { JS_STREAM_NAME_IN_USE, JS_STREAM_NOT_FOUND, jsErrCode, unavailable } from './nats-errors.ts';
-import { DURABLE_FILTER } from './nats-messages.ts';
+import { JS_STREAM_NAME_IN_USE, JS_STREAM_NOT_FOUND, describe, jsErrCode, unavailable } from './nats-errors.ts';
+import { DURABLE_FILTER, REPUBLISH } from './nats-messages.ts';
 
 /** Failing publishes ask for a stream check too: at most one of theirs per this interval. */
 const BACKGROUND_ENSURE_INTERVAL_MS = 5000;
@@ -46,6 +46,7 @@ export function wantedStream(s: StreamSettings): WantedStream {
     max_age: nanos(s.recoveryWindowSec * 1000),
     duplicate_window: nanos(dupSec * 1000),
     num_replicas: replicas,
+    republish: { ...REPUBLISH },
   };
 }
 
@@ -53,6 +54,11 @@ export function wantedStream(s: StreamSettings): WantedStream {
  * Creates the JetStream stream behind the durable plane, or brings what we own of an existing
  * one's config in line (a server that lost its storage comes back without it, so this runs again
  * on every reconnect).
+ *
+ * The stream's RePublish rule is the live feed of every gateway: a stream without it stores
+ * messages nobody sees live. nats-server 2.9 cannot add it to an existing stream ("can not change
+ * republish"), so a stream made by an older version fails `ensure` with what to do about it
+ * rather than run without live delivery.
  */
 export class NatsStreamSetup {
   readonly name: string;
@@ -114,6 +120,8 @@ export class NatsStreamSetup {
     if (have.duplicate_window !== want.duplicate_window) changed.push('duplicate_window');
     if (have.num_replicas !== want.num_replicas) changed.push('num_replicas');
     if (have.discard !== want.discard) changed.push('discard');
+    const republishes = have.republish?.src === REPUBLISH.src && have.republish.dest === REPUBLISH.dest && !have.republish.headers_only;
+    if (!republishes) changed.push('republish');
     if (changed.length === 0) return;
     try {
       await jsm.streams.update(stream, {
@@ -122,9 +130,15 @@ export class NatsStreamSetup {
         duplicate_window: want.duplicate_window!,
         num_replicas: want.num_replicas!,
         discard: want.discard!,
+        republish: want.republish!,
       });
       this.#log.info({ stream, changed }, 'nats bus: updated the stream config');
     } catch (err) {
+      if (!republishes) {
+        throw new ChatError('unavailable', `stream ${stream} does not republish ${REPUBLISH.src} to ${REPUBLISH.dest}, which live delivery `
+          + `needs, and NATS refused to add it (${describe(err)}). Once every persister has drained it, delete the stream `
+          + `(nats stream rm ${stream}) so that it is created again, or set NATS_STREAM to a new name.`, { cause: err });
+      }
       throw unavailable(err, `stream ${stream}: update ${changed.join(', ')}`);
     }
   }

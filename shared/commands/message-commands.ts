@@ -1,7 +1,6 @@
 import { ChatError } from '../protocol/errors.ts';
 import { encodeMsgpack, decodeMsgpack } from '../protocol/codec.ts';
-import { eventToFrame } from '../protocol/event-frames.ts';
-import { subjects, type Bus } from '../bus/bus.ts';
+import { subjects, type Bus, type DurableAck } from '../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
 import type { Presence } from '../presence/presence.ts';
@@ -17,11 +16,13 @@ import { inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.ts';
 
 /**
  * Message commands: send, edit, delete, react, pin, mark read, delivered. The one place where a
- * message event is authorized, turned into a durable event, stored in the stream and then shown
- * live. Both the gateway (frames) and the api (REST) call these, so the rules hold on every path.
+ * message event is authorized, turned into a durable event and stored in the stream. Both the
+ * gateway (frames) and the api (REST) call these, so the rules hold on every path.
  *
- * Order of work (docs/architecture.md, Durability): publishDurable and wait for the stream's ack, then
- * publish the live frame carrying the stream sequence, then return (the caller acks the client).
+ * Order of work (docs/architecture.md, Durability): publishDurable, wait for the stream's ack,
+ * return (the caller acks the client). The stream itself announces the stored event on the room's
+ * live subject (the bus's republish), so nothing here publishes it live: stored implies announced,
+ * even when this process dies right after the ack.
  */
 export interface MessageCommandDeps {
   bus: Bus;
@@ -63,6 +64,13 @@ export interface EventResult {
   at: number;
 }
 
+/**
+ * Told once the command's event was handed to the stream (or the command failed before that):
+ * the stream stores events in the order they were handed over, so a sender's next command may
+ * start then, without waiting for this one's ack, and still be stored after it.
+ */
+export type Issued = () => void;
+
 /** How long an author's own message may take to reach the store before edit/delete gives up. */
 const PERSIST_GRACE_MS = 250;
 const ANONYMOUS_NAME = 'Anonymous';
@@ -78,7 +86,7 @@ export class MessageCommands {
     this.guard = new RoomGuard(deps.access);
   }
 
-  async send(who: Principal, input: SendInput): Promise<SendResult> {
+  async send(who: Principal, input: SendInput, issued?: Issued): Promise<SendResult> {
     const type = input.messageType ?? 'text';
     assertClientMessageType(type);
     const content = checkContent(input.content, this.deps.limits, { attachments: input.attachments, type });
@@ -110,33 +118,29 @@ export class MessageCommands {
       isDeleted: false,
       isPinned: false,
       isAnonymous: anonymous,
-      ...(anonymous ? { anonymousName: ANONYMOUS_NAME } : {}),
-      ...(member.avatar ? { authorAvatar: member.avatar } : {}),
-      ...(input.clientMsgId ? { clientMsgId: input.clientMsgId } : {}),
-      ...(input.metadata ? { metadata: input.metadata } : {}),
     };
+    // optional fields set one by one: a spread of a fresh object for each costs on every send
+    if (anonymous) message.anonymousName = ANONYMOUS_NAME;
+    if (member.avatar) message.authorAvatar = member.avatar;
+    if (input.clientMsgId) message.clientMsgId = input.clientMsgId;
+    if (input.metadata) message.metadata = input.metadata;
     const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: room.roomId, message };
     // A retried clientMsgId dedupes in the stream: the first message wins and is returned again.
     const dedupeId = input.clientMsgId ? `c:${who.tenant}:${who.userId}:${input.clientMsgId}` : messageId;
-    const ack = await this.append(event, dedupeId);
+    const ack = await this.append(event, dedupeId, issued);
     if (ack.duplicate) {
+      // the first attempt was stored, so the stream announced it then: only its sender needs it again
       const original = await this.deps.bus.getDurable(ack.seq);
       const stored = original ? (decodeMsgpack(original.data) as DurableEvent) : undefined;
-      if (stored?.kind === 'message.created') {
-        // The first attempt may have been stored and never announced (its gateway died between
-        // the PubAck and the live publish): announce it again; receivers drop repeats by seq.
-        this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack(eventToFrame(stored, ack.seq)));
-        return { message: stored.message, seq: ack.seq, duplicate: true };
-      }
+      if (stored?.kind === 'message.created') return { message: stored.message, seq: ack.seq, duplicate: true };
       throw new ChatError('conflict', `clientMsgId ${input.clientMsgId} was already used`);
     }
-    this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
     // Not awaited: the count is advisory and must not add a round trip to every send.
     void this.deps.presence.noteMessage(who.tenant, room.roomId, who.userId);
     return { message, seq: ack.seq, duplicate: false };
   }
 
-  async edit(who: Principal, input: { roomId: string; messageId: string; content: string }): Promise<EventResult> {
+  async edit(who: Principal, input: { roomId: string; messageId: string; content: string }, issued?: Issued): Promise<EventResult> {
     assertId(input.messageId);
     const content = checkContent(input.content, this.deps.limits);
     const { room, member } = await this.guard.member(who, input.roomId);
@@ -144,19 +148,19 @@ export class MessageCommands {
     assertCanEdit(message.authorId, member);
     if (message.isDeleted) throw new ChatError('conflict', 'a deleted message cannot be edited');
     await this.limit(who);
-    return this.emit({ kind: 'message.edited', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId, content });
+    return this.emit({ kind: 'message.edited', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId, content }, issued);
   }
 
-  async delete(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
+  async delete(who: Principal, input: { roomId: string; messageId: string }, issued?: Issued): Promise<EventResult> {
     assertId(input.messageId);
     const { room, member } = await this.guard.member(who, input.roomId);
     const message = await this.requireMessage(room.roomId, input.messageId, 'message');
     assertCanDelete(message.authorId, member);
     await this.limit(who);
-    return this.emit({ kind: 'message.deleted', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId });
+    return this.emit({ kind: 'message.deleted', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId }, issued);
   }
 
-  async react(who: Principal, input: { roomId: string; messageId: string; emoji: string; action?: 'add' | 'remove' }): Promise<EventResult & { action: 'add' | 'remove' }> {
+  async react(who: Principal, input: { roomId: string; messageId: string; emoji: string; action?: 'add' | 'remove' }, issued?: Issued): Promise<EventResult & { action: 'add' | 'remove' }> {
     assertId(input.messageId);
     const { room } = await this.guard.reactor(who, input.roomId);
     const message = await this.requireMessage(room.roomId, input.messageId, 'message');
@@ -166,11 +170,11 @@ export class MessageCommands {
     const result = await this.emit({
       kind: action === 'add' ? 'reaction.added' : 'reaction.removed',
       id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId, emoji: input.emoji,
-    });
+    }, issued);
     return { ...result, action };
   }
 
-  async pin(who: Principal, input: { roomId: string; messageId: string; pinned: boolean }): Promise<EventResult> {
+  async pin(who: Principal, input: { roomId: string; messageId: string; pinned: boolean }, issued?: Issued): Promise<EventResult> {
     assertId(input.messageId);
     const { room, member } = await this.guard.member(who, input.roomId);
     assertCanPin(room, member);
@@ -179,10 +183,14 @@ export class MessageCommands {
     return this.emit({
       kind: input.pinned ? 'message.pinned' : 'message.unpinned',
       id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId,
-    });
+    }, issued);
   }
 
-  /** Read marks move forward only (the store keeps the greatest id); direct rooms also get a read status. */
+  /**
+   * Read marks move forward only (the store keeps the greatest id); direct rooms also get a read
+   * status (an ephemeral frame: the stream announces the read mark itself). Takes no `Issued`: the
+   * unread count it sets afterwards must not race the next mark's.
+   */
   async markRead(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
     assertId(input.messageId);
     const { room } = await this.guard.member(who, input.roomId);
@@ -209,19 +217,23 @@ export class MessageCommands {
     assertId(messageId);
     const at = this.now();
     const event: DurableEvent = { kind: 'message.delivered', id: this.deps.ids.next(), at, roomId, messageId, userId };
-    const ack = await this.append(event, `d:${messageId}:${userId}`);
-    if (!ack.duplicate) this.deps.bus.publish(subjects.roomEvents(roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
+    await this.append(event, `d:${messageId}:${userId}`);
   }
 
-  /** Stores the event in the stream, carrying the trace context so the persister's work joins the trace. */
-  private append(event: DurableEvent, dedupeId: string) {
-    return inSpan(`chat.publish ${event.kind}`, SpanKind.PRODUCER, { 'chat.room_id': event.roomId, 'chat.event_id': event.id }, () =>
+  /**
+   * Stores the event in the stream, carrying the trace context so the persister's work joins the
+   * trace. The bus takes the event in call order before publishDurable returns (inSpan calls it at once),
+   * so `issued` is told right after.
+   */
+  private append(event: DurableEvent, dedupeId: string, issued?: Issued): Promise<DurableAck> {
+    const ack = inSpan(`chat.publish ${event.kind}`, SpanKind.PRODUCER, { 'chat.room_id': event.roomId, 'chat.event_id': event.id }, () =>
       this.deps.bus.publishDurable(event.roomId, dedupeId, encodeMsgpack(event), traceHeaders()));
+    issued?.();
+    return ack;
   }
 
-  private async emit(event: DurableEvent): Promise<EventResult> {
-    const ack = await this.append(event, event.id);
-    if (!ack.duplicate) this.deps.bus.publish(subjects.roomEvents(event.roomId), encodeMsgpack(eventToFrame(event, ack.seq)));
+  private async emit(event: DurableEvent, issued?: Issued): Promise<EventResult> {
+    const ack = await this.append(event, event.id, issued);
     return { seq: ack.seq, at: event.at };
   }
 

@@ -24,6 +24,8 @@ const MENTION = /(?:^|[\s(])@([A-Za-z0-9_.\-]{1,64})/g;
 
 /** User ids mentioned as `@id` in the text, merged with explicit mentions, without duplicates. */
 export function extractMentions(content: string, explicit: readonly string[] = []): string[] {
+  // most messages mention no one: skip the regex scan and the Set (this runs on every send)
+  if (explicit.length === 0 && !content.includes('@')) return [];
   const found = new Set(explicit);
   for (const m of content.matchAll(MENTION)) found.add(m[1]!.replace(/[.\-]+$/, ''));
   found.delete('');

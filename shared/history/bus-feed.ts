@@ -29,14 +29,16 @@ export interface LiveHandlerOn {
 }
 
 /**
- * The feed of the RePublish design (docs/architecture.md, Durability): the stream republishes
- * every stored event of room R on a live subject (`subjectOf(R)`) as the msgpack DurableEvent
- * the stream stored, and the bus hands its stream sequence to live handlers as their third
- * argument.
+ * The room's stored events as the stream republishes them (docs/architecture.md, Durability): on
+ * the room's live subject (`subjectOf(R)`), a message that carries a stream sequence is the
+ * msgpack DurableEvent the stream stored; the others there are ephemeral frames (typing,
+ * presence), which history has no use for.
  */
 export function durableEventFeed(bus: Bus, subjectOf: (roomId: string) => string): RoomEventFeed {
   return busFeed(bus, (roomId, onEvent) => ({
     subject: subjectOf(roomId),
-    handler: (payload: Uint8Array, _subject: string, seq?: number) => onEvent(decodeMsgpack(payload) as DurableEvent, seq ?? 0),
+    handler: (payload: Uint8Array, _subject: string, seq?: number) => {
+      if (seq !== undefined) onEvent(decodeMsgpack(payload) as DurableEvent, seq);
+    },
   }));
 }

@@ -2,4 +2,3 @@ export { HistoryWindows, storeItems, DEFAULT_REPLAY_MS, DEFAULT_RESYNC_MS, type 
 export type { HistoryItem } from './room-window.ts';
 export type { RoomEventFeed, FeedSubscription } from './room-event-feed.ts';
 export { durableEventFeed, busFeed } from './bus-feed.ts';
-export { liveFrameFeed } from './frame-feed.ts';

@@ -47,6 +47,10 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** SIGKILL: a crash. Keeps the store dir. Idempotent. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server hangs (connections stay open, nothing is answered) until `resume`. */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
   /** Starts again on the same ports with the same store dir (stops it first if running). */
   restart(): Promise<void>;
   /** Stops it and removes the store dir if this helper created it. */
@@ -190,9 +194,19 @@ class ManagedNatsServer implements NatsServer {
     }
   }
 
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.#child;
     if (child === undefined) return;
+    // a paused server would take SIGTERM only once continued
+    child.kill('SIGCONT');
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await this.#exited;
