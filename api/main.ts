@@ -19,8 +19,8 @@ export async function main(): Promise<void> {
   const access = createStoreRoomAccess(store);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,
-    rooms: roomCommands(adapters),
-    messages: messageCommands(config, adapters, access),
+    rooms: roomCommands(config, adapters),
+    messages: messageCommands(config, adapters, access, log),
     guard: new RoomGuard(access),
     history: config.history,
   });

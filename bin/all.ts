@@ -30,18 +30,18 @@ export async function startAll(env: Record<string, string | undefined> = process
   server.addReadiness('store', () => store.ping());
   server.addReadiness('bus', () => bus.ready());
 
-  const rooms = roomCommands(adapters);
+  const rooms = roomCommands(config, adapters);
   const persister = startPersister({ bus, store, persist: config.persist, log: log.child({ tier: 'persister' }) });
   const apiAccess = createStoreRoomAccess(store);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
-    messages: messageCommands(config, adapters, apiAccess), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
+    messages: messageCommands(config, adapters, apiAccess, log), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
     history: config.history,
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({
     server, ws: config.ws, bus, store, presence: adapters.presence, authenticator: adapters.authenticator,
-    messages: messageCommands(config, adapters, access), rooms, access, log: log.child({ tier: 'gateway' }),
+    messages: messageCommands(config, adapters, access, log), rooms, access, rateLimiter: adapters.rateLimiter, log: log.child({ tier: 'gateway' }),
   });
   const port = await server.listen(config.host, config.port);
 

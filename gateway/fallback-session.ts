@@ -14,7 +14,7 @@ import type { LocalUsers } from './local-users.ts';
 import type { PresenceConnection, PresenceFeed } from './presence-feed.ts';
 import type { StreamReceiver } from './receiver.ts';
 import type { RoomFanout } from './room-fanout.ts';
-import { replayRoom } from './resume.ts';
+import { replayRooms, resumeLimits, type RoomResumed } from './resume.ts';
 import { ANY_ROOM, parseResumeCursor, positionOf, type ResumeCursor } from './resume-cursor.ts';
 
 /**
@@ -153,24 +153,20 @@ export async function startConnection(deps: FallbackDeps, conn: FallbackConnecti
 }
 
 async function replay(deps: FallbackDeps, conn: FallbackConnection, resume: ResumeCursor): Promise<void> {
-  const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
-  const roomIds = new Set([...conn.rooms, ...[...resume.keys()].filter((k) => k !== ANY_ROOM)]);
-  const resend = (f: ServerFrame) => conn.deliver(f, JSON.stringify(f));
-  for (const roomId of roomIds) {
+  const refused: RoomResumed[] = [];
+  const wanted = new Map<string, string>();
+  for (const roomId of new Set([...conn.rooms, ...[...resume.keys()].filter((k) => k !== ANY_ROOM)])) {
     const position = positionOf(resume, roomId);
     if (position === undefined) continue;
-    if (!conn.rooms.has(roomId)) {
-      results.push({ roomId, recovered: false, replayed: 0 });
-      continue;
-    }
-    try {
-      results.push({ roomId, ...await replayRoom(deps.bus, roomId, position, deps.ws.resumeSkewMs, resend) });
-    } catch (err) {
-      deps.log.warn({ err, roomId }, 'replay for a fallback connection failed');
-      results.push({ roomId, recovered: false, replayed: 0 });
-    }
-    if (conn.closed) return;
+    if (conn.rooms.has(roomId)) wanted.set(roomId, position);
+    else refused.push({ roomId, recovered: false, replayed: 0 });
   }
+  const replayed = await replayRooms(deps.bus, wanted, resumeLimits(deps.ws), {
+    send: (f) => conn.deliver(f, JSON.stringify(f)),
+    closed: () => conn.closed,
+  }, (err, roomId) => deps.log.warn({ err, roomId }, 'replay for a fallback connection failed'));
+  if (conn.closed) return;
+  const results = [...replayed, ...refused];
   conn.replaying = false;
   const resumed: ServerFrame = { type: 'resumed', rooms: results };
   conn.deliver(resumed, JSON.stringify(resumed));

@@ -3,11 +3,12 @@ import type { Issued, MessageCommands, RoomCommands, RoomGuard } from '../shared
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Principal } from '../shared/auth/index.ts';
+import { enforceRate, type RateLimiter, type RateRule } from '../shared/rate-limit/index.ts';
 import type { Socket } from './connection.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { TypingTracker } from './typing.ts';
 import type { PresenceFeed } from './presence-feed.ts';
-import { replayRoom } from './resume.ts';
+import { replayRooms, type ResumeLimits, type RoomResumed } from './resume.ts';
 
 export interface HandlerDeps {
   messages: MessageCommands;
@@ -17,7 +18,9 @@ export interface HandlerDeps {
   fanout: RoomFanout;
   typing: TypingTracker;
   presence: PresenceFeed;
-  resumeSkewMs: number;
+  resume: ResumeLimits;
+  /** Per-user `resume` frames (RATE_LIMIT_RESUME); none: unlimited. */
+  resumeRate?: { limiter: RateLimiter; rule: RateRule };
   bus: Bus;
   /** The gateway's one way to write a frame to a socket (see sendFrame). */
   send(ws: Socket, frame: ServerFrame): void;
@@ -65,8 +68,8 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
       return { roomId: frame.roomId, messageId: frame.messageId, pinned, seq: r.seq };
     }
     case 'mark_read': {
-      const r = await d.messages.markRead(who, frame);
-      return { roomId: frame.roomId, messageId: frame.messageId, seq: r.seq };
+      const r = await d.messages.offerReadMark(who, frame);
+      return { roomId: frame.roomId, messageId: frame.messageId, ...('seq' in r ? { seq: r.seq } : { coalesced: true }) };
     }
     case 'typing_start':
     case 'typing_stop': {
@@ -77,6 +80,8 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
     }
     case 'set_presence': {
       const info = await d.presence.setStatus(ws.getUserData(), frame);
+      // coalesced: the status takes effect when the window ends, unless a later one replaces it
+      if (info === undefined) return { status: frame.status, coalesced: true, ...(frame.customStatus ? { customStatus: frame.customStatus } : {}) };
       return { status: info.status, ...(info.customStatus ? { customStatus: info.customStatus } : {}) };
     }
     case 'resume':
@@ -116,27 +121,37 @@ async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: Cli
   return { roomId, messageId: result.message.messageId, seq: result.seq, timestamp: result.message.timestamp };
 }
 
+/**
+ * Each room once however often the frame names it (the last position given wins, as in a
+ * fallback cursor), within the request's replay budget (see replayRooms).
+ */
 async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'resume'>): Promise<AckBody> {
-  const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
-  for (const { roomId, lastMessageId } of frame.rooms) {
+  if (d.resumeRate) await enforceRate(d.resumeRate.limiter, `resume:${who.tenant}:${who.userId}`, d.resumeRate.rule, 'resumes');
+  const named = new Map<string, string | undefined>();
+  for (const { roomId, lastMessageId } of frame.rooms) named.set(roomId, lastMessageId || undefined);
+  const refused: RoomResumed[] = [];
+  const wanted = new Map<string, string | undefined>();
+  for (const [roomId, lastMessageId] of named) {
     try {
       await d.guard.member(who, roomId);
     } catch (err) {
       if (err instanceof ChatError && (err.code === 'not_found' || err.code === 'forbidden')) {
-        results.push({ roomId, recovered: false, replayed: 0 });
+        refused.push({ roomId, recovered: false, replayed: 0 });
         continue;
       }
       throw err;
     }
     // Subscribe first so nothing published during the replay is missed; the client drops repeats by seq.
     d.fanout.add(ws, roomId);
-    if (!lastMessageId) {
-      results.push({ roomId, recovered: true, replayed: 0 });
-      continue;
-    }
-    const r = await replayRoom(d.bus, roomId, lastMessageId, d.resumeSkewMs, (f) => d.send(ws, f));
-    results.push({ roomId, ...r });
+    wanted.set(roomId, lastMessageId);
   }
+  const conn = ws.getUserData();
+  const replayed = await replayRooms(d.bus, wanted, d.resume, {
+    send: (f) => d.send(ws, f),
+    closed: () => conn.closed,
+    buffered: () => ws.getBufferedAmount(),
+  });
+  const results = [...replayed, ...refused];
   d.send(ws, { type: 'resumed', rooms: results });
   return { rooms: results };
 }

@@ -7,6 +7,7 @@ import { RoomGuard, type MessageCommands, type RoomCommands, type RoomAccess } f
 import type { WsConfig } from '../shared/config/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
+import { createMemoryRateLimiter, type RateLimiter } from '../shared/rate-limit/index.ts';
 import { sendFrame } from './connection.ts';
 import { controlHandler } from './control.ts';
 import { startFallbackTransports } from './fallback.ts';
@@ -14,6 +15,7 @@ import { LiveGapRepair } from './live-gap.ts';
 import { LocalUsers } from './local-users.ts';
 import { PresenceFeed } from './presence-feed.ts';
 import { resync } from './receiver.ts';
+import { resumeLimits } from './resume.ts';
 import { RoomFanout } from './room-fanout.ts';
 import { TypingTracker } from './typing.ts';
 import { startWebSockets } from './websocket.ts';
@@ -30,6 +32,8 @@ export interface GatewayDeps {
   rooms: RoomCommands;
   /** A caching access (createCachedRoomAccess): the gateway feeds it control events. */
   access: RoomAccess;
+  /** For per-user frame limits (RATE_LIMIT_RESUME); none: one in this process's memory. */
+  rateLimiter?: RateLimiter;
   log: Logger;
 }
 
@@ -67,9 +71,10 @@ export function startGateway(deps: GatewayDeps): Gateway {
     for (const r of users.inRooms(roomIds)) resync(r);
   });
   liveGap.start();
-  const typing = new TypingTracker(bus, deps.presence, config.typingTimeoutMs, log);
+  const typing = new TypingTracker(bus, deps.presence, config.typingTimeoutMs, log, config.coalesceTypingMs);
   const presence = new PresenceFeed(bus, deps.presence, config.presenceTtlSec,
-    () => [...websockets.connections(), ...fallback.connections()], log);
+    () => [...websockets.connections(), ...fallback.connections()], log, config.coalescePresenceMs);
+  const limiter = deps.rateLimiter ?? createMemoryRateLimiter();
   presence.start();
   const guard = new RoomGuard(deps.access);
 
@@ -78,7 +83,8 @@ export function startGateway(deps: GatewayDeps): Gateway {
     fanout, users, typing, presence, log, draining: isDraining,
     handlers: {
       messages: deps.messages, rooms: deps.rooms, guard, store, fanout, typing, presence,
-      resumeSkewMs: config.resumeSkewMs, bus, send: sendFrame,
+      resume: resumeLimits(config), bus, send: sendFrame,
+      ...(config.resumeRate ? { resumeRate: { limiter, rule: config.resumeRate } } : {}),
     },
   });
   const fallback = startFallbackTransports(server, {
@@ -94,6 +100,7 @@ export function startGateway(deps: GatewayDeps): Gateway {
     async drain() {
       draining = true;
       presence.stop();
+      typing.close();
       liveGap.stop();
       websockets.closeAll();
       fallback.close();

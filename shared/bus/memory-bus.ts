@@ -1,6 +1,6 @@
 import { ChatError } from '../protocol/errors.ts';
 import {
-  subjects, type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type DurableAck, type DurableMessage, type LiveHandler,
+  subjects, type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type DurableAck, type DurableMessage, type ReplayResult, type LiveHandler,
   type LiveWatcher, type Subscription,
 } from './bus.ts';
 import { DEFAULT_DEDUPE_WINDOW_SEC } from './bus-defaults.ts';
@@ -99,9 +99,9 @@ class MemoryBus implements Bus {
     return this.#stream.get(seq);
   }
 
-  async replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): Promise<{ complete: boolean; lastSeq: number }> {
+  async replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit?: number): Promise<ReplayResult> {
     this.#checkOpen();
-    return this.#stream.replay(roomId, sinceMs, onEvent);
+    return this.#stream.replay(roomId, sinceMs, onEvent, limit);
   }
 
   consume(options: ConsumeOptions, handler: BatchHandler): Consumer {

@@ -1,4 +1,4 @@
-import type { DurableAck, DurableMessage } from './bus.ts';
+import type { DurableAck, DurableMessage, ReplayResult } from './bus.ts';
 
 /** Below this many dropped slots the stream array is not compacted (compaction copies the array). */
 const COMPACT_MIN = 1024;
@@ -104,7 +104,7 @@ export class MemoryStream {
    * `lastSeq` is the stream's last sequence when the replay ran: every event of the room up to it
    * (and stored at or after sinceMs) was passed to onEvent.
    */
-  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): { complete: boolean; lastSeq: number } {
+  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit = Infinity): ReplayResult {
     this.#trim();
     const lastSeq = this.#nextSeq - 1;
     // events leave in stream order, so the newest dropped one tells whether any at/after sinceMs left
@@ -119,10 +119,12 @@ export class MemoryStream {
         else hi = mid;
       }
       // a snapshot: onEvent may publish, which appends to and trims this index
-      const events = room.msgs.slice(lo);
-      for (const msg of events) onEvent(msg);
+      const events = room.msgs.slice(lo, lo + Math.min(limit, room.msgs.length) + 1);
+      const passed = Math.min(limit, events.length);
+      for (let i = 0; i < passed; i++) onEvent(events[i]!);
+      if (limit !== Infinity) return { complete, lastSeq, more: events.length > passed };
     }
-    return { complete, lastSeq };
+    return limit === Infinity ? { complete, lastSeq } : { complete, lastSeq, more: false };
   }
 
   /** A group settled an event: retention may have been waiting for it. */

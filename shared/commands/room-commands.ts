@@ -13,6 +13,8 @@ import {
   assertCanInvite, assertCanModerate, assertCanSee, assertCanSetRole, assertCanUpdateRoom, assertMember, isDiscoverable, roleRank,
 } from '../domain/permissions.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
+import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
+import { enforceRate } from '../rate-limit/enforce.ts';
 
 /**
  * Room and membership commands (the control plane). Written to the store directly so the caller
@@ -52,7 +54,20 @@ export interface RoomCommandDeps {
   presence: Presence;
   ids: Snowflake;
   now?: () => number;
+  /** Per-user limits (RATE_LIMIT_ROOM_CREATE, _MEMBERSHIP, _ROOM_ADMIN); a rule left out is unlimited. */
+  rates?: RoomRates;
 }
+
+export interface RoomRates {
+  limiter: RateLimiter;
+  create?: RateRule;
+  /** Joins and leaves. */
+  membership?: RateRule;
+  /** Settings, invitations, kicks, roles, mutes, bans. */
+  admin?: RateRule;
+}
+
+const RATE_NAMES = { create: 'room creations', membership: 'joins and leaves', admin: 'room changes' } as const;
 
 export class RoomCommands {
   private readonly now: () => number;
@@ -62,6 +77,7 @@ export class RoomCommands {
   }
 
   async create(who: Principal, input: CreateRoomInput): Promise<Room> {
+    await this.limit(who, 'create');
     const others = dedupeMembers(input.members ?? [], who.userId);
     if (input.type === 'direct') {
       if (others.length !== DIRECT_MEMBERS - 1) throw new ChatError('bad_request', 'a direct room needs exactly one other member in "members"');
@@ -112,6 +128,7 @@ export class RoomCommands {
   }
 
   async update(who: Principal, roomId: string, patch: UpdateRoomInput): Promise<Room> {
+    await this.limit(who, 'admin');
     const room = await this.room(who, roomId);
     assertCanUpdateRoom(room, await this.deps.store.getMember(roomId, who.userId));
     const settings = { ...room.settings, ...patch.settings };
@@ -134,6 +151,7 @@ export class RoomCommands {
 
   /** Joins a discoverable room (idempotent). Private, group and direct rooms are joined by invite only. */
   async join(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember; joined: boolean }> {
+    await this.limit(who, 'membership');
     const room = await this.room(who, roomId);
     const existing = await this.deps.store.getMember(roomId, who.userId);
     if (existing?.isBanned) throw new ChatError('forbidden', 'you are banned from this room');
@@ -152,6 +170,7 @@ export class RoomCommands {
 
   /** Leaves the room. An owner leaving passes ownership to the highest-ranked, longest-standing member. */
   async leave(who: Principal, roomId: string): Promise<void> {
+    await this.limit(who, 'membership');
     const room = await this.room(who, roomId);
     const member = await this.deps.store.getMember(roomId, who.userId);
     if (!member || member.isBanned) throw new ChatError('not_found', `you are not a member of room ${roomId}`);
@@ -237,11 +256,20 @@ export class RoomCommands {
     return room;
   }
 
+  /** A change made by a member to the room or another member: each counts against RATE_LIMIT_ROOM_ADMIN. */
   private async actor(who: Principal, roomId: string): Promise<{ room: Room; actor: RoomMember }> {
+    await this.limit(who, 'admin');
     const room = await this.room(who, roomId);
     const actor = await this.deps.store.getMember(roomId, who.userId);
     assertMember(room, actor);
     return { room, actor };
+  }
+
+  private async limit(who: Principal, rule: keyof typeof RATE_NAMES): Promise<void> {
+    const rates = this.deps.rates;
+    const r = rates?.[rule];
+    if (rates === undefined || r === undefined) return;
+    await enforceRate(rates.limiter, `${rule}:${who.tenant}:${who.userId}`, r, RATE_NAMES[rule]);
   }
 
   private async target(roomId: string, userId: string): Promise<RoomMember> {
