@@ -13,6 +13,7 @@ import type { LiveGapState } from './live-gap.ts';
 import type { LocalUsers } from './local-users.ts';
 import type { PresenceConnection, PresenceFeed } from './presence-feed.ts';
 import type { StreamReceiver } from './receiver.ts';
+import type { TokenExpiry } from './token-expiry.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import { replayRooms, resumeLimits, type RoomResumed } from './resume.ts';
 import { ANY_ROOM, parseResumeCursor, positionOf, type ResumeCursor } from './resume-cursor.ts';
@@ -35,6 +36,8 @@ export interface FallbackDeps {
   liveGap: LiveGapState;
   log: Logger;
   draining(): boolean;
+  /** Ends streams and sessions whose token expired, as WebSockets are closed (see token-expiry.ts). */
+  tokenExpiry: TokenExpiry<{ expire(): void }>;
 }
 
 /** The query both fallback routes take (the OpenAPI document lists it). */
@@ -90,7 +93,8 @@ export class FallbackConnection implements StreamReceiver, PresenceConnection {
   closed = false;
 
   constructor(
-    readonly principal: Principal,
+    /** Replaced when a long poll brings a fresh token of the same user. */
+    public principal: Principal,
     readonly device: string | undefined,
     /** While the bus's live gap is repaired, `position` does not move either. */
     private readonly liveGap: LiveGapState,

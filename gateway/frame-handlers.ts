@@ -1,13 +1,14 @@
-import { ChatError, type ClientFrame, type ClientFrameOf, type ServerFrame } from '../shared/protocol/index.ts';
+import { ChatError, toChatError, type ClientFrame, type ClientFrameOf, type ServerFrame } from '../shared/protocol/index.ts';
 import type { Issued, MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
-import type { Principal } from '../shared/auth/index.ts';
+import type { Authenticator, Principal } from '../shared/auth/index.ts';
 import { enforceRate, type RateLimiter, type RateRule } from '../shared/rate-limit/index.ts';
 import type { Socket } from './connection.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { TypingTracker } from './typing.ts';
 import type { PresenceFeed } from './presence-feed.ts';
+import type { TokenExpiry } from './token-expiry.ts';
 import { replayRooms, type ResumeLimits, type RoomResumed } from './resume.ts';
 
 export interface HandlerDeps {
@@ -22,6 +23,10 @@ export interface HandlerDeps {
   /** Per-user `resume` frames (RATE_LIMIT_RESUME); none: unlimited. */
   resumeRate?: { limiter: RateLimiter; rule: RateRule };
   bus: Bus;
+  /** Verifies the tokens of `auth` frames, as at upgrade. */
+  authenticator: Authenticator;
+  /** Closes sockets whose token expired; an `auth` frame moves the socket's expiry. */
+  expiry: TokenExpiry<Socket>;
   /** The gateway's one way to write a frame to a socket (see sendFrame). */
   send(ws: Socket, frame: ServerFrame): void;
 }
@@ -88,6 +93,8 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
       return resume(d, ws, who, frame);
     case 'ping':
       return { serverTime: new Date().toISOString() };
+    case 'auth':
+      return reauthenticate(d, ws, frame.token);
     default: {
       const never: never = frame;
       throw new ChatError('bad_frame', `unhandled frame ${JSON.stringify(never).slice(0, 40)}`);
@@ -154,4 +161,25 @@ async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientF
   const results = [...replayed, ...refused];
   d.send(ws, { type: 'resumed', rooms: results });
   return { rooms: results };
+}
+
+/**
+ * A fresh token for an open socket: verified as at upgrade, and for the same user and tenant (a
+ * socket never changes hands: `forbidden` otherwise). The socket then lives until the new `exp`.
+ */
+async function reauthenticate(d: HandlerDeps, ws: Socket, token: string): Promise<AckBody> {
+  const conn = ws.getUserData();
+  let next: Principal;
+  try {
+    next = await d.authenticator.verify(token);
+  } catch (err) {
+    const e = toChatError(err);
+    throw e.code === 'unauthorized' ? e : new ChatError('unauthorized', e.message, { cause: err });
+  }
+  const { userId, tenant } = conn.principal;
+  if (next.userId !== userId || next.tenant !== tenant) throw new ChatError('forbidden', 'the token is for another user: a connection keeps the user it opened with');
+  if (conn.closed) return { tokenExpiresAt: null };
+  conn.principal = next;
+  d.expiry.watch(ws, next.expiresAt);
+  return { tokenExpiresAt: next.expiresAt === undefined ? null : new Date(next.expiresAt).toISOString() };
 }

@@ -25,7 +25,7 @@ function fakeApp() {
   const socket = (userId: string) => {
     const conn = {
       principal: { userId, name: userId, tenant: 't', roles: [], expiresAt: undefined }, connectionId: `ws-${userId}`, format: 'json',
-      legacy: false, initialRoom: undefined, device: undefined, rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false,
+      legacy: false, initialRoom: undefined, device: undefined, rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false, welcomed: false, openedAt: Date.now(),
     } as Connection;
     const me = {
       got: [] as ServerFrame[],

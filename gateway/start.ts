@@ -1,4 +1,4 @@
-import { ChatError } from '../shared/protocol/index.ts';
+import { ChatError, CLOSE_CODES } from '../shared/protocol/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
@@ -8,7 +8,8 @@ import type { WsConfig } from '../shared/config/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
 import { createMemoryRateLimiter, type RateLimiter } from '../shared/rate-limit/index.ts';
-import { sendFrame } from './connection.ts';
+import { sendFrame, type Socket } from './connection.ts';
+import { TokenExpiry } from './token-expiry.ts';
 import { controlHandler } from './control.ts';
 import { startFallbackTransports } from './fallback.ts';
 import { LiveGapRepair } from './live-gap.ts';
@@ -74,21 +75,24 @@ export function startGateway(deps: GatewayDeps): Gateway {
   const typing = new TypingTracker(bus, deps.presence, config.typingTimeoutMs, log, config.coalesceTypingMs);
   const presence = new PresenceFeed(bus, deps.presence, config.presenceTtlSec,
     () => [...websockets.connections(), ...fallback.connections()], log, config.coalescePresenceMs);
-  const limiter = deps.rateLimiter ?? createMemoryRateLimiter();
+  const localLimiter = createMemoryRateLimiter();
+  const limiter = deps.rateLimiter ?? localLimiter;
+  const expiry = new TokenExpiry<Socket>((ws) => ws.end(CLOSE_CODES.tokenExpired, 'token expired: reconnect with a fresh token'));
+  const fallbackExpiry = new TokenExpiry<{ expire(): void }>((c) => c.expire());
   presence.start();
   const guard = new RoomGuard(deps.access);
 
   const websockets = startWebSockets({
     server, ws: config, authenticator: deps.authenticator, store, rooms: deps.rooms,
-    fanout, users, typing, presence, log, draining: isDraining,
+    fanout, users, typing, presence, log, draining: isDraining, expiry, localLimiter,
     handlers: {
       messages: deps.messages, rooms: deps.rooms, guard, store, fanout, typing, presence,
-      resume: resumeLimits(config), bus, send: sendFrame,
+      resume: resumeLimits(config), bus, send: sendFrame, authenticator: deps.authenticator, expiry,
       ...(config.resumeRate ? { resumeRate: { limiter, rule: config.resumeRate } } : {}),
     },
   });
   const fallback = startFallbackTransports(server, {
-    ws: config, bus, store, guard, presence, fanout, users, liveGap, log, draining: isDraining,
+    ws: config, bus, store, guard, presence, fanout, users, liveGap, log, draining: isDraining, tokenExpiry: fallbackExpiry,
   });
 
   server.addReadiness('gateway', async () => {
@@ -101,6 +105,9 @@ export function startGateway(deps: GatewayDeps): Gateway {
       draining = true;
       presence.stop();
       typing.close();
+      expiry.close();
+      fallbackExpiry.close();
+      void localLimiter.close();
       liveGap.stop();
       websockets.closeAll();
       fallback.close();

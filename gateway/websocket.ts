@@ -11,6 +11,8 @@ import type { PresenceFeed } from './presence-feed.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { TypingTracker } from './typing.ts';
 import { upgradeHandler, type UpgradeDeps } from './upgrade.ts';
+import type { TokenExpiry } from './token-expiry.ts';
+import { enforceRate, type RateLimiter } from '../shared/rate-limit/index.ts';
 
 export interface WebSocketDeps extends UpgradeDeps {
   ws: WsConfig;
@@ -21,6 +23,10 @@ export interface WebSocketDeps extends UpgradeDeps {
   typing: TypingTracker;
   presence: PresenceFeed;
   handlers: HandlerDeps;
+  /** Sockets whose token expires; closed with 4401 when it does. */
+  expiry: TokenExpiry<Socket>;
+  /** For the per-socket ping limit (RATE_LIMIT_PING): local, a socket lives on one gateway. */
+  localLimiter: RateLimiter;
   log: Logger;
 }
 
@@ -43,8 +49,21 @@ const ORDERED: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>([
 
 /** Rooms subscribed at connect at most; a user in more rooms joins the rest explicitly. */
 const MAX_ROOMS_AT_CONNECT = 1000;
-/** Frames larger than this close the socket at once (uWS); up to it, an oversized frame gets an error. */
-const HARD_PAYLOAD_FACTOR = 4;
+/** Up to this many times MAX_PAYLOAD_BYTES, an oversized frame gets a `too_large` error; past it, the socket is closed with 1009. */
+const SOFT_PAYLOAD_FACTOR = 4;
+/**
+ * What uWS reads of one frame at most: past it, uWS drops the socket itself, without a close
+ * frame (1006; it cannot send 1009). It holds that much per socket while a frame arrives, so it
+ * is bounded as the send side is.
+ */
+const HARD_PAYLOAD_FACTOR = 16;
+/**
+ * uWS keeps up to this many times MAX_BACKPRESSURE_BYTES buffered (beyond it, it drops frames):
+ * the headroom lets the slow-consumer sweep's close frame through after the socket passed the limit.
+ */
+const BACKPRESSURE_HEADROOM = 2;
+/** How often the sockets' send buffers are checked against MAX_BACKPRESSURE_BYTES. */
+const SLOW_CONSUMER_SWEEP_MS = 250;
 
 /**
  * The WebSocket transport (`/chat`, and `/ws` for seed-001 clients): a socket's life from open
@@ -75,11 +94,13 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     for (const roomId of roomIds.slice(0, MAX_ROOMS_AT_CONNECT)) fanout.add(ws, roomId);
     if (conn.initialRoom) await joinInitialRoom(ws, conn.initialRoom);
     if (conn.closed) return;
+    const expiresAt = conn.principal.expiresAt;
     sendFrame(ws, {
       type: 'welcome', userId: principal.userId, name: principal.name, tenant: principal.tenant, connectionId: conn.connectionId,
       serverTime: new Date().toISOString(), heartbeatMs: Math.floor((config.idleTimeoutSec * 1000) / 2), format: conn.format,
-      rooms: [...conn.rooms],
+      rooms: [...conn.rooms], ...(expiresAt !== undefined ? { tokenExpiresAt: new Date(expiresAt).toISOString() } : {}),
     });
+    conn.welcomed = true;
     await presence.connected(conn);
   }
 
@@ -101,6 +122,10 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
 
   function message(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
     if (data.byteLength > config.maxPayloadBytes) {
+      if (data.byteLength > config.maxPayloadBytes * SOFT_PAYLOAD_FACTOR) {
+        // reasons are at most 123 bytes
+        return ws.end(CLOSE_CODES.messageTooBig, `frame of ${data.byteLength} bytes; the limit is ${config.maxPayloadBytes}`);
+      }
       return sendError(ws, new ChatError('too_large', `frame is ${data.byteLength} bytes; the limit is ${config.maxPayloadBytes}`), undefined);
     }
     let frame;
@@ -112,7 +137,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     }
     framesIn.count(frame.type);
     const ref = frame.ref;
-    if (frame.type === 'ping') return sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
+    if (frame.type === 'ping') return void pong(ws, ref);
     const type = frame.type;
     const run = (issued?: () => void) => handleFrame(deps.handlers, ws, frame, issued).then(
       (body) => sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body }),
@@ -126,11 +151,38 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     conn.queue = conn.queue.then(() => new Promise<void>((next) => { void run(next).finally(next); }));
   }
 
+  async function pong(ws: Socket, ref: string | number | undefined): Promise<void> {
+    const rule = config.pingRate;
+    if (rule !== undefined) {
+      try {
+        await enforceRate(deps.localLimiter, `ping:${ws.getUserData().connectionId}`, rule, 'pings');
+      } catch (err) {
+        return sendError(ws, err, ref);
+      }
+    }
+    sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
+  }
+
+  /**
+   * A socket that does not read what it is sent is closed with 4008 and a reason once its send
+   * buffer passes MAX_BACKPRESSURE_BYTES. Room frames reach sockets through uWS topics, which tell
+   * nothing per socket, hence the sweep; uWS drops what would pass the headroom, so memory stays
+   * bounded between sweeps, and the headroom leaves room for the close frame.
+   */
+  const sweep = setInterval(() => {
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() <= config.maxBackpressureBytes) continue;
+      log.info({ userId: ws.getUserData().principal.userId, buffered: ws.getBufferedAmount() }, 'slow consumer closed');
+      ws.end(CLOSE_CODES.slowConsumer, `slow consumer: over ${config.maxBackpressureBytes} bytes unread`);
+    }
+  }, SLOW_CONSUMER_SWEEP_MS);
+  sweep.unref();
+
   const behavior = {
     compression: 0,
     maxPayloadLength: config.maxPayloadBytes * HARD_PAYLOAD_FACTOR,
-    maxBackpressure: config.maxBackpressureBytes,
-    closeOnBackpressureLimit: 1,
+    maxBackpressure: config.maxBackpressureBytes * BACKPRESSURE_HEADROOM,
+    closeOnBackpressureLimit: 0,
     idleTimeout: config.idleTimeoutSec,
     sendPingsAutomatically: true,
     upgrade: upgradeHandler(deps),
@@ -139,18 +191,26 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
       metrics.connections.inc();
       metrics.connectionsTotal.inc();
       users.attach(ws);
+      deps.expiry.watch(ws, ws.getUserData().principal.expiresAt);
       opened(ws).catch((err) => {
         log.warn({ err, userId: ws.getUserData().principal.userId }, 'connection setup failed');
         sendError(ws, err instanceof ChatError ? err : new ChatError('unavailable', 'could not load your rooms; retry', { cause: err }), undefined);
       });
     },
     message,
-    close(ws: Socket, code: number) {
+    close(ws: Socket, code: number, message: ArrayBuffer) {
       const conn = ws.getUserData();
       conn.closed = true;
       sockets.delete(ws);
+      deps.expiry.unwatch(ws);
       metrics.connections.dec();
-      if (code === 1006 && !deps.draining()) log.debug({ userId: conn.principal.userId }, 'socket closed abnormally');
+      // uWS says why it dropped a socket itself (a frame over HARD_PAYLOAD_FACTOR, invalid UTF-8, ...) only here
+      const reason = Buffer.from(message).toString('utf8');
+      if (!conn.welcomed && !deps.draining()) {
+        log.warn({ userId: conn.principal.userId, code, reason, openForMs: Date.now() - conn.openedAt }, 'socket closed before its welcome');
+      } else if (code === 1006 && !deps.draining()) {
+        log.debug({ userId: conn.principal.userId, reason }, 'socket closed abnormally');
+      }
       const rooms = [...conn.rooms];
       deps.typing.stopAll(conn);
       users.detach(ws);
@@ -164,6 +224,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     connections: () => [...sockets].map((s) => s.getUserData()),
     count: () => sockets.size,
     closeAll() {
+      clearInterval(sweep);
       for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server shutting down');
     },
   };
