@@ -58,10 +58,11 @@ const SOFT_PAYLOAD_FACTOR = 4;
  */
 const HARD_PAYLOAD_FACTOR = 16;
 /**
- * uWS keeps up to this many times MAX_BACKPRESSURE_BYTES buffered (beyond it, it drops frames):
- * the headroom lets the slow-consumer sweep's close frame through after the socket passed the limit.
+ * uWS buffers up to MAX_BACKPRESSURE_BYTES plus this much (at least as much again) per socket,
+ * and drops frames beyond: a socket passes the limit between two sweeps, and the headroom keeps
+ * room for the sweep's close frame, which uWS would drop too.
  */
-const BACKPRESSURE_HEADROOM = 2;
+const BACKPRESSURE_HEADROOM_BYTES = 1024 * 1024;
 /** How often the sockets' send buffers are checked against MAX_BACKPRESSURE_BYTES. */
 const SLOW_CONSUMER_SWEEP_MS = 250;
 
@@ -181,7 +182,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
   const behavior = {
     compression: 0,
     maxPayloadLength: config.maxPayloadBytes * HARD_PAYLOAD_FACTOR,
-    maxBackpressure: config.maxBackpressureBytes * BACKPRESSURE_HEADROOM,
+    maxBackpressure: config.maxBackpressureBytes + Math.max(config.maxBackpressureBytes, BACKPRESSURE_HEADROOM_BYTES),
     closeOnBackpressureLimit: 0,
     idleTimeout: config.idleTimeoutSec,
     sendPingsAutomatically: true,

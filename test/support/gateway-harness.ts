@@ -43,7 +43,7 @@ export async function startGatewayHarness(t: { teardown(fn: () => unknown): void
   });
   const token = (userId: string, ttlSec?: number) => authenticator.sign({ sub: userId, name: userId.toUpperCase() }, ttlSec);
   const principal = async (userId: string) => authenticator.verify(await token(userId));
-  return { base: `http://127.0.0.1:${port}`, port, config, bus, store, rooms, messages, token, principal };
+  return { base: `http://127.0.0.1:${port}`, port, config, bus, store, rooms, messages, token, principal, connections: () => gateway.connections() };
 }
 
 export type GatewayHarness = Awaited<ReturnType<typeof startGatewayHarness>>;
