@@ -14,6 +14,11 @@ import { openWebSocket } from './websocket-transport.ts';
 
 type Welcome = FrameOf<'welcome'>;
 
+/** Refs of the SDK's own `auth` frames (token refresh). */
+const AUTH_REF = 'sdk-auth-';
+/** A token is refreshed at most this long before it expires. */
+const REFRESH_LEAD_MAX_MS = 60_000;
+
 export interface ConnectionDeps {
   options: ChatClientOptions;
   rest: ChatRest;
@@ -54,9 +59,11 @@ export class ChatConnection {
   private codec: Codec | undefined;
   private readonly everOpened = new Set<TransportKind>();
   private failures = 0;
+  private authRefs = 0;
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private waiters: Array<{ resolve(w: Welcome): void; reject(err: ChatClientError): void }> = [];
 
   constructor(private readonly d: ConnectionDeps) {
@@ -91,6 +98,7 @@ export class ChatConnection {
     this.setState('closed');
     clearTimeout(this.reconnectTimer);
     this.stopPing();
+    clearTimeout(this.refreshTimer);
     const t = this.transport;
     this.transport = undefined;
     t?.close(1000, 'client closed');
@@ -152,6 +160,12 @@ export class ChatConnection {
   private onFrame(f: ServerFrame): void {
     if (f.type === 'welcome') return this.onWelcome(f);
     if (!this.welcomed) return;
+    if (f.type === 'ack' && f['action'] === 'auth') return this.scheduleRefresh(f['tokenExpiresAt']);
+    if (f.type === 'error' && typeof f.ref === 'string' && f.ref.startsWith(AUTH_REF)) {
+      // the socket lives until the old token expires (4401), then reconnects with a token asked anew
+      this.d.emitter.emit('error', new ChatClientError('unauthorized', `token refresh refused: ${f.message}`));
+      return;
+    }
     this.resume.heard();
     this.d.onFrame(f);
   }
@@ -175,6 +189,7 @@ export class ChatConnection {
     }
     this.setState('open');
     this.startPing();
+    this.scheduleRefresh(w.tokenExpiresAt);
     // A `state` listener may have closed the client meanwhile: then there is no transport to send on.
     const t = this.transport;
     if (t) this.d.requests.online((request) => t.send(request));
@@ -187,6 +202,7 @@ export class ChatConnection {
     this.transport = undefined;
     this.welcomed = false;
     this.stopPing();
+    clearTimeout(this.refreshTimer);
     if (wasOpen) this.resume.lost();
     this.d.requests.offline();
     if (this._state === 'closed') return;
@@ -231,6 +247,25 @@ export class ChatConnection {
     this.d.emitter.emit('error', err);
     for (const w of this.waiters.splice(0)) w.reject(err);
     this.close();
+  }
+
+  /**
+   * With a token function, an open WebSocket gets a fresh token (`auth` frame) before the one it
+   * connected with expires, so the server does not close it (4401): a third of the time left
+   * before `exp`, at most a minute before. SSE and long-poll reconnect with a fresh token instead.
+   */
+  private scheduleRefresh(expiresAt: unknown): void {
+    clearTimeout(this.refreshTimer);
+    if (typeof expiresAt !== 'string' || typeof this.d.options.token !== 'function' || this.transport?.kind !== 'websocket') return;
+    const left = Date.parse(expiresAt) - Date.now();
+    if (!Number.isFinite(left)) return;
+    const t = this.transport;
+    this.refreshTimer = setTimeout(() => {
+      void this.d.rest.token().then((token) => {
+        if (this.transport === t && this.welcomed) t.send({ type: 'auth', token, ref: `${AUTH_REF}${++this.authRefs}` });
+      }, (err: unknown) => this.d.emitter.emit('error', new ChatClientError('unauthorized', `no token to refresh with: ${(err as Error)?.message ?? String(err)}`, { cause: err })));
+    }, Math.max(0, left - Math.min(REFRESH_LEAD_MAX_MS, left / 3)));
+    (this.refreshTimer as { unref?: () => void }).unref?.();
   }
 
   private startPing(): void {
