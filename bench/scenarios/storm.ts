@@ -46,7 +46,6 @@ async function runPeer(ctx: Context, peer: Peer, rep: number, opts: StormOptions
   ctx.progress.phase(`${peer.label} #${rep}: storm of ${fmt(opts.clients)}`);
   const connect = await connectClients(ctx, peer, perWorker, { join: true, resume: true, concurrency: opts.concurrency, timeoutMs: 60_000, retries: 1 });
   const cpu = sumCpu(pids) - cpu0;
-  if (process.env['GWX_LOGS']) (await import('node:fs')).writeFileSync(process.env['GWX_LOGS'], peer.logs());
   return {
     peer: peer.name, label: peer.label, rep, connect, serverCpuMs: cpu / 1000,
     serverCpuUsPerClient: connect.ok > 0 ? cpu / connect.ok : null,
