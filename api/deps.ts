@@ -5,6 +5,7 @@ import type { Presence } from '../shared/presence/index.ts';
 import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
+import type { RateLimiter, RateRule } from '../shared/rate-limit/index.ts';
 import type { HistoryReads } from './history-reads.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
@@ -22,6 +23,8 @@ export interface ApiDeps {
   log: Logger;
   /** The history windows' bounds (HISTORY_WINDOW_*); the defaults when not given. */
   history?: HistoryConfig;
+  /** Per-user presence changes over REST (RATE_LIMIT_PRESENCE); none: unlimited. */
+  presenceRate?: { limiter: RateLimiter; rule: RateRule };
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

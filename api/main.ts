@@ -23,6 +23,7 @@ export async function main(): Promise<void> {
     messages: messageCommands(config, adapters, access, log),
     guard: new RoomGuard(access),
     history: config.history,
+    ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');

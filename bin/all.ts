@@ -37,6 +37,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
     messages: messageCommands(config, adapters, apiAccess, log), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
     history: config.history,
+    ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({
