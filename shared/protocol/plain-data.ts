@@ -1,0 +1,54 @@
+/**
+ * What a client may send us, in a WebSocket frame (JSON or msgpack) or a REST body: plain data,
+ * as JSON has it. Checked once at the edge, before any schema, so everything past it (the stream,
+ * the stores, JSON.stringify of a reply) only ever meets values it can handle:
+ * - nesting is bounded: a metadata object 5,000 levels deep would overflow the recursive encoders
+ *   downstream (msgpack, JSON.stringify) and fail as `internal`;
+ * - no bigint (msgpack's 64-bit integers beyond ±2^53), which JSON.stringify throws on;
+ * - numbers are finite, and whole numbers are exact (within ±(2^53 - 1)): a larger one, in JSON or
+ *   msgpack, would not come back as it was sent;
+ * - only strings, booleans, null, arrays and plain objects: no undefined, binary, dates or the
+ *   other types msgpack extensions decode to.
+ */
+
+/** Levels of objects and arrays a frame or body may hold, the frame or body itself being the first. */
+export const MAX_NESTING_DEPTH = 32;
+
+/**
+ * Why `value` is not plain data, or undefined when it is. Walks with an explicit stack, so a
+ * hostile depth cannot overflow the call stack here either.
+ */
+export function plainDataProblem(value: unknown, maxDepth = MAX_NESTING_DEPTH): string | undefined {
+  const values: unknown[] = [value];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop()!;
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (!Number.isFinite(v)) return 'numbers must be finite';
+        if (Number.isInteger(v) && !Number.isSafeInteger(v)) return 'whole numbers must be within ±9007199254740991 (send larger ones as strings)';
+        continue;
+      case 'bigint':
+        return '64-bit integers must be within ±9007199254740991 (send larger ones as strings)';
+      case 'object': {
+        if (v === null) continue;
+        if (depth > maxDepth) return `objects and arrays may nest at most ${maxDepth} levels`;
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) { values.push(v[i]); depths.push(depth + 1); }
+          continue;
+        }
+        const proto = Object.getPrototypeOf(v) as unknown;
+        if (proto !== Object.prototype && proto !== null) return 'only strings, numbers, booleans, null, arrays and maps are accepted';
+        for (const key in v) { values.push((v as Record<string, unknown>)[key]); depths.push(depth + 1); }
+        continue;
+      }
+      default:
+        return 'only strings, numbers, booleans, null, arrays and maps are accepted';
+    }
+  }
+  return undefined;
+}
