@@ -187,8 +187,8 @@ function randomJson(depth = 0): unknown {
 
 /**
  * `tag`: the frame carries one. `mustEcho`: it decodes for certain, so the reply must carry it; a
- * msgpack frame with a hostile value may not decode at all (msgpackr refuses unknown extensions and
- * runs out of stack a few thousand levels deep), and then its error cannot carry the tag.
+ * msgpack frame with a hostile value may not decode at all (msgpackr refuses unknown extensions;
+ * nesting is refused before decoding), and then its error cannot carry the tag.
  */
 interface Fuzzed { data: string | Buffer; tag: string | undefined; mustEcho: boolean; what: string }
 

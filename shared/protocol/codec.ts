@@ -2,7 +2,8 @@ import { Packr, Unpackr } from 'msgpackr';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ChatError } from './errors.ts';
 import { ClientFrames, CLIENT_FRAME_TYPES, MAX_REF_LENGTH, type ClientFrame, type ClientFrameType, type ServerFrame } from './frames.ts';
-import { plainDataProblem } from './plain-data.ts';
+import { MAX_NESTING_DEPTH, plainDataProblem } from './plain-data.ts';
+import { msgpackNestsDeeper } from './msgpack-depth.ts';
 
 export type WireFormat = 'json' | 'msgpack';
 
@@ -42,8 +43,11 @@ for (const type of CLIENT_FRAME_TYPES) checks.set(type, TypeCompiler.Compile(Cli
  */
 export function decodeClientFrame(data: ArrayBuffer | Uint8Array, isBinary: boolean): ClientFrame {
   let value: unknown;
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (isBinary && msgpackNestsDeeper(bytes, MAX_NESTING_DEPTH)) {
+    throw new ChatError('bad_frame', `frame is not plain data: objects and arrays may nest at most ${MAX_NESTING_DEPTH} levels`);
+  }
   try {
-    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
     value = isBinary ? unpackr.unpack(bytes) : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
   } catch (err) {
     throw new ChatError('bad_frame', isBinary ? 'frame is not valid msgpack' : 'frame is not valid JSON', { cause: err });
