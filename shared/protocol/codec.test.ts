@@ -88,7 +88,7 @@ t.test('codec - hostile nesting, bigints and numbers beyond ±2^53 are bad_frame
   t.same(decodeClientFrame(enc(fine), false), fine, 'fractions, the largest exact integers and modest nesting pass');
 });
 
-t.test('codec - msgpack types JSON does not have are bad_frame: binary, timestamps, extensions, nil-as-undefined', async (t) => {
+t.test('codec - msgpack types JSON does not have are bad_frame: binary, timestamps, extensions, non-finite floats', async (t) => {
   const base = { type: 'send_message', roomId: 'r1', content: 'hi', ref: 'x2' };
   const cases: Array<[string, number[]]> = [
     ['bin 8', [0xc4, 0x02, 0x01, 0x02]],
@@ -109,4 +109,9 @@ t.test('codec - an error answers the frame\'s ref whenever it has a usable one',
   t.same(errorOf(() => decodeClientFrame(enc({ type: 7, ref: 3 }), false)).details, { ref: 3 }, 'type not a string');
   t.equal(errorOf(() => decodeClientFrame(enc({ type: 'nope', ref: 'x'.repeat(65) }), false)).details, undefined, 'a ref too long to be one');
   t.equal(errorOf(() => decodeClientFrame(enc({ type: 'nope', ref: { a: 1 } }), false)).details, undefined, 'a ref of the wrong type');
+});
+
+t.test('codec - a property a JS encoder wrote as undefined is absent, as in JSON', async (t) => {
+  const packed = new Packr({ useRecords: false, variableMapSize: true }).pack({ type: 'send_message', roomId: 'r1', content: 'x', replyTo: undefined, ref: 1 });
+  t.same(decodeClientFrame(packed, true), { type: 'send_message', roomId: 'r1', content: 'x', ref: 1 });
 });

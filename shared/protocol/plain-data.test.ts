@@ -23,11 +23,18 @@ t.test('plain data - only what JSON has, with exact whole numbers', async (t) =>
     ['unsafe integer', { n: 2 ** 53 }, /whole numbers/],
     ['NaN', [Number.NaN], /finite/],
     ['Infinity', { x: { y: -Infinity } }, /finite/],
-    ['undefined', { u: undefined }, /only strings/],
     ['binary', { b: new Uint8Array(2) }, /only strings/],
     ['Date', [new Date()], /only strings/],
     ['Map', { m: new Map() }, /only strings/],
     ['function', { f: () => 1 }, /only strings/],
   ];
   for (const [what, value, problem] of refused) t.match(plainDataProblem(value), problem, what);
+});
+
+t.test('plain data - undefined is taken as JSON.stringify takes it: a property is dropped, an array item is null', async (t) => {
+  const value: Record<string, unknown> = { a: undefined, b: [1, undefined, { c: undefined, d: 2 }] };
+  t.equal(plainDataProblem(value), undefined);
+  t.same(value, { b: [1, null, { d: 2 }] });
+  t.notOk('a' in value, 'the property is gone, not undefined');
+  t.match(plainDataProblem(undefined), /only strings/, 'a document that is nothing is not data');
 });
