@@ -24,17 +24,17 @@ t.test('plain data - only what JSON has, with exact whole numbers', async (t) =>
     ['NaN', [Number.NaN], /finite/],
     ['Infinity', { x: { y: -Infinity } }, /finite/],
     ['binary', { b: new Uint8Array(2) }, /only strings/],
-    ['Date', [new Date()], /only strings/],
     ['Map', { m: new Map() }, /only strings/],
     ['function', { f: () => 1 }, /only strings/],
   ];
   for (const [what, value, problem] of refused) t.match(plainDataProblem(value), problem, what);
 });
 
-t.test('plain data - undefined is taken as JSON.stringify takes it: a property is dropped, an array item is null', async (t) => {
-  const value: Record<string, unknown> = { a: undefined, b: [1, undefined, { c: undefined, d: 2 }] };
+t.test('plain data - undefined and dates are taken as JSON.stringify takes them: dropped (null in an array), an ISO string', async (t) => {
+  const at = new Date(Date.UTC(2026, 0, 2));
+  const value: Record<string, unknown> = { a: undefined, b: [1, undefined, { c: undefined, d: 2, at }], when: at, bad: new Date(Number.NaN) };
   t.equal(plainDataProblem(value), undefined);
-  t.same(value, { b: [1, null, { d: 2 }] });
+  t.same(value, { b: [1, null, { d: 2, at: '2026-01-02T00:00:00.000Z' }], when: '2026-01-02T00:00:00.000Z', bad: null });
   t.notOk('a' in value, 'the property is gone, not undefined');
   t.match(plainDataProblem(undefined), /only strings/, 'a document that is nothing is not data');
 });

@@ -7,18 +7,19 @@
  * - no bigint (msgpack's 64-bit integers beyond ±2^53), which JSON.stringify throws on;
  * - numbers are finite, and whole numbers are exact (within ±(2^53 - 1)): a larger one, in JSON or
  *   msgpack, would not come back as it was sent;
- * - only strings, booleans, null, arrays and plain objects: no binary, dates or the other types
- *   msgpack extensions decode to. `undefined` (which JS msgpack encoders write for a property set
- *   to undefined) is taken as JSON.stringify takes it: the property is dropped, an array item is
- *   null; so a frame means the same in msgpack as in JSON.
+ * - only strings, booleans, null, arrays and plain objects: no binary or the other types msgpack
+ *   extensions decode to. Two that JS msgpack encoders write for ordinary values are taken as
+ *   JSON.stringify takes them, so a frame means the same in msgpack as in JSON: `undefined` (a
+ *   property set to undefined) is dropped, or null in an array; a Date (a msgpack timestamp) is its
+ *   ISO string.
  */
 
 /** Levels of objects and arrays a frame or body may hold, the frame or body itself being the first. */
 export const MAX_NESTING_DEPTH = 32;
 
 /**
- * Why `value` is not plain data, or undefined when it is (after dropping undefined properties and
- * nulling undefined array items in place). Walks with an explicit stack, so a hostile depth cannot
+ * Why `value` is not plain data, or undefined when it is (after the replacements above, made in
+ * place). Walks with an explicit stack, so a hostile depth cannot
  * overflow the call stack here either.
  */
 export function plainDataProblem(value: unknown, maxDepth = MAX_NESTING_DEPTH): string | undefined {
@@ -42,8 +43,10 @@ export function plainDataProblem(value: unknown, maxDepth = MAX_NESTING_DEPTH): 
         if (depth > maxDepth) return `objects and arrays may nest at most ${maxDepth} levels`;
         if (Array.isArray(v)) {
           for (let i = 0; i < v.length; i++) {
-            if (v[i] === undefined) v[i] = null;
-            else { values.push(v[i]); depths.push(depth + 1); }
+            const item: unknown = v[i];
+            if (item === undefined) v[i] = null;
+            else if (item instanceof Date) v[i] = item.toJSON();
+            else { values.push(item); depths.push(depth + 1); }
           }
           continue;
         }
@@ -52,6 +55,7 @@ export function plainDataProblem(value: unknown, maxDepth = MAX_NESTING_DEPTH): 
         for (const key in v) {
           const child = (v as Record<string, unknown>)[key];
           if (child === undefined) delete (v as Record<string, unknown>)[key];
+          else if (child instanceof Date) (v as Record<string, unknown>)[key] = child.toJSON();
           else { values.push(child); depths.push(depth + 1); }
         }
         continue;
