@@ -38,3 +38,9 @@ t.test('plain data - undefined and dates are taken as JSON.stringify takes them:
   t.notOk('a' in value, 'the property is gone, not undefined');
   t.match(plainDataProblem(undefined), /only strings/, 'a document that is nothing is not data');
 });
+
+t.test('plain data - a JSON "__proto__" key is walked like any other (nothing hides under it)', async (t) => {
+  const deep = `${'{"a":'.repeat(100)}1${'}'.repeat(100)}`;
+  t.match(plainDataProblem(JSON.parse(`{"m":{"__proto__":${deep}}}`)), /nest/);
+  t.match(plainDataProblem(JSON.parse('{"__proto__":{"n":1e400}}')), /finite/);
+});

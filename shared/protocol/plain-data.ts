@@ -19,8 +19,7 @@ export const MAX_NESTING_DEPTH = 32;
 
 /**
  * Why `value` is not plain data, or undefined when it is (after the replacements above, made in
- * place). Walks with an explicit stack, so a hostile depth cannot
- * overflow the call stack here either.
+ * place). Walks with an explicit stack, so a hostile depth cannot overflow the call stack here.
  */
 export function plainDataProblem(value: unknown, maxDepth = MAX_NESTING_DEPTH): string | undefined {
   const values: unknown[] = [value];
