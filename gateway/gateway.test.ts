@@ -49,7 +49,7 @@ async function startHarness(t: { teardown(fn: () => unknown): void }) {
   const gateway = startGateway({ server, ws: config.ws, bus, store, presence, authenticator, messages, rooms, access, log });
   const port = await server.listen('127.0.0.1', 0);
   t.teardown(async () => {
-    await gateway.drain();
+    await gateway.drain(0);
     server.close();
     await bus.close();
   });
