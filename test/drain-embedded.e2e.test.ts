@@ -1,20 +1,23 @@
 import t from 'tap';
 import { startChatProcess, removeDir, type ChatProcess } from './support/chat-process.ts';
 import { TestClient } from './support/ws-client.ts';
-import { restClient } from './support/rest.ts';
+import { eventually, restClient } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
+import { ChatClient, type ServerFrame } from '../shared/client/index.ts';
 
 /**
  * Graceful drain of `chat all` (a real process): on SIGTERM it turns not ready before anything
  * else, tells its sockets to reconnect and keeps serving them through DRAIN_GRACE_MS, refuses new
  * ones, then closes those that stayed (raw clients that ignore the frame) with 1001 and exits 0.
  */
-const GRACE_MS = 3000;
+const GRACE_MS = 5000;
 
 let srv: ChatProcess | undefined;
 const clients: TestClient[] = [];
+const sdks: ChatClient[] = [];
 
 t.teardown(async () => {
+  for (const c of sdks) c.close();
   await Promise.all(clients.map((c) => c.close()));
   await srv?.kill();
   if (srv) removeDir(srv.dataDir);
@@ -38,7 +41,7 @@ function watchReadiness(base: string): { seen: Array<{ status: number; at: numbe
   return { seen, stop: () => { stopped = true; } };
 }
 
-t.test('drain - chat all on SIGTERM: not ready, reconnect frame, still serving, new sockets refused, then 1001 and exit 0', async (t) => {
+t.test('drain - chat all on SIGTERM: not ready, reconnect frame (WebSocket, SSE, long-poll), still serving, new sockets refused, then 1001 and exit 0', async (t) => {
   srv = await startChatProcess({ env: { DRAIN_GRACE_MS: String(GRACE_MS), PERSIST_INTERVAL_MS: '20' } });
   const token = await devToken('dora');
   const created = await restClient(srv.http, token)('POST', '/v1/chat/rooms', { name: 'Drain', type: 'public' });
@@ -49,6 +52,22 @@ t.test('drain - chat all on SIGTERM: not ready, reconnect frame, still serving, 
   const msgpack = await TestClient.connect(`${srv.ws}/chat`, { token, format: 'msgpack' });
   clients.push(json, msgpack);
   for (const c of [json, msgpack]) await c.next((f) => f.type === 'welcome');
+  // SDK clients over SSE and long-polling: they get the frame too, and leave
+  const fallback = await Promise.all((['sse', 'poll'] as const).map(async (kind) => {
+    const c = new ChatClient({ url: srv!.http, token, WebSocket: null, transports: [kind], pollHoldSeconds: 20 });
+    sdks.push(c);
+    const got = { kind, reconnect: undefined as ServerFrame | undefined, disconnected: undefined as number | undefined };
+    c.on('frame', (f) => { if (f.type === 'reconnect') got.reconnect = f; });
+    c.on('disconnected', (d) => { got.disconnected ??= d.code; });
+    await c.connect();
+    return got;
+  }));
+  // a raw long-poll held by the server when the drain begins is answered at once
+  const opened = await fetch(`${srv.http}/v1/chat/poll`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json()) as { data: { cursor: string } };
+  const held = fetch(`${srv.http}/v1/chat/poll?timeout=25&cursor=${opened.data.cursor}`, { headers: { authorization: `Bearer ${token}` } })
+    .then(async (r) => ({ status: r.status, at: Date.now(), body: await r.json() as { data: { frames: ServerFrame[] } } }));
+  await new Promise((r) => setTimeout(r, 200)); // the poll is held by now
+
   const closedAt = new Map<TestClient, number>();
   for (const c of [json, msgpack]) c.ws.once('close', () => closedAt.set(c, Date.now()));
 
@@ -68,9 +87,18 @@ t.test('drain - chat all on SIGTERM: not ready, reconnect frame, still serving, 
   t.equal(reply.type, 'ack', 'and a send during the grace is still acknowledged');
   const heard = await msgpack.next((f) => f.type === 'new_message' && f.message.content === 'during the grace');
   t.equal(heard.message.messageId, reply.messageId, 'and delivered to the room');
-
   const refused = await TestClient.connect(`${srv.ws}/chat`, { token }).then(() => undefined, (err: { status?: number }) => err.status);
   t.equal(refused, 503, 'a new socket is refused with 503 while draining');
+
+  const answered = await held;
+  t.equal(answered.status, 200, 'a held long-poll is answered');
+  t.match(answered.body.data.frames, [{ type: 'reconnect', reason: 'draining' }], 'with the reconnect frame');
+  t.ok(answered.at - signalledAt < GRACE_MS, 'before the grace is over');
+  for (const f of fallback) {
+    await eventually(async () => f.disconnected !== undefined, 10_000);
+    t.match(f.reconnect, { type: 'reconnect', reason: 'draining' }, `SDK over ${f.kind}: got the reconnect frame`);
+    t.equal(f.disconnected, 1001, `SDK over ${f.kind}: left the draining server`);
+  }
 
   const [code] = await Promise.all([exited, ...[json, msgpack].map((c) => new Promise((r) => (c.closed ? r(undefined) : c.ws.once('close', r))))]);
   ready.stop();
