@@ -10,7 +10,7 @@ import { ChatClient, type ChatClientOptions } from '../shared/client/index.ts';
 
 /**
  * Graceful drain of one gateway under load, in the distributed deployment as real processes:
- * 2 × `chat gateway`, a `chat persister` and `chat api` on NATS JetStream, SDK clients spread over
+ * 2 × `chat gateway`, 2 × `chat persister` and `chat api` on NATS JetStream, SDK clients spread over
  * both gateways sending continuously (each send with its clientMsgId) in three rooms. SIGTERM to
  * one gateway mid-load: its clients get `reconnect` and move to the other gateway, and every
  * acknowledged message reaches every member exactly once and is stored exactly once.
@@ -28,7 +28,7 @@ const PAUSE_MS = 25;
 const nats = await startNatsServer();
 t.teardown(() => nats.destroy());
 const cluster = await startChatCluster({
-  natsUrl: nats.url, gateways: 2, persisters: 1,
+  natsUrl: nats.url, gateways: 2, persisters: 2,
   env: { DRAIN_GRACE_MS: String(GRACE_MS), RATE_LIMIT_PER_SECOND: '1000', RATE_LIMIT_BURST: '1000', PERSIST_INTERVAL_MS: '50' },
 });
 t.teardown(() => cluster.stop());
@@ -201,4 +201,52 @@ t.test('drain - SIGTERM to a gateway under load: clients move to the other gatew
   const duplicates = sdks.reduce((sum, s) => sum + s.acked.filter((a) => a.duplicate).length, 0);
   t.comment(`${total} messages acked (${ackedBefore} before SIGTERM); clients moved ${movedAt - signalledAt} ms after it; `
     + `${duplicates} sends were resent and acked as duplicates; exit ${exitedAt - signalledAt} ms after SIGTERM`);
+});
+
+t.test('drain - SIGTERM to a persister under load: it stops pulling, finishes its batch and exits 0; the other writes the rest', async (t) => {
+  const gateway = cluster.gateways.find((g) => g.child.exitCode === null)!;
+  const [victim, other] = cluster.persisters as [typeof cluster.persisters[0], typeof cluster.persisters[0]];
+  const users = ['drain-p0', 'drain-p1'];
+  const tokens = await Promise.all(users.map((u) => devToken(u)));
+  const clients = users.map((_, i) => new ChatClient({ url: cluster.api.http, gateways: [gateway.http], token: tokens[i]!, WebSocket: WebSocket as never }));
+  t.teardown(() => { for (const c of clients) c.close(); });
+  const roomId = (await clients[0]!.rest.createRoom({ name: 'persister drain', type: 'public' })).roomId;
+  await clients[1]!.rest.joinRoom(roomId);
+  await Promise.all(clients.map((c) => c.connect()));
+
+  const acked = new Set<string>();
+  let sending = true;
+  const series = Promise.all(clients.map(async (c, i) => {
+    for (let n = 0; sending; n++) {
+      acked.add((await c.send(roomId, `${users[i]} #${n}`, { clientMsgId: `${users[i]}.${n}` })).messageId);
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
+    }
+  }));
+  series.catch(() => {});
+  await eventually(async () => acked.size >= 40, 20_000);
+  const signalledAt = Date.now();
+  victim.child.kill('SIGTERM');
+  const exitCode = await Promise.race([victim.exited, new Promise<string>((r) => setTimeout(() => r('still running'), GRACE_MS + 15_000))]);
+  const exitMs = Date.now() - signalledAt;
+  const ackedAtExit = acked.size;
+  await eventually(async () => acked.size >= ackedAtExit + 40, 20_000);
+  sending = false;
+  await series;
+  t.equal(exitCode, 0, `the persister exits 0 (${exitMs} ms after SIGTERM, load still running)`);
+  t.ok(exitMs < GRACE_MS + 10_000, 'within the grace and the shutdown margin');
+  t.notOk(victim.output.some((l) => l.includes('shutdown timed out')), 'without timing out');
+
+  let missing: string[] = [];
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const stored = (await readHistory(cluster.api.http, tokens[0]!, roomId)).map((m) => m.messageId);
+    missing = [...acked].filter((id) => !stored.includes(id));
+    if ((missing.length === 0 && stored.length === acked.size) || Date.now() > deadline) {
+      t.equal(stored.length, new Set(stored).size, 'nothing is stored twice');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  t.same(missing, [], `every one of the ${acked.size} acked messages is stored (the other persister wrote what was left)`);
+  t.equal(other.child.exitCode, null, 'the other persister still runs');
 });
