@@ -9,7 +9,9 @@ export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
 export const metrics = {
-  connections: new Gauge({ name: 'chat_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
+  // Not `chat_ws_connections`: OpenMetrics strips `_total` from counter names, so that gauge would
+  // clash with the counter `chat_ws_connections_total` below.
+  connections: new Gauge({ name: 'chat_ws_open_connections', help: 'Open WebSocket connections', registers: [registry] }),
   connectionsTotal: new Counter({ name: 'chat_ws_connections_total', help: 'WebSocket connections accepted', registers: [registry] }),
   upgradesRejected: new Counter({ name: 'chat_ws_upgrades_rejected_total', help: 'WebSocket upgrades refused', labelNames: ['code'], registers: [registry] }),
   framesIn: new Counter({ name: 'chat_frames_in_total', help: 'Client frames received, by type', labelNames: ['type'], registers: [registry] }),
@@ -24,7 +26,14 @@ export const metrics = {
     name: 'chat_fallback_connections', help: 'Open connections without a WebSocket: SSE streams and long-poll sessions',
     labelNames: ['transport'], registers: [registry],
   }),
-  fallbackSlowConsumers: new Counter({ name: 'chat_sse_slow_consumer_closes_total', help: 'SSE streams closed because their reader fell too far behind', registers: [registry] }),
+  slowConsumers: new Counter({
+    name: 'chat_slow_consumers_total', help: 'Connections cut because their reader fell too far behind, by transport (ws|sse)',
+    labelNames: ['transport'], registers: [registry],
+  }),
+  sendAck: new Histogram({
+    name: 'chat_send_ack_seconds', help: 'Send received (WebSocket frame or REST request) to ack written',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  }),
   persistBatchSize: new Histogram({
     name: 'chat_persist_batch_size', help: 'Events per persisted batch',
     buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000], registers: [registry],
@@ -36,7 +45,25 @@ export const metrics = {
   persistedEvents: new Counter({ name: 'chat_persisted_events_total', help: 'Durable events written to the store', labelNames: ['kind'], registers: [registry] }),
   persistFailures: new Counter({ name: 'chat_persist_failures_total', help: 'Batches the store rejected (retried)', registers: [registry] }),
   deadLetters: new Counter({ name: 'chat_dead_letters_total', help: 'Events sent to the dead-letter subject', registers: [registry] }),
+  persistLag: new Histogram({
+    name: 'chat_persist_lag_seconds', help: 'Per persisted event: stream publish time to store commit',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],
+  }),
+  streamToStore: new Histogram({
+    name: 'chat_stream_to_store_seconds', help: 'Per batch: age of its oldest event (stream publish time) when the batch commits',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],
+  }),
   consumerPending: new Gauge({ name: 'chat_persist_consumer_pending', help: 'Durable events not yet persisted (consumer lag)', registers: [registry] }),
+  ready: new Gauge({ name: 'chat_ready', help: '1 while the tier reports ready on /health/ready, else 0', labelNames: ['tier'], registers: [registry] }),
+  nodeIdLeaseLost: new Counter({ name: 'chat_node_id_lease_lost_total', help: 'Node-id leases lost (the process exits right after)', registers: [registry] }),
+  dependencyUp: new Gauge({
+    name: 'chat_dependency_up', help: '1 when the last check of a dependency succeeded, else 0 (nats|redis|cassandra|sqlite)',
+    labelNames: ['dependency'], registers: [registry],
+  }),
+  dependencyLatency: new Gauge({
+    name: 'chat_dependency_latency_seconds', help: 'Latency of the last check of a dependency',
+    labelNames: ['dependency'], registers: [registry],
+  }),
   httpRequests: new Counter({ name: 'chat_http_requests_total', help: 'REST requests', labelNames: ['route', 'status'], registers: [registry] }),
   httpDuration: new Histogram({
     name: 'chat_http_request_seconds', help: 'REST request duration', labelNames: ['route'],
