@@ -114,8 +114,13 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     const ref = frame.ref;
     if (frame.type === 'ping') return sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
     const type = frame.type;
+    // send -> ack is timed from here, so the wait behind the socket's earlier frames counts
+    const received = performance.now();
     const run = (issued?: () => void) => handleFrame(deps.handlers, ws, frame, issued).then(
-      (body) => sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body }),
+      (body) => {
+        sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body });
+        if (type === 'send_message' || type === 'message') metrics.sendAck.observe((performance.now() - received) / 1000);
+      },
       (err) => sendError(ws, err, ref),
     );
     const conn = ws.getUserData();

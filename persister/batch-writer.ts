@@ -59,6 +59,7 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
     for (const span of spans) span.end();
     metrics.persistLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.persistBatchSize.observe(events.length);
+    observeLag(deliveries);
     countByKind(events);
     for (const d of deliveries) d.ack();
   };
@@ -81,6 +82,7 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
       try {
         await store.applyEvents([events[i]!]);
         metrics.persistedEvents.labels(events[i]!.kind).inc();
+        observeLag([d]);
         d.ack();
       } catch (err) {
         if (d.deliveryCount >= maxDeliver) deadLetter(d, 'store rejected the event', err);
@@ -88,6 +90,20 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
       }
     }
   }
+}
+
+/**
+ * Stream time (the NATS server's clock) to commit time (ours): a skew between the two clocks shows
+ * in these histograms, and a negative difference counts as 0.
+ */
+function observeLag(deliveries: Delivery[]): void {
+  const now = Date.now();
+  let oldest = now;
+  for (const d of deliveries) {
+    if (d.storedAt < oldest) oldest = d.storedAt;
+    metrics.persistLag.observe(Math.max(0, now - d.storedAt) / 1000);
+  }
+  metrics.streamToStore.observe((now - oldest) / 1000);
 }
 
 /** persistedEvents by kind, one counter update per kind of the batch rather than per event. */

@@ -305,7 +305,7 @@ t.test('http - health, readiness, metrics', async (t) => {
   await call(h.base, '/v1/things/m', { token: await h.token() });
   const m = await fetch(`${h.base}/metrics`);
   t.equal(m.status, 200);
-  t.match(m.headers.get('content-type'), /text\/plain/);
+  t.match(m.headers.get('content-type'), /application\/openmetrics-text/);
   const text = await m.text();
   t.match(text, /chat_http_requests_total\{route="\/v1\/things\/:thingId",status="200"\} \d+/);
   t.match(text, /chat_http_request_seconds_bucket\{le="[^"]+",route="\/v1\/things\/:thingId"\}/);

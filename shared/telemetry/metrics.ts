@@ -1,12 +1,38 @@
-import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
 
 /**
  * Every metric of the process, registered on one registry served at /metrics. Tiers import the
  * ones they update; label values come from closed sets (frame types, error codes, routes) so
  * cardinality stays bounded.
+ *
+ * The exposition is OpenMetrics (what Prometheus asks for first; it reads it whatever it asked):
+ * one format only, because prom-client renames counters in place when it writes OpenMetrics, so a
+ * registry cannot switch formats per request. Under OpenMetrics a counter's family drops `_total`,
+ * so no other metric may be named like a counter without it.
  */
 export const registry = new Registry();
+// The metrics' `registers` option is typed for the default registry type, hence the cast.
+(registry as unknown as Registry<OpenMetricsContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
 collectDefaultMetrics({ register: registry });
+
+/** Work that brings gauges up to date just before they are read (readiness, dependency checks). */
+const scrapeHooks = new Set<() => Promise<void>>();
+let refreshing: Promise<void> | undefined;
+
+/**
+ * Runs `refresh` whenever /metrics is scraped, before the gauges it sets are read; returns the
+ * function that stops it. Refreshes run once per scrape, however many gauges wait for them.
+ */
+export function refreshOnScrape(refresh: () => Promise<void>): () => void {
+  scrapeHooks.add(refresh);
+  return () => { scrapeHooks.delete(refresh); };
+}
+
+function refreshed(): Promise<void> {
+  // the gauges of one scrape are read concurrently: they all wait for the same refresh
+  refreshing ??= Promise.allSettled([...scrapeHooks].map((h) => h())).then(() => { refreshing = undefined; });
+  return refreshing;
+}
 
 export const metrics = {
   // Not `chat_ws_connections`: OpenMetrics strips `_total` from counter names, so that gauge would
@@ -53,16 +79,22 @@ export const metrics = {
     name: 'chat_stream_to_store_seconds', help: 'Per batch: age of its oldest event (stream publish time) when the batch commits',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],
   }),
-  consumerPending: new Gauge({ name: 'chat_persist_consumer_pending', help: 'Durable events not yet persisted (consumer lag)', registers: [registry] }),
-  ready: new Gauge({ name: 'chat_ready', help: '1 while the tier reports ready on /health/ready, else 0', labelNames: ['tier'], registers: [registry] }),
+  consumerPending: new Gauge({
+    name: 'chat_persist_consumer_pending', help: 'Durable events not yet persisted (consumer num_pending, read at each scrape)',
+    registers: [registry], collect: refreshed,
+  }),
+  ready: new Gauge({
+    name: 'chat_ready', help: '1 while the tier reports ready on /health/ready, else 0 (checked at each scrape)',
+    labelNames: ['tier'], registers: [registry], collect: refreshed,
+  }),
   nodeIdLeaseLost: new Counter({ name: 'chat_node_id_lease_lost_total', help: 'Node-id leases lost (the process exits right after)', registers: [registry] }),
   dependencyUp: new Gauge({
     name: 'chat_dependency_up', help: '1 when the last check of a dependency succeeded, else 0 (nats|redis|cassandra|sqlite)',
-    labelNames: ['dependency'], registers: [registry],
+    labelNames: ['dependency'], registers: [registry], collect: refreshed,
   }),
   dependencyLatency: new Gauge({
     name: 'chat_dependency_latency_seconds', help: 'Latency of the last check of a dependency',
-    labelNames: ['dependency'], registers: [registry],
+    labelNames: ['dependency'], registers: [registry], collect: refreshed,
   }),
   httpRequests: new Counter({ name: 'chat_http_requests_total', help: 'REST requests', labelNames: ['route', 'status'], registers: [registry] }),
   httpDuration: new Histogram({
@@ -70,3 +102,6 @@ export const metrics = {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
   }),
 };
+
+// Both transports' series exist from the start, so a dashboard shows 0 rather than nothing.
+for (const transport of ['ws', 'sse']) metrics.slowConsumers.inc({ transport }, 0);
