@@ -3,6 +3,7 @@ import { ChatError } from '../protocol/errors.ts';
 import { registry } from '../telemetry/metrics.ts';
 import { buildInfo } from '../telemetry/build-info.ts';
 import type { Readiness } from './readiness.ts';
+import { OPERATIONS_TAG } from './route-span.ts';
 import { JSON_TYPE } from './reply.ts';
 import { mountRoute, RawReply } from './rest-route.ts';
 import { begin, observe, type ServerCore } from './server-core.ts';
@@ -42,12 +43,12 @@ export function mountBuiltins(core: ServerCore, b: Builtins): void {
     return { service: SERVICE, tier: b.tier ?? null, version: info.version, build: info.build, nodeId: b.nodeId ?? null, uptimeSeconds: Math.round(process.uptime() * 1000) / 1000 };
   };
   mountRoute(core, {
-    method: 'get', path: '/health', operationId: 'health', summary: 'Liveness: the process answers', tags: ['operations'], auth: false,
+    method: 'get', path: '/health', operationId: 'health', summary: 'Liveness: the process answers', tags: [OPERATIONS_TAG], auth: false,
     response: Status,
     handler: async () => new RawReply(200, JSON_TYPE, JSON.stringify({ status: 'ok' })),
   }, false);
   mountRoute(core, {
-    method: 'get', path: '/health/ready', operationId: 'ready', summary: 'Readiness: every dependency answers', tags: ['operations'], auth: false,
+    method: 'get', path: '/health/ready', operationId: 'ready', summary: 'Readiness: every dependency answers', tags: [OPERATIONS_TAG], auth: false,
     description: `Runs each readiness check with a ${b.readinessTimeoutMs} ms timeout; 503 when any fails, naming why.`,
     response: Type.Object({ status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]), checks: Type.Record(Type.String(), Type.String()) }),
     handler: async () => {
@@ -57,7 +58,7 @@ export function mountBuiltins(core: ServerCore, b: Builtins): void {
     },
   }, false);
   mountRoute(core, {
-    method: 'get', path: '/health/detailed', operationId: 'healthDetailed', tags: ['operations'], auth: false,
+    method: 'get', path: '/health/detailed', operationId: 'healthDetailed', tags: [OPERATIONS_TAG], auth: false,
     summary: 'Readiness with each check\'s latency, and what runs: version, build, node id, uptime',
     description: 'Runs the readiness checks as /health/ready does (200 when all pass, else 503); `dependency` names the server a check reaches.',
     response: Type.Object({
@@ -85,7 +86,7 @@ export function mountBuiltins(core: ServerCore, b: Builtins): void {
     },
   }, false);
   mountRoute(core, {
-    method: 'get', path: '/info', operationId: 'info', summary: 'What runs here: service, tier, version, build, node id, uptime', tags: ['operations'], auth: false,
+    method: 'get', path: '/info', operationId: 'info', summary: 'What runs here: service, tier, version, build, node id, uptime', tags: [OPERATIONS_TAG], auth: false,
     response: Type.Object({
       ...Build,
       commit: Type.Union([Type.String(), Type.Null()], { description: 'git commit, when the build recorded it' }),
@@ -103,11 +104,11 @@ export function mountBuiltins(core: ServerCore, b: Builtins): void {
     },
   }, false);
   mountRoute(core, {
-    method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus metrics', tags: ['operations'], auth: false,
+    method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus metrics', tags: [OPERATIONS_TAG], auth: false,
     handler: async () => new RawReply(200, registry.contentType, await registry.metrics()),
   }, false, 'text/plain');
   mountRoute(core, {
-    method: 'get', path: '/v1/openapi.json', operationId: 'openapi', summary: 'This OpenAPI 3.1 document', tags: ['operations'], auth: false,
+    method: 'get', path: '/v1/openapi.json', operationId: 'openapi', summary: 'This OpenAPI 3.1 document', tags: [OPERATIONS_TAG], auth: false,
     handler: async () => new RawReply(200, JSON_TYPE, JSON.stringify(b.openapi())),
   }, false);
 
