@@ -40,11 +40,12 @@ export const metrics = {
   connections: new Gauge({ name: 'chat_ws_open_connections', help: 'Open WebSocket connections', registers: [registry] }),
   connectionsTotal: new Counter({ name: 'chat_ws_connections_total', help: 'WebSocket connections accepted', registers: [registry] }),
   upgradesRejected: new Counter({ name: 'chat_ws_upgrades_rejected_total', help: 'WebSocket upgrades refused', labelNames: ['code'], registers: [registry] }),
-  framesIn: new Counter({ name: 'chat_frames_in_total', help: 'Client frames received, by type', labelNames: ['type'], registers: [registry] }),
+  // counted in plain numbers on the hot path and added here at each scrape (gateway/frame-tally.ts)
+  framesIn: new Counter({ name: 'chat_frames_in_total', help: 'Client frames received, by type', labelNames: ['type'], registers: [registry], collect: refreshed }),
   framesOut: new Counter({
     name: 'chat_frames_out_total',
     help: 'Server frames published, by type (one per topic publish, not per socket)',
-    labelNames: ['type'], registers: [registry],
+    labelNames: ['type'], registers: [registry], collect: refreshed,
   }),
   errors: new Counter({ name: 'chat_errors_total', help: 'Errors returned to clients, by code', labelNames: ['code'], registers: [registry] }),
   roomSubscriptions: new Gauge({ name: 'chat_gateway_room_subscriptions', help: 'Rooms this gateway is subscribed to on the bus', registers: [registry] }),
