@@ -29,8 +29,14 @@ export interface WebSockets {
   /** Open sockets' connections, for presence heartbeats. */
   connections(): Connection[];
   count(): number;
-  /** Closes every socket with 1001: clients reconnect elsewhere and resume. */
-  closeAll(): void;
+  /** Sends every socket a `reconnect` frame, each with its own delay within `spreadMs`; they keep working meanwhile. */
+  announceDrain(spreadMs: number): void;
+  /**
+   * Refuses further frames (`unavailable`: the client sends them again on its next connection),
+   * waits up to `inFlightMs` for the answers of frames already being handled, then closes every
+   * socket with 1001: clients reconnect elsewhere and resume.
+   */
+  closeAll(inFlightMs: number): Promise<void>;
 }
 
 /**
@@ -42,6 +48,8 @@ const ORDERED: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>([
   'send_message', 'message', 'edit_message', 'delete_message', 'message_reaction', 'pin_message', 'unpin_message', 'mark_read', 'join_room', 'leave_room', 'resume',
 ]);
 
+/** How often a drain looks whether every frame was answered. */
+const IN_FLIGHT_POLL_MS = 10;
 /** Rooms subscribed at connect at most; a user in more rooms joins the rest explicitly. */
 const MAX_ROOMS_AT_CONNECT = 1000;
 /** Frames larger than this close the socket at once (uWS); up to it, an oversized frame gets an error. */
@@ -55,6 +63,11 @@ const HARD_PAYLOAD_FACTOR = 4;
 export function startWebSockets(deps: WebSocketDeps): WebSockets {
   const { ws: config, fanout, users, presence, log } = deps;
   const sockets = new Set<Socket>();
+  /** Frames received and not yet answered (queued behind others included): a drain writes their answers before closing. */
+  let inFlight = 0;
+  /** After the drain grace: frames are refused, so that no answer can be cut off by the close. */
+  let closing = false;
+  const answered = () => { inFlight--; };
 
   function sendError(ws: Socket, err: unknown, ref: string | number | undefined, span?: Span): void {
     const e = toChatError(err);
@@ -128,6 +141,8 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
       if (span) endFrameSpan(span, undefined);
       return;
     }
+    if (closing) return sendError(ws, new ChatError('unavailable', 'server is draining; reconnect and send it again'), ref, span);
+    inFlight++;
     // send -> ack is timed from here, so the wait behind the socket's earlier frames counts
     const received = performance.now();
     const run = (issued?: () => void) => handleFrame(deps.handlers, ws, frame, issued).then(
@@ -138,7 +153,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
         if (span) endFrameSpan(span, undefined);
       },
       (err) => sendError(ws, err, ref, span),
-    );
+    ).finally(answered);
     const conn = ws.getUserData();
     if (!ORDERED.has(type)) return void run();
     // The next ordered frame starts once this one handed its event to the stream (which keeps
@@ -184,8 +199,15 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
   return {
     connections: () => [...sockets].map((s) => s.getUserData()),
     count: () => sockets.size,
-    closeAll() {
-      for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server shutting down');
+    announceDrain(spreadMs) {
+      for (const ws of sockets) sendFrame(ws, { type: 'reconnect', reason: 'draining', retryAfterMs: Math.floor(Math.random() * spreadMs) });
+    },
+    async closeAll(inFlightMs) {
+      closing = true;
+      const deadline = Date.now() + inFlightMs;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, IN_FLIGHT_POLL_MS));
+      if (inFlight > 0) log.warn({ inFlight }, 'closing sockets with frames still unanswered; their clients send them again');
+      for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server draining');
     },
   };
 }

@@ -347,6 +347,21 @@ t.test('http - /health/detailed: each check with status, latency and dependency;
   t.equal(info.json.build, info.json.commit ?? info.json.version);
 });
 
+t.test('http - markNotReady: readiness answers 503 naming the reason while the dependencies are fine, and stays so', async (t) => {
+  const h = await start(t, {}, (s) => {
+    s.addReadiness('db', async () => {});
+  });
+  t.equal((await call(h.base, '/health/ready')).status, 200);
+  h.server.markNotReady('shutting down');
+  h.server.markNotReady('shutting down');
+  for (let i = 0; i < 2; i++) {
+    const ready = await call(h.base, '/health/ready');
+    t.equal(ready.status, 503);
+    t.same(ready.json, { status: 'not_ready', checks: { db: 'ok', draining: 'shutting down' } });
+  }
+  t.equal((await call(h.base, '/health')).status, 200, 'liveness is not affected');
+});
+
 t.test('http - unknown routes get the 404 envelope; routes and ws registered later still win', async (t) => {
   const h = await start(t, {}, (s) => {
     s.app.ws('/chat', { open: (ws) => { ws.send('hello'); } });

@@ -45,6 +45,11 @@ export interface HttpServer {
    * chat_dependency_up).
    */
   addReadiness(name: string, check: () => Promise<void>, dependency?: Dependency): void;
+  /**
+   * From now on `/health/ready` answers 503 naming `reason` (check `draining`), whatever the
+   * dependencies say: a process shutting down tells load balancers first. Idempotent.
+   */
+  markNotReady(reason: string): void;
   /** Resolves with the bound port (`port` 0 picks a free one). */
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting connections; open sockets and in-flight requests carry on. */
@@ -83,6 +88,8 @@ export interface HttpServerOptions {
 }
 
 const READINESS_TIMEOUT_MS = 2000;
+/** The readiness check a process shutting down fails (markNotReady). */
+export const DRAINING_CHECK = 'draining';
 // uWS ListenOptions (LIBUS_LISTEN_DEFAULT, LIBUS_LISTEN_EXCLUSIVE_PORT); the host+port+options form
 // of listen() is missing from the bundled declarations.
 const LISTEN_SHARED = 0;
@@ -123,6 +130,11 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     },
     addReadiness(name, check, dependency) {
       readiness.add(name, check, dependency);
+    },
+    markNotReady(reason) {
+      // One more check, so readiness stays decided in one place (the /health/ready route).
+      const refusal = new ChatError('unavailable', reason);
+      readiness.add(DRAINING_CHECK, () => Promise.reject(refusal));
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {
