@@ -48,6 +48,17 @@ cp -a "$prefix/include/node" "$rootfs/usr/local/include/node"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
 
+# This machine may reach the npm registry only through a TLS proxy that its own trust store knows
+# (npm's `cafile`, as this machine's npm has it): the stand-in trusts what the machine trusts, so
+# that `npm ci` in the build works here as it does on the host. The real image needs none of it.
+cafile=$(npm config get cafile 2>/dev/null || true)
+if [ -n "$cafile" ] && [ "$cafile" != null ] && [ -f "$cafile" ]; then
+  echo "npm cafile $cafile goes into the stand-in (/usr/local/etc/npmrc)"
+  mkdir -p "$rootfs/usr/local/etc" "$rootfs/usr/local/share/ca-certificates"
+  cp "$cafile" "$rootfs/usr/local/share/ca-certificates/host-ca-bundle.crt"
+  echo "cafile=/usr/local/share/ca-certificates/host-ca-bundle.crt" > "$rootfs/usr/local/etc/npmrc"
+fi
+
 # the official image's unprivileged user
 chroot "$rootfs" groupadd --gid 1000 node
 chroot "$rootfs" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
