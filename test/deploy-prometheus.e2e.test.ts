@@ -20,7 +20,7 @@ import { DEPLOY, alertExprs, dashboardQueries, grafanaToPromql, hasTool, metricN
  */
 const PROMETHEUS = process.env['PROMETHEUS'] ?? 'prometheus';
 if (!hasTool(PROMETHEUS)) {
-  t.skip(`${PROMETHEUS} not found (apt-get install prometheus): the dashboard's queries are not run against live metrics`);
+  t.test('prometheus - the dashboard and the alerts against live metrics', { skip: `${PROMETHEUS} not found (apt-get install prometheus)` }, async () => undefined);
 } else {
   await run();
 }
@@ -131,7 +131,7 @@ scrape_configs:
     for (const { where, expr } of exprs) {
       for (const name of metricNames(expr)) {
         if (name.startsWith('chat_ai_') && !aiPresent) {
-          t.skip(`${where}: ${name} - no tier of this build has the AI metrics (issue 13)`);
+          t.test(`${where}: ${name}`, { skip: 'no tier of this build has the AI metrics (issue 13)' }, async () => undefined);
           continue;
         }
         t.ok(declared.has(name), `${where}: ${name} is declared on /metrics`);
