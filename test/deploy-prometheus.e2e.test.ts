@@ -106,7 +106,8 @@ scrape_configs:
     if (declared.size) return;
     for (const p of cluster.all()) {
       const text = await (await fetch(`${p.http}/metrics`)).text();
-      for (const m of text.matchAll(/^# TYPE (\S+) /gm)) declared.add(m[1]!);
+      // OpenMetrics names a counter's family without the _total its samples (and Prometheus) carry
+      for (const m of text.matchAll(/^# TYPE (\S+) (\S+)/gm)) declared.add(m[2] === 'counter' && !m[1]!.endsWith('_total') ? `${m[1]}_total` : m[1]!);
       for (const m of text.matchAll(/^([a-z_][a-z0-9_]*)(?:\{|\s)/gm)) sampled.add(m[1]!.replace(/_(bucket|sum|count)$/, ''));
     }
     declared.add('up');
@@ -149,6 +150,15 @@ scrape_configs:
     const ready = await query('sum by (tier) (chat_ready)');
     const tiers = (ready.data.result as Array<{ metric: { tier: string } }>).map((r) => r.metric.tier).sort();
     t.same(tiers, ['api', 'gateway', 'persister'], 'chat_ready reports each tier');
+    // the histograms behind ack p99 and persist lag saw the 20 sends (scrapes are 1 s apart)
+    for (const metric of ['chat_send_ack_seconds', 'chat_persist_lag_seconds', 'chat_stream_to_store_seconds']) {
+      const seen = await eventually(async () => {
+        const r = await query(`sum(${metric}_count)`);
+        const n = Number((r.data.result[0] as { value: [number, string] } | undefined)?.value[1] ?? 0);
+        return n >= (metric === 'chat_stream_to_store_seconds' ? 1 : 20) ? n : undefined;
+      }, 15_000, 500).catch(() => 0);
+      t.ok(seen, `${metric} observed the traffic (${seen} observations)`);
+    }
   });
 
   t.test('prometheus - the alert rules load and evaluate without errors, and none fires on a healthy deployment', async (t) => {
