@@ -36,6 +36,8 @@ cleanup() { $PODMAN rm -f -t 1 "$NAME" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 echo "smoke: running chat all on 127.0.0.1:$PORT"
+# Without systemd podman logs that it cannot schedule the periodic healthcheck timer; the check
+# itself is run below with `podman healthcheck run`.
 $PODMAN run -d --name "$NAME" --network host "${PODMAN_LIMITS[@]}" \
   -e HOST=127.0.0.1 -e PORT="$PORT" -e JWT_SECRET="$SECRET" "$IMAGE" all >/dev/null
 
