@@ -45,6 +45,9 @@ t.test('close codes - a socket that stops reading is closed with 4008 at MAX_BAC
   t.equal(h.connections(), 0, `the gateway cut the slow socket (after ${(published / 1024 / 1024).toFixed(1)} MB published)`);
   t.ok(grewMb < 64, `RSS grew ${grewMb.toFixed(1)} MB while ${(published / 1024 / 1024).toFixed(1)} MB were published to it`);
 
+  const metricsText = await (await fetch(`${h.base}/metrics`)).text();
+  t.match(metricsText, /chat_slow_consumers_total\{transport="ws"\} [1-9]/, 'counted as a slow consumer');
+
   (bob.ws as unknown as { _socket: { resume(): void } })._socket.resume();
   const closed = await bob.closed;
   t.equal(closed.code, CLOSE_CODES.slowConsumer, 'once it reads again, the client finds 4008 after what was buffered');
