@@ -98,7 +98,7 @@ export class GroupCommit {
     }
     this.#lastMarks = marks;
     this.#writing = undefined;
-    this.#hooks.durable(batch.events);
+    if (batch.events.length !== 0) this.#hooks.durable(batch.events);
     batch.resolve();
     if (this.#pending !== undefined) await this.#flush();
   }
