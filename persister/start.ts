@@ -18,6 +18,8 @@ export interface Persister {
   pending(): Promise<number>;
   /** Waits until the stream holds nothing unwritten (or the timeout), then stops consuming. */
   flushAndStop(timeoutMs?: number): Promise<{ flushed: boolean; pending: number }>;
+  /** Waits until the stream holds nothing unwritten (or the timeout); goes on consuming. */
+  caughtUp(timeoutMs?: number): Promise<{ flushed: boolean; pending: number }>;
 }
 
 const LAG_SAMPLE_MS = 5000;
@@ -38,15 +40,21 @@ export function startPersister(deps: PersisterDeps): Persister {
     consumer.pending().then((n) => metrics.consumerPending.set(n), (err) => log.warn({ err }, 'consumer lag unknown'));
   }, LAG_SAMPLE_MS).unref();
 
+  async function caughtUp(timeoutMs: number): Promise<{ flushed: boolean; pending: number }> {
+    const deadline = Date.now() + timeoutMs;
+    let pending = await consumer.pending();
+    while (pending > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, persist.intervalMs)));
+      pending = await consumer.pending();
+    }
+    return { flushed: pending === 0, pending };
+  }
+
   return {
     pending: () => consumer.pending(),
+    caughtUp: (timeoutMs = 10_000) => caughtUp(timeoutMs),
     async flushAndStop(timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      let pending = await consumer.pending();
-      while (pending > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, Math.min(50, persist.intervalMs)));
-        pending = await consumer.pending();
-      }
+      const { pending } = await caughtUp(timeoutMs);
       clearInterval(lag);
       await consumer.stop();
       if (pending > 0) log.warn({ pending }, 'persister stopped with events unwritten; they stay in the stream');
