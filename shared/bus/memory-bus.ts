@@ -27,8 +27,9 @@ import { MemoryStream } from './memory-stream.ts';
  *   (on NATS it may reach subscribers before or after the publisher's ack);
  * - live payloads are shared, not copied: subscribers must not mutate them;
  * - the stream never drops an event some consumer group has not acked or term'd yet. A group
- *   that stops acking makes the stream grow past `maxMessages` and the recovery window; that is
- *   the price of not losing events, and the persister always acks or terms.
+ *   that stops acking makes the stream grow past `maxMessages` and the recovery window, up to
+ *   `maxBytes`: from there publishes fail with `unavailable` until it acks again (not losing
+ *   events, and not growing without bound either); the persister always acks or terms.
  */
 export interface MemoryBusConfig {
   recoveryWindowSec: number;
