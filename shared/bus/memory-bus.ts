@@ -75,6 +75,7 @@ class InProcessBus implements MemoryBus {
   readonly #groups = new Map<string, MemoryConsumerGroup>();
   readonly #report: (err: unknown, where: string) => void;
   readonly #commits: GroupCommit | undefined;
+  readonly #journaled: boolean;
   readonly #now: () => number;
   /** Where consumer groups start after a restart: every group had settled what is below. */
   #recoveredAckedBelow = 1;
@@ -96,10 +97,12 @@ class InProcessBus implements MemoryBus {
       () => this.#ackFloor(),
     );
     const journal = opts.journal;
+    this.#journaled = journal !== undefined;
     if (journal !== undefined) {
       const recovered = journal.recover();
-      this.#stream.restore(recovered.events, recovered.nextSeq);
+      // first: retention must keep what the first group will want, from the restore on
       this.#recoveredAckedBelow = recovered.ackedBelow;
+      this.#stream.restore(recovered.events, recovered.nextSeq);
       this.#commits = new GroupCommit(journal, {
         marks: () => this.#journalMarks(),
         durable: (events) => {
@@ -194,6 +197,8 @@ class InProcessBus implements MemoryBus {
 
   /** The lowest sequence some group has not settled: retention stops there. */
   #ackFloor(): number {
+    // journaled, before any group exists: what no group of the last process had settled stays
+    if (this.#groups.size === 0 && this.#journaled) return this.#recoveredAckedBelow;
     let floor = Infinity;
     for (const group of this.#groups.values()) floor = Math.min(floor, group.ackFloor());
     return floor;

@@ -111,6 +111,25 @@ t.test('journal - a consumer gets after a restart what no group had settled, and
   t.same(await third.publishDurable('r', 'a3', enc.encode('x')), { seq: 4, duplicate: true }, 'settled events still dedupe within the window');
 });
 
+t.test('journal - unsettled events older than the recovery window still reach the first consumer after a restart', async (t) => {
+  const file = tempFile(t);
+  let now = 1_700_000_000_000;
+  const first = openBus(file, { now: () => now });
+  for (let i = 0; i < 3; i++) await first.publishDurable('r', `old${i}`, enc.encode(`old${i}`));
+  // crash; the process comes back two hours later (the window is one hour)
+  now += 2 * 3600_000;
+  const second = openBus(file, { now: () => now });
+  t.teardown(() => second.close());
+  const seen = await new Promise<string[]>((resolve) => {
+    const got: string[] = [];
+    second.consume({ durable: 'persister', maxBatch: 10, maxWaitMs: 5 }, async (batch) => {
+      for (const d of batch) { got.push(dec.decode(d.data)); d.ack(); }
+      if (got.length >= 3) resolve(got);
+    });
+  });
+  t.same(seen, ['old0', 'old1', 'old2'], 'retention waited for the first group');
+});
+
 t.test('journal - one write per event-loop turn, however many appends it holds', async (t) => {
   const file = tempFile(t);
   const { journal, writes } = counting(openSqliteJournal({ file, synchronous: 'normal' }));
