@@ -21,7 +21,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'chat-bound-'));
 const all = await startAll({
   NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent',
   MEMORY_STREAM_MAX_MB: String(BOUND_MB), MAX_METADATA_BYTES: String(METADATA_LIMIT),
-  RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000', PERSIST_INTERVAL_MS: '20',
+  RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000', PERSIST_INTERVAL_MS: '20', DRAIN_GRACE_MS: '0',
 }, silentLogger());
 t.teardown(async () => {
   await all.stop();

@@ -116,6 +116,12 @@ export type ServerFrame =
   | { type: 'resumed'; rooms: Array<{ roomId: string; recovered: boolean; replayed: number }> }
   | { type: 'ai_response'; roomId: string; requestId: string; chunk: string; done: boolean; messageId?: string }
   | { type: 'pong'; ref?: string | number; serverTime: string }
+  /**
+   * The gateway is draining (shutting down): connect again, to another gateway, after about
+   * `retryAfterMs` (spread per client so they do not all come back at once) and resume. The
+   * connection keeps working until then; the gateway closes it with 1001 after DRAIN_GRACE_MS.
+   */
+  | { type: 'reconnect'; reason: 'draining'; retryAfterMs: number }
   | { type: 'message'; data: { id: string; room: string; message: string; username: string; timestamp: string } };
 
 export type ServerFrameType = ServerFrame['type'];
