@@ -169,6 +169,23 @@ t.test('journal - a failed write fails its publishes with unavailable and leaves
   t.same(await bus.publishDurable('r', 'f1', enc.encode('1')), { seq: 2, duplicate: false }, 'a retry is stored, not deduplicated against the lost one, and takes the next sequence');
 });
 
+t.test('journal - a retry of an event still being written is acked only with it, and fails with it', async (t) => {
+  const file = tempFile(t);
+  const { journal, failOnce } = counting(openSqliteJournal({ file, synchronous: 'normal' }));
+  const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 100_000 }, { journal });
+  t.teardown(() => bus.close());
+  const order: string[] = [];
+  const first = bus.publishDurable('r', 'same', enc.encode('1')).then((a) => { order.push('first'); return a; });
+  const retry = bus.publishDurable('r', 'same', enc.encode('2')).then((a) => { order.push('retry'); return a; });
+  t.same(await retry, { seq: 1, duplicate: true });
+  t.same(await first, { seq: 1, duplicate: false });
+  t.same(order, ['first', 'retry'], 'the duplicate resolved after the write of the first');
+
+  failOnce();
+  const results = await Promise.allSettled([bus.publishDurable('r', 'lost', enc.encode('1')), bus.publishDurable('r', 'lost', enc.encode('2'))]);
+  t.same(results.map((r) => r.status === 'rejected' && (r.reason as { code?: string }).code), ['unavailable', 'unavailable'], 'a duplicate of a lost event is not acked either');
+});
+
 t.test('journal - events leave the table once settled and past the dedupe window; the sequence stays', async (t) => {
   const file = tempFile(t);
   let now = 1_700_000_000_000;
