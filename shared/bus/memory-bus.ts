@@ -205,16 +205,17 @@ class InProcessBus implements MemoryBus {
   }
 
   /**
-   * With no group yet (a restart, before the persister consumes), nothing newer than what the
-   * last process had settled may be forgotten: the first group will want it.
+   * The journal keeps what some group has not settled, and, for dedupe after a restart, settled
+   * events whose dedupeIds are remembered, as long as the stream itself still holds them: a retry
+   * is answered with the first event only while it is held, so keeping more would only make a
+   * restart hold more than the running process did (rate x dedupe window, where the stream's
+   * limits bound it). With no group yet (a restart, before the persister consumes), nothing newer
+   * than what the last process had settled may be forgotten: the first group will want it.
    */
   #journalMarks(): JournalMarks {
     const ackedBelow = this.#groups.size === 0 ? this.#recoveredAckedBelow : Math.min(this.#ackFloor(), this.#stream.nextSeq);
-    return {
-      nextSeq: this.#stream.nextSeq,
-      ackedBelow,
-      forgetBelow: Math.min(ackedBelow, this.#stream.oldestDedupeSeq(this.#now())),
-    };
+    const dedupeFrom = Math.max(this.#stream.oldestDedupeSeq(this.#now()), this.#stream.firstSeq);
+    return { nextSeq: this.#stream.nextSeq, ackedBelow, forgetBelow: Math.min(ackedBelow, dedupeFrom) };
   }
 }
 

@@ -211,6 +211,25 @@ t.test('journal - events leave the table once settled and past the dedupe window
   t.same(await again.getDurable(21) !== undefined, true, 'the unsettled event is back');
 });
 
+t.test('journal - settled events the stream no longer holds leave the table even inside the dedupe window', async (t) => {
+  const file = tempFile(t);
+  const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 5 }, { journal: openSqliteJournal({ file, synchronous: 'normal' }) });
+  t.teardown(() => bus.close());
+  const done = new Promise<void>((resolve) => {
+    bus.consume({ durable: 'persister', maxBatch: 100, maxWaitMs: 1 }, async (batch) => {
+      for (const d of batch) d.ack();
+      if (batch.some((d) => d.seq === 30)) resolve();
+    });
+  });
+  for (let i = 0; i < 30; i++) await bus.publishDurable('r', `k${i}`, enc.encode('x'));
+  await done;
+  await bus.publishDurable('r', 'last', enc.encode('x'));
+  const db = new Database(file, { readonly: true });
+  t.teardown(() => db.close());
+  const { n } = db.prepare('SELECT count(*) AS n FROM stream_journal').get() as { n: number };
+  t.ok(n <= 6, `the table holds what the stream holds (${n} rows), not 120 s of events`);
+});
+
 t.test('journal - the stream stays bounded by bytes; unsettled events over the bound refuse appends with unavailable', async (t) => {
   const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 100_000, maxBytes: 1024 * 1024 });
   t.teardown(() => bus.close());
