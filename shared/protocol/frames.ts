@@ -13,7 +13,9 @@ export const MESSAGE_ID_PATTERN = '^[0-9]{1,20}$';
 
 export const RoomId = Type.String({ pattern: ROOM_ID_PATTERN });
 export const MessageId = Type.String({ pattern: MESSAGE_ID_PATTERN });
-const Ref = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Number()]));
+/** The longest `ref` a client may attach (echoed in the reply). */
+export const MAX_REF_LENGTH = 64;
+const Ref = Type.Optional(Type.Union([Type.String({ maxLength: MAX_REF_LENGTH }), Type.Number()]));
 const Emoji = Type.String({ minLength: 1, maxLength: 32 });
 
 export const AttachmentSchema = Type.Object({
