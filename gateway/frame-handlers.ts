@@ -133,7 +133,17 @@ async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: Cli
  * fallback cursor), within the request's replay budget (see replayRooms).
  */
 async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'resume'>): Promise<AckBody> {
-  if (d.resumeRate) await enforceRate(d.resumeRate.limiter, `resume:${who.tenant}:${who.userId}`, d.resumeRate.rule, 'resumes');
+  // Past RATE_LIMIT_RESUME the rooms are still subscribed but nothing is replayed: every room
+  // answers recovered: false, so the client pages REST history and no gap is left behind.
+  let limited = false;
+  if (d.resumeRate) {
+    try {
+      await enforceRate(d.resumeRate.limiter, `resume:${who.tenant}:${who.userId}`, d.resumeRate.rule, 'resumes');
+    } catch (err) {
+      if (!(err instanceof ChatError && err.code === 'rate_limited')) throw err;
+      limited = true;
+    }
+  }
   const named = new Map<string, string | undefined>();
   for (const { roomId, lastMessageId } of frame.rooms) named.set(roomId, lastMessageId || undefined);
   const refused: RoomResumed[] = [];
@@ -153,14 +163,14 @@ async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientF
     wanted.set(roomId, lastMessageId);
   }
   const conn = ws.getUserData();
-  const replayed = await replayRooms(d.bus, wanted, d.resume, {
+  const replayed = await replayRooms(d.bus, wanted, limited ? { ...d.resume, maxEvents: 0 } : d.resume, {
     send: (f) => d.send(ws, f),
     closed: () => conn.closed,
     buffered: () => ws.getBufferedAmount(),
   });
   const results = [...replayed, ...refused];
   d.send(ws, { type: 'resumed', rooms: results });
-  return { rooms: results };
+  return limited ? { rooms: results, rateLimited: true } : { rooms: results };
 }
 
 /**

@@ -115,7 +115,7 @@ export const ENV_SCHEMA = {
   RATE_LIMIT_ROOM_CREATE: { kind: 'rate', default: DEFAULTS.roomCreateRate, doc: 'rooms a user creates (REST, and /ws?room= on first use)' },
   RATE_LIMIT_MEMBERSHIP: { kind: 'rate', default: DEFAULTS.membershipRate, doc: 'joins and leaves per user (frames and REST)' },
   RATE_LIMIT_ROOM_ADMIN: { kind: 'rate', default: DEFAULTS.roomAdminRate, doc: 'room updates, invitations, kicks, role, mute and ban changes per user (REST)' },
-  RATE_LIMIT_RESUME: { kind: 'rate', default: DEFAULTS.resumeRate, doc: 'resume frames per user' },
+  RATE_LIMIT_RESUME: { kind: 'rate', default: DEFAULTS.resumeRate, doc: 'resume frames per user that replay (past it: no replay, recovered false)' },
   RATE_LIMIT_PING: { kind: 'rate', default: DEFAULTS.pingRate, doc: 'ping frames per socket' },
   RATE_LIMIT_PRESENCE: { kind: 'rate', default: DEFAULTS.presenceRate, doc: 'presence changes per user over REST (the set_presence frame is coalesced instead)' },
   COALESCE_TYPING_MS: { kind: 'int', default: DEFAULTS.coalesceTypingMs, min: 0, max: 60_000, doc: 'typing frames of a user in a room take effect at most once per this many ms; the last state wins (0: every frame)' },
