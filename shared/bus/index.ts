@@ -6,7 +6,7 @@ import { createMemoryBus } from './memory-bus.ts';
 import { createNatsBus } from './nats-bus.ts';
 
 export type {
-  Bus, LiveHandler, LiveWatcher, Subscription, DurableAck, DurableMessage, Delivery, ConsumeOptions, BatchHandler, Consumer,
+  Bus, LiveHandler, LiveWatcher, SubscribeOptions, Subscription, DurableAck, DurableMessage, Delivery, ConsumeOptions, BatchHandler, Consumer,
 } from './bus.ts';
 export { subjects, subjectToken } from './bus.ts';
 export { createMemoryBus, type MemoryBusConfig, type MemoryBusOptions } from './memory-bus.ts';
