@@ -48,6 +48,8 @@ export interface AiPrompt {
   room: AiContextLine[];
   /** The seed's free-form `context` hint ("software_development"). */
   topic?: string;
+  /** Whether the caller shows the answer as it comes; false lets a provider answer in one piece. */
+  stream: boolean;
 }
 
 export interface AiCompletion {

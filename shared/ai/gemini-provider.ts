@@ -15,10 +15,9 @@ export interface GeminiConfig {
  * `x-goog-api-key` header (never in the URL). The stream has no end marker: it ends with the
  * response; the last event carries `usageMetadata`.
  */
-export function createGeminiProvider(cfg: GeminiConfig, opts: { stream?: boolean } = {}): AiProvider {
+export function createGeminiProvider(cfg: GeminiConfig): AiProvider {
   const base = `${cfg.baseUrl.replace(/\/+$/, '')}/models/${encodeURIComponent(cfg.model)}`;
   const headers = { 'x-goog-api-key': cfg.apiKey };
-  const stream = opts.stream ?? true;
   return {
     name: 'gemini',
     model: cfg.model,
@@ -44,7 +43,7 @@ export function createGeminiProvider(cfg: GeminiConfig, opts: { stream?: boolean
           }
         }
       };
-      if (stream) {
+      if (prompt.stream) {
         await postSse(`${base}:streamGenerateContent?alt=sse`, headers, body, signal, (data) => take(parse(data, deltas)), () => deltas);
       } else {
         take(await postJson(`${base}:generateContent`, headers, body, signal));
