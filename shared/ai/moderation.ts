@@ -32,6 +32,8 @@ const CLEAN: ModerationVerdict = Object.freeze({ flagged: false, categories: [] 
 export function moderate(text: string): ModerationVerdict {
   PATTERN.lastIndex = 0;
   if (!PATTERN.test(text)) return CLEAN;
+  // matchAll starts where test() stopped: from the start again
+  PATTERN.lastIndex = 0;
   const found = new Set<string>();
   for (const m of text.normalize('NFKC').toLowerCase().matchAll(PATTERN)) found.add(TERM_CATEGORY.get(m[1]!.replace(/\s+/g, ' ')) ?? 'other');
   return { flagged: found.size > 0, categories: [...found].sort() };
