@@ -1,10 +1,25 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** JSON logs to stdout; `tier` tells which tier wrote a line when all three share a process. */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * Where secrets could sit in what we log: AI provider keys (config sections, request headers).
+ * Nothing logs them on purpose; this keeps a careless `log.info({ config })` or a logged request
+ * from leaking one. Paths are fixed (pino's redaction costs nothing for objects without them).
+ */
+export const REDACT_PATHS = [
+  'apiKey', '*.apiKey', '*.*.apiKey', '*.*.*.apiKey',
+  'authorization', 'headers.authorization', '*.headers.authorization',
+  'headers["x-goog-api-key"]', '*.headers["x-goog-api-key"]',
+];
+
+/** JSON logs to stdout (or `destination`); `tier` tells which tier wrote a line when all three share a process. */
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+  const options = {
+    level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** A logger that drops everything, for tests and benchmarks that don't read logs. */
