@@ -36,7 +36,7 @@ const SENTIMENT = /^(?:sentiment|mood)\b\s*[:,]?\s*([\s\S]*)$/i;
 export function parseAiCommand(content: string): AiCommand {
   const rest = content.replace(ADDRESS, '').trim();
   let m = SUMMARIZE.exec(rest);
-  if (m) return { task: 'summarize', text: m[2]!.trim(), ...(m[1] ? { count: Number(m[1]) } : {}) };
+  if (m) return { task: 'summarize', text: m[2]!.replace(/^[\s.…!?:,]+|[\s.…!?]+$/g, ''), ...(m[1] ? { count: Number(m[1]) } : {}) };
   m = TRANSLATE.exec(rest);
   if (m) return { task: 'translate', text: m[2]!.trim(), language: m[1] ?? 'English' };
   m = SENTIMENT.exec(rest);
