@@ -6,6 +6,8 @@ import { TestClient, type Frame } from './support/ws-client.ts';
 import { restClient, eventually } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
 import { startFakeProvider } from './support/ai-provider-server.ts';
+import WebSocket from 'ws';
+import { ChatClient } from '../shared/client/index.ts';
 
 /**
  * The assistant end to end, with an OpenAI-compatible provider faked by a local server: embedded
@@ -70,6 +72,32 @@ async function scenario(t: Test, top: Topology, tag: string): Promise<void> {
     t.equal(r.status, 200);
     t.same(Object.keys(r.body.data).sort(), ['confidence', 'response', 'responseTime', 'sources']);
     t.equal(r.body.data.response, 'Microservices are small services.');
+  });
+
+  await t.test(`ai e2e (${tag}) - SDK: ai.ask() streams its deltas; ai_response events carry a room answer`, async (t) => {
+    const asker = new ChatClient({ url: top.http, token: await devToken('bob'), WebSocket: WebSocket as never });
+    openai.script({ kind: 'answer', pieces: ['a ', 'b ', 'c'] });
+    const deltas: string[] = [];
+    const answer = await asker.ai.ask('stream please', { onDelta: (d) => deltas.push(d) });
+    t.same(deltas, ['a ', 'b ', 'c']);
+    t.equal(answer.response, 'a b c');
+    t.equal((await asker.ai.ask('no stream')).response, 'a b c');
+    const refused = await asker.ai.ask('  ', { onDelta: () => {} }).catch((e: unknown) => e);
+    t.match(refused, { code: 'bad_request', status: 400 });
+
+    // the socket side: a gateway (in the cluster it serves no REST, which this part does not need)
+    const listener = new ChatClient({ url: top.ws[1].replace(/^ws/, 'http'), token: await devToken('bob'), WebSocket: WebSocket as never });
+    t.teardown(() => listener.close());
+    await listener.connect();
+    await listener.join(room.roomId);
+    const pieces: string[] = [];
+    const stored: string[] = [];
+    listener.on('ai_response', (f) => { if (!f.done) pieces.push(f.chunk); });
+    listener.on('message', (f) => { if (f.message.type === 'ai_response') stored.push(f.message.content); });
+    openai.script({ kind: 'answer', pieces: ['x ', 'y ', 'z'] });
+    await alice.request({ type: 'send_message', roomId: room.roomId, content: '@ai xyz?' });
+    await eventually(async () => stored.includes('x y z'), 15_000);
+    t.same(pieces, ['x ', 'y ', 'z'], 'ai_response events in order, then the stored message');
   });
 
   await t.test(`ai e2e (${tag}) - a room with enableAI false gets no answer`, async (t) => {
