@@ -1,0 +1,203 @@
+import WebSocket from 'ws';
+import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.ts';
+import { table, type Ratio } from '../report/report.ts';
+import type { Chart } from '../report/svg.ts';
+import { startChatProcess, removeDir, type ChatProcess } from '../../test/support/chat-process.ts';
+import { startFakeProvider } from '../../test/support/ai-provider-server.ts';
+import { devToken } from '../../test/support/tokens.ts';
+import { fmt, mean, type Context, type ScenarioResult } from './context.ts';
+
+export interface AiOptions {
+  reps: number;
+  /** Rooms of ordinary conversation and their members. */
+  rooms: number;
+  members: number;
+  /** Ordinary messages per second over all rooms. */
+  rate: number;
+  /** AI answers streaming at once during the loaded phase. */
+  answers: number;
+  /** Chunks per answer and the provider's pause between them. */
+  chunks: number;
+  chunkMs: number;
+  seconds: number;
+}
+
+interface Phase {
+  kind: 'baseline' | 'ai';
+  rep: number;
+  latency: LatencySummary;
+  sent: number;
+  answersDone: number;
+  chunksSeen: number;
+}
+
+interface Client {
+  ws: WebSocket;
+  onFrame: (f: any) => void;
+}
+
+/**
+ * The p99 of ordinary messages while the assistant streams answers into other rooms, beside the
+ * same load without them: `chat all` with an OpenAI-compatible provider faked in this process
+ * (answers of `chunks` pieces, `chunkMs` apart); `answers` rooms each keep one answer streaming
+ * (a new `@ai` question as soon as the last one is done) while `rooms` rooms chat at `rate`.
+ * Phases alternate baseline, ai, baseline, ai (`reps`), so drift of the machine hits both alike.
+ */
+export async function aiScenario(ctx: Context, opts: AiOptions): Promise<ScenarioResult> {
+  const provider = await startFakeProvider('openai');
+  const pieces = Array.from({ length: opts.chunks }, (_, i) => `word${i} `);
+  provider.script({ kind: 'answer', pieces, delayMs: opts.chunkMs, usage: { prompt: 50, completion: opts.chunks } });
+  let srv: ChatProcess | undefined;
+  const clients: Client[] = [];
+  const phases: Phase[] = [];
+  try {
+    srv = await startChatProcess({
+      env: {
+        AI_PROVIDERS: 'openai', OPENAI_BASE_URL: provider.url, AI_RESPONSE_TIMEOUT: '60000',
+        AI_RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000',
+      },
+    });
+    const http = srv.http;
+    const owner = await devToken('bench-owner');
+    const create = async (name: string, members: string[], enableAI: boolean) => {
+      const res = await fetch(`${http}/v1/chat/rooms`, {
+        method: 'POST', headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name, type: 'group', members, settings: { enableAI, moderationLevel: 'none' } }),
+      });
+      const body = (await res.json()) as any;
+      if (!body.success) throw new Error(`create room: ${JSON.stringify(body.error)}`);
+      return body.data.roomId as string;
+    };
+
+    ctx.progress.phase('ai: rooms and clients');
+    let hist = newHistogram();
+    const talk: Array<{ roomId: string; sender: Client }> = [];
+    for (let r = 0; r < opts.rooms; r++) {
+      const users = Array.from({ length: opts.members }, (_, i) => `bench-t${r}-u${i}`);
+      const roomId = await create(`talk ${r}`, users, false);
+      const members = await Promise.all(users.map((u) => connect(srv!.ws, u, roomId, (f) => {
+        if (f.type !== 'new_message') return;
+        const m = /^bench:(\d+(?:\.\d+)?):/.exec(f.message.content);
+        if (m) hist.recordValue(Math.max(1, Math.round((performance.timeOrigin + performance.now() - Number(m[1])) * 1000)));
+      })));
+      clients.push(...members);
+      talk.push({ roomId, sender: members[0]! });
+    }
+    let streaming = false;
+    let answersDone = 0;
+    let chunksSeen = 0;
+    const aiRooms: Array<{ roomId: string; asker: Client }> = [];
+    for (let r = 0; r < opts.answers; r++) {
+      const users = [`bench-a${r}-u0`, `bench-a${r}-u1`];
+      const roomId = await create(`ai ${r}`, users, true);
+      const room = { roomId, asker: undefined as unknown as Client };
+      const ask = () => room.asker.ws.send(JSON.stringify({ type: 'send_message', roomId, content: '@ai tell me a long story' }));
+      const [asker, other] = await Promise.all(users.map((u) => connect(srv!.ws, u, roomId, (f) => {
+        if (f.type !== 'ai_response') return;
+        if (!f.done) chunksSeen++;
+        else if (u === users[0]) {
+          answersDone++;
+          if (streaming) ask();
+        }
+      })));
+      room.asker = asker!;
+      clients.push(asker!, other!);
+      aiRooms.push(room);
+      Object.assign(room, { ask });
+    }
+
+    const order: Array<{ kind: Phase['kind']; rep: number }> = [];
+    for (let rep = 1; rep <= opts.reps; rep++) order.push({ kind: 'baseline', rep }, { kind: 'ai', rep });
+    ctx.progress.start(order.length);
+    for (const { kind, rep } of order) {
+      ctx.progress.phase(`ai: ${kind} #${rep}`);
+      if (kind === 'ai') {
+        streaming = true;
+        for (const room of aiRooms) (room as unknown as { ask(): void }).ask();
+        // let every answer start streaming before measuring
+        await sleep(opts.chunkMs * 3 + 500);
+      }
+      hist = newHistogram();
+      const done0 = answersDone;
+      const chunks0 = chunksSeen;
+      const sent = await sendAt(talk, opts.rate, opts.seconds * 1000);
+      await sleep(500); // the last messages arrive
+      phases.push({ kind, rep, latency: summarize(hist), sent, answersDone: answersDone - done0, chunksSeen: chunksSeen - chunks0 });
+      if (kind === 'ai') {
+        streaming = false;
+        // the answers under way finish before the next baseline
+        const deadline = Date.now() + opts.chunks * opts.chunkMs + 10_000;
+        let last = -1;
+        while (Date.now() < deadline && last !== chunksSeen) {
+          last = chunksSeen;
+          await sleep(opts.chunkMs * 4 + 200);
+        }
+      }
+      ctx.progress.log(`ai ${kind} #${rep}: p50 ${fmt(phases.at(-1)!.latency.p50, 2)} ms, p99 ${fmt(phases.at(-1)!.latency.p99, 2)} ms, ${phases.at(-1)!.chunksSeen} chunks`);
+      ctx.progress.tick('ai');
+    }
+  } finally {
+    for (const c of clients) c.ws.terminate();
+    await srv?.kill();
+    if (srv) removeDir(srv.dataDir);
+    await provider.close();
+  }
+
+  const p99 = (kind: Phase['kind']) => mean(phases.filter((p) => p.kind === kind).map((p) => p.latency.p99));
+  const base = p99('baseline');
+  const loaded = p99('ai');
+  const value = base !== null && loaded !== null && base > 0 ? loaded / base : null;
+  const ratios: Ratio[] = [{ name: `p99 of ordinary messages with ${opts.answers} AI answers streaming / without`, value, target: '<= 1.1', met: value === null ? null : value <= 1.1 }];
+  const md = [
+    `\`chat all\` (SQLite, in-process bus), ${opts.rooms} rooms x ${opts.members} members chatting at ${opts.rate} messages/s (JSON clients in the bench process), `
+      + `and ${opts.answers} rooms with AI enabled, each keeping one answer streaming (${opts.chunks} chunks, ${opts.chunkMs} ms apart, from an OpenAI-compatible provider faked in the bench process) `
+      + `during the "ai" phases. Latency: send to delivery of an ordinary message, every member. ${opts.seconds} s per phase.`,
+    '', '![ai]({{SVG}})', '',
+    table(['phase', 'rep', 'messages sent', 'deliveries', 'p50 ms', 'p99 ms', 'max ms', 'AI chunks delivered', 'AI answers completed'],
+      phases.map((p) => [p.kind, p.rep, fmt(p.sent), fmt(p.latency.count), fmt(p.latency.p50, 2), fmt(p.latency.p99, 2), fmt(p.latency.max, 2), fmt(p.chunksSeen), fmt(p.answersDone)])),
+  ];
+  const charts: Chart[] = [{
+    kind: 'bars', title: 'ordinary messages: latency without and with AI answers streaming (mean of reps)', unit: 'ms', groups: ['p50', 'p99'],
+    series: (['baseline', 'ai'] as const).map((k) => ({
+      name: k === 'baseline' ? 'without AI' : `${opts.answers} AI answers streaming`,
+      values: [mean(phases.filter((p) => p.kind === k).map((p) => p.latency.p50)), mean(phases.filter((p) => p.kind === k).map((p) => p.latency.p99))],
+    })),
+  }];
+  return { options: { ...opts }, results: { phases }, ratios, markdown: md.join('\n'), charts };
+}
+
+async function connect(base: string, user: string, roomId: string, onFrame: (f: any) => void): Promise<Client> {
+  const ws = new WebSocket(`${base}/chat?token=${encodeURIComponent(await devToken(user))}`, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+  const joined = new Promise<void>((resolve) => {
+    ws.on('message', (data: Buffer) => {
+      const f = JSON.parse(data.toString('utf8'));
+      if (f.type === 'ack' && f.ref === 'join') resolve();
+      onFrame(f);
+    });
+  });
+  ws.send(JSON.stringify({ type: 'join_room', roomId, ref: 'join' }));
+  await joined;
+  return { ws, onFrame };
+}
+
+/** Open loop: `rate` messages/s round-robin over the rooms' senders on a 5 ms tick. */
+async function sendAt(talk: Array<{ roomId: string; sender: Client }>, rate: number, ms: number): Promise<number> {
+  const started = performance.now();
+  let sent = 0;
+  let i = 0;
+  while (performance.now() - started < ms) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    for (; sent < due; sent++) {
+      const { roomId, sender } = talk[i++ % talk.length]!;
+      sender.ws.send(JSON.stringify({ type: 'send_message', roomId, content: `bench:${performance.timeOrigin + performance.now()}:hello` }));
+    }
+    await sleep(5);
+  }
+  return sent;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
