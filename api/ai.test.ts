@@ -14,6 +14,8 @@ const h = await startApiHarness({
   aiEnv: {
     AI_PROVIDERS: 'openai,local', OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: 'sk-never-logged', AI_RESPONSE_TIMEOUT: '1500',
     AI_RATE_LIMIT_PER_MINUTE: '1000', AI_MAX_QUESTION_LENGTH: '500',
+    // a frame per piece, so the tests see the provider's pieces one to one (gathering is tested in test/ai.e2e.test.ts)
+    AI_STREAM_FLUSH_MS: '0',
   },
 });
 t.teardown(() => h.close());

@@ -44,14 +44,17 @@ async function scenario(t: Test, top: Topology, tag: string): Promise<void> {
   t.teardown(() => Promise.all([alice.close(), bob.close()]));
 
   await t.test(`ai e2e (${tag}) - two members get the chunks in order, then the stored ai_response`, async (t) => {
-    openai.script({ kind: 'answer', pieces: PIECES, delayMs: 30, usage: { prompt: 40, completion: 5 } });
+    // 150 ms apart: more than AI_STREAM_FLUSH_MS (100), so the answer comes in several frames
+    openai.script({ kind: 'answer', pieces: PIECES, delayMs: 150, usage: { prompt: 40, completion: 5 } });
     const ack = await alice.request({ type: 'send_message', roomId: room.roomId, content: '@ai how do api processes share AI work?' });
     t.equal(ack.type, 'ack');
     for (const [name, c] of [['alice', alice], ['bob', bob]] as const) {
       const done = await c.next((f) => f.type === 'ai_response' && f.done, 15_000);
       const stored = await c.next((f) => f.type === 'new_message' && f.message.type === 'ai_response', 15_000);
       const frames = c.frames.filter((f) => f.type === 'ai_response' && f.roomId === room.roomId && f.requestId === done.requestId);
-      t.same(frames.filter((f) => !f.done).map((f) => f.chunk), PIECES, `${name}: every chunk once, in order`);
+      const chunks = frames.filter((f) => !f.done).map((f) => f.chunk);
+      t.equal(chunks.join(''), PIECES.join(''), `${name}: every piece once, in order`);
+      t.ok(chunks.length >= 2 && chunks.length <= PIECES.length, `${name}: streamed in ${chunks.length} frames (pieces gathered per AI_STREAM_FLUSH_MS)`);
       t.equal(done.messageId, stored.message.messageId, `${name}: done names the stored message`);
       const lastChunk = c.frames.lastIndexOf(frames.filter((f) => !f.done).at(-1) as Frame);
       t.ok(lastChunk < c.frames.indexOf(stored), `${name}: the stored message comes after the chunks`);
@@ -97,7 +100,7 @@ async function scenario(t: Test, top: Topology, tag: string): Promise<void> {
     openai.script({ kind: 'answer', pieces: ['x ', 'y ', 'z'] });
     await alice.request({ type: 'send_message', roomId: room.roomId, content: '@ai xyz?' });
     await eventually(async () => stored.includes('x y z'), 15_000);
-    t.same(pieces, ['x ', 'y ', 'z'], 'ai_response events in order, then the stored message');
+    t.equal(pieces.join(''), 'x y z', 'ai_response events in order, then the stored message');
   });
 
   await t.test(`ai e2e (${tag}) - a room with enableAI false gets no answer`, async (t) => {

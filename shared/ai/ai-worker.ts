@@ -24,7 +24,7 @@ export interface AiWorkerDeps {
   history(roomId: string, q: { limit: number; before?: string }): Promise<Message[]>;
   /** Stores a finished answer in its room through the stream (MessageCommands.postAiAnswer). */
   postAnswer(input: { roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message>;
-  ai: Pick<AiConfig, 'userRate' | 'tenantRate' | 'contextTtlMs' | 'contextTurns' | 'roomContextMessages' | 'summaryMessages'>;
+  ai: Pick<AiConfig, 'userRate' | 'tenantRate' | 'contextTtlMs' | 'contextTurns' | 'roomContextMessages' | 'summaryMessages' | 'streamFlushMs'>;
   log: Logger;
   now?: () => number;
 }
@@ -147,6 +147,22 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
   const subject = subjects.roomEvents(req.roomId);
   const frame = (chunk: string, done: boolean, extra?: { messageId?: string; error?: { code: string; message: string } }) =>
     deps.bus.publish(subject, encodeMsgpack({ type: 'ai_response', roomId: req.roomId, requestId: req.requestId, chunk, done, ...extra }));
+  // pieces gathered for AI_STREAM_FLUSH_MS into one frame: each frame is a publish on every gateway of the room
+  let pending = '';
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending === '') return;
+    frame(pending, false);
+    pending = '';
+  };
+  const piece = (chunk: string) => {
+    if (deps.ai.streamFlushMs === 0) return frame(chunk, false);
+    pending += chunk;
+    timer ??= setTimeout(flush, deps.ai.streamFlushMs);
+    return undefined;
+  };
   try {
     const room = await deps.store.getRoom(req.roomId);
     // the setting may have changed since the message was sent
@@ -167,7 +183,8 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
           : command.task === 'translate' ? [] : await roomLines(deps, req.roomId, deps.ai.roomContextMessages, req.messageId),
         ...(command.language ? { language: command.language } : {}),
       };
-      answer = await deps.assistant.run(prompt, (chunk) => frame(chunk, false));
+      answer = await deps.assistant.run(prompt, piece);
+      flush();
       text = answer.text;
     }
     const message = await deps.postAnswer({
@@ -181,6 +198,7 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
     });
     frame('', true, { messageId: message.messageId });
   } catch (err) {
+    flush();
     const e = toChatError(err);
     if (e.code === 'internal') deps.log.error({ err, requestId: req.requestId }, 'AI room answer failed');
     frame('', true, { error: { code: e.code, message: e.code === 'internal' ? 'internal error' : e.message } });

@@ -47,6 +47,8 @@ export const DEFAULTS = {
   aiContextTurns: 10,
   aiRoomContextMessages: 30,
   aiSummaryMessages: 50,
+  /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
+  aiStreamFlushMs: 100,
 } as const;
 
 export const AI_PROVIDER_CHOICES = ['openai', 'gemini', 'local'] as const;
@@ -111,6 +113,7 @@ export const ENV_SCHEMA = {
   AI_CONTEXT_TTL: { kind: 'int', default: DEFAULTS.aiContextTtlSec, min: 60, doc: 'seconds a user\'s own AI context (questions asked without a room) lives after its last use' },
   AI_CONTEXT_TURNS: { kind: 'int', default: DEFAULTS.aiContextTurns, min: 0, max: 200, doc: 'turns of a user\'s own AI context kept and sent with the next question' },
   AI_ROOM_CONTEXT_MESSAGES: { kind: 'int', default: DEFAULTS.aiRoomContextMessages, min: 0, max: 500, doc: 'recent room messages sent as context with a question in a room' },
+  AI_STREAM_FLUSH_MS: { kind: 'int', default: DEFAULTS.aiStreamFlushMs, min: 0, max: 5000, doc: 'ms the pieces of an answer streamed into a room are gathered into one ai_response frame (0: one frame per piece)' },
   AI_SUMMARY_MESSAGES: { kind: 'int', default: DEFAULTS.aiSummaryMessages, min: 1, max: 500, doc: 'messages `@ai summarize` covers at most' },
 
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
@@ -166,6 +169,7 @@ export interface AiConfig {
   contextTurns: number;
   roomContextMessages: number;
   summaryMessages: number;
+  streamFlushMs: number;
 }
 
 export interface AuthConfig {
@@ -323,6 +327,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       contextTurns: v.AI_CONTEXT_TURNS,
       roomContextMessages: v.AI_ROOM_CONTEXT_MESSAGES,
       summaryMessages: v.AI_SUMMARY_MESSAGES,
+      streamFlushMs: v.AI_STREAM_FLUSH_MS,
     },
   };
   return deepFreeze(config);
