@@ -3,7 +3,9 @@ import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.t
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
 import { startChatProcess, removeDir, type ChatProcess } from '../../test/support/chat-process.ts';
-import { startFakeProvider } from '../../test/support/ai-provider-server.ts';
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { AiLoadCommand } from '../driver/ai-load.ts';
 import { devToken } from '../../test/support/tokens.ts';
 import { fmt, mean, type Context, type ScenarioResult } from './context.ts';
 
@@ -43,16 +45,16 @@ interface Client {
  * Phases alternate baseline, ai, baseline, ai (`reps`), so drift of the machine hits both alike.
  */
 export async function aiScenario(ctx: Context, opts: AiOptions): Promise<ScenarioResult> {
-  const provider = await startFakeProvider('openai');
-  const pieces = Array.from({ length: opts.chunks }, (_, i) => `word${i} `);
-  provider.script({ kind: 'answer', pieces, delayMs: opts.chunkMs, usage: { prompt: 50, completion: opts.chunks } });
+  const load = fork(join(import.meta.dirname, '../driver/ai-load.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const tell = request(load);
+  const { url } = await tell<{ url: string }>({ cmd: 'provider', chunks: opts.chunks, chunkMs: opts.chunkMs });
   let srv: ChatProcess | undefined;
   const clients: Client[] = [];
   const phases: Phase[] = [];
   try {
     srv = await startChatProcess({
       env: {
-        AI_PROVIDERS: 'openai', OPENAI_BASE_URL: provider.url, AI_RESPONSE_TIMEOUT: '60000',
+        AI_PROVIDERS: 'openai', OPENAI_BASE_URL: url, AI_RESPONSE_TIMEOUT: '60000',
         AI_RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000',
       },
     });
@@ -84,28 +86,20 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
       clients.push(...members);
       talk.push({ roomId, sender: members[0]! });
     }
-    let streaming = false;
-    let answersDone = 0;
-    let chunksSeen = 0;
-    const aiRooms: Array<{ roomId: string; asker: Client }> = [];
+    const aiRooms: Array<{ roomId: string; users: string[] }> = [];
     for (let r = 0; r < opts.answers; r++) {
       const users = [`bench-a${r}-u0`, `bench-a${r}-u1`];
-      const roomId = await create(`ai ${r}`, users, true);
-      const room = { roomId, asker: undefined as unknown as Client };
-      const ask = () => room.asker.ws.send(JSON.stringify({ type: 'send_message', roomId, content: '@ai tell me a long story' }));
-      const [asker, other] = await Promise.all(users.map((u) => connect(srv!.ws, u, roomId, (raw) => {
-        if (!raw.startsWith('{"type":"ai_response"')) return;
-        if (!raw.includes('"done":true')) chunksSeen++;
-        else if (u === users[0]) {
-          answersDone++;
-          if (streaming) ask();
-        }
-      })));
-      room.asker = asker!;
-      clients.push(asker!, other!);
-      aiRooms.push(room);
-      Object.assign(room, { ask });
+      aiRooms.push({ roomId: await create(`ai ${r}`, users, true), users });
     }
+    await tell({ cmd: 'clients', ws: srv.ws, rooms: aiRooms });
+
+    // warm-up, not measured: each AI room's first answer starts its history window (a store read
+    // and a replay of the stream) and the assistant's code paths get compiled
+    ctx.progress.phase('ai: warm-up');
+    await tell({ cmd: 'stream', on: true });
+    await sleep(opts.chunks * opts.chunkMs + 2000);
+    await tell({ cmd: 'stream', on: false });
+    await sleep(opts.chunks * opts.chunkMs + 1000);
 
     const order: Array<{ kind: Phase['kind']; rep: number }> = [];
     for (let rep = 1; rep <= opts.reps; rep++) order.push({ kind: 'baseline', rep }, { kind: 'ai', rep });
@@ -113,25 +107,26 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
     for (const { kind, rep } of order) {
       ctx.progress.phase(`ai: ${kind} #${rep}`);
       if (kind === 'ai') {
-        streaming = true;
-        for (const room of aiRooms) (room as unknown as { ask(): void }).ask();
+        await tell({ cmd: 'stream', on: true });
         // let every answer start streaming before measuring
         await sleep(opts.chunkMs * 3 + 500);
       }
       hist = newHistogram();
-      const done0 = answersDone;
-      const chunks0 = chunksSeen;
+      const before = await tell<{ chunks: number; answers: number }>({ cmd: 'stats' });
       const sent = await sendAt(talk, opts.rate, opts.seconds * 1000);
       await sleep(500); // the last messages arrive
-      phases.push({ kind, rep, latency: summarize(hist), sent, answersDone: answersDone - done0, chunksSeen: chunksSeen - chunks0 });
+      const after = await tell<{ chunks: number; answers: number }>({ cmd: 'stats' });
+      phases.push({ kind, rep, latency: summarize(hist), sent, answersDone: after.answers - before.answers, chunksSeen: after.chunks - before.chunks });
       if (kind === 'ai') {
-        streaming = false;
+        await tell({ cmd: 'stream', on: false });
         // the answers under way finish before the next baseline
         const deadline = Date.now() + opts.chunks * opts.chunkMs + 10_000;
         let last = -1;
-        while (Date.now() < deadline && last !== chunksSeen) {
-          last = chunksSeen;
-          await sleep(opts.chunkMs * 4 + 200);
+        for (;;) {
+          const now = (await tell<{ chunks: number }>({ cmd: 'stats' })).chunks;
+          if (now === last || Date.now() > deadline) break;
+          last = now;
+          await sleep(opts.chunkMs * 4 + 300);
         }
       }
       ctx.progress.log(`ai ${kind} #${rep}: p50 ${fmt(phases.at(-1)!.latency.p50, 2)} ms, p99 ${fmt(phases.at(-1)!.latency.p99, 2)} ms, ${phases.at(-1)!.chunksSeen} chunks`);
@@ -141,7 +136,7 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
     for (const c of clients) c.ws.terminate();
     await srv?.kill();
     if (srv) removeDir(srv.dataDir);
-    await provider.close();
+    await tell({ cmd: 'close' }).catch(() => load.kill());
   }
 
   const p99 = (kind: Phase['kind']) => mean(phases.filter((p) => p.kind === kind).map((p) => p.latency.p99));
@@ -150,8 +145,8 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
   const value = base !== null && loaded !== null && base > 0 ? loaded / base : null;
   const ratios: Ratio[] = [{ name: `p99 of ordinary messages with ${opts.answers} AI answers streaming / without`, value, target: '<= 1.1', met: value === null ? null : value <= 1.1 }];
   const md = [
-    `\`chat all\` (SQLite, in-process bus), ${opts.rooms} rooms x ${opts.members} members chatting at ${opts.rate} messages/s (JSON clients in the bench process), `
-      + `and ${opts.answers} rooms with AI enabled, each keeping one answer streaming (${opts.chunks} chunks, ${opts.chunkMs} ms apart, from an OpenAI-compatible provider faked in the bench process) `
+    `\`chat all\` (SQLite, in-process bus), after a warm-up in which every AI room had one answer (not measured), ${opts.rooms} rooms x ${opts.members} members chatting at ${opts.rate} messages/s (JSON clients in the bench process), `
+      + `and ${opts.answers} rooms with AI enabled, each keeping one answer streaming (${opts.chunks} chunks, ${opts.chunkMs} ms apart, from an OpenAI-compatible provider faked in a separate process, which also holds the AI rooms' members) `
       + `during the "ai" phases. Latency: send to delivery of an ordinary message, every member. ${opts.seconds} s per phase.`,
     '', '![ai]({{SVG}})', '',
     table(['phase', 'rep', 'messages sent', 'deliveries', 'p50 ms', 'p99 ms', 'max ms', 'AI chunks delivered', 'AI answers completed'],
@@ -197,6 +192,16 @@ async function sendAt(talk: Array<{ roomId: string; sender: Client }>, rate: num
     await sleep(5);
   }
   return sent;
+}
+
+/** One command to the AI load process at a time, answered in order. */
+function request(child: ChildProcess) {
+  const waiting: Array<(reply: any) => void> = [];
+  child.on('message', (reply) => waiting.shift()?.(reply));
+  return <T = unknown>(cmd: AiLoadCommand): Promise<T> => new Promise<T>((resolve, reject) => {
+    waiting.push((reply: any) => (reply?.error ? reject(new Error(reply.error)) : resolve(reply as T)));
+    child.send(cmd);
+  });
 }
 
 function sleep(ms: number): Promise<void> {
