@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.ts';
+import { sumCpu } from '../lib/proc-stats.ts';
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
 import { startChatProcess, removeDir, type ChatProcess } from '../../test/support/chat-process.ts';
@@ -31,6 +32,11 @@ interface Phase {
   sent: number;
   answersDone: number;
   chunksSeen: number;
+  /** The chat process's event-loop delay over the phase (prom-client resets it at each scrape), ms. */
+  loopP99: number | null;
+  loopMax: number | null;
+  /** CPU the chat process used over the phase, as a share of one core. */
+  serverCores: number;
 }
 
 interface Client {
@@ -111,12 +117,17 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
         // let every answer start streaming before measuring
         await sleep(opts.chunkMs * 3 + 500);
       }
+      await loopLag(http); // resets the server's event-loop delay histogram
       hist = newHistogram();
+      const cpu0 = sumCpu([srv.child.pid!]);
+      const t0 = performance.now();
       const before = await tell<{ chunks: number; answers: number }>({ cmd: 'stats' });
       const sent = await sendAt(talk, opts.rate, opts.seconds * 1000);
       await sleep(500); // the last messages arrive
       const after = await tell<{ chunks: number; answers: number }>({ cmd: 'stats' });
-      phases.push({ kind, rep, latency: summarize(hist), sent, answersDone: after.answers - before.answers, chunksSeen: after.chunks - before.chunks });
+      const serverCores = (sumCpu([srv.child.pid!]) - cpu0) / 1000 / (performance.now() - t0);
+      const loop = await loopLag(http);
+      phases.push({ kind, rep, latency: summarize(hist), sent, answersDone: after.answers - before.answers, chunksSeen: after.chunks - before.chunks, ...loop, serverCores });
       if (kind === 'ai') {
         await tell({ cmd: 'stream', on: false });
         // the answers under way finish before the next baseline
@@ -149,8 +160,8 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
       + `and ${opts.answers} rooms with AI enabled, each keeping one answer streaming (${opts.chunks} chunks, ${opts.chunkMs} ms apart, from an OpenAI-compatible provider faked in a separate process, which also holds the AI rooms' members) `
       + `during the "ai" phases. Latency: send to delivery of an ordinary message, every member. ${opts.seconds} s per phase.`,
     '', '![ai]({{SVG}})', '',
-    table(['phase', 'rep', 'messages sent', 'deliveries', 'p50 ms', 'p99 ms', 'max ms', 'AI chunks delivered', 'AI answers completed'],
-      phases.map((p) => [p.kind, p.rep, fmt(p.sent), fmt(p.latency.count), fmt(p.latency.p50, 2), fmt(p.latency.p99, 2), fmt(p.latency.max, 2), fmt(p.chunksSeen), fmt(p.answersDone)])),
+    table(['phase', 'rep', 'messages sent', 'deliveries', 'p50 ms', 'p99 ms', 'max ms', 'AI chunks delivered', 'AI answers completed', 'server loop delay p99 ms', 'server loop delay max ms', 'server CPU (cores)'],
+      phases.map((p) => [p.kind, p.rep, fmt(p.sent), fmt(p.latency.count), fmt(p.latency.p50, 2), fmt(p.latency.p99, 2), fmt(p.latency.max, 2), fmt(p.chunksSeen), fmt(p.answersDone), fmt(p.loopP99, 1), fmt(p.loopMax, 1), fmt(p.serverCores, 2)])),
   ];
   const charts: Chart[] = [{
     kind: 'bars', title: 'ordinary messages: latency without and with AI answers streaming (mean of reps)', unit: 'ms', groups: ['p50', 'p99'],
@@ -192,6 +203,16 @@ async function sendAt(talk: Array<{ roomId: string; sender: Client }>, rate: num
     await sleep(5);
   }
   return sent;
+}
+
+/** The chat process's event-loop delay since the last scrape (p99 and max, ms). */
+async function loopLag(http: string): Promise<{ loopP99: number | null; loopMax: number | null }> {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  const read = (name: string) => {
+    const m = new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text);
+    return m ? Number(m[1]) * 1000 : null;
+  };
+  return { loopP99: read('nodejs_eventloop_lag_p99_seconds'), loopMax: read('nodejs_eventloop_lag_max_seconds') };
 }
 
 /** One command to the AI load process at a time, answered in order. */
