@@ -207,3 +207,31 @@ t.test('moderation - strict refuses with a stable code, basic flags in metadata,
   t.match(await registry.metrics(), /chat_ai_moderation_total\{level="strict",action="refused"\} [1-9]/);
   t.match(await registry.metrics(), /chat_ai_moderation_total\{level="basic",action="flagged"\} [1-9]/);
 });
+
+t.test('ai ask - a stream that breaks off mid-answer ends with an error event (and is counted)', async (t) => {
+  openai.script({ kind: 'malformed', after: ['half an '] });
+  const res = await askRaw('alice', { question: 'break please', stream: true });
+  t.equal(res.status, 200, 'the stream had started');
+  const events = await sseEvents(res);
+  t.same(events.map((e) => e.event), ['delta', 'error']);
+  t.equal(events[0]!.data.text, 'half an ');
+  t.equal(events[1]!.data.code, 'unavailable');
+});
+
+t.test('ai ask - the AI rate limit per user answers 429 with retryAfterMs, before anything streams', async (t) => {
+  const limited = await startApiHarness({ aiEnv: { AI_PROVIDERS: 'local', AI_RATE_LIMIT_PER_MINUTE: '2', AI_STREAM_FLUSH_MS: '0' } });
+  t.teardown(() => limited.close());
+  const dan = limited.as('dan');
+  t.equal((await dan.post('/ai/ask', { question: 'one' })).status, 200);
+  t.equal((await dan.post('/ai/ask', { question: 'two' })).status, 200);
+  const third = await dan.post('/ai/ask', { question: 'three' });
+  t.equal(third.status, 429);
+  t.equal(third.error?.code, 'rate_limited');
+  t.ok(Number(third.error?.details?.['retryAfterMs']) > 0);
+  const streamed = await fetch(`${limited.base}/v1/chat/ai/ask`, {
+    method: 'POST', headers: { authorization: `Bearer ${await limited.token('dan')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ question: 'four', stream: true }),
+  });
+  t.equal(streamed.status, 429, 'a refused stream is a plain error with its status');
+  t.equal((await limited.as('erin').post('/ai/ask', { question: 'one' })).status, 200, 'another user is not limited');
+});
