@@ -112,7 +112,9 @@ async function scenario(t: Test, top: Topology, tag: string): Promise<void> {
     await alice.request({ type: 'send_message', roomId: room.roomId, content: 'plain message' });
     await bob.next((f) => f.type === 'new_message' && f.message.content === 'plain message', 10_000, from);
     await new Promise((r) => setTimeout(r, 500));
-    t.equal(bob.frames.slice(from).filter((f) => f.type === 'ai_response' || f.message?.type === 'ai_response').length, 0, 'no ai_response');
+    const inQuiet = bob.frames.slice(from).filter((f) => f.roomId === quiet.roomId);
+    t.equal(inQuiet.filter((f) => f.type === 'ai_response' || f.message?.type === 'ai_response').length, 0, 'no ai_response in that room');
+    t.ok(inQuiet.some((f) => f.type === 'new_message' && f.message.content === '@ai are you there?'), 'the message itself was delivered');
     t.equal(openai.seen.length, calls, 'the provider was not asked');
   });
 }
@@ -135,5 +137,14 @@ t.test('ai e2e - distributed on NATS: two gateways and the api in separate proce
     await nats.destroy();
   });
   cluster = await startChatCluster({ natsUrl: nats.url, gateways: 2, persisters: 1, env: AI_ENV });
+  // a second api process: its AI workers join the same queue group
+  const second = await cluster.add('api');
+  const calls = openai.seen.length;
   await scenario(t, { http: cluster.api.http, ws: [cluster.gateways[0]!.ws, cluster.gateways[1]!.ws] }, 'nats');
+  const served = async (http: string) => {
+    const text = await (await fetch(`${http}/metrics`)).text();
+    return [...text.matchAll(/^chat_ai_requests_total\{provider="openai",outcome="[a-z_]+"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  };
+  const byApi = [await served(cluster.api.http), await served(second.http)];
+  t.equal(byApi[0]! + byApi[1]!, openai.seen.length - calls, `each request was served by one worker of the two api processes (${byApi.join(' + ')})`);
 });
