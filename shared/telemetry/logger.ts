@@ -1,6 +1,9 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { activeTraceIds } from './tracing.ts';
 
 export type { Logger };
+
+const NO_TRACE = {};
 
 /**
  * Where secrets could sit in what we log: AI provider keys (config sections, request headers).
@@ -13,10 +16,15 @@ export const REDACT_PATHS = [
   'headers["x-goog-api-key"]', '*.headers["x-goog-api-key"]',
 ];
 
-/** JSON logs to stdout (or `destination`); `tier` tells which tier wrote a line when all three share a process. */
+/**
+ * JSON logs to stdout (or `destination`); `tier` tells which tier wrote a line when all three share
+ * a process. A line written inside a span carries its `trace_id` and `span_id` (the OpenTelemetry
+ * log field names), so the logs of one message can be found from its trace and the other way round.
+ */
 export function createLogger(level: string, bindings: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
   const options = {
     level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: () => activeTraceIds() ?? NO_TRACE,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
   return destination ? pino(options, destination) : pino(options);
