@@ -12,7 +12,7 @@ import type { ProfileSummary } from './lib/cpu-profile.ts';
 import { fanout, type Shape } from './scenarios/fanout.ts';
 import { idle } from './scenarios/idle.ts';
 import { storm } from './scenarios/storm.ts';
-import { ingest } from './scenarios/ingest.ts';
+import { ingest, JOURNAL_SETTINGS, type JournalSetting } from './scenarios/ingest.ts';
 import { history } from './scenarios/history.ts';
 import { presence } from './scenarios/presence.ts';
 import { storeScenario, type StoreKind } from './scenarios/store.ts';
@@ -40,6 +40,12 @@ const int = (name: string) => (v: string) => {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name}: a positive whole number`);
   return n;
 };
+function journalList(v: string): JournalSetting[] {
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.filter((x) => !(JOURNAL_SETTINGS as readonly string[]).includes(x));
+  if (bad.length || !list.length) throw new InvalidArgumentError(`journals: a comma-separated list of ${JOURNAL_SETTINGS.join(', ')}`);
+  return list as JournalSetting[];
+}
 const num = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name}: a positive number`);
@@ -228,7 +234,8 @@ withTopology(withCommon(program.command('ingest')))
   .option('--senders <n>', 'sending clients, one room each (default 200)', int('senders'))
   .option('--messages <n>', 'messages in total (default 200000)', int('messages'))
   .option('--window <n>', 'unacknowledged sends per client (default 8)', int('window'))
-  .action(async (o: Common & Topology & { senders?: number; messages?: number; window?: number }) => {
+  .option('--journals <list>', `chat-svc embedded once per stream journal setting, from ${JOURNAL_SETTINGS.join(', ')} (default: the server's default only)`, journalList)
+  .action(async (o: Common & Topology & { senders?: number; messages?: number; window?: number; journals?: JournalSetting[] }) => {
     await runScenario('ingest', o, 2, async (ctx) => ingest(ctx, {
       gateways: o.gateways, persisters: o.persisters,
       peers: choosePeers(o.peers, ['chat', 'chat-nats'], ctx.notes),
@@ -238,6 +245,7 @@ withTopology(withCommon(program.command('ingest')))
       window: o.window ?? 8,
       payloadBytes: 100,
       format: o.format,
+      ...(o.journals ? { journals: o.journals } : {}),
     }));
   });
 

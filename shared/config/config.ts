@@ -30,6 +30,10 @@ export const DEFAULTS = {
   drainGraceMs: 10_000,
   recoveryWindowSec: 24 * 3600,
   memoryStreamMaxMessages: 200_000,
+  /** Bytes of events the in-process stream holds at most, in MiB (events, payload and bookkeeping). */
+  memoryStreamMaxMb: 64,
+  /** Bytes of a message's metadata as JSON (UTF-8); the repro of issue 12 #5 sent 60 KB on each message. */
+  maxMetadataBytes: 8 * 1024,
   natsStream: 'CHAT',
   natsStreamReplicas: 1,
   natsDuplicateWindowSec: 120,
@@ -97,6 +101,10 @@ export const ENV_SCHEMA = {
   DRAIN_GRACE_MS: { kind: 'int', default: DEFAULTS.drainGraceMs, min: 0, max: 600_000, doc: 'ms a gateway on SIGTERM gives its clients to reconnect elsewhere (after the reconnect frame) before closing the rest with 1001' },
   RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
   MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },
+  MEMORY_STREAM_MAX_MB: { kind: 'int', default: DEFAULTS.memoryStreamMaxMb, min: 1, doc: 'MiB of events the in-process stream holds: past it the oldest events already written to the store leave first (resume then reads REST history); while events not yet written fill it, sends fail with unavailable (503, retryable)' },
+  MEMORY_STREAM_JOURNAL: { kind: 'enum', values: ['sqlite', 'off'], default: 'sqlite', doc: 'in-process stream journal: sqlite (a table in DATA_DIR/chat.db; a send is acked once written there, so a crash loses no acked message and seq and clientMsgId dedupe carry over a restart) or off (nothing survives a restart)' },
+  MEMORY_STREAM_JOURNAL_SYNC: { kind: 'enum', values: ['normal', 'full'], default: 'normal', doc: 'normal: acked events survive a crash of the process (not of the machine); full: one fsync per group commit, they survive power loss too' },
+  MAX_METADATA_BYTES: { kind: 'int', default: DEFAULTS.maxMetadataBytes, min: 2, max: 1024 * 1024, doc: 'largest message metadata, as JSON in UTF-8 bytes (larger: too_large, 413)' },
   CORS_ORIGINS: { kind: 'list', default: ['*'], doc: 'allowed Origin values for REST' },
   REUSE_PORT: { kind: 'bool', default: false, doc: 'share PORT with other processes (SO_REUSEPORT); off: a port already in use is an error' },
   HISTORY_WINDOW_MESSAGES: { kind: 'int', default: DEFAULTS.historyWindowMessages, min: 0, max: 100_000, doc: 'newest messages per room the api keeps in memory for REST history, read-your-writes (0: history reads the store)' },
@@ -194,7 +202,11 @@ export interface AuthConfig {
   cacheTokens?: number;
   cacheTtlMs?: number;
 }
-export interface LimitsConfig { maxMessageLength: number }
+export interface LimitsConfig {
+  maxMessageLength: number;
+  /** Bytes of a message's metadata as JSON; absent: DEFAULTS.maxMetadataBytes. */
+  maxMetadataBytes?: number;
+}
 export interface WsConfig {
   maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutSec: number;
   typingTimeoutMs: number; presenceTtlSec: number; resumeSkewMs: number;
@@ -207,7 +219,13 @@ export interface PersistConfig {
   ackWaitMs?: number;
 }
 export type BusConfig =
-  | { adapter: 'memory'; recoveryWindowSec: number; maxMessages: number }
+  | {
+    adapter: 'memory'; recoveryWindowSec: number; maxMessages: number;
+    /** Bytes of events the stream holds (default DEFAULTS.memoryStreamMaxMb MiB). */
+    maxBytes?: number;
+    /** Where the stream's journal is (absent or off: nothing survives a restart). */
+    journal?: MemoryJournalConfig;
+  }
   | {
     adapter: 'nats'; servers: string[]; recoveryWindowSec: number;
     /** JetStream stream name (default CHAT). */
@@ -217,6 +235,9 @@ export type BusConfig =
     /** Seconds a dedupe id is remembered (default 120, at most recoveryWindowSec). */
     duplicateWindowSec?: number;
   };
+export type MemoryJournalConfig =
+  | { adapter: 'sqlite'; dataDir: string; synchronous: 'normal' | 'full' }
+  | { adapter: 'off' };
 export type StoreConfig =
   | { adapter: 'sqlite'; dataDir: string }
   | {
@@ -291,7 +312,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       secret, publicKeyPem: v.JWT_PUBLIC_KEY, jwksUrl: v.JWKS_URL, issuer: v.JWT_ISSUER, audience: v.JWT_AUDIENCE,
       defaultTenant: v.DEFAULT_TENANT, devTokens, allowNoExp: v.JWT_ALLOW_NO_EXP, cacheTokens: v.AUTH_CACHE_TOKENS, cacheTtlMs: v.AUTH_CACHE_TTL * 1000,
     },
-    limits: { maxMessageLength: v.MAX_MESSAGE_LENGTH },
+    limits: { maxMessageLength: v.MAX_MESSAGE_LENGTH, maxMetadataBytes: v.MAX_METADATA_BYTES },
     ws: {
       maxPayloadBytes: v.MAX_PAYLOAD_BYTES, maxBackpressureBytes: v.MAX_BACKPRESSURE_BYTES, idleTimeoutSec: v.WEBSOCKET_IDLE_TIMEOUT,
       typingTimeoutMs: v.TYPING_TIMEOUT, presenceTtlSec: v.PRESENCE_TTL, resumeSkewMs: v.RESUME_SKEW,
@@ -303,7 +324,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         adapter: 'nats', servers: v.NATS_URL ?? [], recoveryWindowSec: v.RECOVERY_WINDOW,
         streamName: v.NATS_STREAM, replicas: v.NATS_STREAM_REPLICAS, duplicateWindowSec: v.NATS_DUPLICATE_WINDOW,
       }
-      : { adapter: 'memory', recoveryWindowSec: v.RECOVERY_WINDOW, maxMessages: v.MEMORY_STREAM_MAX_MESSAGES },
+      : {
+        adapter: 'memory', recoveryWindowSec: v.RECOVERY_WINDOW, maxMessages: v.MEMORY_STREAM_MAX_MESSAGES,
+        maxBytes: v.MEMORY_STREAM_MAX_MB * 1024 * 1024,
+        journal: v.MEMORY_STREAM_JOURNAL === 'sqlite'
+          ? { adapter: 'sqlite', dataDir: v.DATA_DIR, synchronous: v.MEMORY_STREAM_JOURNAL_SYNC }
+          : { adapter: 'off' },
+      },
     store: storeAdapter === 'cassandra'
       ? {
         adapter: 'cassandra', contactPoints: v.CASSANDRA_CONTACT_POINTS ?? [], keyspace: v.CASSANDRA_KEYSPACE,
