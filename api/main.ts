@@ -4,6 +4,7 @@ import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onSh
 import { createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
+import { createAssistant } from '../shared/ai/index.ts';
 
 /** `chat api`: the REST tier alone. Message writes go through the bus; a persister stores them. */
 export async function main(): Promise<void> {
@@ -23,6 +24,7 @@ export async function main(): Promise<void> {
     guard: new RoomGuard(access),
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
+    ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');

@@ -16,6 +16,7 @@ import { ingest, JOURNAL_SETTINGS, type JournalSetting } from './scenarios/inges
 import { history } from './scenarios/history.ts';
 import { presence } from './scenarios/presence.ts';
 import { storeScenario, type StoreKind } from './scenarios/store.ts';
+import { aiScenario } from './scenarios/ai.ts';
 
 /**
  * `npm run bench -- <scenario> [options]`: runs the peers side by side and writes
@@ -298,6 +299,28 @@ withCommon(program.command('store'))
       historyMessages: o.quick ? 1000 : 5000,
       historyReads: o.quick ? 100 : 1000,
       cassandra: { contactPoints: o.cassandra, localDataCenter: o.cassandraDc },
+    }));
+  });
+
+withCommon(program.command('ai'))
+  .description('p99 of ordinary messages while AI answers stream into other rooms, beside the same load without them (chat all, provider faked)')
+  .option('--rooms <n>', 'rooms of ordinary conversation (default 10)', int('rooms'))
+  .option('--members <n>', 'members per conversation room (default 5)', int('members'))
+  .option('--rate <n>', 'ordinary messages per second (default 200)', int('rate'))
+  .option('--answers <n>', 'AI answers streaming at once (default 50)', int('answers'))
+  .option('--chunks <n>', 'chunks per answer (default 40)', int('chunks'))
+  .option('--chunk-ms <n>', 'ms between chunks (default 50)', int('chunk-ms'))
+  .option('--seconds <n>', 'seconds per phase (default 10)', int('seconds'))
+  .action(async (o: Common & { rooms?: number; members?: number; rate?: number; answers?: number; chunks?: number; chunkMs?: number; seconds?: number }) => {
+    await runScenario('ai', o, 1, async (ctx) => aiScenario(ctx, {
+      reps: o.reps ?? (o.quick ? 1 : 2),
+      rooms: o.rooms ?? (o.quick ? 3 : 10),
+      members: o.members ?? (o.quick ? 3 : 5),
+      rate: o.rate ?? (o.quick ? 50 : 200),
+      answers: o.answers ?? (o.quick ? 5 : 50),
+      chunks: o.chunks ?? (o.quick ? 10 : 40),
+      chunkMs: o.chunkMs ?? 50,
+      seconds: o.seconds ?? (o.quick ? 2 : 10),
     }));
   });
 

@@ -5,6 +5,7 @@ import { createCachedRoomAccess, createStoreRoomAccess, RoomGuard } from '../sha
 import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
+import { createAssistant } from '../shared/ai/index.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
 
 /** How long `chat all` waits at start for the persister to write what the stream's journal recovered. */
@@ -51,6 +52,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     messages: messageCommands(config, adapters, apiAccess, log), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
+    ai: { config: config.ai, assistant: createAssistant(config.ai, log.child({ tier: 'api' })), rateLimiter: adapters.rateLimiter },
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({

@@ -1,6 +1,6 @@
 import { ChatError } from '../protocol/errors.ts';
 import {
-  subjects, type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type DurableAck, type DurableMessage, type ReplayResult, type LiveHandler,
+  subjects, type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type DurableAck, type DurableMessage, type ReplayResult, type LiveHandler, type SubscribeOptions,
   type LiveWatcher, type Subscription,
 } from './bus.ts';
 import { DEFAULT_DEDUPE_WINDOW_SEC, DEFAULT_MEMORY_STREAM_MAX_BYTES } from './bus-defaults.ts';
@@ -125,8 +125,8 @@ class InProcessBus implements MemoryBus {
     this.#live.publish(subject, payload, undefined);
   }
 
-  subscribe(subject: string, handler: LiveHandler): Subscription {
-    return this.#live.subscribe(subject, handler);
+  subscribe(subject: string, handler: LiveHandler, options?: SubscribeOptions): Subscription {
+    return this.#live.subscribe(subject, handler, options?.queue);
   }
 
   /** In-process delivery has no connection to lose: the watcher is never called. */

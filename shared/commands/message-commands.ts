@@ -15,6 +15,10 @@ import type { RoomAccess } from './room-access.ts';
 import { RoomGuard } from './room-guard.ts';
 import { inSpan, SpanKind, traceHeaders, tracingEnabled } from '../telemetry/tracing.ts';
 import { Coalescer } from '../rate-limit/coalescer.ts';
+import { mayTriggerAi } from '../ai/triggers.ts';
+import { moderate } from '../ai/moderation.ts';
+import { aiMetrics } from '../ai/ai-metrics.ts';
+import { encodeAiRequest } from '../ai/requests.ts';
 
 /**
  * Message commands: send, edit, delete, react, pin, mark read, delivered. The one place where a
@@ -83,6 +87,9 @@ export type Issued = () => void;
 /** How long an author's own message may take to reach the store before edit/delete gives up. */
 const PERSIST_GRACE_MS = 250;
 const ANONYMOUS_NAME = 'Anonymous';
+/** Author of the assistant's messages; what marks them is their type, `ai_response`, which no client may send. */
+export const AI_AUTHOR_ID = '@assistant';
+export const AI_AUTHOR_NAME = 'AI Assistant';
 /** A read mark this far behind the newest message is treated as this far behind. */
 const UNREAD_RECOUNT_CAP = 1000;
 
@@ -112,6 +119,15 @@ export class MessageCommands {
     const mentioned = input.mentions?.map((id) => canonicalId(id, 'a mentioned user id'));
     const { room, member } = await this.guard.poster(who, input.roomId);
     await this.limit(who);
+    // `none` costs nothing; the others one scan of the text by the word list (moderation.ts)
+    const level = room.settings.moderationLevel;
+    const verdict = level === 'none' ? undefined : moderate(content);
+    if (verdict?.flagged) {
+      aiMetrics.moderation.inc({ level, action: level === 'strict' ? 'refused' : 'flagged' });
+      if (level === 'strict') {
+        throw new ChatError('moderated', 'this room does not accept that message (moderation: strict)', { details: { categories: verdict.categories } });
+      }
+    }
 
     if (input.threadId) assertId(input.threadId);
     if (input.replyTo) assertId(input.replyTo);
@@ -144,6 +160,7 @@ export class MessageCommands {
     if (member.avatar && !anonymous) message.authorAvatar = member.avatar;
     if (input.clientMsgId) message.clientMsgId = input.clientMsgId;
     if (input.metadata) message.metadata = input.metadata;
+    if (verdict?.flagged) message.metadata = { ...message.metadata, moderation: { flagged: true, categories: verdict.categories } };
     const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: room.roomId, message };
     // A retried clientMsgId dedupes in the stream: the first message wins and is returned again.
     // The id is the sender's own in one room: the same id in another room is another message.
@@ -158,7 +175,39 @@ export class MessageCommands {
     }
     // Not awaited: the count is advisory and must not add a round trip to every send.
     void this.deps.presence.noteMessage(who.tenant, room.roomId, who.userId);
+    // Addressed to the assistant: one request on the bus for the api tier's AI workers (a
+    // gateway never calls a provider). Stored first, so the answer can name it as replyTo.
+    if (room.settings.enableAI && mayTriggerAi(content)) {
+      this.deps.bus.publish(subjects.aiRequests, encodeAiRequest({
+        kind: 'room', requestId: `ai-${messageId}`, tenant: who.tenant, userId: who.userId, userName: message.authorName,
+        roomId: room.roomId, messageId, content,
+      }));
+    }
     return { message, seq: ack.seq, duplicate: false };
+  }
+
+  /**
+   * Stores the assistant's finished answer in the room through the stream, like any message
+   * (history, resume and `new_message` follow), as type `ai_response`. Only the AI workers call
+   * this; clients cannot send that type. Deduped on the request, so a retry stores it once.
+   */
+  async postAiAnswer(input: { roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message> {
+    const messageId = this.deps.ids.next();
+    const at = idTime(messageId);
+    const max = this.deps.limits.maxMessageLength;
+    const content = input.content.length > max ? `${input.content.slice(0, max - 1)}…` : input.content;
+    const message: Message = {
+      messageId, roomId: input.roomId, authorId: AI_AUTHOR_ID, authorName: AI_AUTHOR_NAME, content, type: 'ai_response',
+      timestamp: new Date(at).toISOString(), reactions: {}, replyTo: input.replyTo, threadId: null, mentions: [], attachments: [],
+      isEdited: false, isDeleted: false, isPinned: false, isAnonymous: false, metadata: input.metadata,
+    };
+    const ack = await this.append({ kind: 'message.created', id: messageId, at, roomId: input.roomId, message }, `ai:${input.requestId}`);
+    if (ack.duplicate) {
+      const original = await this.deps.bus.getDurable(ack.seq);
+      const stored = original ? (decodeMsgpack(original.data) as DurableEvent) : undefined;
+      if (stored?.kind === 'message.created') return stored.message;
+    }
+    return message;
   }
 
   async edit(who: Principal, input: { roomId: string; messageId: string; content: string }, issued?: Issued): Promise<EventResult> {

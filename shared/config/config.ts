@@ -60,7 +60,25 @@ export const DEFAULTS = {
   coalesceTypingMs: 1000,
   coalescePresenceMs: 1000,
   coalesceReadMs: 1000,
+  aiProviders: ['local'],
+  openaiBaseUrl: 'https://api.openai.com/v1',
+  openaiModel: 'gpt-4o-mini',
+  geminiBaseUrl: 'https://generativelanguage.googleapis.com/v1beta',
+  geminiModel: 'gemini-2.0-flash',
+  /** Seed 000: AI_RESPONSE_TIMEOUT=10000. */
+  aiResponseTimeoutMs: 10_000,
+  aiRatePerMinute: 20,
+  aiMaxQuestionLength: 4000,
+  aiContextTtlSec: 3600,
+  aiContextTurns: 10,
+  aiRoomContextMessages: 30,
+  aiSummaryMessages: 50,
+  /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
+  aiStreamFlushMs: 100,
 } as const;
+
+export const AI_PROVIDER_CHOICES = ['openai', 'gemini', 'local'] as const;
+export type AiProviderChoice = (typeof AI_PROVIDER_CHOICES)[number];
 
 export const CASSANDRA_CONSISTENCIES = ['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL'] as const;
 export type CassandraConsistency = (typeof CASSANDRA_CONSISTENCIES)[number];
@@ -122,6 +140,23 @@ export const ENV_SCHEMA = {
   COALESCE_PRESENCE_MS: { kind: 'int', default: DEFAULTS.coalescePresenceMs, min: 0, max: 60_000, doc: 'set_presence frames of a user take effect at most once per this many ms; the last wins (0: every frame)' },
   COALESCE_READ_MS: { kind: 'int', default: DEFAULTS.coalesceReadMs, min: 0, max: 60_000, doc: 'read marks of a user in a room (frame and REST) are stored at most once per this many ms; the last wins (0: every mark)' },
 
+  AI_PROVIDERS: { kind: 'list', default: [...DEFAULTS.aiProviders], doc: 'AI providers in fallback order: openai, gemini, local (local works offline with no model)' },
+  OPENAI_API_KEY: { kind: 'string', doc: 'key for the openai provider (vLLM, Ollama and llama.cpp servers usually need none); never logged' },
+  OPENAI_BASE_URL: { kind: 'string', default: DEFAULTS.openaiBaseUrl, pattern: /^https?:\/\/\S+$/, doc: 'OpenAI-compatible API base, up to the version (http://localhost:11434/v1 for Ollama)' },
+  OPENAI_MODEL: { kind: 'string', default: DEFAULTS.openaiModel, doc: 'model for the openai provider' },
+  GEMINI_API_KEY: { kind: 'string', doc: 'key for the gemini provider (sent in x-goog-api-key); never logged' },
+  GEMINI_BASE_URL: { kind: 'string', default: DEFAULTS.geminiBaseUrl, pattern: /^https?:\/\/\S+$/, doc: 'Gemini API base, up to the version' },
+  GEMINI_MODEL: { kind: 'string', default: DEFAULTS.geminiModel, doc: 'model for the gemini provider' },
+  AI_RESPONSE_TIMEOUT: { kind: 'int', default: DEFAULTS.aiResponseTimeoutMs, min: 100, max: 600_000, doc: 'ms each AI provider has for a whole answer (Retry-After waits included) before the next is tried' },
+  AI_RATE_LIMIT_PER_MINUTE: { kind: 'int', default: DEFAULTS.aiRatePerMinute, min: 1, doc: 'AI requests per minute per user' },
+  AI_TENANT_RATE_LIMIT_PER_MINUTE: { kind: 'int', default: 0, min: 0, doc: 'AI requests per minute per tenant (0 = unlimited)' },
+  AI_MAX_QUESTION_LENGTH: { kind: 'int', default: DEFAULTS.aiMaxQuestionLength, min: 1, max: 100_000, doc: 'characters of a question to the assistant' },
+  AI_CONTEXT_TTL: { kind: 'int', default: DEFAULTS.aiContextTtlSec, min: 60, doc: 'seconds a user\'s own AI context (questions asked without a room) lives after its last use' },
+  AI_CONTEXT_TURNS: { kind: 'int', default: DEFAULTS.aiContextTurns, min: 0, max: 200, doc: 'turns of a user\'s own AI context kept and sent with the next question' },
+  AI_ROOM_CONTEXT_MESSAGES: { kind: 'int', default: DEFAULTS.aiRoomContextMessages, min: 0, max: 500, doc: 'recent room messages sent as context with a question in a room' },
+  AI_STREAM_FLUSH_MS: { kind: 'int', default: DEFAULTS.aiStreamFlushMs, min: 0, max: 5000, doc: 'ms the pieces of an answer streamed into a room are gathered into one ai_response frame (0: one frame per piece)' },
+  AI_SUMMARY_MESSAGES: { kind: 'int', default: DEFAULTS.aiSummaryMessages, min: 1, max: 500, doc: 'messages `@ai summarize` covers at most' },
+
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
   NATS_STREAM: { kind: 'string', default: DEFAULTS.natsStream, pattern: /^[A-Za-z0-9_-]{1,64}$/, doc: 'JetStream stream holding chat.durable.> (created or updated at start)' },
@@ -159,6 +194,23 @@ export interface Config {
   rateLimit: RateLimitConfig;
   http: HttpConfig;
   history: HistoryConfig;
+  ai: AiConfig;
+}
+
+/** The assistant (shared/ai): providers in fallback order and each one's section, limits, context sizes. */
+export interface AiConfig {
+  providers: AiProviderChoice[];
+  openai: { apiKey: string | undefined; baseUrl: string; model: string };
+  gemini: { apiKey: string | undefined; baseUrl: string; model: string };
+  timeoutMs: number;
+  userRate: { perSecond: number; burst: number };
+  tenantRate: { perSecond: number; burst: number } | undefined;
+  maxQuestionLength: number;
+  contextTtlMs: number;
+  contextTurns: number;
+  roomContextMessages: number;
+  summaryMessages: number;
+  streamFlushMs: number;
 }
 
 export interface AuthConfig {
@@ -283,6 +335,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (presenceAdapter === 'redis' && !v.REDIS_URL) problems.push('REDIS_URL: required when PRESENCE=redis');
   const redisTopology = readRedisTopology(v.REDIS_CLUSTER_NODES, v.REDIS_SENTINELS, v.REDIS_SENTINEL_NAME, problems);
   if (redisTopology !== undefined && !v.REDIS_URL) problems.push('REDIS_URL: required with REDIS_CLUSTER_NODES or REDIS_SENTINELS (redis://host gives none of user, password or TLS)');
+  const aiProviders = readAiProviders(v.AI_PROVIDERS, problems);
+  if (aiProviders.includes('gemini') && !v.GEMINI_API_KEY) problems.push('GEMINI_API_KEY: required when AI_PROVIDERS includes gemini');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -339,8 +393,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxMessages: v.HISTORY_WINDOW_MESSAGES, maxRooms: v.HISTORY_WINDOW_ROOMS,
       maxBytes: v.HISTORY_WINDOW_MB * 1024 * 1024, idleMs: v.HISTORY_WINDOW_IDLE * 1000,
     },
+    ai: {
+      providers: aiProviders,
+      openai: { apiKey: v.OPENAI_API_KEY, baseUrl: v.OPENAI_BASE_URL, model: v.OPENAI_MODEL },
+      gemini: { apiKey: v.GEMINI_API_KEY, baseUrl: v.GEMINI_BASE_URL, model: v.GEMINI_MODEL },
+      timeoutMs: v.AI_RESPONSE_TIMEOUT,
+      userRate: { perSecond: v.AI_RATE_LIMIT_PER_MINUTE / 60, burst: v.AI_RATE_LIMIT_PER_MINUTE },
+      tenantRate: v.AI_TENANT_RATE_LIMIT_PER_MINUTE > 0
+        ? { perSecond: v.AI_TENANT_RATE_LIMIT_PER_MINUTE / 60, burst: v.AI_TENANT_RATE_LIMIT_PER_MINUTE } : undefined,
+      maxQuestionLength: v.AI_MAX_QUESTION_LENGTH,
+      contextTtlMs: v.AI_CONTEXT_TTL * 1000,
+      contextTurns: v.AI_CONTEXT_TURNS,
+      roomContextMessages: v.AI_ROOM_CONTEXT_MESSAGES,
+      summaryMessages: v.AI_SUMMARY_MESSAGES,
+      streamFlushMs: v.AI_STREAM_FLUSH_MS,
+    },
   };
   return deepFreeze(config);
+}
+
+function readAiProviders(list: string[], problems: string[]): AiProviderChoice[] {
+  const bad = list.filter((p) => !(AI_PROVIDER_CHOICES as readonly string[]).includes(p));
+  if (bad.length) problems.push(`AI_PROVIDERS: expected a list of ${AI_PROVIDER_CHOICES.join(', ')}, got ${bad.map((b) => `"${b}"`).join(', ')}`);
+  if (new Set(list).size !== list.length) problems.push('AI_PROVIDERS: a provider is listed twice');
+  if (list.length === 0) problems.push('AI_PROVIDERS: name at least one provider (local needs no model)');
+  return list.filter((p): p is AiProviderChoice => (AI_PROVIDER_CHOICES as readonly string[]).includes(p));
 }
 
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/;

@@ -25,6 +25,8 @@ const { Client, types } = cassandra;
  * - read_marks ((room_id, user_id), message_id DESC), read_users ((room_id), user_id),
  *   deliveries ((room_id, message_id), user_id): written with reversed timestamps, so the
  *   earliest time of each mark or delivery is what stays.
+ * - ai_contexts ((tenant, user_id)): a user's AI context as JSON, written with a TTL up to its
+ *   expiresAt, so Cassandra drops it by itself.
  * - rooms ((room_id)), rooms_by_tenant ((tenant), room_id), room_members ((room_id), user_id),
  *   rooms_by_user ((user_id), room_id): the control plane, written directly by the api.
  */
@@ -93,6 +95,15 @@ export const MIGRATIONS: readonly Migration[] = [
     statements: [
       `CREATE CUSTOM INDEX IF NOT EXISTS messages_content_terms ON messages (VALUES(content_terms))
         USING 'StorageAttachedIndex'`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'ai_contexts: the assistant\'s memory of a user\'s questions outside rooms',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS ai_contexts (
+        tenant text, user_id text, body text, expires_at bigint,
+        PRIMARY KEY ((tenant, user_id)))`,
     ],
   },
 ];

@@ -116,6 +116,18 @@ const MIGRATIONS: readonly string[] = [
   INSERT INTO message_fts (rowid, content)
     SELECT message_id, chat_search_terms(content) FROM messages WHERE created = 1 AND deleted_at IS NULL;
   `,
+  `
+  -- The assistant's memory of one user's questions outside rooms (seed 000's AIContext), as JSON;
+  -- rows past expires_at are ignored by reads and deleted by the next write.
+  CREATE TABLE ai_contexts (
+    tenant TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX ai_contexts_by_expiry ON ai_contexts (expires_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
