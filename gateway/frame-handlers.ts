@@ -113,7 +113,7 @@ async function send(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFra
   const roomId = frame.roomId;
   const result = await d.messages.send(who, frame, issued);
   // A message ends the sender's typing indicator in that room.
-  if (ws.getUserData().typing?.has(roomId)) d.typing.expire(ws.getUserData(), roomId);
+  d.typing.messageSent(ws.getUserData(), roomId);
   return {
     roomId, messageId: result.message.messageId, clientMsgId: result.message.clientMsgId, seq: result.seq,
     timestamp: result.message.timestamp, duplicate: result.duplicate,

@@ -122,3 +122,16 @@ t.test('limits - resume and ping frames have their own limits', async (t) => {
   const pings = await burst(ann, 8, () => ({ type: 'ping' }));
   t.same(tally(pings.answers), ['pong', 'pong', 'pong', 'pong', 'pong', 'rate_limited', 'rate_limited', 'rate_limited']);
 });
+
+t.test('limits - a message ends typing at once, so typing again right after it is shown (no window hides it)', async (t) => {
+  const h = await startGatewayHarness(t, { COALESCE_TYPING_MS: String(WINDOW_MS) });
+  const { roomId, ann, bob } = await twoInRoom(h);
+  t.teardown(() => { ann.ws.close(); bob.ws.close(); });
+  await burst(ann, 1, () => ({ type: 'typing_start', roomId }));
+  await burst(ann, 1, () => ({ type: 'typing_stop', roomId }));
+  await burst(ann, 1, () => ({ type: 'send_message', roomId, content: 'done typing' }));
+  const from = bob.frames.length;
+  await burst(ann, 1, () => ({ type: 'typing_start', roomId }));
+  const shown = await bob.next((f) => f.type === 'typing_indicator' && f.isTyping === true, 10_000, from);
+  t.equal(shown.user.userId, 'ann', 'typing after the message is announced');
+});

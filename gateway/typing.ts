@@ -65,6 +65,28 @@ export class TypingTracker {
     this.stop(conn, roomId).catch((err) => this.log.warn({ err, roomId }, 'typing stop failed'));
   }
 
+  /**
+   * A sent message ends typing at once, outside the coalescing window (clients clear the
+   * indicator on the message itself, so a start held in the window must be announced afresh).
+   * Messages have their own rate limit, so this is no way around the window.
+   */
+  messageSent(conn: Connection, roomId: string): void {
+    const timer = conn.typing?.get(roomId);
+    const { tenant, userId } = conn.principal;
+    const key = `${tenant}:${userId}:${roomId}`;
+    // typing on this socket, or a change of this user's typing still in its window (a stop held there)
+    if (!timer && !this.changes.has(key)) return;
+    if (timer) {
+      clearTimeout(timer);
+      conn.typing!.delete(roomId);
+    }
+    this.changes.drop(key);
+    this.presence.stopTyping(tenant, roomId, userId).then(
+      () => this.announce(conn, roomId, false),
+      (err) => this.log.warn({ err, roomId }, 'typing stop failed'),
+    );
+  }
+
   stopAll(conn: Connection): void {
     if (!conn.typing) return;
     for (const roomId of [...conn.typing.keys()]) this.expire(conn, roomId);

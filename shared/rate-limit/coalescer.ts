@@ -40,6 +40,11 @@ export class Coalescer<T> {
     return apply(value);
   }
 
+  /** Whether `key` has an open window (something took effect less than a window ago). */
+  has(key: string): boolean {
+    return this.#open.has(key);
+  }
+
   /** Forgets what is held for `key` (its owner went away): nothing more is applied for it. */
   drop(key: string): void {
     const held = this.#open.get(key);
