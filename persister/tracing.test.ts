@@ -10,6 +10,7 @@ import { Snowflake } from '../shared/ids/snowflake.ts';
 import { silentLogger } from '../shared/telemetry/logger.ts';
 import { tracingConfigured } from '../shared/telemetry/tracing.ts';
 import { startPersister } from './start.ts';
+import { keyOfRoom } from '../shared/domain/index.ts';
 
 t.test('tracing - one trace shows send -> stream -> batch write', async (t) => {
   const exporter = new InMemorySpanExporter();
@@ -42,9 +43,9 @@ t.test('tracing - one trace shows send -> stream -> batch write', async (t) => {
   t.ok(persist, 'the persister made a span for the stored event');
   t.equal(persist!.spanContext().traceId, publish!.spanContext().traceId, 'same trace');
   t.equal(persist!.parentSpanContext?.spanId, publish!.spanContext().spanId, 'the persist span is a child of the publish span');
-  t.equal(persist!.attributes['chat.room_id'], room.roomId);
+  t.equal(persist!.attributes['chat.room_id'], keyOfRoom(room), 'the room\'s key: its tenant and id');
   t.ok(spans.some((s) => s.name === 'chat.persist.batch'), 'the batch write has its own span');
-  t.ok(await store.getMessage(room.roomId, sent.message.messageId), 'and the message is stored');
+  t.ok(await store.getMessage(keyOfRoom(room), sent.message.messageId), 'and the message is stored');
 });
 
 t.test('tracing - off unless an exporter is configured', async (t) => {
