@@ -31,6 +31,17 @@ t.test('dev token - with the development secret, a token for a name signs in as 
   t.equal((await post(srv.base, { user: 'has space' })).status, 400, 'a user id with spaces is refused');
 });
 
+t.test('dev token - the token names the canonical user, and names that a token would be refused for get none (issue 12)', async (t) => {
+  const srv = await serveDevTokens({});
+  t.teardown(srv.close);
+  const wide = await post(srv.base, { user: 'ａｌｉｃｅ', name: 'Cafe\u0301' });
+  t.match(((await wide.json()) as { data: unknown }).data, { userId: 'alice', name: 'Café' }, 'ａｌｉｃｅ is alice');
+  for (const body of [{ user: 'ali\u200bce' }, { user: 'alice', name: 'x\u202e' }, { user: 'alice', name: '\u200b\u200b' }]) {
+    const res = await post(srv.base, body);
+    t.equal(res.status, 400, JSON.stringify(body));
+  }
+});
+
 t.test('dev token - with a real secret the route does not exist (404)', async (t) => {
   const srv = await serveDevTokens({ JWT_SECRET: 'a-real-secret-that-is-long-enough-0123456789' });
   t.teardown(srv.close);

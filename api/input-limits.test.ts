@@ -33,3 +33,25 @@ t.test('api - input limits - JSON replies, errors included, carry X-Content-Type
   t.equal(missing.status, 404);
   t.equal(missing.headers.get('x-content-type-options'), 'nosniff');
 });
+
+t.test('api - input limits - bodies nested too deep, or with numbers JSON cannot carry exactly, are 400 bad_request (issue 12: deep metadata was a 500)', async (t) => {
+  const room = (await alice.post('/rooms', { name: 'Edge', type: 'public' })).data.roomId as string;
+  const send = (metadata: string) => alice.raw('POST', `/rooms/${room}/messages`, `{"content":"hi","metadata":${metadata}}`);
+  const cases: Array<[string, string, RegExp]> = [
+    ['metadata 5,000 deep', `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`, /nest at most 32 levels/],
+    ['arrays 20,000 deep', `{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}`, /nest/],
+    ['a number beyond 2^53', '{"n":18446744073709551616}', /whole numbers/],
+    ['a number that parses to Infinity', '{"n":1e400}', /finite/],
+  ];
+  for (const [what, metadata, message] of cases) {
+    const r = await send(metadata);
+    t.equal(r.status, 400, what);
+    t.equal(r.error?.code, 'bad_request', what);
+    t.match(r.error?.message, message, what);
+  }
+  const fine = await send('{"a":{"b":{"c":[1,2,{"d":0.5}]}},"n":9007199254740991}');
+  t.equal(fine.status, 201, 'modest nesting and the largest exact integer are fine');
+  t.same(fine.data.message.metadata, { a: { b: { c: [1, 2, { d: 0.5 }] } }, n: 9007199254740991 });
+  const other = await alice.raw('PATCH', `/rooms/${room}`, `{"description":"x","settings":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`);
+  t.equal(other.status, 400, 'every JSON body is checked, not only messages');
+});

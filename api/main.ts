@@ -30,11 +30,14 @@ export async function main(): Promise<void> {
     log.warn('the api runs alone on the in-process bus: messages sent here reach no persister or gateway; set NATS_URL or run `chat all`');
   }
 
-  onShutdown(log, async () => {
-    server.stopListening();
-    await api.stop();
-    server.close();
-    await adapters.close();
-    await tracing?.shutdown();
+  onShutdown(log, {
+    readiness: server, drainGraceMs: config.ws.drainGraceMs,
+    async stop() {
+      server.stopListening();
+      await api.stop();
+      server.close();
+      await adapters.close();
+      await tracing?.shutdown();
+    },
   });
 }

@@ -159,6 +159,12 @@ t.test('api - reactions - add and remove, with the emoji percent-encoded in the 
   t.match(removed.data, { emoji: '👍', action: 'remove' });
   const one = await messageOf(alice, room, id, (m) => m.reactions['👍']?.length === 1);
   t.same(one.reactions['👍'], ['carol']);
+  await alice.post(`/rooms/${room}/messages/${id}/reactions`, { emoji: '🎉' });
+  await messageOf(alice, room, id, (m) => m.reactions['🎉']?.length === 1);
+  const notMine = await bob.del(`/rooms/${room}/messages/${id}/reactions/${encodeURIComponent('🎉')}`);
+  t.equal(notMine.status, 404, 'the owner\'s reaction is not bob\'s to remove (issue 12: was 200)');
+  t.equal(notMine.error?.code, 'not_found');
+  t.same((await messageOf(alice, room, id, () => true)).reactions['🎉'], ['alice'], 'the owner\'s reaction stays');
 
   t.equal((await h.as('zed').post(`/rooms/${room}/messages/${id}/reactions`, { emoji: '🎉' })).status, 403, 'non-members cannot react');
   t.equal((await bob.post(`/rooms/${room}/messages/${id}/reactions`, { emoji: '' })).status, 400);

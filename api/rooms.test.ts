@@ -201,7 +201,9 @@ t.test('api - members - invite, kick, ban, mute and roles follow the rules', asy
   t.equal(banned.status, 200);
   t.equal(banned.data.isBanned, true);
   t.equal((await dave.get(`/rooms/${room}`)).status, 404);
-  t.equal((await alice.post(members, { userId: 'dave' })).status, 409, 'a banned user is not re-invited until unbanned');
+  const reinvite = await alice.post(members, { userId: 'dave' });
+  t.equal(reinvite.status, 403, 'a banned user is not re-invited until unbanned (issue 12: was 409)');
+  t.equal(reinvite.error?.code, 'forbidden');
   const unbanned = await bob.del(`${members}/dave/ban`);
   t.equal(unbanned.data.isBanned, false);
   t.equal((await alice.post(members, { userId: 'dave' })).status, 201);

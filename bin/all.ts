@@ -1,8 +1,8 @@
 import { loadConfig, type Config } from '../shared/config/index.ts';
 import { createLogger, startTracing, type Logger } from '../shared/telemetry/index.ts';
-import { buildAdapters, messageCommands, roomCommands, onShutdown, type Adapters } from '../shared/runtime/index.ts';
+import { buildAdapters, messageCommands, roomCommands, onShutdown, SHUTTING_DOWN, type Adapters } from '../shared/runtime/index.ts';
 import { createCachedRoomAccess, createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
-import { createHttpServer } from '../shared/http/index.ts';
+import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
@@ -13,7 +13,12 @@ export interface AllInOne {
   adapters: Adapters;
   gateway: Gateway;
   persister: Persister;
-  /** Stop accepting, close sockets with 1001, write everything pending, close backends. */
+  server: HttpServer;
+  /**
+   * Turn not ready, tell clients to reconnect and give them DRAIN_GRACE_MS (REST keeps answering
+   * meanwhile), close the rest with 1001, stop accepting, finish requests, write everything
+   * pending, close backends.
+   */
   stop(): Promise<void>;
 }
 
@@ -47,11 +52,13 @@ export async function startAll(env: Record<string, string | undefined> = process
 
   let stopped: Promise<void> | undefined;
   return {
-    port, config, adapters, gateway, persister,
+    port, config, adapters, gateway, persister, server,
     stop() {
       stopped ??= (async () => {
-        server.stopListening();
+        server.markNotReady(SHUTTING_DOWN);
+        // still listening during the grace: /health/ready answers 503, upgrades are refused, REST answers
         await gateway.drain();
+        server.stopListening();
         await api.stop();
         const { pending } = await persister.flushAndStop();
         if (pending) log.warn({ pending }, 'stopped before every event was written');
@@ -68,9 +75,12 @@ export async function runAll(): Promise<void> {
   const log = createLogger(config.logLevel, { service: 'chat-svc' });
   const tracing = await startTracing('chat-svc');
   const all = await startAll(process.env, log);
-  onShutdown(log, async () => {
-    await all.stop();
-    await tracing?.shutdown();
+  onShutdown(log, {
+    readiness: all.server, drainGraceMs: config.ws.drainGraceMs,
+    async stop() {
+      await all.stop();
+      await tracing?.shutdown();
+    },
   });
   const host = config.host === '0.0.0.0' ? 'localhost' : config.host;
   const base = `http://${host}:${all.port}`;

@@ -29,9 +29,18 @@ async function startHarness(t: { teardown(fn: () => unknown): void }) {
     const sub = memory.subscribe(subject, handler);
     return { unsubscribe: () => { live.set(subject, live.get(subject)! - 1); sub.unsubscribe(); } };
   };
+  /** While set, durable publishes wait for it (a slow stream), counted in `publishes`. */
+  let gate: Promise<void> | undefined;
+  const publishes = { started: 0 };
+  const publishDurable: Bus['publishDurable'] = async (...args) => {
+    publishes.started++;
+    await gate;
+    return memory.publishDurable(...args);
+  };
   const bus = new Proxy(memory, {
     get: (target, prop) => {
       if (prop === 'subscribe') return subscribe;
+      if (prop === 'publishDurable') return publishDurable;
       const value = Reflect.get(target, prop, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -49,13 +58,18 @@ async function startHarness(t: { teardown(fn: () => unknown): void }) {
   const gateway = startGateway({ server, ws: config.ws, bus, store, presence, authenticator, messages, rooms, access, log });
   const port = await server.listen('127.0.0.1', 0);
   t.teardown(async () => {
-    await gateway.drain();
+    await gateway.drain(0);
     server.close();
     await bus.close();
   });
   const token = (userId: string) => authenticator.sign({ sub: userId, name: userId.toUpperCase() });
   const principal = async (userId: string) => authenticator.verify(await token(userId));
-  return { base: `http://127.0.0.1:${port}`, port, live, rooms, messages, token, principal };
+  const holdPublishes = () => {
+    let release!: () => void;
+    gate = new Promise((r) => { release = r; });
+    return () => { gate = undefined; release(); };
+  };
+  return { base: `http://127.0.0.1:${port}`, port, live, rooms, messages, token, principal, gateway, publishes, holdPublishes };
 }
 
 t.test('gateway - the SSE and long-poll routes are in the OpenAPI document, with their query parameters', async (t) => {
@@ -144,4 +158,36 @@ t.test('gateway - a room held by a WebSocket and an SSE stream is one bus subscr
   abort.abort();
   await until(() => h.live.get(subjects.roomEvents(room.roomId)) === 0);
   t.equal(h.live.get(subjects.roomEvents(room.roomId)), 0, 'the last connection gone, the room is unsubscribed');
+});
+
+t.test('gateway - drain: reconnect frame, then the ack of a send in flight is written before the 1001 close', async (t) => {
+  const h = await startHarness(t);
+  const ann = await h.principal('ann');
+  const room = await h.rooms.create(ann, { name: 'Drained', type: 'public' });
+  const ws = new WebSocket(`ws://127.0.0.1:${h.port}/chat?token=${await h.token('ann')}`);
+  const frames: any[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+  const closed = new Promise<{ code: number; reason: string; after: number }>((r) => ws.once('close', (code, reason) => r({ code, reason: String(reason), after: frames.length })));
+  const until = async (ok: () => boolean) => { for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 10)); };
+  await until(() => frames.some((f) => f.type === 'welcome'));
+
+  const release = h.holdPublishes();
+  ws.send(JSON.stringify({ type: 'send_message', roomId: room.roomId, content: 'in flight', clientMsgId: 'c1', ref: 's1' }));
+  await until(() => h.publishes.started === 1);
+  const drained = h.gateway.drain(0);
+  await until(() => frames.some((f) => f.type === 'reconnect'));
+  t.match(frames.find((f) => f.type === 'reconnect'), { type: 'reconnect', reason: 'draining', retryAfterMs: 0 });
+  const ready = await fetch(`${h.base}/health/ready`);
+  t.equal(ready.status, 503, 'not ready while draining');
+  t.match(await ready.json(), { checks: { draining: 'draining' } });
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(ws.readyState, WebSocket.OPEN, 'the grace is over, but the socket waits for the answer it is owed');
+
+  release();
+  const close = await closed;
+  await drained;
+  t.same({ code: close.code, reason: close.reason }, { code: 1001, reason: 'server draining' });
+  const ack = frames.findIndex((f) => f.type === 'ack' && f.ref === 's1');
+  t.ok(ack >= 0 && ack < close.after, 'the ack came before the close');
+  t.match(frames[ack], { action: 'send_message', duplicate: false });
 });

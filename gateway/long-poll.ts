@@ -190,7 +190,6 @@ export function registerLongPoll(server: HttpServer, deps: FallbackDeps, session
       + 'waits up to 25 s. An unknown or lost cursor opens a new session replaying from `resume`.',
     tokenInQuery: true, query: PollQuery, headers: ['last-event-id'], response: PollAnswer,
     handler: async ({ principal, query, headers }, res) => {
-      refuseWhileDraining(deps, 'poll again');
       const holdMs = query.timeout === undefined ? POLL_HOLD_MS : Math.min(POLL_HOLD_MS, Math.max(0, Number(query.timeout) * 1000 || 0));
       const cursor = parseCursor(query.cursor);
       if (cursor === null) throw new ChatError('bad_request', 'cursor must be <sessionId>.<n> as returned by the previous poll');
@@ -206,6 +205,8 @@ export function registerLongPoll(server: HttpServer, deps: FallbackDeps, session
         }
         known.end(); // it lost frames this client had not received: start over with a resume
       }
+      // A draining gateway still answers its sessions' polls (they fetch the `reconnect` frame), but opens none
+      refuseWhileDraining(deps, 'poll again');
       const fresh = await open(query, headers['last-event-id'], principal);
       if (res.closed) return; // the session stays for the client's next poll, or expires
       session = fresh;

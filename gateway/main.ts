@@ -22,11 +22,15 @@ export async function main(): Promise<void> {
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port }, 'gateway listening');
-  onShutdown(log, async () => {
-    server.stopListening();
-    await gateway.drain();
-    server.close();
-    await adapters.close();
-    await tracing?.shutdown();
+  onShutdown(log, {
+    readiness: server, drainGraceMs: config.ws.drainGraceMs,
+    async stop() {
+      // listening through the grace: /health/ready answers 503 and upgrades are refused meanwhile
+      await gateway.drain();
+      server.stopListening();
+      server.close();
+      await adapters.close();
+      await tracing?.shutdown();
+    },
   });
 }

@@ -23,4 +23,6 @@ t.test('resume cursor - bad input is a bad_request', async (t) => {
     t.throws(() => parseResumeCursor(bad), { code: 'bad_request' }, bad);
   }
   t.throws(() => parseResumeCursor(Array.from({ length: 501 }, (_, i) => `r${i}:1`).join(',')), { code: 'bad_request' }, 'at most 500 rooms');
+  const deep = `[{"roomId":${'['.repeat(20_000)}${']'.repeat(20_000)}}]`;
+  t.throws(() => parseResumeCursor(deep), { code: 'bad_request', message: /nest/ }, 'a room id nested 20,000 deep (issue 12: String() of it overflowed the stack)');
 });

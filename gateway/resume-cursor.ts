@@ -1,4 +1,4 @@
-import { ChatError, ROOM_ID_PATTERN } from '../shared/protocol/index.ts';
+import { ChatError, ROOM_ID_PATTERN, plainDataProblem } from '../shared/protocol/index.ts';
 import { isId } from '../shared/ids/index.ts';
 
 /**
@@ -30,6 +30,9 @@ export function parseResumeCursor(text: string): ResumeCursor {
     } catch (err) {
       throw new ChatError('bad_request', 'resume is not valid JSON', { cause: err });
     }
+    // the rule of frames and bodies: a hostile depth would overflow String() of a room id below
+    const problem = plainDataProblem(value);
+    if (problem) throw new ChatError('bad_request', `resume is not plain data: ${problem}`);
     if (Array.isArray(value)) {
       for (const item of value) {
         const { roomId, lastMessageId } = (item ?? {}) as { roomId?: unknown; lastMessageId?: unknown };

@@ -1,4 +1,3 @@
-import { ChatError } from '../shared/protocol/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
@@ -35,9 +34,21 @@ export interface GatewayDeps {
 
 export interface Gateway {
   connections(): number;
-  /** Refuses new connections and ends open ones (WebSockets with 1001) so clients reconnect elsewhere and resume. */
-  drain(): Promise<void>;
+  /**
+   * Turns not ready and refuses new connections; tells every client to reconnect (the `reconnect`
+   * frame) and keeps serving them while they go, for up to `graceMs` (default DRAIN_GRACE_MS);
+   * then answers the frames already being handled and closes the rest (WebSockets with 1001), so
+   * they reconnect elsewhere and resume. Resolves once the gateway holds no connection. Once.
+   */
+  drain(graceMs?: number): Promise<void>;
 }
+
+/** Clients told to reconnect spread their reconnects over this long at most (half the grace when shorter). */
+const RECONNECT_SPREAD_MS = 1000;
+/** After the grace, how long answers of frames already being handled may take before their sockets close anyway. */
+const IN_FLIGHT_ANSWERS_MS = 5000;
+/** How often a drain looks whether every client has gone. */
+const DRAIN_POLL_MS = 50;
 
 /**
  * The gateway: one session model for its three transports. WebSockets, SSE streams and long-poll
@@ -85,19 +96,31 @@ export function startGateway(deps: GatewayDeps): Gateway {
     ws: config, bus, store, guard, presence, fanout, users, liveGap, log, draining: isDraining,
   });
 
-  server.addReadiness('gateway', async () => {
-    if (draining) throw new ChatError('unavailable', 'draining');
-  });
+  const open = () => websockets.count() + fallback.connections().length;
+  let drained: Promise<void> | undefined;
+  async function drain(graceMs: number): Promise<void> {
+    draining = true;
+    server.markNotReady('draining');
+    const spreadMs = Math.min(RECONNECT_SPREAD_MS, Math.floor(graceMs / 2));
+    log.info({ connections: open(), graceMs }, 'draining: clients told to reconnect elsewhere');
+    websockets.announceDrain(spreadMs);
+    fallback.announceDrain(spreadMs);
+    const deadline = Date.now() + graceMs;
+    while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    const left = open();
+    if (left > 0) log.info({ connections: left }, 'drain grace over: closing the remaining connections with 1001');
+    await websockets.closeAll(IN_FLIGHT_ANSWERS_MS);
+    fallback.close();
+    presence.stop();
+    liveGap.stop();
+    fanout.close();
+  }
 
   return {
     connections: () => websockets.count(),
-    async drain() {
-      draining = true;
-      presence.stop();
-      liveGap.stop();
-      websockets.closeAll();
-      fallback.close();
-      fanout.close();
+    drain(graceMs = config.drainGraceMs) {
+      drained ??= drain(graceMs);
+      return drained;
     },
   };
 }

@@ -29,8 +29,14 @@ export interface WebSockets {
   /** Open sockets' connections, for presence heartbeats. */
   connections(): Connection[];
   count(): number;
-  /** Closes every socket with 1001: clients reconnect elsewhere and resume. */
-  closeAll(): void;
+  /** Sends every socket a `reconnect` frame, each with its own delay within `spreadMs`; they keep working meanwhile. */
+  announceDrain(spreadMs: number): void;
+  /**
+   * Refuses further frames (`unavailable`: the client sends them again on its next connection),
+   * waits up to `inFlightMs` for the answers of frames already being handled, then closes every
+   * socket with 1001: clients reconnect elsewhere and resume.
+   */
+  closeAll(inFlightMs: number): Promise<void>;
 }
 
 /**
@@ -42,6 +48,8 @@ const ORDERED: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>([
   'send_message', 'message', 'edit_message', 'delete_message', 'message_reaction', 'pin_message', 'unpin_message', 'mark_read', 'join_room', 'leave_room', 'resume',
 ]);
 
+/** How often a drain looks whether every frame was answered. */
+const IN_FLIGHT_POLL_MS = 10;
 /** Rooms subscribed at connect at most; a user in more rooms joins the rest explicitly. */
 const MAX_ROOMS_AT_CONNECT = 1000;
 /** Frames larger than this close the socket at once (uWS); up to it, an oversized frame gets an error. */
@@ -55,6 +63,11 @@ const HARD_PAYLOAD_FACTOR = 4;
 export function startWebSockets(deps: WebSocketDeps): WebSockets {
   const { ws: config, fanout, users, presence, log } = deps;
   const sockets = new Set<Socket>();
+  /** Frames received and not yet answered (queued behind others included): a drain writes their answers before closing. */
+  let inFlight = 0;
+  /** After the drain grace: frames are refused, so that no answer can be cut off by the close. */
+  let closing = false;
+  const answered = () => { inFlight--; };
 
   function sendError(ws: Socket, err: unknown, ref: string | number | undefined): void {
     const e = toChatError(err);
@@ -114,11 +127,13 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     framesIn.count(frame.type);
     const ref = frame.ref;
     if (frame.type === 'ping') return sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
+    if (closing) return sendError(ws, new ChatError('unavailable', 'server is draining; reconnect and send it again'), ref);
     const type = frame.type;
+    inFlight++;
     const run = (issued?: () => void) => handleFrame(deps.handlers, ws, frame, issued).then(
       (body) => sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body }),
       (err) => sendError(ws, err, ref),
-    );
+    ).finally(answered);
     const conn = ws.getUserData();
     if (!ORDERED.has(type)) return void run();
     // The next ordered frame starts once this one handed its event to the stream (which keeps
@@ -164,8 +179,15 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
   return {
     connections: () => [...sockets].map((s) => s.getUserData()),
     count: () => sockets.size,
-    closeAll() {
-      for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server shutting down');
+    announceDrain(spreadMs) {
+      for (const ws of sockets) sendFrame(ws, { type: 'reconnect', reason: 'draining', retryAfterMs: Math.floor(Math.random() * spreadMs) });
+    },
+    async closeAll(inFlightMs) {
+      closing = true;
+      const deadline = Date.now() + inFlightMs;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, IN_FLIGHT_POLL_MS));
+      if (inFlight > 0) log.warn({ inFlight }, 'closing sockets with frames still unanswered; their clients send them again');
+      for (const ws of [...sockets]) ws.end(CLOSE_CODES.goingAway, 'server draining');
     },
   };
 }

@@ -17,11 +17,14 @@ export async function main(): Promise<void> {
   const persister = startPersister({ bus: adapters.bus, store: adapters.store, persist: config.persist, log });
   const port = await server.listen(config.host, config.port);
   log.info({ port }, 'persister listening');
-  onShutdown(log, async () => {
-    server.stopListening();
-    await persister.flushAndStop();
-    server.close();
-    await adapters.close();
-    await tracing?.shutdown();
+  onShutdown(log, {
+    readiness: server, drainGraceMs: config.ws.drainGraceMs,
+    async stop() {
+      await persister.stop();
+      server.stopListening();
+      server.close();
+      await adapters.close();
+      await tracing?.shutdown();
+    },
   });
 }

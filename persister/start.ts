@@ -16,8 +16,18 @@ export interface PersisterDeps {
 export interface Persister {
   /** Events stored in the stream and not yet written (consumer lag). */
   pending(): Promise<number>;
-  /** Waits until the stream holds nothing unwritten (or the timeout), then stops consuming. */
+  /**
+   * Waits until the stream holds nothing unwritten (or the timeout), then stops consuming: for the
+   * embedded mode, whose in-process stream does not outlive the process.
+   */
   flushAndStop(timeoutMs?: number): Promise<{ flushed: boolean; pending: number }>;
+  /**
+   * Stops pulling events, writes the batch being written, and hands back at once what it held but
+   * had not started (the other persisters get it; on NATS it stays in the stream otherwise). For
+   * a persister process on SIGTERM: under load the stream is never empty, so waiting for it would
+   * only hold the shutdown.
+   */
+  stop(): Promise<void>;
 }
 
 const LAG_SAMPLE_MS = 5000;
@@ -51,6 +61,10 @@ export function startPersister(deps: PersisterDeps): Persister {
       await consumer.stop();
       if (pending > 0) log.warn({ pending }, 'persister stopped with events unwritten; they stay in the stream');
       return { flushed: pending === 0, pending };
+    },
+    async stop() {
+      clearInterval(lag);
+      await consumer.stop();
     },
   };
 }

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { createAuthenticator } from '../../shared/auth/index.ts';
+import { canonicalId, canonicalName } from '../../shared/domain/index.ts';
 import type { ApiDeps } from '../deps.ts';
 
 /** A day: long enough for an afternoon of trying things, short enough not to matter if it leaks. */
@@ -31,9 +32,11 @@ export async function devTokenRoutes({ server, auth }: ApiDeps): Promise<void> {
     body: DevTokenBody,
     response: DevTokenResult,
     handler: async ({ body }) => {
-      const name = body.name?.trim() || body.user;
-      const token = await signer.sign({ sub: body.user, name }, DEV_TOKEN_TTL_SEC);
-      return { token, userId: body.user, name, expiresIn: DEV_TOKEN_TTL_SEC };
+      // the token's claims in the form verification reads them, so no token is minted that would be refused
+      const userId = canonicalId(body.user, 'user');
+      const name = body.name?.trim() ? canonicalName(body.name, 'name') : userId;
+      const token = await signer.sign({ sub: userId, name }, DEV_TOKEN_TTL_SEC);
+      return { token, userId, name, expiresIn: DEV_TOKEN_TTL_SEC };
     },
   });
 }

@@ -42,8 +42,8 @@ export function memberRoutes({ server, rooms, presence }: ApiDeps): void {
     params: MemberParams,
     response: KickResult,
     handler: async ({ principal, params }) => {
-      await rooms.kick(principal, params.roomId, params.userId);
-      return { roomId: params.roomId, userId: params.userId, removed: true as const };
+      const removed = await rooms.kick(principal, params.roomId, params.userId);
+      return { roomId: params.roomId, userId: removed.userId, removed: true as const };
     },
   });
 

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ChatError, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
 import { subjects } from '../../shared/bus/index.ts';
+import { canonicalId } from '../../shared/domain/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { PRESENCE_QUERY_MAX, PresenceQuery, PresenceSchema, SetPresenceBody } from '../schemas.ts';
 
@@ -14,7 +15,8 @@ export function presenceRoutes({ server, store, bus, presence }: ApiDeps): void 
     query: PresenceQuery,
     response: Type.Object({ presence: Type.Array(PresenceSchema) }),
     handler: async ({ principal, query }) => {
-      const userIds = [...new Set(query.userIds.split(',').map((s) => s.trim()).filter(Boolean))];
+      // ids as tokens have them: `ａｄｍｉｎ` asks for admin (domain/identity.ts)
+      const userIds = [...new Set(query.userIds.split(',').map((s) => s.trim()).filter(Boolean).map((s) => canonicalId(s, 'a user id in userIds')))];
       if (userIds.length === 0) throw new ChatError('bad_request', 'userIds names no user');
       if (userIds.length > PRESENCE_QUERY_MAX) throw new ChatError('bad_request', `at most ${PRESENCE_QUERY_MAX} userIds per request`);
       return { presence: await presence.get(principal.tenant, userIds) };

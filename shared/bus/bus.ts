@@ -144,6 +144,10 @@ export type BatchHandler = (batch: Delivery[]) => Promise<void>;
 export interface Consumer {
   /** Events stored but not yet acked by this consumer group. */
   pending(): Promise<number>;
+  /**
+   * Takes no more events; resolves once the batch being handled (if any) is done, and what was
+   * received but not handed over went back to the group for its other members.
+   */
   stop(): Promise<void>;
 }
 

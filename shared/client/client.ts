@@ -1,6 +1,7 @@
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import { ChatConnection } from './connection.ts';
 import { ChatClientError } from './errors.ts';
+import { Gateways } from './gateways.ts';
 import { Emitter, FRAME_EVENTS, type ChatEventName, type ConnectionState, type Listener } from './events.ts';
 import type { ChatClientOptions } from './options.ts';
 import { RequestQueue } from './request-queue.ts';
@@ -53,6 +54,7 @@ export class ChatClient {
     this.requests = new RequestQueue(backoff, opts.requestTimeoutMs ?? 10_000);
     this.connection = new ChatConnection({
       options: opts, rest: this.rest, fetch: fetchImpl, WebSocket: WebSocketImpl, EventSource: EventSourceImpl, kinds, backoff,
+      gateways: new Gateways(opts.url, opts.gateways),
       emitter: this.emitter, requests: this.requests, cursors: this.cursors, joined: this.joined,
       onWelcome: (w) => this.onWelcome(w),
       onFrame: (frame) => this.onFrame(frame),
@@ -180,6 +182,8 @@ export class ChatClient {
         return;
       case 'pong':
         return;
+      case 'reconnect':
+        break; // the connection acts on it (connection.ts); the application may want to know
       case 'resumed':
         for (const r of f.rooms) if (!r.recovered && this.joined.has(r.roomId)) void this.fillGap(r.roomId);
         break;

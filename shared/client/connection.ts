@@ -2,6 +2,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { ChatClientError } from './errors.ts';
 import type { ConnectionState, Emitter } from './events.ts';
 import { openPoll, openSse } from './fallback-transports.ts';
+import type { GatewayChoice, Gateways } from './gateways.ts';
 import type { ChatClientOptions } from './options.ts';
 import type { RequestQueue } from './request-queue.ts';
 import type { ChatRest, FetchLike } from './rest.ts';
@@ -14,6 +15,11 @@ import { openWebSocket } from './websocket-transport.ts';
 
 type Welcome = FrameOf<'welcome'>;
 
+/** WebSocket close code 1001: the server is going away (draining). */
+const CLOSE_GOING_AWAY = 1001;
+/** A `reconnect` frame's delay is honoured up to this (the server's grace is longer). */
+const MAX_DRAIN_DELAY_MS = 5000;
+
 export interface ConnectionDeps {
   options: ChatClientOptions;
   rest: ChatRest;
@@ -24,6 +30,8 @@ export interface ConnectionDeps {
   /** Transports to try, in order; never empty. */
   kinds: TransportKind[];
   backoff: BackoffOptions;
+  /** Where each connection attempt goes. */
+  gateways: Gateways;
   emitter: Emitter;
   requests: RequestQueue;
   cursors: RoomCursors;
@@ -58,6 +66,10 @@ export class ChatConnection {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private waiters: Array<{ resolve(w: Welcome): void; reject(err: ChatClientError): void }> = [];
+  /** Why the next attempt is made, which decides the gateway it goes to. */
+  private reason: GatewayChoice = 'connect';
+  /** Leaves a draining gateway once its `reconnect` frame's delay has passed. */
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly d: ConnectionDeps) {
     this.mode = d.kinds[0]!;
@@ -90,6 +102,7 @@ export class ChatConnection {
     if (this._state === 'closed') return;
     this.setState('closed');
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.drainTimer);
     this.stopPing();
     const t = this.transport;
     this.transport = undefined;
@@ -113,12 +126,21 @@ export class ChatConnection {
   private async open(): Promise<void> {
     const { options, emitter } = this.d;
     let token: string;
+    let base: string;
     try {
       token = await this.d.rest.token();
       if (this.mode === 'websocket') this.codec ??= await createCodec(options.format ?? 'json');
     } catch (err) {
       if (this._state === 'closed') return;
       emitter.emit('error', new ChatClientError('unauthorized', `no token: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      this.failures++;
+      return this.scheduleReconnect();
+    }
+    try {
+      base = await this.d.gateways.next(this.reason);
+    } catch (err) {
+      if (this._state === 'closed') return;
+      emitter.emit('error', new ChatClientError('unavailable', `no gateway: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
       this.failures++;
       return this.scheduleReconnect();
     }
@@ -136,10 +158,10 @@ export class ChatConnection {
       },
     };
     const device = options.device ? { device: options.device } : {};
-    const common = { rest: this.d.rest, fetch: this.d.fetch, token, resume: () => this.resume.text(), ...device };
+    const common = { rest: this.d.rest, baseUrl: base, fetch: this.d.fetch, token, resume: () => this.resume.text(), ...device };
     if (this.mode === 'websocket') {
       t = openWebSocket({
-        WebSocket: this.d.WebSocket!, wsUrl: this.d.rest.baseUrl.replace(/^http/, 'ws'), token, codec: this.codec!, ...device,
+        WebSocket: this.d.WebSocket!, wsUrl: base.replace(/^http/, 'ws'), token, codec: this.codec!, ...device,
       }, handlers);
     } else if (this.mode === 'sse') {
       t = openSse({ ...common, EventSource: this.d.EventSource }, handlers);
@@ -153,7 +175,24 @@ export class ChatConnection {
     if (f.type === 'welcome') return this.onWelcome(f);
     if (!this.welcomed) return;
     this.resume.heard();
+    if (f.type === 'reconnect') this.leaveAfter(f.retryAfterMs);
     this.d.onFrame(f);
+  }
+
+  /**
+   * The gateway is draining: keep using it for the delay it gave (so clients of one gateway do not
+   * all arrive at the next at once), then close it and connect elsewhere at once. Requests in
+   * flight go out again on the next connection, sends with the same clientMsgId.
+   */
+  private leaveAfter(retryAfterMs: number): void {
+    const t = this.transport;
+    if (!t || this.drainTimer !== undefined) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      if (this.transport !== t) return;
+      t.close(1000, 'reconnecting: server draining');
+      this.onTransportClose({ code: CLOSE_GOING_AWAY, reason: 'server draining', opened: true }, true);
+    }, Math.max(0, Math.min(retryAfterMs, MAX_DRAIN_DELAY_MS)));
   }
 
   private onWelcome(w: Welcome): void {
@@ -182,11 +221,14 @@ export class ChatConnection {
     for (const waiter of this.waiters.splice(0)) waiter.resolve(w);
   }
 
-  private onTransportClose(info: CloseInfo): void {
+  private onTransportClose(info: CloseInfo, leftDraining = false): void {
     const wasOpen = this.welcomed;
     this.transport = undefined;
     this.welcomed = false;
     this.stopPing();
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    this.reason = leftDraining || info.code === CLOSE_GOING_AWAY ? 'draining' : wasOpen ? 'lost' : 'failed';
     if (wasOpen) this.resume.lost();
     this.d.requests.offline();
     if (this._state === 'closed') return;
@@ -195,6 +237,8 @@ export class ChatConnection {
     if (info.error?.code === 'unauthorized' && typeof this.d.options.token !== 'function') return this.fail(info.error);
     if (wasOpen) this.failures = 0;
     else this.failures++;
+    // it waited the delay the gateway gave already: no backoff on top
+    if (leftDraining) return this.scheduleReconnect(0);
     void this.maybeFallBack().then(() => this.scheduleReconnect());
   }
 
@@ -217,9 +261,8 @@ export class ChatConnection {
     this.attempt = 0;
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(delayMs = backoffDelay(this.attempt, this.d.backoff)): void {
     if (this._state === 'closed' || this.transport) return;
-    const delayMs = backoffDelay(this.attempt, this.d.backoff);
     this.attempt++;
     this.setState(this.lastWelcome ? 'reconnecting' : 'connecting');
     this.d.emitter.emit('reconnecting', { attempt: this.attempt, delayMs, transport: this.mode });

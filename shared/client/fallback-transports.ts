@@ -7,6 +7,8 @@ import type { EventSourceConstructor, Transport, TransportHandlers, TransportKin
 
 interface FallbackOptions {
   rest: ChatRest;
+  /** The gateway's HTTP base URL (the streams are there; requests go over `rest`). */
+  baseUrl: string;
   fetch: FetchLike;
   token: string;
   /** Resume positions in the server's text form (`room:id,...,*:id`), read at each (re)open. */
@@ -70,7 +72,7 @@ export function openSse(o: FallbackOptions & { EventSource: EventSourceConstruct
     }
     h.onFrame(frame);
   };
-  const url = `${o.rest.baseUrl}/v1/chat/stream`;
+  const url = `${o.baseUrl}/v1/chat/stream`;
   let stop: () => void;
 
   if (o.EventSource) {
@@ -149,7 +151,7 @@ export function openPoll(o: FallbackOptions & { holdSeconds?: number }, h: Trans
         o.device ? `device=${o.device}` : '',
         o.holdSeconds !== undefined ? `timeout=${o.holdSeconds}` : '',
       ].filter(Boolean);
-      const res = await o.fetch(`${o.rest.baseUrl}/v1/chat/poll${params.length ? `?${params.join('&')}` : ''}`, {
+      const res = await o.fetch(`${o.baseUrl}/v1/chat/poll${params.length ? `?${params.join('&')}` : ''}`, {
         headers: { authorization: `Bearer ${o.token}` }, signal: abort.signal, cache: 'no-store',
       });
       let data: { cursor: string; frames: ServerFrame[] };

@@ -1,5 +1,6 @@
 export { ChatClient, newClientMsgId } from './client.ts';
 export type { ChatClientOptions } from './options.ts';
+export type { GatewayChoice, GatewayProvider } from './gateways.ts';
 export { ChatRest, type FetchLike, type RestOptions, type TokenSource } from './rest.ts';
 export { ChatClientError, isRetryable } from './errors.ts';
 export type { ChatEvents, ChatEventName, ConnectionState, Listener } from './events.ts';

@@ -1,11 +1,21 @@
 import type { BackoffOptions } from './backoff.ts';
+import type { GatewayProvider } from './gateways.ts';
 import type { FetchLike, TokenSource } from './rest.ts';
 import type { EventSourceConstructor, TransportKind, WebSocketConstructor } from './transport.ts';
 import type { WireFormat } from './wire.ts';
 
 export interface ChatClientOptions {
-  /** The server's HTTP base URL, e.g. `http://localhost:8080`; the WebSocket is `/chat` on it. */
+  /**
+   * The server's HTTP base URL, e.g. `http://localhost:8080`: REST goes there, and the realtime
+   * connection too unless `gateways` says otherwise (the WebSocket is `/chat` on it).
+   */
   url: string;
+  /**
+   * Where the realtime connection (WebSocket, SSE, long-poll) goes, when not to `url`: gateways'
+   * HTTP base URLs, used in order (the first to begin with, the next after a drain or an attempt
+   * that never opened, round robin), or a function asked before every attempt. REST stays on `url`.
+   */
+  gateways?: string[] | GatewayProvider;
   /** A token, or a function asked before each connection (to refresh an expiring token). */
   token: TokenSource;
   /** What the server sends on the WebSocket (default json). Fallback transports are always JSON. */

@@ -128,7 +128,7 @@ t.test('message commands - the author name is the membership\'s; an anonymous se
   t.match(f.frames(roomId)[1], { message: { authorName: 'Anonymous' } }, 'the live frame carries the hidden name');
 });
 
-t.test('message commands - an anonymous message does not carry the author\'s avatar', { todo: 'BUG: send copies member.avatar into authorAvatar even when isAnonymous' }, async (t) => {
+t.test('message commands - an anonymous message does not carry the author\'s avatar', async (t) => {
   const f = await setup(t);
   const roomId = await f.room('public', bob);
   await f.put(roomId, 'bob', { avatar: 'https://cdn.example/bob.png' });
@@ -165,7 +165,7 @@ t.test('message commands - a clientMsgId whose first message has left the stream
   t.equal(f.frames(roomId).length, 2, 'nothing announced for the refused retry');
 });
 
-t.test('message commands - a clientMsgId used again in another room sends there', { todo: 'BUG: the dedupe id holds no room id, so the message of the first room is returned as a duplicate' }, async (t) => {
+t.test('message commands - a clientMsgId used again in another room sends there', async (t) => {
   const f = await setup(t);
   const first = await f.room('public');
   const second = await f.room('public');
@@ -312,6 +312,7 @@ t.test('message commands - reactions: add and remove are events; a deleted messa
 
   const added = await f.messages.react(bob, { roomId, messageId, emoji: '👍' });
   t.equal(added.action, 'add', 'add unless told otherwise');
+  await f.persist(roomId);
   const removed = await f.messages.react(bob, { roomId, messageId, emoji: '👍', action: 'remove' });
   t.equal(removed.action, 'remove');
   t.match((await f.events(roomId)).slice(1), [
@@ -328,6 +329,35 @@ t.test('message commands - reactions: add and remove are events; a deleted messa
   await f.persist(roomId);
   await t.rejects(f.messages.react(bob, { roomId, messageId, emoji: '😢' }), { code: 'conflict', message: /deleted/ });
   t.equal((await f.events(roomId)).length, 4, 'created, added, removed, deleted');
+});
+
+t.test('message commands - mentions name users by canonical id: fullwidth folds, invisible characters are refused (issue 12)', async (t) => {
+  const f = await setup(t);
+  const roomId = await f.room('public', bob);
+  const sent = await f.messages.send(bob, { roomId, content: 'hey', mentions: ['ａｌｉｃｅ', 'alice'] });
+  t.same(sent.message.mentions, ['alice']);
+  await t.rejects(f.messages.send(bob, { roomId, content: 'hey', mentions: ['ali\u200bce'] }), { code: 'bad_request', message: /mentioned user id/ });
+  t.same(await f.kinds(roomId), ['message.created'], 'the refused send stored nothing');
+});
+
+t.test('message commands - reactions: removing one that is not yours is not_found, and nothing is stored or announced', async (t) => {
+  const f = await setup(t);
+  const roomId = await f.room('public', bob);
+  const messageId = (await f.messages.send(alice, { roomId, content: 'react to me' })).message.messageId;
+  await f.persist(roomId);
+  await f.messages.react(alice, { roomId, messageId, emoji: '👍' });
+  await f.persist(roomId);
+  const before = { events: (await f.events(roomId)).length, frames: f.frames(roomId).length };
+
+  await t.rejects(f.messages.react(bob, { roomId, messageId, emoji: '👍', action: 'remove' }), { code: 'not_found', message: /no 👍 reaction/ }, 'the owner\'s reaction');
+  await t.rejects(f.messages.react(bob, { roomId, messageId, emoji: '🦄', action: 'remove' }), { code: 'not_found' }, 'a reaction nobody made');
+  t.equal((await f.events(roomId)).length, before.events, 'nothing reached the stream');
+  t.equal(f.frames(roomId).length, before.frames, 'no reaction_updated was announced');
+  await f.persist(roomId);
+  t.same((await f.store.getMessage(roomId, messageId))?.reactions, { '👍': ['alice'] }, 'the owner\'s reaction stays');
+
+  const mine = await f.messages.react(alice, { roomId, messageId, emoji: '👍', action: 'remove' });
+  t.equal(mine.action, 'remove', 'the owner still takes back their own');
 });
 
 t.test('message commands - pins: moderators and up in public rooms, anyone in group rooms; a deleted message is not pinned', async (t) => {

@@ -10,6 +10,7 @@ import type { Attachment, Message, MessageType } from '../domain/models.ts';
 import { roomIdOf, type RoomKey } from '../domain/room-key.ts';
 import { assertCanDelete, assertCanEdit, assertCanPin } from '../domain/permissions.ts';
 import { assertClientMessageType, checkContent, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
+import { canonicalId } from '../domain/identity.ts';
 import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
 import { RoomGuard } from './room-guard.ts';
@@ -91,6 +92,8 @@ export class MessageCommands {
     const type = input.messageType ?? 'text';
     assertClientMessageType(type);
     const content = checkContent(input.content, this.deps.limits, { attachments: input.attachments, type });
+    // named users as tokens name them (domain/identity.ts): `@ａｄｍｉｎ` mentions admin
+    const mentioned = input.mentions?.map((id) => canonicalId(id, 'a mentioned user id'));
     const { key, room, member } = await this.guard.poster(who, input.roomId);
     await this.limit(who);
 
@@ -113,7 +116,7 @@ export class MessageCommands {
       reactions: {},
       replyTo: input.replyTo ?? null,
       threadId: input.threadId ?? null,
-      mentions: extractMentions(content, input.mentions),
+      mentions: extractMentions(content, mentioned),
       attachments: input.attachments ?? [],
       isEdited: false,
       isDeleted: false,
@@ -122,12 +125,13 @@ export class MessageCommands {
     };
     // optional fields set one by one: a spread of a fresh object for each costs on every send
     if (anonymous) message.anonymousName = ANONYMOUS_NAME;
-    if (member.avatar) message.authorAvatar = member.avatar;
+    if (member.avatar && !anonymous) message.authorAvatar = member.avatar;
     if (input.clientMsgId) message.clientMsgId = input.clientMsgId;
     if (input.metadata) message.metadata = input.metadata;
     const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: key, message };
     // A retried clientMsgId dedupes in the stream: the first message wins and is returned again.
-    const dedupeId = input.clientMsgId ? `c:${who.tenant}:${who.userId}:${input.clientMsgId}` : messageId;
+    // The id is the sender's own in one room: the same id in another room is another message.
+    const dedupeId = input.clientMsgId ? `c:${who.tenant}:${who.userId}:${room.roomId}:${input.clientMsgId}` : messageId;
     const ack = await this.append(event, dedupeId, issued);
     if (ack.duplicate) {
       // the first attempt was stored, so the stream announced it then: only its sender needs it again
@@ -166,8 +170,13 @@ export class MessageCommands {
     const { key } = await this.guard.reactor(who, input.roomId);
     const message = await this.requireMessage(key, input.messageId, 'message');
     if (message.isDeleted) throw new ChatError('conflict', 'cannot react to a deleted message');
-    await this.limit(who);
     const action = input.action ?? 'add';
+    // `remove` takes back the sender's own reaction: one that is not there (someone else's, or
+    // none) is refused, so nothing is announced that did not happen.
+    if (action === 'remove' && !(await this.hasReacted(key, message, input.emoji, who.userId))) {
+      throw new ChatError('not_found', `you have no ${input.emoji} reaction on message ${input.messageId}`);
+    }
+    await this.limit(who);
     const result = await this.emit({
       kind: action === 'add' ? 'reaction.added' : 'reaction.removed',
       id: this.deps.ids.next(), at: this.now(), roomId: key, messageId: input.messageId, userId: who.userId, emoji: input.emoji,
@@ -245,6 +254,17 @@ export class MessageCommands {
       const tenant = await this.deps.rateLimiter.take(`t:${who.tenant}`, this.deps.tenantRate);
       if (!tenant.allowed) throw rateLimited(tenant.retryAfterMs);
     }
+  }
+
+  /**
+   * Whether the user's reaction is on the message. One added a moment ago may still be in the
+   * persister's current batch, so a miss is read again once after that window.
+   */
+  private async hasReacted(room: RoomKey, message: Message, emoji: string, userId: string): Promise<boolean> {
+    if (message.reactions[emoji]?.includes(userId)) return true;
+    await new Promise((r) => setTimeout(r, PERSIST_GRACE_MS));
+    const again = await this.deps.store.getMessage(room, message.messageId);
+    return again?.reactions[emoji]?.includes(userId) === true;
   }
 
   /**

@@ -37,6 +37,12 @@ interface CachedRoom {
   refs: number;
   room: Room | undefined;
   members: Map<string, RoomMember | null>;
+  /**
+   * Counts invalidations. A store read keeps its answer only if none arrived while it was in
+   * flight: the invalidation may be for a change the read did not see yet.
+   */
+  roomChanges: number;
+  memberChanges: number;
 }
 
 /** Per-room member entries kept at most; beyond that the oldest entries are dropped. */
@@ -49,8 +55,9 @@ export function createCachedRoomAccess(store: Store): RoomAccess {
       const entry = rooms.get(roomId);
       let room = entry?.room;
       if (!room) {
+        const changes = entry?.roomChanges;
         room = await store.getRoom(roomId);
-        if (room && entry) entry.room = room;
+        if (room && entry && rooms.get(roomId) === entry && entry.roomChanges === changes) entry.room = room;
       }
       if (!room) throw notFound(roomId);
       return room;
@@ -61,9 +68,10 @@ export function createCachedRoomAccess(store: Store): RoomAccess {
         const cached = entry.members.get(userId);
         if (cached !== undefined) return cached ?? undefined;
       }
+      const changes = entry?.memberChanges;
       const member = await store.getMember(roomId, userId);
       const now = rooms.get(roomId);
-      if (now) {
+      if (now && now === entry && now.memberChanges === changes) {
         if (now.members.size >= MAX_MEMBERS_CACHED) now.members.delete(now.members.keys().next().value!);
         now.members.set(userId, member ?? null);
       }
@@ -72,7 +80,7 @@ export function createCachedRoomAccess(store: Store): RoomAccess {
     retain(roomId) {
       const entry = rooms.get(roomId);
       if (entry) entry.refs++;
-      else rooms.set(roomId, { refs: 1, room: undefined, members: new Map() });
+      else rooms.set(roomId, { refs: 1, room: undefined, members: new Map(), roomChanges: 0, memberChanges: 0 });
     },
     release(roomId) {
       const entry = rooms.get(roomId);
@@ -81,8 +89,13 @@ export function createCachedRoomAccess(store: Store): RoomAccess {
     invalidate(roomId, userId) {
       const entry = rooms.get(roomId);
       if (!entry) return;
-      if (userId === undefined) entry.room = undefined;
-      else entry.members.delete(userId);
+      if (userId === undefined) {
+        entry.room = undefined;
+        entry.roomChanges++;
+      } else {
+        entry.members.delete(userId);
+        entry.memberChanges++;
+      }
     },
   };
 }

@@ -12,6 +12,7 @@ import {
 import {
   assertCanInvite, assertCanModerate, assertCanSee, assertCanSetRole, assertCanUpdateRoom, assertMember, isDiscoverable, roleRank,
 } from '../domain/permissions.ts';
+import { canonicalId, canonicalName } from '../domain/identity.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
 import { roomKey, type RoomKey } from '../domain/room-key.ts';
 
@@ -55,6 +56,9 @@ export interface RoomCommandDeps {
   now?: () => number;
 }
 
+/** Members read per store call while looking for the next owner. */
+const HEIR_PAGE = 1000;
+
 export class RoomCommands {
   private readonly now: () => number;
 
@@ -63,7 +67,8 @@ export class RoomCommands {
   }
 
   async create(who: Principal, input: CreateRoomInput): Promise<Room> {
-    const others = dedupeMembers(input.members ?? [], who.userId);
+    const name = canonicalName(input.name, 'the room name');
+    const others = dedupeMembers((input.members ?? []).map(memberRef), who.userId);
     if (input.type === 'direct') {
       if (others.length !== DIRECT_MEMBERS - 1) throw new ChatError('bad_request', 'a direct room needs exactly one other member in "members"');
       const existing = await this.deps.store.findDirectRoom(who.tenant, who.userId, others[0]!.userId);
@@ -86,7 +91,7 @@ export class RoomCommands {
       maxMembers,
     };
     const room: Room = {
-      roomId, tenant: who.tenant, name: input.name, description: input.description ?? '', type: input.type,
+      roomId, tenant: who.tenant, name, description: input.description ?? '', type: input.type,
       ...(input.avatar ? { avatar: input.avatar } : {}), ...(input.banner ? { banner: input.banner } : {}),
       createdBy: who.userId, createdAt: at, updatedAt: at, memberCount: 1 + others.length, maxMembers,
       lastActivity: at, settings, isActive: true, tags: input.tags ?? [],
@@ -122,7 +127,7 @@ export class RoomCommands {
     settings.maxMembers = maxMembers;
     const updated: Room = {
       ...room,
-      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.name !== undefined ? { name: canonicalName(patch.name, 'the room name') } : {}),
       ...(patch.description !== undefined ? { description: patch.description } : {}),
       ...(patch.avatar !== undefined ? { avatar: patch.avatar } : {}),
       ...(patch.banner !== undefined ? { banner: patch.banner } : {}),
@@ -138,7 +143,11 @@ export class RoomCommands {
   async join(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember; joined: boolean }> {
     const { key, room } = await this.room(who, roomId);
     const existing = await this.deps.store.getMember(key, who.userId);
-    if (existing?.isBanned) throw new ChatError('forbidden', 'you are banned from this room');
+    if (existing?.isBanned) {
+      // as get answers: a private room does not tell the banned user it still exists
+      if (!isDiscoverable(room)) throw new ChatError('not_found', `room ${roomId} not found`);
+      throw new ChatError('forbidden', 'you are banned from this room');
+    }
     if (existing) return { room, member: existing, joined: false };
     if (!isDiscoverable(room)) throw new ChatError('not_found', `room ${roomId} not found`);
     if (room.settings.requireApproval) throw new ChatError('forbidden', 'this room requires approval: ask a moderator to invite you');
@@ -162,11 +171,12 @@ export class RoomCommands {
     this.announceMember(key, room, { type: 'user_left', roomId, user: { userId: who.userId, name: member.displayName }, reason: 'left' }, who.userId);
   }
 
-  async invite(who: Principal, roomId: string, target: { userId: string; displayName?: string }): Promise<RoomMember> {
+  async invite(who: Principal, roomId: string, invited: { userId: string; displayName?: string }): Promise<RoomMember> {
+    const target = memberRef(invited);
     const { key, room, actor } = await this.actor(who, roomId);
     assertCanInvite(room, actor);
     const existing = await this.deps.store.getMember(key, target.userId);
-    if (existing?.isBanned) throw new ChatError('conflict', `${target.userId} is banned from this room; unban first`);
+    if (existing?.isBanned) throw new ChatError('forbidden', `${target.userId} is banned from this room; unban first`);
     if (existing) return existing;
     if (room.memberCount >= room.maxMembers) throw new ChatError('conflict', `room is full (${room.maxMembers} members)`);
     const member: RoomMember = {
@@ -179,24 +189,27 @@ export class RoomCommands {
     return member;
   }
 
-  async kick(who: Principal, roomId: string, userId: string): Promise<void> {
+  /** Removes a member; returns who was removed (the id in its canonical form). */
+  async kick(who: Principal, roomId: string, rawUserId: string): Promise<RoomMember> {
+    const userId = targetId(rawUserId);
     const { key, room, actor } = await this.actor(who, roomId);
     const target = await this.target(key, userId);
     assertCanModerate(room, actor, target);
     await this.deps.store.removeMember(key, userId);
     this.announceMember(key, room, { type: 'user_left', roomId, user: { userId, name: target.displayName }, reason: 'kicked' }, userId);
+    return target;
   }
 
-  async setBanned(who: Principal, roomId: string, userId: string, banned: boolean): Promise<RoomMember> {
+  async setBanned(who: Principal, roomId: string, rawUserId: string, banned: boolean): Promise<RoomMember> {
+    const userId = targetId(rawUserId);
     const { key, room, actor } = await this.actor(who, roomId);
-    let target = await this.deps.store.getMember(key, userId);
     // Banning someone who is not (or no longer) a member still keeps them out.
-    if (!target) {
-      if (!banned) throw new ChatError('not_found', `${userId} is not banned in this room`);
-      target = { roomId, userId, displayName: userId, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false };
-    }
+    const target = await this.deps.store.getMember(key, userId)
+      ?? { roomId, userId, displayName: userId, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false };
     assertCanModerate(room, actor, target);
     if (!banned) {
+      // lifting a ban removes the banned row; a member who is not banned stays a member
+      if (!target.isBanned) throw new ChatError('not_found', `${userId} is not banned in this room`);
       await this.deps.store.removeMember(key, userId);
       this.announceMember(key, room, { type: 'member_updated', roomId, userId, role: target.role, isMuted: false, isBanned: false }, userId);
       return { ...target, isBanned: false };
@@ -207,7 +220,8 @@ export class RoomCommands {
     return updated;
   }
 
-  async setMuted(who: Principal, roomId: string, userId: string, muted: boolean): Promise<RoomMember> {
+  async setMuted(who: Principal, roomId: string, rawUserId: string, muted: boolean): Promise<RoomMember> {
+    const userId = targetId(rawUserId);
     const { key, room, actor } = await this.actor(who, roomId);
     const target = await this.target(key, userId);
     assertCanModerate(room, actor, target);
@@ -217,7 +231,8 @@ export class RoomCommands {
     return updated;
   }
 
-  async setRole(who: Principal, roomId: string, userId: string, role: Role): Promise<RoomMember> {
+  async setRole(who: Principal, roomId: string, rawUserId: string, role: Role): Promise<RoomMember> {
+    const userId = targetId(rawUserId);
     const { key, room, actor } = await this.actor(who, roomId);
     const target = await this.target(key, userId);
     assertCanSetRole(room, actor, target, role);
@@ -248,17 +263,24 @@ export class RoomCommands {
     return { key, room, actor };
   }
 
+  /** A member to act on; a banned user is no member (their row is the ban, which kick must not lift). */
   private async target(key: RoomKey, userId: string): Promise<RoomMember> {
     const target = await this.deps.store.getMember(key, userId);
-    if (!target) throw new ChatError('not_found', `${userId} is not a member of this room`);
+    if (!target || target.isBanned) throw new ChatError('not_found', `${userId} is not a member of this room`);
     return target;
   }
 
   private async passOwnership(key: RoomKey, room: Room, owner: RoomMember): Promise<void> {
-    const { members } = await this.deps.store.listMembers(key, { limit: 1000, offset: 0 });
-    const heir = members
-      .filter((m) => m.userId !== owner.userId && !m.isBanned)
-      .sort((a, b) => roleRank(b.role) - roleRank(a.role) || a.joinedAt.localeCompare(b.joinedAt))[0];
+    // every member is a candidate, page by page (a store page holds at most HEIR_PAGE members)
+    let heir: RoomMember | undefined;
+    for (let offset = 0; ; offset += HEIR_PAGE) {
+      const { members } = await this.deps.store.listMembers(key, { limit: HEIR_PAGE, offset });
+      for (const m of members) {
+        if (m.userId === owner.userId || m.isBanned) continue;
+        if (!heir || roleRank(m.role) > roleRank(heir.role) || (m.role === heir.role && m.joinedAt < heir.joinedAt)) heir = m;
+      }
+      if (members.length < HEIR_PAGE) break;
+    }
     if (!heir) return;
     const promoted = { ...heir, role: 'owner' as const };
     await this.deps.store.putMember(key, promoted);
@@ -279,6 +301,19 @@ export class RoomCommands {
     this.deps.bus.publish(subjects.roomControl(key), payload);
     this.deps.bus.publish(subjects.userEvents(room.tenant, userId), payload);
   }
+}
+
+/**
+ * A user named in a request (a member to add, invite or moderate, the other person of a direct
+ * room) in canonical form, as tokens name them (domain/identity.ts): `ａｄｍｉｎ` is `admin`, and an id
+ * with invisible characters is refused, so no request can name a look-alike of someone.
+ */
+function targetId(raw: string): string {
+  return canonicalId(raw, 'the user id');
+}
+
+function memberRef(m: { userId: string; displayName?: string }): { userId: string; displayName?: string } {
+  return { userId: targetId(m.userId), ...(m.displayName !== undefined ? { displayName: canonicalName(m.displayName, 'the display name') } : {}) };
 }
 
 function dedupeMembers(members: Array<{ userId: string; displayName?: string }>, self: string) {

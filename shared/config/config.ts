@@ -22,6 +22,12 @@ export const DEFAULTS = {
    */
   persistAckWaitMs: 2000,
   resumeSkewMs: 5000,
+  /**
+   * Time a draining gateway gives its clients to move on their own after the `reconnect` frame,
+   * before it closes the rest with 1001. With the shutdown margin (SHUTDOWN_MARGIN_MS) it stays
+   * under Kubernetes' default terminationGracePeriodSeconds of 30 s.
+   */
+  drainGraceMs: 10_000,
   recoveryWindowSec: 24 * 3600,
   memoryStreamMaxMessages: 200_000,
   natsStream: 'CHAT',
@@ -70,6 +76,7 @@ export const ENV_SCHEMA = {
   PERSIST_MAX_DELIVER: { kind: 'int', default: DEFAULTS.persistMaxDeliver, min: 1, doc: 'tries before an event goes to the dead-letter subject' },
   PERSIST_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.persistAckWaitMs, min: 100, max: 3_600_000, doc: 'ms a dead persister keeps the events handed to it before another persister gets them (a live one marks its batch in progress every half of it)' },
   RESUME_SKEW: { kind: 'int', default: DEFAULTS.resumeSkewMs, min: 0, doc: 'ms replayed before the last seen id on resume' },
+  DRAIN_GRACE_MS: { kind: 'int', default: DEFAULTS.drainGraceMs, min: 0, max: 600_000, doc: 'ms a gateway on SIGTERM gives its clients to reconnect elsewhere (after the reconnect frame) before closing the rest with 1001' },
   RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
   MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },
   CORS_ORIGINS: { kind: 'list', default: ['*'], doc: 'allowed Origin values for REST' },
@@ -139,6 +146,8 @@ export interface LimitsConfig { maxMessageLength: number }
 export interface WsConfig {
   maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutSec: number;
   typingTimeoutMs: number; presenceTtlSec: number; resumeSkewMs: number;
+  /** How long a draining gateway waits for its clients to move before closing them with 1001. */
+  drainGraceMs: number;
 }
 export interface PersistConfig {
   intervalMs: number; batchMax: number; maxDeliver: number;
@@ -232,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: {
       maxPayloadBytes: v.MAX_PAYLOAD_BYTES, maxBackpressureBytes: v.MAX_BACKPRESSURE_BYTES, idleTimeoutSec: v.WEBSOCKET_IDLE_TIMEOUT,
       typingTimeoutMs: v.TYPING_TIMEOUT, presenceTtlSec: v.PRESENCE_TTL, resumeSkewMs: v.RESUME_SKEW,
+      drainGraceMs: v.DRAIN_GRACE_MS,
     },
     persist: { intervalMs: v.PERSIST_INTERVAL_MS, batchMax: v.PERSIST_BATCH_MAX, maxDeliver: v.PERSIST_MAX_DELIVER, ackWaitMs: v.PERSIST_ACK_WAIT_MS },
     bus: busAdapter === 'nats'

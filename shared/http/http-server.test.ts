@@ -311,6 +311,21 @@ t.test('http - health, readiness, metrics', async (t) => {
   t.match(text, /chat_http_request_seconds_bucket\{le="[^"]+",route="\/v1\/things\/:thingId"\}/);
 });
 
+t.test('http - markNotReady: readiness answers 503 naming the reason while the dependencies are fine, and stays so', async (t) => {
+  const h = await start(t, {}, (s) => {
+    s.addReadiness('db', async () => {});
+  });
+  t.equal((await call(h.base, '/health/ready')).status, 200);
+  h.server.markNotReady('shutting down');
+  h.server.markNotReady('shutting down');
+  for (let i = 0; i < 2; i++) {
+    const ready = await call(h.base, '/health/ready');
+    t.equal(ready.status, 503);
+    t.same(ready.json, { status: 'not_ready', checks: { db: 'ok', draining: 'shutting down' } });
+  }
+  t.equal((await call(h.base, '/health')).status, 200, 'liveness is not affected');
+});
+
 t.test('http - unknown routes get the 404 envelope; routes and ws registered later still win', async (t) => {
   const h = await start(t, {}, (s) => {
     s.app.ws('/chat', { open: (ws) => { ws.send('hello'); } });

@@ -39,6 +39,11 @@ export interface HttpServer {
   writeError(res: HttpResponse, origin: string | undefined, err: ChatError): number;
   /** A dependency `/health/ready` checks; a check fails by rejecting or by taking longer than 2 s. */
   addReadiness(name: string, check: () => Promise<void>): void;
+  /**
+   * From now on `/health/ready` answers 503 naming `reason` (check `draining`), whatever the
+   * dependencies say: a process shutting down tells load balancers first. Idempotent.
+   */
+  markNotReady(reason: string): void;
   /** Resolves with the bound port (`port` 0 picks a free one). */
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting connections; open sockets and in-flight requests carry on. */
@@ -70,6 +75,8 @@ export interface HttpServerOptions {
 }
 
 const READINESS_TIMEOUT_MS = 2000;
+/** The readiness check a process shutting down fails (markNotReady). */
+export const DRAINING_CHECK = 'draining';
 // uWS ListenOptions (LIBUS_LISTEN_DEFAULT, LIBUS_LISTEN_EXCLUSIVE_PORT); the host+port+options form
 // of listen() is missing from the bundled declarations.
 const LISTEN_SHARED = 0;
@@ -107,6 +114,11 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     },
     addReadiness(name, check) {
       readiness.set(name, check);
+    },
+    markNotReady(reason) {
+      // One more check, so readiness stays decided in one place (the /health/ready route).
+      const refusal = new ChatError('unavailable', reason);
+      readiness.set(DRAINING_CHECK, () => Promise.reject(refusal));
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {

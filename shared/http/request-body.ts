@@ -1,4 +1,5 @@
 import { ChatError } from '../protocol/errors.ts';
+import { plainDataProblem } from '../protocol/plain-data.ts';
 import type { Exchange } from './exchange.ts';
 
 export type BodyResult = { ok: true; bytes: Buffer } | { ok: false; error: ChatError; closeConnection: boolean };
@@ -40,13 +41,18 @@ export function readBody(ex: Exchange, contentLength: string, limit: number): Pr
   });
 }
 
+/** The body as plain data (the same edge check as WebSocket frames: protocol/plain-data.ts), or ChatError('bad_request'). */
 export function parseJson(bytes: Buffer): unknown {
   if (bytes.length === 0) return {};
+  let value: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw new ChatError('bad_request', 'request body is not valid JSON', { cause: err });
   }
+  const problem = plainDataProblem(value);
+  if (problem) throw new ChatError('bad_request', `request body is not plain data: ${problem}`);
+  return value;
 }
 
 function tooLarge(limit: number): ChatError {

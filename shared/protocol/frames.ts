@@ -13,7 +13,9 @@ export const MESSAGE_ID_PATTERN = '^[0-9]{1,20}$';
 
 export const RoomId = Type.String({ pattern: ROOM_ID_PATTERN });
 export const MessageId = Type.String({ pattern: MESSAGE_ID_PATTERN });
-const Ref = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Number()]));
+/** The longest `ref` a client may attach (echoed in the reply). */
+export const MAX_REF_LENGTH = 64;
+const Ref = Type.Optional(Type.Union([Type.String({ maxLength: MAX_REF_LENGTH }), Type.Number()]));
 const Emoji = Type.String({ minLength: 1, maxLength: 32 });
 
 export const AttachmentSchema = Type.Object({
@@ -116,6 +118,12 @@ export type ServerFrame =
   | { type: 'resumed'; rooms: Array<{ roomId: string; recovered: boolean; replayed: number }> }
   | { type: 'ai_response'; roomId: string; requestId: string; chunk: string; done: boolean; messageId?: string }
   | { type: 'pong'; ref?: string | number; serverTime: string }
+  /**
+   * The gateway is draining (shutting down): connect again, to another gateway, after about
+   * `retryAfterMs` (spread per client so they do not all come back at once) and resume. The
+   * connection keeps working until then; the gateway closes it with 1001 after DRAIN_GRACE_MS.
+   */
+  | { type: 'reconnect'; reason: 'draining'; retryAfterMs: number }
   | { type: 'message'; data: { id: string; room: string; message: string; username: string; timestamp: string } };
 
 export type ServerFrameType = ServerFrame['type'];

@@ -2,10 +2,31 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { NodeIdLease } from '../ids/node-id-lease.ts';
 
 /**
- * Runs `stop` once on SIGTERM or SIGINT, then exits. A second signal, or a stop that takes longer
- * than `timeoutMs`, exits at once with status 1.
+ * Time a tier has after its drain grace to finish what is in flight (acks, a persister's batch, REST
+ * requests) and close its backends; past it, the process exits with status 1.
  */
-export function onShutdown(log: Logger, stop: () => Promise<void>, timeoutMs = 20_000): void {
+export const SHUTDOWN_MARGIN_MS = 10_000;
+
+export interface ShutdownPlan {
+  /** Marked not ready before anything else, so load balancers stop sending new work at once. */
+  readiness?: { markNotReady(reason: string): void };
+  /** How long the gateway waits for its clients to move (DRAIN_GRACE_MS); other tiers pass it too. */
+  drainGraceMs: number;
+  /** Stops taking new work, finishes what is in flight, closes backends. */
+  stop(): Promise<void>;
+}
+
+/** The reason `/health/ready` gives while a process shuts down. */
+export const SHUTTING_DOWN = 'shutting down';
+
+/**
+ * The one shutdown sequence of every process: on SIGTERM or SIGINT it turns not ready, runs
+ * `stop` once, then exits 0. A second signal exits at once with status 1, as does a stop that takes
+ * longer than the drain grace plus SHUTDOWN_MARGIN_MS (so the default stays within Kubernetes'
+ * 30 s terminationGracePeriodSeconds, before its SIGKILL).
+ */
+export function onShutdown(log: Logger, plan: ShutdownPlan): void {
+  const timeoutMs = plan.drainGraceMs + SHUTDOWN_MARGIN_MS;
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -13,15 +34,17 @@ export function onShutdown(log: Logger, stop: () => Promise<void>, timeoutMs = 2
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    plan.readiness?.markNotReady(SHUTTING_DOWN);
+    log.info({ signal, drainGraceMs: plan.drainGraceMs }, 'shutting down: not ready from now on');
     const timer = setTimeout(() => {
       log.error({ timeoutMs }, 'shutdown timed out');
+      log.flush?.();
       process.exit(1);
     }, timeoutMs);
     timer.unref();
-    stop().then(
+    plan.stop().then(
       () => { log.info('stopped'); log.flush?.(); process.exit(0); },
-      (err) => { log.error({ err }, 'shutdown failed'); process.exit(1); },
+      (err) => { log.error({ err }, 'shutdown failed'); log.flush?.(); process.exit(1); },
     );
   };
   process.on('SIGTERM', handler);

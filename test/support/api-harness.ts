@@ -49,6 +49,8 @@ export interface Client {
   put(path: string, body?: unknown): Promise<Reply>;
   patch(path: string, body?: unknown): Promise<Reply>;
   del(path: string): Promise<Reply>;
+  /** A request whose body is sent as written (JSON no encoder would produce). */
+  raw(method: string, path: string, text: string): Promise<Reply>;
 }
 
 export async function startApiHarness(opts: { ratePerSecond?: number; burst?: number } = {}): Promise<ApiHarness> {
@@ -91,10 +93,10 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
   return {
     base, store, bus, presence, server,
     as(userId, tenant = 'acme') {
-      const request = async (method: string, path: string, body?: unknown): Promise<Reply> => {
+      const request = async (method: string, path: string, body?: unknown, text = body === undefined ? undefined : JSON.stringify(body)): Promise<Reply> => {
         const headers: Record<string, string> = { authorization: `Bearer ${await token(userId, tenant)}` };
-        if (body !== undefined) headers['content-type'] = 'application/json';
-        const res = await fetch(`${base}/v1/chat${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+        if (text !== undefined) headers['content-type'] = 'application/json';
+        const res = await fetch(`${base}/v1/chat${path}`, { method, headers, ...(text !== undefined ? { body: text } : {}) });
         const json = (await res.json()) as any;
         return { status: res.status, headers: res.headers, body: json, data: json?.data, error: json?.error };
       };
@@ -105,6 +107,7 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
         put: (path, body) => request('PUT', path, body),
         patch: (path, body) => request('PATCH', path, body),
         del: (path) => request('DELETE', path),
+        raw: (method, path, text) => request(method, path, undefined, text),
       };
     },
     async close() {

@@ -28,7 +28,9 @@ export async function startChatProcess(opts: { command?: string; env?: Record<st
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chat-e2e-'));
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/chat.ts'), opts.command ?? 'all'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...opts.env },
+    // a short drain grace: tests that stop a process with raw sockets open (which ignore the
+    // `reconnect` frame) wait for it; the drain tests set their own
+    env: { ...process.env, NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', DRAIN_GRACE_MS: '1000', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
