@@ -354,7 +354,7 @@ t.test('message commands - reactions: removing one that is not yours is not_foun
   t.equal((await f.events(roomId)).length, before.events, 'nothing reached the stream');
   t.equal(f.frames(roomId).length, before.frames, 'no reaction_updated was announced');
   await f.persist(roomId);
-  t.same((await f.store.getMessage(roomId, messageId))?.reactions, { '👍': ['alice'] }, 'the owner\'s reaction stays');
+  t.same((await f.store.getMessage(k(roomId), messageId))?.reactions, { '👍': ['alice'] }, 'the owner\'s reaction stays');
 
   const mine = await f.messages.react(alice, { roomId, messageId, emoji: '👍', action: 'remove' });
   t.equal(mine.action, 'remove', 'the owner still takes back their own');

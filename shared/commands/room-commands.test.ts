@@ -398,14 +398,14 @@ t.test('room commands - identity: users named in requests are canonical ids; roo
   const { rooms, store, seen } = await setup(t);
   const room = await rooms.create(alice, { name: ' Cafe\u0301 ', type: 'private', members: [{ userId: 'ｂｏｂ', displayName: 'Bo\u0301b' }, { userId: 'bob' }] });
   t.equal(room.name, 'Café', 'NFC and trimmed');
-  t.same((await store.listMembers(room.roomId, { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.displayName]).sort(), [['alice', 'Alice'], ['bob', 'Bób']], 'ｂｏｂ is bob: one member');
+  t.same((await store.listMembers(k(room.roomId), { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.displayName]).sort(), [['alice', 'Alice'], ['bob', 'Bób']], 'ｂｏｂ is bob: one member');
 
   const seenBefore = seen.length;
   for (const name of ['\u200b\u200b\u200b', '\u3164', 'evil\u202etxt.exe']) {
     await t.rejects(rooms.create(alice, { name, type: 'public' }), { code: 'bad_request', message: /room name/ }, `create ${JSON.stringify(name)}`);
     await t.rejects(rooms.update(alice, room.roomId, { name }), { code: 'bad_request', message: /room name/ }, `rename to ${JSON.stringify(name)}`);
   }
-  t.equal((await store.getRoom(room.roomId))?.name, 'Café', 'no rename stored');
+  t.equal((await store.getRoom(k(room.roomId)))?.name, 'Café', 'no rename stored');
   for (const userId of ['adm\u200bin', 'admin\u202e', 'ad min', '']) {
     await t.rejects(rooms.invite(alice, room.roomId, { userId }), { code: 'bad_request', message: /user id/ }, `invite ${JSON.stringify(userId)}`);
     await t.rejects(rooms.setBanned(alice, room.roomId, userId, true), { code: 'bad_request' }, `ban ${JSON.stringify(userId)}`);
@@ -421,7 +421,7 @@ t.test('room commands - identity: users named in requests are canonical ids; roo
   t.match(await rooms.setMuted(alice, room.roomId, 'ｃａｒｏｌ', true), { userId: 'carol', isMuted: true });
   t.match(await rooms.setRole(alice, room.roomId, 'ｃａｒｏｌ', 'moderator'), { userId: 'carol', role: 'moderator' });
   t.match(await rooms.kick(alice, room.roomId, 'ｃａｒｏｌ'), { userId: 'carol' });
-  t.equal(await store.getMember(room.roomId, 'carol'), undefined, 'ｃａｒｏｌ was carol');
+  t.equal(await store.getMember(k(room.roomId), 'carol'), undefined, 'ｃａｒｏｌ was carol');
   t.match(await rooms.setBanned(alice, room.roomId, 'ｍａｌｌｏｒｙ', true), { userId: 'mallory', isBanned: true });
   await t.rejects(rooms.invite(alice, room.roomId, { userId: 'mallory' }), { code: 'forbidden' }, 'the ban holds for mallory');
 
