@@ -186,6 +186,8 @@ t.test('fan-out - two tenants\' rooms of the same id are two rooms on one gatewa
   t.same(theirs.got.map((f) => f.type), ['typing_indicator'], 'theirs: only its own room\'s frames');
   t.same(theirStream.frames().map((f) => f.type), ['typing_indicator']);
   t.same(h.published.map((p) => p.topic), [`j:${K('room_1')}`, `j:${roomKey('globex', 'room_1')}`, `j:${K('room_1')}`], 'each room on its own topic');
+  t.same(h.users.inRooms([K('room_1')]), [ours], 'a room\'s connections, by key (what a live gap that cannot be repaired closes)');
+  t.same(h.users.inRooms([roomKey('globex', 'room_1')]), [theirs, theirStream.conn]);
   h.bus.publish(subjects.roomControl(roomKey('globex', 'room_1')), encodeMsgpack(left('room_1', 'u1')));
   await tick();
   t.same([...theirs.getUserData().rooms], [], 'globex\'s u1 left globex\'s room');
