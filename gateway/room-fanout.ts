@@ -190,7 +190,8 @@ export class RoomFanout {
     const entry: RoomEntry = {
       key,
       roomId,
-      roomIdPacked: encodeMsgpack(roomId),
+      // a copy: the encoder's result is a view of a shared buffer, which a long-lived room would keep alive
+      roomIdPacked: new Uint8Array(encodeMsgpack(roomId)),
       topicMsgpack: `m:${key}`,
       topicJson: `j:${key}`,
       topicLegacy: `l:${key}`,
