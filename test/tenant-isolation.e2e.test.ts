@@ -91,6 +91,7 @@ for (const mode of ['embedded', 'nats'] as const) {
     t.equal((await carolWs.request({ type: 'join_room', roomId: 'vault' })).type, 'ack', 'globex\'s carol joins globex\'s public vault');
     for (const c of [aliceWs, eveWs]) t.equal((await c.request({ type: 'join_room', roomId: 'vault' })).type, 'ack');
     await eveWs.request({ type: 'typing_start', roomId: 'vault' });
+    t.equal((await eveWs.request({ type: 'set_presence', status: 'busy' })).type, 'ack');
     for (const [c, text] of [[aliceWs, 'acme 1'], [eveWs, 'globex 1'], [aliceWs, 'acme 2'], [eveWs, 'globex 2']] as const) {
       t.equal((await c.request({ type: 'send_message', roomId: 'vault', content: text })).type, 'ack');
     }
@@ -100,7 +101,9 @@ for (const mode of ['embedded', 'nats'] as const) {
     t.same(contents(aliceWs), ['acme 1', 'acme 2'], 'acme hears only acme\'s room');
     t.same(contents(carolWs), ['globex 1', 'globex 2'], 'globex hears only globex\'s room');
     t.same(aliceWs.frames.filter((f) => f.type === 'typing_indicator' || f.type === 'user_joined'), [], 'no typing or joins of the other room either');
+    t.same(aliceWs.frames.filter((f) => f.type === 'presence_update' && f.userId === 'eve'), [], 'nor globex\'s presence');
     t.ok(carolWs.frames.some((f) => f.type === 'typing_indicator' && f.user.userId === 'eve'), 'while globex\'s own room got them');
+    t.ok(carolWs.frames.some((f) => f.type === 'presence_update' && f.userId === 'eve' && f.status === 'busy'), 'presence too');
     t.ok([...aliceWs.frames, ...carolWs.frames].filter((f) => 'roomId' in f).every((f) => f.roomId === 'vault'), 'frames show the id, never a key');
 
     // REST history and search: each their own
