@@ -1,6 +1,6 @@
 import { loadConfig } from '../shared/config/index.ts';
 import { createLogger, startTracing } from '../shared/telemetry/index.ts';
-import { buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
+import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
 import { createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
@@ -13,9 +13,8 @@ export async function main(): Promise<void> {
   const adapters = await buildAdapters(config, log);
   const { store, bus, presence } = adapters;
 
-  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api' });
-  server.addReadiness('store', () => store.ping());
-  server.addReadiness('bus', () => bus.ready());
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api', tier: 'api', nodeId: adapters.ids.nodeId });
+  addDependencyChecks(server, adapters);
   const access = createStoreRoomAccess(store);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,

@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../shared/config/index.ts';
 import { createLogger, startTracing, type Logger } from '../shared/telemetry/index.ts';
-import { buildAdapters, messageCommands, roomCommands, onShutdown, SHUTTING_DOWN, type Adapters } from '../shared/runtime/index.ts';
+import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onShutdown, SHUTTING_DOWN, type Adapters } from '../shared/runtime/index.ts';
 import { createCachedRoomAccess, createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
@@ -31,9 +31,8 @@ export async function startAll(env: Record<string, string | undefined> = process
   log ??= createLogger(config.logLevel, { service: 'chat-svc', tier: 'all' });
   const adapters = await buildAdapters(config, log);
   const { store, bus } = adapters;
-  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc' });
-  server.addReadiness('store', () => store.ping());
-  server.addReadiness('bus', () => bus.ready());
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc', tier: 'all', nodeId: adapters.ids.nodeId });
+  addDependencyChecks(server, adapters);
 
   const rooms = roomCommands(adapters);
   const persister = startPersister({ bus, store, persist: config.persist, log: log.child({ tier: 'persister' }) });

@@ -1,7 +1,7 @@
 import type { Counter } from 'prom-client';
-import { metrics } from '../shared/telemetry/index.ts';
+import { metrics, refreshOnScrape } from '../shared/telemetry/index.ts';
 
-/** How often the counts reach Prometheus: far below any scrape interval. */
+/** How often the counts reach the counter between scrapes (a scrape flushes them too). */
 const FLUSH_MS = 1000;
 
 /**
@@ -13,7 +13,10 @@ export class FrameTally {
   readonly #counts = new Map<string, { n: number }>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly counter: Counter<'type'>) {}
+  constructor(private readonly counter: Counter<'type'>) {
+    // a scrape sees every frame counted so far, not the counts of the last flush
+    refreshOnScrape(async () => this.flush());
+  }
 
   count(type: string): void {
     let c = this.#counts.get(type);

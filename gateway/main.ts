@@ -1,6 +1,6 @@
 import { loadConfig } from '../shared/config/index.ts';
 import { createLogger, startTracing } from '../shared/telemetry/index.ts';
-import { buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
+import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
 import { createCachedRoomAccess } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startGateway } from './start.ts';
@@ -12,9 +12,8 @@ export async function main(): Promise<void> {
   const tracing = await startTracing('chat-svc-gateway');
   const adapters = await buildAdapters(config, log);
   if (adapters.bus.kind === 'memory') log.warn('BUS is in-process: this gateway reaches no other tier; set NATS_URL');
-  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc gateway' });
-  server.addReadiness('bus', () => adapters.bus.ready());
-  server.addReadiness('store', () => adapters.store.ping());
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc gateway', tier: 'gateway', nodeId: adapters.ids.nodeId });
+  addDependencyChecks(server, adapters);
   const access = createCachedRoomAccess(adapters.store);
   const gateway = startGateway({
     server, ws: config.ws, bus: adapters.bus, store: adapters.store, presence: adapters.presence, authenticator: adapters.authenticator,

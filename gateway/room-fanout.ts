@@ -2,7 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
 import { decodeMsgpack, encodeMsgpack, eventToFrame, newMessageFrameMsgpack, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
 import { roomKey, type DurableEvent, type Room, type RoomKey } from '../shared/domain/index.ts';
-import { metrics, type Logger } from '../shared/telemetry/index.ts';
+import { context, contextFromTraceparent, metrics, SpanKind, trace, tracer, tracingEnabled, type Logger } from '../shared/telemetry/index.ts';
 import type { Socket } from './connection.ts';
 import { framesOut } from './frame-tally.ts';
 import { mergeInStreamOrder, type LiveItem } from './gap-merge.ts';
@@ -209,7 +209,10 @@ export class RoomFanout {
     metrics.roomSubscriptions.set(this.rooms.size);
     this.hooks.watch(key);
     entry.subs.push(
-      this.bus.subscribe(subjects.roomEvents(key), (payload, _subject, seq) => this.live(entry, payload, seq)),
+      this.bus.subscribe(subjects.roomEvents(key), (payload, _subject, seq, traceparent) => {
+        if (seq !== undefined && tracingEnabled()) this.tracedLive(entry, payload, seq, traceparent);
+        else this.live(entry, payload, seq);
+      }),
       this.bus.subscribe(subjects.roomControl(key), (payload) => this.control(entry, payload)),
     );
     this.hooks.loadRoom(key).then(
@@ -238,6 +241,24 @@ export class RoomFanout {
     this.hooks.onControl(entry.key, frame);
     // The hook may have taken the last local connections out of the room.
     if (this.rooms.get(entry.key) === entry) this.forwardFrame(entry, payload, frame);
+  }
+
+  /**
+   * A stored event, in a span of the sender's trace (when it has one): the fan-out to this
+   * gateway's connections, with how many were in the room.
+   */
+  private tracedLive(entry: RoomEntry, payload: Uint8Array, seq: number, traceparent: string | undefined): void {
+    const parent = contextFromTraceparent(traceparent) ?? context.active();
+    if (trace.getSpan(parent) === undefined) return this.live(entry, payload, seq);
+    const span = tracer.startSpan('chat.fanout', {
+      kind: SpanKind.CONSUMER,
+      attributes: { 'chat.room_id': entry.key, 'chat.stream_seq': seq, 'chat.delivery_count': entry.receivers, 'chat.held': entry.held !== undefined },
+    }, parent);
+    try {
+      context.with(trace.setSpan(parent, span), () => this.live(entry, payload, seq));
+    } finally {
+      span.end();
+    }
   }
 
   private live(entry: RoomEntry, payload: Uint8Array, seq: number | undefined): void {

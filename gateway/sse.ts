@@ -85,7 +85,7 @@ export class SseStream {
     if (this.pending > this.deps.ws.maxBackpressureBytes) {
       // A consumer that cannot keep up is cut off rather than buffered without bound; it resumes.
       this.deps.log.info({ userId: this.conn.principal.userId, pending: this.pending }, 'slow SSE consumer closed');
-      metrics.fallbackSlowConsumers.inc();
+      metrics.slowConsumers.labels('sse').inc();
       this.ended = true;
       this.res.close();
       this.finish();

@@ -3,7 +3,8 @@ import type { Store } from '../shared/store/index.ts';
 import { roomIdOf, roomKey } from '../shared/domain/index.ts';
 import type { RoomCommands } from '../shared/commands/index.ts';
 import type { WsConfig } from '../shared/config/index.ts';
-import { metrics, type Logger } from '../shared/telemetry/index.ts';
+import { context, metrics, trace, tracingEnabled, type Logger, type Span } from '../shared/telemetry/index.ts';
+import { endFrameSpan, nameFrameSpan, startFrameSpan } from './frame-span.ts';
 import { sendFrame, type Connection, type Socket } from './connection.ts';
 import { handleFrame, type HandlerDeps } from './frame-handlers.ts';
 import { framesIn } from './frame-tally.ts';
@@ -69,9 +70,10 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
   let closing = false;
   const answered = () => { inFlight--; };
 
-  function sendError(ws: Socket, err: unknown, ref: string | number | undefined): void {
+  function sendError(ws: Socket, err: unknown, ref: string | number | undefined, span?: Span): void {
     const e = toChatError(err);
     metrics.errors.labels(e.code).inc();
+    if (span) endFrameSpan(span, e);
     if (e.code === 'internal') log.error({ err, userId: ws.getUserData().principal.userId }, 'frame failed');
     const retryAfterMs = e.details?.['retryAfterMs'];
     sendFrame(ws, {
@@ -114,25 +116,44 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
   }
 
   function message(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    if (!tracingEnabled()) return onFrame(ws, data, isBinary, undefined);
+    // the frame's span is active for all of its work: the command, the publish and the log lines join it
+    const span = startFrameSpan(ws.getUserData());
+    context.with(trace.setSpan(context.active(), span), () => onFrame(ws, data, isBinary, span));
+  }
+
+  function onFrame(ws: Socket, data: ArrayBuffer, isBinary: boolean, span: Span | undefined): void {
     if (data.byteLength > config.maxPayloadBytes) {
-      return sendError(ws, new ChatError('too_large', `frame is ${data.byteLength} bytes; the limit is ${config.maxPayloadBytes}`), undefined);
+      return sendError(ws, new ChatError('too_large', `frame is ${data.byteLength} bytes; the limit is ${config.maxPayloadBytes}`), undefined, span);
     }
     let frame;
     try {
       frame = decodeClientFrame(data, isBinary);
     } catch (err) {
       const ref = err instanceof ChatError ? err.details?.['ref'] : undefined;
-      return sendError(ws, err, typeof ref === 'string' || typeof ref === 'number' ? ref : undefined);
+      return sendError(ws, err, typeof ref === 'string' || typeof ref === 'number' ? ref : undefined, span);
     }
     framesIn.count(frame.type);
     const ref = frame.ref;
-    if (frame.type === 'ping') return sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
-    if (closing) return sendError(ws, new ChatError('unavailable', 'server is draining; reconnect and send it again'), ref);
     const type = frame.type;
+    if (span) nameFrameSpan(span, type);
+    if (type === 'ping') {
+      sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
+      if (span) endFrameSpan(span, undefined);
+      return;
+    }
+    if (closing) return sendError(ws, new ChatError('unavailable', 'server is draining; reconnect and send it again'), ref, span);
     inFlight++;
+    // send -> ack is timed from here, so the wait behind the socket's earlier frames counts
+    const received = performance.now();
     const run = (issued?: () => void) => handleFrame(deps.handlers, ws, frame, issued).then(
-      (body) => sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body }),
-      (err) => sendError(ws, err, ref),
+      (body) => {
+        sendFrame(ws, { type: 'ack', ...(ref !== undefined ? { ref } : {}), action: type, ...body });
+        if (type === 'send_message' || type === 'message') metrics.sendAck.observe((performance.now() - received) / 1000);
+        if (log.isLevelEnabled('debug')) log.debug({ frame: type, ref, userId: ws.getUserData().principal.userId }, 'frame acked');
+        if (span) endFrameSpan(span, undefined);
+      },
+      (err) => sendError(ws, err, ref, span),
     ).finally(answered);
     const conn = ws.getUserData();
     if (!ORDERED.has(type)) return void run();

@@ -3,8 +3,8 @@ import { decodeMsgpack, encodeMsgpack, ChatError } from '../shared/protocol/inde
 import { redeliveryDelayMs } from '../shared/retry/index.ts';
 import type { DurableEvent } from '../shared/domain/index.ts';
 import type { Store } from '../shared/store/index.ts';
-import { metrics, contextFromHeaders, inSpan, SpanKind, SpanStatusCode, tracer, type Logger } from '../shared/telemetry/index.ts';
-import type { Span } from '@opentelemetry/api';
+import { metrics, tracingEnabled, type Logger } from '../shared/telemetry/index.ts';
+import { BatchTrace } from './batch-trace.ts';
 
 /**
  * Writes one batch of durable events and settles every delivery: ack after the store confirmed,
@@ -39,40 +39,34 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
     if (!events.length) return;
 
     const started = process.hrtime.bigint();
-    // One span per traced event, child of its sender's publish span: the trace of a message shows
-    // its wait in the stream and the batch write that stored it.
-    const spans = traced(deliveries, events.length);
+    const traced = tracingEnabled() ? BatchTrace.start(deliveries, store.kind) : undefined;
     try {
-      await inSpan('chat.persist.batch', SpanKind.INTERNAL, { 'chat.batch_size': events.length }, () => store.applyEvents(events));
+      if (traced) await traced.run(() => store.applyEvents(events));
+      else await store.applyEvents(events);
     } catch (err) {
-      for (const span of spans) { span.setStatus({ code: SpanStatusCode.ERROR }); span.end(); }
-      metrics.persistFailures.inc();
-      if (err instanceof ChatError && err.code === 'unavailable') {
-        log.warn({ err, events: events.length }, 'store unavailable; batch will be retried');
-        for (const d of deliveries) d.nak(redeliveryDelayMs(d.deliveryCount));
-        return;
-      }
-      log.warn({ err, events: events.length }, 'batch rejected; writing its events one by one');
-      await writeOneByOne(events, deliveries);
+      // the batch's log lines below are written in its span, so they carry its trace id
+      const settle = () => failed(err, events, deliveries);
+      if (traced) await traced.run(settle).finally(() => traced.failed(err));
+      else await settle();
       return;
     }
-    for (const span of spans) span.end();
+    traced?.committed(log);
     metrics.persistLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.persistBatchSize.observe(events.length);
+    observeLag(deliveries);
     countByKind(events);
     for (const d of deliveries) d.ack();
   };
 
-  function traced(deliveries: Delivery[], batchSize: number): Span[] {
-    const spans: Span[] = [];
-    for (const d of deliveries) {
-      const parent = contextFromHeaders(d.headers);
-      if (!parent) continue;
-      spans.push(tracer.startSpan('chat.persist', {
-        kind: SpanKind.CONSUMER, attributes: { 'chat.room_id': d.roomId, 'chat.stream_seq': d.seq, 'chat.batch_size': batchSize },
-      }, parent));
+  async function failed(err: unknown, events: DurableEvent[], deliveries: Delivery[]): Promise<void> {
+    metrics.persistFailures.inc();
+    if (err instanceof ChatError && err.code === 'unavailable') {
+      log.warn({ err, events: events.length }, 'store unavailable; batch will be retried');
+      for (const d of deliveries) d.nak(redeliveryDelayMs(d.deliveryCount));
+      return;
     }
-    return spans;
+    log.warn({ err, events: events.length }, 'batch rejected; writing its events one by one');
+    await writeOneByOne(events, deliveries);
   }
 
   async function writeOneByOne(events: DurableEvent[], deliveries: Delivery[]): Promise<void> {
@@ -81,6 +75,7 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
       try {
         await store.applyEvents([events[i]!]);
         metrics.persistedEvents.labels(events[i]!.kind).inc();
+        observeLag([d]);
         d.ack();
       } catch (err) {
         if (d.deliveryCount >= maxDeliver) deadLetter(d, 'store rejected the event', err);
@@ -88,6 +83,20 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
       }
     }
   }
+}
+
+/**
+ * Stream time (the NATS server's clock) to commit time (ours): a skew between the two clocks shows
+ * in these histograms, and a negative difference counts as 0.
+ */
+function observeLag(deliveries: Delivery[]): void {
+  const now = Date.now();
+  let oldest = now;
+  for (const d of deliveries) {
+    if (d.storedAt < oldest) oldest = d.storedAt;
+    metrics.persistLag.observe(Math.max(0, now - d.storedAt) / 1000);
+  }
+  metrics.streamToStore.observe((now - oldest) / 1000);
 }
 
 /** persistedEvents by kind, one counter update per kind of the batch rather than per event. */

@@ -1,6 +1,6 @@
 import { loadConfig } from '../shared/config/index.ts';
 import { createLogger, startTracing } from '../shared/telemetry/index.ts';
-import { buildAdapters, onShutdown } from '../shared/runtime/index.ts';
+import { addDependencyChecks, buildAdapters, onShutdown } from '../shared/runtime/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startPersister } from './start.ts';
 
@@ -11,9 +11,8 @@ export async function main(): Promise<void> {
   const tracing = await startTracing('chat-svc-persister');
   const adapters = await buildAdapters(config, log);
   if (adapters.bus.kind === 'memory') log.warn('BUS is in-process: this persister receives nothing from other tiers; set NATS_URL');
-  const server = createHttpServer({ http: config.http, log, title: 'chat-svc persister' });
-  server.addReadiness('bus', () => adapters.bus.ready());
-  server.addReadiness('store', () => adapters.store.ping());
+  const server = createHttpServer({ http: config.http, log, title: 'chat-svc persister', tier: 'persister', nodeId: adapters.ids.nodeId });
+  addDependencyChecks(server, adapters, { usesRedis: false });
   const persister = startPersister({ bus: adapters.bus, store: adapters.store, persist: config.persist, log });
   const port = await server.listen(config.host, config.port);
   log.info({ port }, 'persister listening');

@@ -1,7 +1,7 @@
 import type { Bus, Consumer } from '../shared/bus/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { PersistConfig } from '../shared/config/index.ts';
-import { metrics, type Logger } from '../shared/telemetry/index.ts';
+import { metrics, refreshOnScrape, type Logger } from '../shared/telemetry/index.ts';
 import { createBatchWriter } from './batch-writer.ts';
 
 export interface PersisterDeps {
@@ -30,8 +30,6 @@ export interface Persister {
   stop(): Promise<void>;
 }
 
-const LAG_SAMPLE_MS = 5000;
-
 /**
  * The persister: a durable consumer that writes stream events to the store in batches of up to
  * PERSIST_BATCH_MAX, handed over every PERSIST_INTERVAL_MS (or sooner when full), acking only
@@ -44,9 +42,10 @@ export function startPersister(deps: PersisterDeps): Persister {
     { durable: deps.durable ?? 'persister', maxBatch: persist.batchMax, maxWaitMs: persist.intervalMs, ...(persist.ackWaitMs ? { ackWaitMs: persist.ackWaitMs } : {}) },
     writeBatch,
   );
-  const lag = setInterval(() => {
-    consumer.pending().then((n) => metrics.consumerPending.set(n), (err) => log.warn({ err }, 'consumer lag unknown'));
-  }, LAG_SAMPLE_MS).unref();
+  const stopLag = refreshOnScrape(() => consumer.pending().then(
+    (n) => { metrics.consumerPending.set(n); },
+    (err) => { log.warn({ err }, 'consumer lag unknown'); },
+  ));
 
   return {
     pending: () => consumer.pending(),
@@ -57,13 +56,13 @@ export function startPersister(deps: PersisterDeps): Persister {
         await new Promise((r) => setTimeout(r, Math.min(50, persist.intervalMs)));
         pending = await consumer.pending();
       }
-      clearInterval(lag);
+      stopLag();
       await consumer.stop();
       if (pending > 0) log.warn({ pending }, 'persister stopped with events unwritten; they stay in the stream');
       return { flushed: pending === 0, pending };
     },
     async stop() {
-      clearInterval(lag);
+      stopLag();
       await consumer.stop();
     },
   };

@@ -8,15 +8,16 @@ import { createMemoryRateLimiter } from '../shared/rate-limit/memory-rate-limit.
 import { MessageCommands, RoomCommands, createStoreRoomAccess } from '../shared/commands/index.ts';
 import { Snowflake } from '../shared/ids/snowflake.ts';
 import { silentLogger } from '../shared/telemetry/logger.ts';
-import { tracingConfigured } from '../shared/telemetry/tracing.ts';
+import { markTracingEnabled, tracingConfigured } from '../shared/telemetry/tracing.ts';
 import { startPersister } from './start.ts';
 import { keyOfRoom } from '../shared/domain/index.ts';
 
-t.test('tracing - one trace shows send -> stream -> batch write', async (t) => {
+t.test('tracing - one trace shows send -> stream -> persist -> store write; the batch links to it', async (t) => {
   const exporter = new InMemorySpanExporter();
   const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
   provider.register();
-  t.teardown(() => provider.shutdown());
+  markTracingEnabled();
+  t.teardown(async () => { markTracingEnabled(false); await provider.shutdown(); });
 
   const bus = await createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 10_000 });
   const store = createSqliteStore({ file: ':memory:' });
@@ -44,7 +45,15 @@ t.test('tracing - one trace shows send -> stream -> batch write', async (t) => {
   t.equal(persist!.spanContext().traceId, publish!.spanContext().traceId, 'same trace');
   t.equal(persist!.parentSpanContext?.spanId, publish!.spanContext().spanId, 'the persist span is a child of the publish span');
   t.equal(persist!.attributes['chat.room_id'], keyOfRoom(room), 'the room\'s key: its tenant and id');
-  t.ok(spans.some((s) => s.name === 'chat.persist.batch'), 'the batch write has its own span');
+  const command = spans.find((s) => s.name === 'chat.command send');
+  t.equal(publish!.parentSpanContext?.spanId, command?.spanContext().spanId, 'the publish is a child of the send command');
+  const write = spans.find((s) => s.name === 'chat.store.write');
+  t.equal(write?.parentSpanContext?.spanId, persist!.spanContext().spanId, 'the store write is a child of the persist span');
+  t.equal(write?.attributes['db.system'], 'sqlite');
+  const batch = spans.find((s) => s.name === 'chat.persist.batch');
+  t.ok(batch, 'the batch write has its own span');
+  t.not(batch!.spanContext().traceId, publish!.spanContext().traceId, 'in a trace of its own');
+  t.ok(batch!.links.some((l) => l.context.spanId === publish!.spanContext().spanId), 'linked to the events it wrote');
   t.ok(await store.getMessage(keyOfRoom(room), sent.message.messageId), 'and the message is stored');
 });
 

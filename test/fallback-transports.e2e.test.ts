@@ -227,5 +227,5 @@ t.test('sse - a reader that stops reading is cut off instead of buffered without
   response!.resume();
   await ended;
   t.ok(text.length > 0 && !text.includes('after the cut'), 'nothing was written to it after the cut; what it had buffered ends the stream');
-  t.match(await (await fetch(`${srv.http}/metrics`)).text(), /chat_sse_slow_consumer_closes_total [1-9]/, 'and counted it');
+  t.match(await (await fetch(`${srv.http}/metrics`)).text(), /chat_slow_consumers_total\{transport="sse"\} [1-9]/, 'and counted it');
 });

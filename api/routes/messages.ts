@@ -1,4 +1,5 @@
 import { ChatError } from '../../shared/protocol/index.ts';
+import { metrics } from '../../shared/telemetry/index.ts';
 import type { SendInput } from '../../shared/commands/index.ts';
 import type { Static } from '@sinclair/typebox';
 import { JsonText } from '../../shared/http/index.ts';
@@ -45,8 +46,10 @@ export function messageRoutes({ server, messages, guard, reads }: RouteDeps): vo
     body: SendMessageBody,
     response: SendResultSchema,
     handler: async ({ principal, params, body, setStatus }) => {
+      const started = performance.now();
       const result = await messages.send(principal, sendInput(params.roomId, body));
       if (result.duplicate) setStatus(200);
+      metrics.sendAck.observe((performance.now() - started) / 1000);
       return result;
     },
   });

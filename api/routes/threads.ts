@@ -1,4 +1,5 @@
 import { ChatError } from '../../shared/protocol/index.ts';
+import { metrics } from '../../shared/telemetry/index.ts';
 import { CHAT_PREFIX, type RouteDeps } from '../deps.ts';
 import { cursorPage } from '../cursor-page.ts';
 import { CursorQuery, MessageParams, SendResultSchema, ThreadPage, ThreadReplyBody } from '../schemas.ts';
@@ -30,8 +31,10 @@ export function threadRoutes({ server, store, messages, guard, reads }: RouteDep
     body: ThreadReplyBody,
     response: SendResultSchema,
     handler: async ({ principal, params, body, setStatus }) => {
+      const started = performance.now();
       const result = await messages.send(principal, sendInput(params.roomId, body, params.messageId));
       if (result.duplicate) setStatus(200);
+      metrics.sendAck.observe((performance.now() - started) / 1000);
       return result;
     },
   });

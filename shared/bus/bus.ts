@@ -74,9 +74,12 @@ export interface Bus {
 
 /**
  * `seq` is set for an event the stream republished (its payload is what `publishDurable` stored)
- * and undefined for what a process published on the live plane itself.
+ * and undefined for what a process published on the live plane itself. `traceparent` is the trace
+ * context the event was published with, given only while tracing is on (reading it costs a header
+ * decode per message); the in-process bus gives none: its republish runs inside the publisher's
+ * span, which is then the active one.
  */
-export type LiveHandler = (payload: Uint8Array, subject: string, seq: number | undefined) => void;
+export type LiveHandler = (payload: Uint8Array, subject: string, seq: number | undefined, traceparent?: string) => void;
 
 export interface LiveWatcher {
   interrupted(): void;

@@ -4,6 +4,10 @@ import { ChatError } from '../protocol/errors.ts';
 import type { LiveHandler, LiveWatcher, Subscription } from './bus.ts';
 import type { NatsBusConnection } from './nats-connection.ts';
 import { republishedSeq } from './nats-messages.ts';
+import { tracingEnabled } from '../telemetry/tracing.ts';
+
+/** The W3C trace context header: the stream republishes the publisher's headers with the event. */
+const TRACEPARENT = 'traceparent';
 
 interface LiveSub {
   readonly subject: string;
@@ -148,7 +152,9 @@ export class NatsLivePlane {
           return;
         }
         try {
-          handler(msg.data, exact ? subject : msg.subject, republishedSeq(msg));
+          const seq = republishedSeq(msg);
+          if (seq === undefined || !tracingEnabled()) handler(msg.data, exact ? subject : msg.subject, seq);
+          else handler(msg.data, exact ? subject : msg.subject, seq, msg.headers?.get(TRACEPARENT) || undefined);
         } catch (handlerErr) {
           log.error({ err: handlerErr, subject: msg.subject }, 'nats bus: live subscriber threw');
         }

@@ -14,7 +14,7 @@ import { canonicalId } from '../domain/identity.ts';
 import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
 import { RoomGuard } from './room-guard.ts';
-import { inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.ts';
+import { inSpan, SpanKind, traceHeaders, tracingEnabled } from '../telemetry/tracing.ts';
 
 /**
  * Message commands: send, edit, delete, react, pin, mark read, delivered. The one place where a
@@ -88,7 +88,13 @@ export class MessageCommands {
     this.guard = new RoomGuard(deps.access);
   }
 
-  async send(who: Principal, input: SendInput, issued?: Issued): Promise<SendResult> {
+  /** In a command span when tracing is on: a message's trace shows its checks apart from its publish. */
+  send(who: Principal, input: SendInput, issued?: Issued): Promise<SendResult> {
+    if (!tracingEnabled()) return this.sendMessage(who, input, issued);
+    return inSpan('chat.command send', SpanKind.INTERNAL, { 'chat.room_id': input.roomId }, () => this.sendMessage(who, input, issued));
+  }
+
+  private async sendMessage(who: Principal, input: SendInput, issued?: Issued): Promise<SendResult> {
     const type = input.messageType ?? 'text';
     assertClientMessageType(type);
     const content = checkContent(input.content, this.deps.limits, { attachments: input.attachments, type });
@@ -236,8 +242,14 @@ export class MessageCommands {
    * so `issued` is told right after.
    */
   private append(event: DurableEvent, dedupeId: string, issued?: Issued): Promise<DurableAck> {
-    const ack = inSpan(`chat.publish ${event.kind}`, SpanKind.PRODUCER, { 'chat.room_id': event.roomId, 'chat.event_id': event.id }, () =>
-      this.deps.bus.publishDurable(event.roomId, dedupeId, encodeMsgpack(event), traceHeaders()));
+    const ack = !tracingEnabled()
+      ? this.deps.bus.publishDurable(event.roomId, dedupeId, encodeMsgpack(event))
+      : inSpan(`chat.publish ${event.kind}`, SpanKind.PRODUCER, { 'chat.room_id': event.roomId, 'chat.event_id': event.id }, async (span) => {
+        const stored = await this.deps.bus.publishDurable(event.roomId, dedupeId, encodeMsgpack(event), traceHeaders());
+        span.setAttribute('chat.stream_seq', stored.seq);
+        if (stored.duplicate) span.setAttribute('chat.duplicate', true);
+        return stored;
+      });
     issued?.();
     return ack;
   }

@@ -305,10 +305,46 @@ t.test('http - health, readiness, metrics', async (t) => {
   await call(h.base, '/v1/things/m', { token: await h.token() });
   const m = await fetch(`${h.base}/metrics`);
   t.equal(m.status, 200);
-  t.match(m.headers.get('content-type'), /text\/plain/);
+  t.match(m.headers.get('content-type'), /application\/openmetrics-text/);
   const text = await m.text();
   t.match(text, /chat_http_requests_total\{route="\/v1\/things\/:thingId",status="200"\} \d+/);
   t.match(text, /chat_http_request_seconds_bucket\{le="[^"]+",route="\/v1\/things\/:thingId"\}/);
+});
+
+t.test('http - /health/detailed: each check with status, latency and dependency; chat_ready and chat_dependency_up follow it at each scrape', async (t) => {
+  let storeUp = true;
+  const h = await start(t, { readinessTimeoutMs: 100, tier: 'probe-test', nodeId: 7 }, (s) => {
+    s.addReadiness('store', async () => { if (!storeUp) throw new Error('store is down'); }, 'cassandra');
+    s.addReadiness('self', async () => {});
+  });
+  const ok = await call(h.base, '/health/detailed');
+  t.equal(ok.status, 200);
+  t.equal(ok.json.status, 'ready');
+  t.equal(ok.json.tier, 'probe-test');
+  t.equal(ok.json.nodeId, 7);
+  t.same(ok.json.checks.store, { status: 'ok', latencyMs: ok.json.checks.store.latencyMs, dependency: 'cassandra' });
+  t.ok(ok.json.checks.store.latencyMs >= 0);
+  t.notOk('dependency' in ok.json.checks.self, 'a check of the process itself names no dependency');
+  const up = await (await fetch(`${h.base}/metrics`)).text();
+  t.match(up, /chat_ready\{tier="probe-test"\} 1/);
+  t.match(up, /chat_dependency_up\{dependency="cassandra"\} 1/);
+
+  storeUp = false;
+  const down = await call(h.base, '/health/detailed');
+  t.equal(down.status, 503);
+  t.equal(down.json.status, 'not_ready');
+  t.same(down.json.checks.store, { status: 'fail', latencyMs: down.json.checks.store.latencyMs, dependency: 'cassandra', error: 'store is down' });
+  storeUp = true;
+  const later = await (await fetch(`${h.base}/metrics`)).text();
+  t.match(later, /chat_ready\{tier="probe-test"\} 1/, 'a scrape runs the checks again rather than repeating the last probe');
+  storeUp = false;
+  const scraped = await (await fetch(`${h.base}/metrics`)).text();
+  t.match(scraped, /chat_ready\{tier="probe-test"\} 0/);
+  t.match(scraped, /chat_dependency_up\{dependency="cassandra"\} 0/);
+  const info = await call(h.base, '/info');
+  t.equal(info.status, 200);
+  t.equal(info.json.nodeId, 7);
+  t.equal(info.json.build, info.json.commit ?? info.json.version);
 });
 
 t.test('http - markNotReady: readiness answers 503 naming the reason while the dependencies are fine, and stays so', async (t) => {

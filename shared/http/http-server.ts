@@ -5,6 +5,8 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { HttpConfig } from '../config/config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { mountBuiltins } from './builtin-routes.ts';
+import { Readiness, type Dependency } from './readiness.ts';
+import { refreshOnScrape } from '../telemetry/metrics.ts';
 import { Cors } from './cors.ts';
 import { mountHeld } from './held-route.ts';
 import { InFlight } from './in-flight.ts';
@@ -37,8 +39,12 @@ export interface HttpServer {
    * Returns the status.
    */
   writeError(res: HttpResponse, origin: string | undefined, err: ChatError): number;
-  /** A dependency `/health/ready` checks; a check fails by rejecting or by taking longer than 2 s. */
-  addReadiness(name: string, check: () => Promise<void>): void;
+  /**
+   * A check `/health/ready` runs; it fails by rejecting or by taking longer than the readiness
+   * timeout (2 s). `dependency` names the server it reaches (shown on /health/detailed, and in
+   * chat_dependency_up).
+   */
+  addReadiness(name: string, check: () => Promise<void>, dependency?: Dependency): void;
   /**
    * From now on `/health/ready` answers 503 naming `reason` (check `draining`), whatever the
    * dependencies say: a process shutting down tells load balancers first. Idempotent.
@@ -72,6 +78,13 @@ export interface HttpServerOptions {
   checkResponses?: boolean;
   /** Per readiness check (default 2000 ms). */
   readinessTimeoutMs?: number;
+  /**
+   * The tier this server serves ('gateway', 'api', 'persister', 'all'): shown on /info, and its
+   * readiness is exported as chat_ready{tier}, refreshed at each scrape.
+   */
+  tier?: string;
+  /** The snowflake node id of this process, shown on /info and /health/detailed. */
+  nodeId?: number;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -96,7 +109,10 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     bodyLimit: opts.http.bodyLimitBytes,
     checkResponses: opts.checkResponses ?? false,
   };
-  const readiness = new Map<string, () => Promise<void>>();
+  const readinessTimeoutMs = opts.readinessTimeoutMs ?? READINESS_TIMEOUT_MS;
+  const readiness = new Readiness(opts.tier, readinessTimeoutMs, opts.log);
+  // a scrape shows whether the tier is ready now, not when a probe last asked
+  const stopScrapeRefresh = opts.tier !== undefined ? refreshOnScrape(async () => { await readiness.run(); }) : () => {};
   let listenSocket: us_listen_socket | undefined;
 
   const server: HttpServer = {
@@ -112,13 +128,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       writeReply(res, reply.status, JSON_TYPE, reply.body, [...core.cors.headers(origin), ...reply.headers]);
       return reply.status;
     },
-    addReadiness(name, check) {
-      readiness.set(name, check);
+    addReadiness(name, check, dependency) {
+      readiness.add(name, check, dependency);
     },
     markNotReady(reason) {
       // One more check, so readiness stays decided in one place (the /health/ready route).
       const refusal = new ChatError('unavailable', reason);
-      readiness.set(DRAINING_CHECK, () => Promise.reject(refusal));
+      readiness.add(DRAINING_CHECK, () => Promise.reject(refusal));
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {
@@ -143,6 +159,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     },
     close() {
       listenSocket = undefined;
+      stopScrapeRefresh();
       // uWS >= 20.29 has App.close(); the bundled type declarations predate it.
       (app as TemplatedApp & { close(): void }).close();
     },
@@ -154,6 +171,6 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     },
   };
 
-  mountBuiltins(core, { readiness, readinessTimeoutMs: opts.readinessTimeoutMs ?? READINESS_TIMEOUT_MS, openapi: () => server.openapi() });
+  mountBuiltins(core, { readiness, readinessTimeoutMs, tier: opts.tier, nodeId: opts.nodeId, openapi: () => server.openapi() });
   return server;
 }

@@ -2,3 +2,4 @@ export { createHttpServer, type HttpServer, type HttpServerOptions } from './htt
 export type { RouteDef, RouteContext, HttpMethod, RequestHeaders, HeldRouteDef, HeldContext, HeldResponse } from './route.ts';
 export type { HeaderList } from './reply.ts';
 export { JsonText } from './json-text.ts';
+export type { Dependency } from './readiness.ts';

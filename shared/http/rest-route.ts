@@ -9,6 +9,8 @@ import { decodeParams, parseQuery, validate } from './request-input.ts';
 import type { CompiledRoute } from './route-table.ts';
 import type { AnyRouteDef, RequestHeaders } from './route.ts';
 import { authenticate, begin, CLIENT_CLOSED, observe, readHeaders, type ServerCore } from './server-core.ts';
+import { context, trace, tracingEnabled } from '../telemetry/tracing.ts';
+import { endRouteSpan, OPERATIONS_TAG, startRouteSpan } from './route-span.ts';
 
 /** A response that is not the JSON envelope (health probes, metrics, the OpenAPI document). */
 export class RawReply {
@@ -47,19 +49,28 @@ export function mountRoute(core: ServerCore, def: AnyRouteDef, envelope: boolean
     response: def.response && core.checkResponses ? TypeCompiler.Compile(def.response) : undefined,
   };
 
+  // probes and scrapes are not traced: they would bury the requests worth reading
+  const traced = !def.tags?.includes(OPERATIONS_TAG);
   core.app[def.method](def.path, (res, req) => {
     const started = performance.now();
     const headers = readHeaders(req, def.headers);
     const raw = { params: route.paramNames.map((_, i) => req.getParameter(i)), query: req.getQuery() ?? '', headers };
     const ex = begin(core, res, headers['origin']);
     const body = def.body ? readBody(ex, req.getHeader('content-length'), core.bodyLimit) : undefined;
-    run(core, ex, route, raw, body).then(
-      (status) => observe(route.label, ex.aborted ? CLIENT_CLOSED : status, started),
+    const span = traced && tracingEnabled() ? startRouteSpan(def.method, route.label, req.getHeader('traceparent')) : undefined;
+    const answer = () => run(core, ex, route, raw, body).then(
+      (status) => {
+        observe(route.label, ex.aborted ? CLIENT_CLOSED : status, started);
+        return status;
+      },
       (err: unknown) => {
         const status = ex.writeError(clientError(err, core.log, { route: route.label, method: def.method }));
         observe(route.label, ex.aborted ? CLIENT_CLOSED : status, started);
+        return status;
       },
     );
+    if (span === undefined) void answer();
+    else void context.with(trace.setSpan(context.active(), span), answer).then((status) => endRouteSpan(span, ex.aborted ? CLIENT_CLOSED : status));
   });
 }
 

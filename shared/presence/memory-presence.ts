@@ -191,6 +191,8 @@ class MemoryPresence implements Presence {
     if ((rooms.get(roomId) ?? 0) < count) rooms.set(roomId, count);
   }
 
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     this.#sweeper = undefined;

@@ -43,6 +43,13 @@ export interface Presence {
   /** Unread messages per room id; a room the user never read counts every message sent in it. */
   unreadCounts(tenant: string, userId: string, roomIds: string[]): Promise<Map<string, number>>;
 
+  /**
+   * Resolves when the backend answers (the memory adapter always does); rejects with
+   * ChatError('unavailable') when it does not. For health checks: unlike the calls above it does
+   * not fall back, and it is never on the chat path.
+   */
+  ping(): Promise<void>;
+
   close(): Promise<void>;
 }
 

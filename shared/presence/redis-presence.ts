@@ -332,6 +332,14 @@ class RedisPresence implements Presence {
     }, (memory) => memory.unreadCounts(tenant, userId, roomIds));
   }
 
+  async ping(): Promise<void> {
+    try {
+      await this.#client.ping();
+    } catch (err) {
+      throw new ChatError('unavailable', `redis does not answer: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
   async close(): Promise<void> {
     // close before detaching, so errors of the closing connection still have a listener
     if (this.#ownClient) await closeRedis(this.#client);

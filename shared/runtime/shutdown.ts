@@ -1,4 +1,5 @@
 import type { Logger } from '../telemetry/logger.ts';
+import { metrics } from '../telemetry/metrics.ts';
 import type { NodeIdLease } from '../ids/node-id-lease.ts';
 
 /**
@@ -61,6 +62,7 @@ export const EXIT_NODE_ID_LOST = 75;
  */
 export function exitOnLostNodeId(lease: NodeIdLease, log: Logger): void {
   void lease.lost.then((err) => {
+    metrics.nodeIdLeaseLost.inc();
     log.fatal({ err, nodeId: lease.nodeId }, 'node id lease lost: exiting so that no id is made twice; a restart claims a new id');
     log.flush?.();
     process.exit(EXIT_NODE_ID_LOST);

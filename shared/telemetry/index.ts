@@ -1,3 +1,7 @@
 export { createLogger, silentLogger, type Logger } from './logger.ts';
-export { registry, metrics } from './metrics.ts';
-export { tracer, startTracing, tracingConfigured, traceHeaders, contextFromHeaders, inSpan, SpanKind, SpanStatusCode, context, type Tracing } from './tracing.ts';
+export { registry, metrics, refreshOnScrape } from './metrics.ts';
+export {
+  tracer, startTracing, tracingConfigured, tracingEnabled, markTracingEnabled, traceHeaders, contextFromHeaders, contextFromTraceparent,
+  inSpan, activeTraceIds, SpanKind, SpanStatusCode, context, trace, type Tracing, type Context, type Link, type Span,
+} from './tracing.ts';
+export { buildInfo, type BuildInfo } from './build-info.ts';
