@@ -1,6 +1,6 @@
 # One image for every tier: the command is the `chat` subcommand.
 #   docker run IMAGE gateway | api | persister | all | migrate | token <user>
-# Build: docker build -t chat-svc .   (docs/operations.md; deploy/image/smoke.sh builds and tries it)
+# Build: docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t chat-svc .   (docs/operations.md; deploy/image/smoke.sh builds and tries it)
 
 # Production dependencies only. better-sqlite3 compiles from source when no prebuilt binary can be
 # downloaded, so the compiler is here and not in the image; node-gyp builds against the base
@@ -41,6 +41,10 @@ COPY gateway gateway
 COPY persister persister
 COPY api api
 COPY --from=web /build/api/web/dist api/web/dist
+# /info and /health/detailed report the commit: .git is not in the image, so the build passes it
+# (docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .); without it they report the version.
+ARG GIT_COMMIT=
+RUN if [ -n "$GIT_COMMIT" ]; then printf '{"commit":"%s"}\n' "$GIT_COMMIT" > build-info.json; fi
 # The SQLite store of `chat all` (the distributed tiers keep nothing on disk).
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -116,7 +116,7 @@ const CHAT_ROUTES = [
   'get /v1/chat/rooms/{roomId}/pins',
   'get /v1/chat/rooms/{roomId}/threads/{messageId}', 'post /v1/chat/rooms/{roomId}/threads/{messageId}',
   'post /v1/chat/rooms/{roomId}/read', 'get /v1/chat/rooms/{roomId}/messages/{messageId}/status',
-  'get /v1/chat/search', 'get /v1/chat/presence', 'put /v1/chat/presence', 'get /v1/chat/me',
+  'get /v1/chat/search', 'get /v1/chat/presence', 'put /v1/chat/presence', 'get /v1/chat/me', 'post /v1/chat/ai/ask',
 ];
 
 t.test('api - openapi - the document lists every route with its schemas', async (t) => {

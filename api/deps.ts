@@ -6,6 +6,9 @@ import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/command
 import type { HttpServer } from '../shared/http/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
 import type { HistoryReads } from './history-reads.ts';
+import type { AiConfig } from '../shared/config/index.ts';
+import type { RateLimiter } from '../shared/rate-limit/index.ts';
+import type { AiAsker, Assistant } from '../shared/ai/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -22,11 +25,17 @@ export interface ApiDeps {
   log: Logger;
   /** The history windows' bounds (HISTORY_WINDOW_*); the defaults when not given. */
   history?: HistoryConfig;
+  /**
+   * The assistant: AI_* config, the provider chain and the limiter of AI requests. With it the
+   * process runs AI workers (every api process does); `/v1/chat/ai/ask` is served either way.
+   */
+  ai?: { config: AiConfig; assistant: Assistant; rateLimiter: RateLimiter };
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */
 export interface RouteDeps extends ApiDeps {
   reads: HistoryReads;
+  asking: { asker: AiAsker; maxQuestionLength: number };
 }
 
 export const CHAT_PREFIX = '/v1/chat';

@@ -4,6 +4,7 @@ import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onSh
 import { createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
+import { createAssistant } from '../shared/ai/index.ts';
 
 /** `chat api`: the REST tier alone. Message writes go through the bus; a persister stores them. */
 export async function main(): Promise<void> {
@@ -22,6 +23,7 @@ export async function main(): Promise<void> {
     messages: messageCommands(config, adapters, access),
     guard: new RoomGuard(access),
     history: config.history,
+    ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');

@@ -12,6 +12,10 @@ import { meRoutes } from './routes/me.ts';
 import { devTokenRoutes } from './routes/dev-token.ts';
 import { serveWebApp } from './web-app.ts';
 import { historyReads } from './history-reads.ts';
+import { aiRoutes } from './routes/ai.ts';
+import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
+import { DEFAULTS } from '../shared/config/index.ts';
+import type { Message } from '../shared/domain/index.ts';
 
 export type { ApiDeps } from './deps.ts';
 
@@ -29,16 +33,27 @@ const STOP_TIMEOUT_MS = 10_000;
  */
 export async function startApi(deps: ApiDeps): Promise<Api> {
   const reads = historyReads(deps);
-  const routeDeps = { ...deps, reads };
+  const aiConfig = deps.ai?.config;
+  const asking = {
+    asker: createAiAsker(deps.bus, askWaitMs(aiConfig ?? { providers: [...DEFAULTS.aiProviders], timeoutMs: DEFAULTS.aiResponseTimeoutMs })),
+    maxQuestionLength: aiConfig?.maxQuestionLength ?? DEFAULTS.aiMaxQuestionLength,
+  };
+  const routeDeps = { ...deps, reads, asking };
   for (const register of [
-    roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes,
+    roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes,
   ]) register(routeDeps);
+  // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
+  const workers: AiWorkers | undefined = deps.ai && startAiWorkers({
+    bus: deps.bus, store: deps.store, rateLimiter: deps.ai.rateLimiter, assistant: deps.ai.assistant, ai: deps.ai.config,
+    postAnswer: (input) => deps.messages.postAiAnswer(input), log: deps.log.child({ part: 'ai' }),
+    history: async (roomId, q) => (await reads.windows.history(roomId, q)).map((item) => JSON.parse(item.json) as Message),
+  });
   await devTokenRoutes(deps);
   serveWebApp(deps.server, deps.log);
   deps.log.debug('api routes registered');
   return {
     async stop(timeoutMs = STOP_TIMEOUT_MS) {
-      const left = await deps.server.drain(timeoutMs);
+      const [left] = await Promise.all([deps.server.drain(timeoutMs), workers?.stop(timeoutMs)]);
       reads.close();
       if (left > 0) deps.log.warn({ inFlight: left }, 'api stopped with requests still running');
     },

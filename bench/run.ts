@@ -12,10 +12,11 @@ import type { ProfileSummary } from './lib/cpu-profile.ts';
 import { fanout, type Shape } from './scenarios/fanout.ts';
 import { idle } from './scenarios/idle.ts';
 import { storm } from './scenarios/storm.ts';
-import { ingest } from './scenarios/ingest.ts';
+import { ingest, JOURNAL_SETTINGS, type JournalSetting } from './scenarios/ingest.ts';
 import { history } from './scenarios/history.ts';
 import { presence } from './scenarios/presence.ts';
 import { storeScenario, type StoreKind } from './scenarios/store.ts';
+import { aiScenario } from './scenarios/ai.ts';
 
 /**
  * `npm run bench -- <scenario> [options]`: runs the peers side by side and writes
@@ -39,6 +40,12 @@ const int = (name: string) => (v: string) => {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name}: a positive whole number`);
   return n;
 };
+function journalList(v: string): JournalSetting[] {
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.filter((x) => !(JOURNAL_SETTINGS as readonly string[]).includes(x));
+  if (bad.length || !list.length) throw new InvalidArgumentError(`journals: a comma-separated list of ${JOURNAL_SETTINGS.join(', ')}`);
+  return list as JournalSetting[];
+}
 const num = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name}: a positive number`);
@@ -227,7 +234,8 @@ withTopology(withCommon(program.command('ingest')))
   .option('--senders <n>', 'sending clients, one room each (default 200)', int('senders'))
   .option('--messages <n>', 'messages in total (default 200000)', int('messages'))
   .option('--window <n>', 'unacknowledged sends per client (default 8)', int('window'))
-  .action(async (o: Common & Topology & { senders?: number; messages?: number; window?: number }) => {
+  .option('--journals <list>', `chat-svc embedded once per stream journal setting, from ${JOURNAL_SETTINGS.join(', ')} (default: the server's default only)`, journalList)
+  .action(async (o: Common & Topology & { senders?: number; messages?: number; window?: number; journals?: JournalSetting[] }) => {
     await runScenario('ingest', o, 2, async (ctx) => ingest(ctx, {
       gateways: o.gateways, persisters: o.persisters,
       peers: choosePeers(o.peers, ['chat', 'chat-nats'], ctx.notes),
@@ -237,6 +245,7 @@ withTopology(withCommon(program.command('ingest')))
       window: o.window ?? 8,
       payloadBytes: 100,
       format: o.format,
+      ...(o.journals ? { journals: o.journals } : {}),
     }));
   });
 
@@ -290,6 +299,28 @@ withCommon(program.command('store'))
       historyMessages: o.quick ? 1000 : 5000,
       historyReads: o.quick ? 100 : 1000,
       cassandra: { contactPoints: o.cassandra, localDataCenter: o.cassandraDc },
+    }));
+  });
+
+withCommon(program.command('ai'))
+  .description('p99 of ordinary messages while AI answers stream into other rooms, beside the same load without them (chat all, provider faked)')
+  .option('--rooms <n>', 'rooms of ordinary conversation (default 10)', int('rooms'))
+  .option('--members <n>', 'members per conversation room (default 5)', int('members'))
+  .option('--rate <n>', 'ordinary messages per second (default 200)', int('rate'))
+  .option('--answers <n>', 'AI answers streaming at once (default 50)', int('answers'))
+  .option('--chunks <n>', 'chunks per answer (default 40)', int('chunks'))
+  .option('--chunk-ms <n>', 'ms between chunks (default 50)', int('chunk-ms'))
+  .option('--seconds <n>', 'seconds per phase (default 10)', int('seconds'))
+  .action(async (o: Common & { rooms?: number; members?: number; rate?: number; answers?: number; chunks?: number; chunkMs?: number; seconds?: number }) => {
+    await runScenario('ai', o, 1, async (ctx) => aiScenario(ctx, {
+      reps: o.reps ?? (o.quick ? 1 : 2),
+      rooms: o.rooms ?? (o.quick ? 3 : 10),
+      members: o.members ?? (o.quick ? 3 : 5),
+      rate: o.rate ?? (o.quick ? 50 : 200),
+      answers: o.answers ?? (o.quick ? 5 : 50),
+      chunks: o.chunks ?? (o.quick ? 10 : 40),
+      chunkMs: o.chunkMs ?? 50,
+      seconds: o.seconds ?? (o.quick ? 2 : 10),
     }));
   });
 

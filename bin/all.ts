@@ -5,7 +5,11 @@ import { createCachedRoomAccess, createStoreRoomAccess, RoomGuard } from '../sha
 import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
+import { createAssistant } from '../shared/ai/index.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
+
+/** How long `chat all` waits at start for the persister to write what the stream's journal recovered. */
+const RECOVERED_WRITE_TIMEOUT_MS = 30_000;
 
 export interface AllInOne {
   port: number;
@@ -36,11 +40,18 @@ export async function startAll(env: Record<string, string | undefined> = process
 
   const rooms = roomCommands(adapters);
   const persister = startPersister({ bus, store, persist: config.persist, log: log.child({ tier: 'persister' }) });
+  if (config.bus.adapter === 'memory') {
+    // What the stream's journal took back after a crash is written before history is served: the
+    // api's history windows read the store for events the stream does not announce again.
+    const { flushed, pending } = await persister.caughtUp(RECOVERED_WRITE_TIMEOUT_MS);
+    if (!flushed) log.warn({ pending }, 'serving before every recovered stream event was written to the store');
+  }
   const apiAccess = createStoreRoomAccess(store);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
     messages: messageCommands(config, adapters, apiAccess), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
     history: config.history,
+    ai: { config: config.ai, assistant: createAssistant(config.ai, log.child({ tier: 'api' })), rateLimiter: adapters.rateLimiter },
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({

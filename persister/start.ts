@@ -18,9 +18,11 @@ export interface Persister {
   pending(): Promise<number>;
   /**
    * Waits until the stream holds nothing unwritten (or the timeout), then stops consuming: for the
-   * embedded mode, whose in-process stream does not outlive the process.
+   * embedded mode, whose in-process stream outlives the process only in its journal (when on).
    */
   flushAndStop(timeoutMs?: number): Promise<{ flushed: boolean; pending: number }>;
+  /** Waits until the stream holds nothing unwritten (or the timeout); goes on consuming. */
+  caughtUp(timeoutMs?: number): Promise<{ flushed: boolean; pending: number }>;
   /**
    * Stops pulling events, writes the batch being written, and hands back at once what it held but
    * had not started (the other persisters get it; on NATS it stays in the stream otherwise). For
@@ -47,15 +49,21 @@ export function startPersister(deps: PersisterDeps): Persister {
     (err) => { log.warn({ err }, 'consumer lag unknown'); },
   ));
 
+  async function caughtUp(timeoutMs: number): Promise<{ flushed: boolean; pending: number }> {
+    const deadline = Date.now() + timeoutMs;
+    let pending = await consumer.pending();
+    while (pending > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, persist.intervalMs)));
+      pending = await consumer.pending();
+    }
+    return { flushed: pending === 0, pending };
+  }
+
   return {
     pending: () => consumer.pending(),
+    caughtUp: (timeoutMs = 10_000) => caughtUp(timeoutMs),
     async flushAndStop(timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      let pending = await consumer.pending();
-      while (pending > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, Math.min(50, persist.intervalMs)));
-        pending = await consumer.pending();
-      }
+      const { pending } = await caughtUp(timeoutMs);
       stopLag();
       await consumer.stop();
       if (pending > 0) log.warn({ pending }, 'persister stopped with events unwritten; they stay in the stream');

@@ -48,6 +48,8 @@ export interface PeerOptions extends Topology {
   format: 'json' | 'msgpack';
   /** chat-svc processes run with `--cpu-prof` writing here (read after stop). */
   profileDir?: string;
+  /** Extra environment of the embedded chat-svc (a setting compared within one run, e.g. the stream journal). */
+  chatEnv?: Record<string, string>;
 }
 
 export interface Peer {
@@ -180,7 +182,7 @@ async function createChatRooms(base: string, token: string, roomIds: string[]): 
 async function embeddedPeer(opts: PeerOptions): Promise<Peer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-chat-'));
   try {
-    const proc = await startNodeScript('chat all', 'bin/chat.ts', ['all'], chatEnv({ DATA_DIR: dataDir }), true, opts.profileDir);
+    const proc = await startNodeScript('chat all', 'bin/chat.ts', ['all'], chatEnv({ ...opts.chatEnv, DATA_DIR: dataDir }), true, opts.profileDir);
     const base = `http://127.0.0.1:${proc.port}`;
     const token = await benchToken('bench-owner');
     return {

@@ -6,7 +6,7 @@ import { peerLabel, topologyText, type Peer, type PeerName, type Topology } from
 import { historyLength, readCounter } from '../peers/rest.ts';
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
-import { connectClients, fmt, interleave, mean, roomShape, withPeer, type Context, type ScenarioResult } from './context.ts';
+import { connectClients, fmt, mean, roomShape, withPeer, type Context, type ScenarioResult } from './context.ts';
 
 export interface IngestOptions extends Topology {
   peers: PeerName[];
@@ -17,10 +17,31 @@ export interface IngestOptions extends Topology {
   window: number;
   payloadBytes: number;
   format: 'json' | 'msgpack';
+  /**
+   * The embedded peer once per setting of its stream journal, interleaved like peers (off: no
+   * journal, as before issue 12; normal / full: MEMORY_STREAM_JOURNAL_SYNC). Absent: the default.
+   */
+  journals?: JournalSetting[];
+}
+
+export const JOURNAL_SETTINGS = ['off', 'normal', 'full'] as const;
+export type JournalSetting = (typeof JOURNAL_SETTINGS)[number];
+
+function journalEnv(j: JournalSetting): Record<string, string> {
+  return j === 'off' ? { MEMORY_STREAM_JOURNAL: 'off' } : { MEMORY_STREAM_JOURNAL: 'sqlite', MEMORY_STREAM_JOURNAL_SYNC: j };
+}
+
+/** A peer as measured: chat-svc embedded may run once per journal setting. */
+interface Variant { peer: PeerName; journal: JournalSetting | undefined; key: string }
+
+function variantLabel(v: Variant, topology: Topology): string {
+  return peerLabel(v.peer, topology) + (v.journal === undefined ? '' : ` (journal ${v.journal})`);
 }
 
 export interface IngestRun {
   peer: PeerName;
+  /** The embedded peer's journal setting, when the run compared them. */
+  journal?: JournalSetting;
   label: string;
   rep: number;
   sent: number;
@@ -92,34 +113,57 @@ async function runPeer(ctx: Context, peer: Peer, rep: number, opts: IngestOption
 
 export async function ingest(ctx: Context, opts: IngestOptions): Promise<ScenarioResult> {
   const runs: IngestRun[] = [];
-  const order = interleave(opts.peers, opts.reps);
+  const variants: Variant[] = opts.peers.flatMap((peer): Variant[] => (peer === 'chat' && opts.journals?.length
+    ? opts.journals.map((journal) => ({ peer, journal, key: `${peer}:${journal}` }))
+    : [{ peer, journal: undefined, key: peer }]));
+  const order: Array<{ v: Variant; rep: number }> = [];
+  for (let rep = 1; rep <= opts.reps; rep++) for (const v of variants) order.push({ v, rep });
   ctx.progress.start(order.length);
-  for (const { peer: name, rep } of order) {
-    const label = peerLabel(name, opts);
+  for (const { v, rep } of order) {
+    const name = v.peer;
+    const label = variantLabel(v, opts);
     try {
-      const run = await withPeer(ctx, name, { format: opts.format, gateways: opts.gateways, persisters: opts.persisters }, (peer) => runPeer(ctx, peer, rep, opts), `${label} #${rep}`);
+      const peerOpts = { format: opts.format, gateways: opts.gateways, persisters: opts.persisters, ...(v.journal ? { chatEnv: journalEnv(v.journal) } : {}) };
+      const run = await withPeer(ctx, name, peerOpts, async (peer) => ({ ...await runPeer(ctx, peer, rep, opts), label, ...(v.journal ? { journal: v.journal } : {}) }), `${label} #${rep}`);
       runs.push(run);
       ctx.progress.log(`ingest ${run.label} #${rep}: ${fmt(run.ackedPerSec)} acked/s, ${fmt(run.persistedPerSec)} persisted/s, history ${run.historyCheck}`);
     } catch (err) {
       ctx.progress.log(`ingest ${label} #${rep} failed: ${(err as Error).message}`);
       runs.push({
-        peer: name, label, rep, sent: 0, acked: 0, failed: 0, ackSeconds: 0, ackedPerSec: 0, persistedSeconds: null, persistedPerSec: null,
+        peer: name, ...(v.journal ? { journal: v.journal } : {}), label, rep, sent: 0, acked: 0, failed: 0, ackSeconds: 0, ackedPerSec: 0, persistedSeconds: null, persistedPerSec: null,
         ackLatency: summarize(newHistogram()), serverCpuUsPerMessage: null, auxCpuUsPerMessage: {}, historyCheck: 'n/a', errors: {}, error: (err as Error).message,
       });
     }
     ctx.progress.tick('ingest');
   }
-  const persistedMean = (p: PeerName) => mean(runs.filter((r) => r.peer === p).map((r) => r.persistedPerSec));
+  const of = (v: Variant) => runs.filter((r) => r.peer === v.peer && r.journal === v.journal);
+  const persistedMean = (v: Variant) => mean(of(v).map((r) => r.persistedPerSec));
   // issue 17: >= 50k/s embedded, >= 30k/s on NATS with 2 gateways + 2 persisters (other topologies: context)
   const natsTarget = opts.gateways === 2 && opts.persisters === 2 ? 30_000 : null;
-  const ratios: Ratio[] = opts.peers.map((p) => {
-    const v = persistedMean(p);
-    const bound = p === 'chat' ? 50_000 : natsTarget;
+  const ratios: Ratio[] = variants.map((v) => {
+    const value = persistedMean(v);
+    const bound = v.peer === 'chat' ? 50_000 : natsTarget;
     return {
-      name: `${p === 'chat' ? 'embedded' : `NATS (${topologyText(opts)})`}: messages/s acked and persisted`, value: v,
-      target: bound === null ? 'context' : `>= ${fmt(bound)}`, met: v === null || bound === null ? null : v >= bound,
+      name: `${v.peer === 'chat' ? `embedded${v.journal ? ` (journal ${v.journal})` : ''}` : `NATS (${topologyText(opts)})`}: messages/s acked and persisted`, value,
+      target: bound === null ? 'context' : `>= ${fmt(bound)}`, met: value === null || bound === null ? null : value >= bound,
     };
   });
+  // issue 12: what the journal costs, as ratios to the same server without it in the same run
+  const off = variants.find((v) => v.peer === 'chat' && v.journal === 'off');
+  if (off) {
+    for (const v of variants.filter((x) => x.peer === 'chat' && x.journal !== undefined && x.journal !== 'off')) {
+      // CPU per message holds up better than throughput when other work shares the cores
+      const picks = [
+        ['acked/s', (r: IngestRun) => r.ackedPerSec], ['persisted/s', (r: IngestRun) => r.persistedPerSec], ['server CPU us/msg', (r: IngestRun) => r.serverCpuUsPerMessage],
+      ] as const;
+      for (const [what, pick] of picks) {
+        const num = mean(of(v).map(pick));
+        const den = mean(of(off).map(pick));
+        const value = num !== null && den !== null && den > 0 ? num / den : null;
+        ratios.push({ name: `embedded, journal ${v.journal} / journal off: ${what}`, value, target: 'context', met: null });
+      }
+    }
+  }
   const md = [
     `${opts.senders} senders, each alone in its own room (so delivery adds one frame per message), each keeping ${opts.window} sends unacknowledged; `
       + `${fmt(opts.messages)} messages of ${opts.payloadBytes} bytes in total. "acked/s" is acked messages over the time to the last ack; "persisted/s" is the same messages over the time `
@@ -132,7 +176,7 @@ export async function ingest(ctx: Context, opts: IngestOptions): Promise<Scenari
   ];
   const charts: Chart[] = [{
     kind: 'bars', title: 'ingest: messages/s (mean of reps)', unit: 'messages/s', groups: ['acked/s', 'persisted/s'],
-    series: opts.peers.map((p) => ({ name: peerLabel(p, opts), values: [mean(runs.filter((r) => r.peer === p).map((r) => r.ackedPerSec)), persistedMean(p)] })),
+    series: variants.map((v) => ({ name: variantLabel(v, opts), values: [mean(of(v).map((r) => r.ackedPerSec)), persistedMean(v)] })),
   }];
   return { options: { ...opts }, results: { runs }, ratios, markdown: md.join('\n'), charts };
 }

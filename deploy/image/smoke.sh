@@ -23,6 +23,7 @@ if [ "${SMOKE_NO_BUILD:-}" != 1 ]; then
   start=$(date +%s)
   # docker format keeps the HEALTHCHECK; --pull=never: the base is local, no registry is asked
   $PODMAN build --format docker --pull=never --network host "${PODMAN_LIMITS[@]}" \
+    --build-arg GIT_COMMIT="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || true)" \
     -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT"
   echo "smoke: built in $(( $(date +%s) - start )) s, $($PODMAN image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}')"
 fi

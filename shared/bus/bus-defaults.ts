@@ -13,3 +13,6 @@ export const DEFAULT_ACK_WAIT_MS = DEFAULTS.persistAckWaitMs;
 
 /** How long a dedupeId is remembered (NATS_DUPLICATE_WINDOW; the memory bus has no variable for it). */
 export const DEFAULT_DEDUPE_WINDOW_SEC = DEFAULTS.natsDuplicateWindowSec;
+
+/** Bytes of events the in-process stream holds at most (MEMORY_STREAM_MAX_MB). */
+export const DEFAULT_MEMORY_STREAM_MAX_BYTES = DEFAULTS.memoryStreamMaxMb * 1024 * 1024;

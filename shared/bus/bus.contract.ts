@@ -42,6 +42,23 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.same([...subjectsSeen], [subject], 'handler is told the subject');
   });
 
+  t.test(`bus - queue group: each message reaches one member of the group, plain subscribers get all (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const subject = `test.${uid()}.req`;
+    const a: string[] = [];
+    const b: string[] = [];
+    const all: string[] = [];
+    bus.subscribe(subject, (p) => a.push(text(p)), { queue: 'workers' });
+    bus.subscribe(subject, (p) => b.push(text(p)), { queue: 'workers' });
+    bus.subscribe(subject, (p) => all.push(text(p)));
+    const sent = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    for (const m of sent) bus.publish(subject, enc.encode(m));
+    await waitFor(() => all.length === sent.length && a.length + b.length === sent.length, 'every request once in the group');
+    t.same([...a, ...b].sort(), [...sent].sort(), 'each request went to exactly one member');
+    t.same(all, sent, 'the plain subscriber saw every request');
+    t.throws(() => bus.subscribe(`test.${uid()}.*`, () => {}, { queue: 'workers' }), 'a queue group on a wildcard is refused');
+  });
+
   t.test(`bus - watchLive: a working bus reports no interruption, and live keeps flowing (${opts.name})`, async (t) => {
     const bus = await open(t);
     const calls: string[] = [];

@@ -43,7 +43,13 @@ export interface Bus {
   readonly kind: 'memory' | 'nats';
 
   publish(subject: string, payload: Uint8Array): void;
-  subscribe(subject: string, handler: LiveHandler): Subscription;
+  /**
+   * With `queue`, the subscription joins that queue group: each message on the subject goes to one
+   * member of the group (across every process on the bus), not to all; subscribers outside the
+   * group still get it. Queue groups take exact subjects only. Still at most once: a message
+   * published while the group has no member is lost.
+   */
+  subscribe(subject: string, handler: LiveHandler, options?: SubscribeOptions): Subscription;
   /**
    * Watches the live plane's continuity. `interrupted()` is called when live delivery stopped
    * (the connection to the server was lost, or a server of the cluster, through which others'
@@ -80,6 +86,10 @@ export interface Bus {
  * span, which is then the active one.
  */
 export type LiveHandler = (payload: Uint8Array, subject: string, seq: number | undefined, traceparent?: string) => void;
+
+export interface SubscribeOptions {
+  queue?: string;
+}
 
 export interface LiveWatcher {
   interrupted(): void;
@@ -164,6 +174,11 @@ export const subjects = {
   durable: (room: RoomKey) => `chat.durable.${room}`,
   userEvents: (tenant: string, userId: string) => `chat.user.${subjectToken(tenant)}.${subjectToken(userId)}.ev`,
   deadLetter: 'chat.deadletter',
+  /** AI requests, served by the api tier's AI workers in the queue group `aiWorkers`. */
+  aiRequests: 'chat.ai.req',
+  aiWorkers: 'chat-ai-workers',
+  /** Where a worker streams the answer to one `/v1/chat/ai/ask` request. */
+  aiReply: (requestId: string) => `chat.ai.reply.${subjectToken(requestId)}`,
 } as const;
 
 /**

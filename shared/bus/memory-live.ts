@@ -10,6 +10,8 @@ export class MemoryLivePlane {
   readonly #report: (err: unknown, where: string) => void;
   readonly #exact = new Map<string, Set<LiveSub>>();
   readonly #wildcards = new Set<LiveSub>();
+  /** subject -> queue group -> its members, each message to the next in turn. */
+  readonly #queues = new Map<string, Map<string, QueueGroup>>();
   #published = 0;
   #delivering = false;
   // publishes made by handlers while a delivery runs, delivered after it in order
@@ -60,6 +62,16 @@ export class MemoryLivePlane {
         if (sub.from <= n && matchesPattern(sub.tokens!, subject)) this.#call(sub, payload, subject, seq);
       }
     }
+    if (this.#queues.size !== 0) {
+      const groups = this.#queues.get(subject);
+      if (groups !== undefined) {
+        for (const group of groups.values()) {
+          const eligible = group.members.filter((m) => m.from <= n);
+          if (eligible.length === 0) continue;
+          this.#call(eligible[group.next++ % eligible.length]!, payload, subject, seq);
+        }
+      }
+    }
   }
 
   #call(sub: LiveSub, payload: Uint8Array, subject: string, seq: number | undefined): void {
@@ -70,7 +82,7 @@ export class MemoryLivePlane {
     }
   }
 
-  subscribe(subject: string, handler: LiveHandler): Subscription {
+  subscribe(subject: string, handler: LiveHandler, queue?: string): Subscription {
     const tokens = subject.split('.');
     let wildcard = false;
     for (let i = 0; i < tokens.length; i++) {
@@ -81,6 +93,10 @@ export class MemoryLivePlane {
       if (tok === '*' || tok === '>') wildcard = true;
     }
     const sub: LiveSub = { handler, tokens: wildcard ? tokens : undefined, from: this.#published + 1 };
+    if (queue !== undefined) {
+      if (wildcard) throw new ChatError('bad_request', `queue group ${queue}: subject "${subject}" must be exact`);
+      return this.#joinQueue(subject, queue, sub);
+    }
     if (wildcard) {
       this.#wildcards.add(sub);
       return { unsubscribe: () => { this.#wildcards.delete(sub); } };
@@ -100,7 +116,31 @@ export class MemoryLivePlane {
   clear(): void {
     this.#exact.clear();
     this.#wildcards.clear();
+    this.#queues.clear();
   }
+
+  #joinQueue(subject: string, queue: string, sub: LiveSub): Subscription {
+    let groups = this.#queues.get(subject);
+    if (groups === undefined) this.#queues.set(subject, groups = new Map());
+    let group = groups.get(queue);
+    if (group === undefined) groups.set(queue, group = { members: [], next: 0 });
+    group.members.push(sub);
+    return {
+      unsubscribe: () => {
+        const i = group.members.indexOf(sub);
+        if (i < 0) return;
+        group.members.splice(i, 1);
+        if (group.members.length !== 0) return;
+        groups.delete(queue);
+        if (groups.size === 0) this.#queues.delete(subject);
+      },
+    };
+  }
+}
+
+interface QueueGroup {
+  readonly members: LiveSub[];
+  next: number;
 }
 
 interface LiveSub {

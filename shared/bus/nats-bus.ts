@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { ChatError } from '../protocol/errors.ts';
 import type {
-  BatchHandler, Bus, ConsumeOptions, Consumer, DurableAck, DurableMessage, LiveHandler, LiveWatcher, Subscription,
+  BatchHandler, Bus, ConsumeOptions, Consumer, DurableAck, DurableMessage, LiveHandler, SubscribeOptions, LiveWatcher, Subscription,
 } from './bus.ts';
 import { consumerSettings } from './consume-options.ts';
 import { NatsBusConnection } from './nats-connection.ts';
@@ -119,8 +119,8 @@ class NatsBus implements Bus {
     this.#live.publish(subject, payload);
   }
 
-  subscribe(subject: string, handler: LiveHandler): Subscription {
-    return this.#live.subscribe(subject, handler);
+  subscribe(subject: string, handler: LiveHandler, options?: SubscribeOptions): Subscription {
+    return this.#live.subscribe(subject, handler, options?.queue);
   }
 
   watchLive(watcher: LiveWatcher): Subscription {

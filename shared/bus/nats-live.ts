@@ -12,6 +12,7 @@ const TRACEPARENT = 'traceparent';
 interface LiveSub {
   readonly subject: string;
   readonly handler: LiveHandler;
+  readonly queue: string | undefined;
   nats: NatsSubscription | undefined;
 }
 
@@ -52,10 +53,11 @@ export class NatsLivePlane {
     }
   }
 
-  subscribe(subject: string, handler: LiveHandler): Subscription {
+  subscribe(subject: string, handler: LiveHandler, queue?: string): Subscription {
     if (this.#connection.closed) throw new ChatError('unavailable', 'the bus is closed');
     checkSubject(subject);
-    const sub: LiveSub = { subject, handler, nats: undefined };
+    if (queue !== undefined && WILDCARD.test(subject)) throw new ChatError('bad_request', `queue group ${queue}: subject "${subject}" must be exact`);
+    const sub: LiveSub = { subject, handler, queue, nats: undefined };
     this.#subs.add(sub);
     const conn = this.#connection.current;
     if (conn !== undefined) this.#natsSubscribe(conn.nc, sub);
@@ -146,6 +148,7 @@ export class NatsLivePlane {
     const exact = !WILDCARD.test(subject);
     // one closure per subscription, none per message
     sub.nats = nc.subscribe(subject, {
+      ...(sub.queue !== undefined ? { queue: sub.queue } : {}),
       callback: (err, msg) => {
         if (err !== null) {
           log.error({ err, subject }, 'nats bus: subscription failed');

@@ -6,6 +6,7 @@ import { Emitter, FRAME_EVENTS, type ChatEventName, type ConnectionState, type L
 import type { ChatClientOptions } from './options.ts';
 import { RequestQueue } from './request-queue.ts';
 import { ChatRest, type FetchLike } from './rest.ts';
+import { askAi, type AiAnswer, type AskOptions } from './ai.ts';
 import type { Request } from './rest-commands.ts';
 import { RoomCursors } from './room-cursors.ts';
 import type { EventSourceConstructor, TransportKind, WebSocketConstructor } from './transport.ts';
@@ -29,6 +30,12 @@ const GAP_FILL_PAGES = 10;
  */
 export class ChatClient {
   readonly rest: ChatRest;
+  /**
+   * The AI assistant: `ai.ask(question, { roomId, onDelta })`. In rooms with AI enabled, messages
+   * starting with `@ai` are answered in the room: listen to `ai_response` for the streamed pieces;
+   * the stored answer then arrives as a `message` of type `ai_response`.
+   */
+  readonly ai: { ask(question: string, opts?: AskOptions): Promise<AiAnswer> };
   /** Who the server says we are (after the first `welcome`). */
   user: { userId: string; name: string; tenant: string } | undefined;
 
@@ -47,6 +54,8 @@ export class ChatClient {
     if (!f) throw new TypeError('no fetch: pass options.fetch');
     const fetchImpl = f.bind(globalThis);
     this.rest = new ChatRest({ baseUrl: opts.url, token: opts.token, fetch: fetchImpl });
+    const rest = this.rest;
+    this.ai = { ask: (question, askOpts) => askAi(rest, question, askOpts) };
     this.cursors = new RoomCursors(opts.seenPerRoom ?? 5000);
     const backoff = { ...DEFAULT_BACKOFF, ...opts.reconnect };
     const kinds = (opts.transports ?? ['websocket', 'sse', 'poll']).filter((k) => k !== 'websocket' || WebSocketImpl !== undefined);

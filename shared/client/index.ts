@@ -9,4 +9,5 @@ export type { WireFormat } from './wire.ts';
 export type { BackoffOptions } from './backoff.ts';
 export { backoffDelay } from './backoff.ts';
 export { SseParser, type SseEvent } from './sse-parser.ts';
+export { askAi, type AskOptions, type AiAnswer } from './ai.ts';
 export type * from './types.ts';

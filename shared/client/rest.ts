@@ -39,19 +39,22 @@ export class ChatRest {
 
   /** One call; `path` is under the base URL (`/v1/chat/...`). */
   async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    return unwrap<T>(await this.send(method, path, body, {}, signal), `${method} ${path}`);
+  }
+
+  /** One call whose answer the caller reads itself (a stream); a network failure is `unavailable`. */
+  async send(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<Awaited<ReturnType<FetchLike>>> {
     const token = await this.token();
-    let res;
     try {
-      res = await this.fetchImpl(this.baseUrl + path, {
+      return await this.fetchImpl(this.baseUrl + path, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         ...(signal ? { signal } : {}),
       });
     } catch (err) {
       throw new ChatClientError('unavailable', `${method} ${path}: ${(err as Error)?.message ?? 'network error'}`, { cause: err });
     }
-    return unwrap<T>(res, `${method} ${path}`);
   }
 
   me(): Promise<Me> {

@@ -9,12 +9,16 @@ import type { DurableEvent } from '../domain/events.ts';
 import type { Attachment, Message, MessageType } from '../domain/models.ts';
 import { roomIdOf, type RoomKey } from '../domain/room-key.ts';
 import { assertCanDelete, assertCanEdit, assertCanPin } from '../domain/permissions.ts';
-import { assertClientMessageType, checkContent, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
+import { assertClientMessageType, checkContent, checkMetadata, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
 import { canonicalId } from '../domain/identity.ts';
 import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
 import { RoomGuard } from './room-guard.ts';
 import { inSpan, SpanKind, traceHeaders, tracingEnabled } from '../telemetry/tracing.ts';
+import { mayTriggerAi } from '../ai/triggers.ts';
+import { moderate } from '../ai/moderation.ts';
+import { aiMetrics } from '../ai/ai-metrics.ts';
+import { encodeAiRequest } from '../ai/requests.ts';
 
 /**
  * Message commands: send, edit, delete, react, pin, mark read, delivered. The one place where a
@@ -76,6 +80,9 @@ export type Issued = () => void;
 /** How long an author's own message may take to reach the store before edit/delete gives up. */
 const PERSIST_GRACE_MS = 250;
 const ANONYMOUS_NAME = 'Anonymous';
+/** Author of the assistant's messages; what marks them is their type, `ai_response`, which no client may send. */
+export const AI_AUTHOR_ID = '@assistant';
+export const AI_AUTHOR_NAME = 'AI Assistant';
 /** A read mark this far behind the newest message is treated as this far behind. */
 const UNREAD_RECOUNT_CAP = 1000;
 
@@ -98,10 +105,20 @@ export class MessageCommands {
     const type = input.messageType ?? 'text';
     assertClientMessageType(type);
     const content = checkContent(input.content, this.deps.limits, { attachments: input.attachments, type });
+    checkMetadata(input.metadata, this.deps.limits);
     // named users as tokens name them (domain/identity.ts): `@ａｄｍｉｎ` mentions admin
     const mentioned = input.mentions?.map((id) => canonicalId(id, 'a mentioned user id'));
     const { key, room, member } = await this.guard.poster(who, input.roomId);
     await this.limit(who);
+    // `none` costs nothing; the others one scan of the text by the word list (moderation.ts)
+    const level = room.settings.moderationLevel;
+    const verdict = level === 'none' ? undefined : moderate(content);
+    if (verdict?.flagged) {
+      aiMetrics.moderation.inc({ level, action: level === 'strict' ? 'refused' : 'flagged' });
+      if (level === 'strict') {
+        throw new ChatError('moderated', 'this room does not accept that message (moderation: strict)', { details: { categories: verdict.categories } });
+      }
+    }
 
     if (input.threadId) assertId(input.threadId);
     if (input.replyTo) assertId(input.replyTo);
@@ -134,6 +151,7 @@ export class MessageCommands {
     if (member.avatar && !anonymous) message.authorAvatar = member.avatar;
     if (input.clientMsgId) message.clientMsgId = input.clientMsgId;
     if (input.metadata) message.metadata = input.metadata;
+    if (verdict?.flagged) message.metadata = { ...message.metadata, moderation: { flagged: true, categories: verdict.categories } };
     const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: key, message };
     // A retried clientMsgId dedupes in the stream: the first message wins and is returned again.
     // The id is the sender's own in one room: the same id in another room is another message.
@@ -148,7 +166,39 @@ export class MessageCommands {
     }
     // Not awaited: the count is advisory and must not add a round trip to every send.
     void this.deps.presence.noteMessage(who.tenant, room.roomId, who.userId);
+    // Addressed to the assistant: one request on the bus for the api tier's AI workers (a
+    // gateway never calls a provider). Stored first, so the answer can name it as replyTo.
+    if (room.settings.enableAI && mayTriggerAi(content)) {
+      this.deps.bus.publish(subjects.aiRequests, encodeAiRequest({
+        kind: 'room', requestId: `ai-${messageId}`, tenant: who.tenant, userId: who.userId, userName: message.authorName,
+        roomId: room.roomId, messageId, content,
+      }));
+    }
     return { message, seq: ack.seq, duplicate: false };
+  }
+
+  /**
+   * Stores the assistant's finished answer in the room through the stream, like any message
+   * (history, resume and `new_message` follow), as type `ai_response`. Only the AI workers call
+   * this; clients cannot send that type. Deduped on the request, so a retry stores it once.
+   */
+  async postAiAnswer(input: { room: RoomKey; roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message> {
+    const messageId = this.deps.ids.next();
+    const at = idTime(messageId);
+    const max = this.deps.limits.maxMessageLength;
+    const content = input.content.length > max ? `${input.content.slice(0, max - 1)}…` : input.content;
+    const message: Message = {
+      messageId, roomId: input.roomId, authorId: AI_AUTHOR_ID, authorName: AI_AUTHOR_NAME, content, type: 'ai_response',
+      timestamp: new Date(at).toISOString(), reactions: {}, replyTo: input.replyTo, threadId: null, mentions: [], attachments: [],
+      isEdited: false, isDeleted: false, isPinned: false, isAnonymous: false, metadata: input.metadata,
+    };
+    const ack = await this.append({ kind: 'message.created', id: messageId, at, roomId: input.room, message }, `ai:${input.requestId}`);
+    if (ack.duplicate) {
+      const original = await this.deps.bus.getDurable(ack.seq);
+      const stored = original ? (decodeMsgpack(original.data) as DurableEvent) : undefined;
+      if (stored?.kind === 'message.created') return stored.message;
+    }
+    return message;
   }
 
   async edit(who: Principal, input: { roomId: string; messageId: string; content: string }, issued?: Issued): Promise<EventResult> {

@@ -30,6 +30,10 @@ export const DEFAULTS = {
   drainGraceMs: 10_000,
   recoveryWindowSec: 24 * 3600,
   memoryStreamMaxMessages: 200_000,
+  /** Bytes of events the in-process stream holds at most, in MiB (events, payload and bookkeeping). */
+  memoryStreamMaxMb: 64,
+  /** Bytes of a message's metadata as JSON (UTF-8); the repro of issue 12 #5 sent 60 KB on each message. */
+  maxMetadataBytes: 8 * 1024,
   natsStream: 'CHAT',
   natsStreamReplicas: 1,
   natsDuplicateWindowSec: 120,
@@ -40,7 +44,25 @@ export const DEFAULTS = {
   historyWindowIdleSec: 300,
   authCacheTokens: 10_000,
   authCacheTtlSec: 30,
+  aiProviders: ['local'],
+  openaiBaseUrl: 'https://api.openai.com/v1',
+  openaiModel: 'gpt-4o-mini',
+  geminiBaseUrl: 'https://generativelanguage.googleapis.com/v1beta',
+  geminiModel: 'gemini-2.0-flash',
+  /** Seed 000: AI_RESPONSE_TIMEOUT=10000. */
+  aiResponseTimeoutMs: 10_000,
+  aiRatePerMinute: 20,
+  aiMaxQuestionLength: 4000,
+  aiContextTtlSec: 3600,
+  aiContextTurns: 10,
+  aiRoomContextMessages: 30,
+  aiSummaryMessages: 50,
+  /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
+  aiStreamFlushMs: 100,
 } as const;
+
+export const AI_PROVIDER_CHOICES = ['openai', 'gemini', 'local'] as const;
+export type AiProviderChoice = (typeof AI_PROVIDER_CHOICES)[number];
 
 export const CASSANDRA_CONSISTENCIES = ['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL'] as const;
 export type CassandraConsistency = (typeof CASSANDRA_CONSISTENCIES)[number];
@@ -79,6 +101,10 @@ export const ENV_SCHEMA = {
   DRAIN_GRACE_MS: { kind: 'int', default: DEFAULTS.drainGraceMs, min: 0, max: 600_000, doc: 'ms a gateway on SIGTERM gives its clients to reconnect elsewhere (after the reconnect frame) before closing the rest with 1001' },
   RECOVERY_WINDOW: { kind: 'int', default: DEFAULTS.recoveryWindowSec, min: 60, doc: 'seconds the stream keeps events for resume' },
   MEMORY_STREAM_MAX_MESSAGES: { kind: 'int', default: DEFAULTS.memoryStreamMaxMessages, min: 1000, doc: 'events the in-process stream keeps for resume' },
+  MEMORY_STREAM_MAX_MB: { kind: 'int', default: DEFAULTS.memoryStreamMaxMb, min: 1, doc: 'MiB of events the in-process stream holds: past it the oldest events already written to the store leave first (resume then reads REST history); while events not yet written fill it, sends fail with unavailable (503, retryable)' },
+  MEMORY_STREAM_JOURNAL: { kind: 'enum', values: ['sqlite', 'off'], default: 'sqlite', doc: 'in-process stream journal: sqlite (a table in DATA_DIR/chat.db; a send is acked once written there, so a crash loses no acked message and seq and clientMsgId dedupe carry over a restart) or off (nothing survives a restart)' },
+  MEMORY_STREAM_JOURNAL_SYNC: { kind: 'enum', values: ['normal', 'full'], default: 'normal', doc: 'normal: acked events survive a crash of the process (not of the machine); full: one fsync per group commit, they survive power loss too' },
+  MAX_METADATA_BYTES: { kind: 'int', default: DEFAULTS.maxMetadataBytes, min: 2, max: 1024 * 1024, doc: 'largest message metadata, as JSON in UTF-8 bytes (larger: too_large, 413)' },
   CORS_ORIGINS: { kind: 'list', default: ['*'], doc: 'allowed Origin values for REST' },
   REUSE_PORT: { kind: 'bool', default: false, doc: 'share PORT with other processes (SO_REUSEPORT); off: a port already in use is an error' },
   HISTORY_WINDOW_MESSAGES: { kind: 'int', default: DEFAULTS.historyWindowMessages, min: 0, max: 100_000, doc: 'newest messages per room the api keeps in memory for REST history, read-your-writes (0: history reads the store)' },
@@ -87,6 +113,23 @@ export const ENV_SCHEMA = {
   HISTORY_WINDOW_IDLE: { kind: 'int', default: DEFAULTS.historyWindowIdleSec, min: 1, doc: 'seconds after its last history read that a room\'s window is dropped' },
   AUTH_CACHE_TOKENS: { kind: 'int', default: DEFAULTS.authCacheTokens, min: 0, doc: 'verified tokens remembered, so a repeated token is not verified again (0: verify every time)' },
   AUTH_CACHE_TTL: { kind: 'int', default: DEFAULTS.authCacheTtlSec, min: 1, max: 300, doc: 'seconds a verified token is remembered (never past its exp)' },
+
+  AI_PROVIDERS: { kind: 'list', default: [...DEFAULTS.aiProviders], doc: 'AI providers in fallback order: openai, gemini, local (local works offline with no model)' },
+  OPENAI_API_KEY: { kind: 'string', doc: 'key for the openai provider (vLLM, Ollama and llama.cpp servers usually need none); never logged' },
+  OPENAI_BASE_URL: { kind: 'string', default: DEFAULTS.openaiBaseUrl, pattern: /^https?:\/\/\S+$/, doc: 'OpenAI-compatible API base, up to the version (http://localhost:11434/v1 for Ollama)' },
+  OPENAI_MODEL: { kind: 'string', default: DEFAULTS.openaiModel, doc: 'model for the openai provider' },
+  GEMINI_API_KEY: { kind: 'string', doc: 'key for the gemini provider (sent in x-goog-api-key); never logged' },
+  GEMINI_BASE_URL: { kind: 'string', default: DEFAULTS.geminiBaseUrl, pattern: /^https?:\/\/\S+$/, doc: 'Gemini API base, up to the version' },
+  GEMINI_MODEL: { kind: 'string', default: DEFAULTS.geminiModel, doc: 'model for the gemini provider' },
+  AI_RESPONSE_TIMEOUT: { kind: 'int', default: DEFAULTS.aiResponseTimeoutMs, min: 100, max: 600_000, doc: 'ms each AI provider has for a whole answer (Retry-After waits included) before the next is tried' },
+  AI_RATE_LIMIT_PER_MINUTE: { kind: 'int', default: DEFAULTS.aiRatePerMinute, min: 1, doc: 'AI requests per minute per user' },
+  AI_TENANT_RATE_LIMIT_PER_MINUTE: { kind: 'int', default: 0, min: 0, doc: 'AI requests per minute per tenant (0 = unlimited)' },
+  AI_MAX_QUESTION_LENGTH: { kind: 'int', default: DEFAULTS.aiMaxQuestionLength, min: 1, max: 100_000, doc: 'characters of a question to the assistant' },
+  AI_CONTEXT_TTL: { kind: 'int', default: DEFAULTS.aiContextTtlSec, min: 60, doc: 'seconds a user\'s own AI context (questions asked without a room) lives after its last use' },
+  AI_CONTEXT_TURNS: { kind: 'int', default: DEFAULTS.aiContextTurns, min: 0, max: 200, doc: 'turns of a user\'s own AI context kept and sent with the next question' },
+  AI_ROOM_CONTEXT_MESSAGES: { kind: 'int', default: DEFAULTS.aiRoomContextMessages, min: 0, max: 500, doc: 'recent room messages sent as context with a question in a room' },
+  AI_STREAM_FLUSH_MS: { kind: 'int', default: DEFAULTS.aiStreamFlushMs, min: 0, max: 5000, doc: 'ms the pieces of an answer streamed into a room are gathered into one ai_response frame (0: one frame per piece)' },
+  AI_SUMMARY_MESSAGES: { kind: 'int', default: DEFAULTS.aiSummaryMessages, min: 1, max: 500, doc: 'messages `@ai summarize` covers at most' },
 
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
@@ -125,6 +168,23 @@ export interface Config {
   rateLimit: RateLimitConfig;
   http: HttpConfig;
   history: HistoryConfig;
+  ai: AiConfig;
+}
+
+/** The assistant (shared/ai): providers in fallback order and each one's section, limits, context sizes. */
+export interface AiConfig {
+  providers: AiProviderChoice[];
+  openai: { apiKey: string | undefined; baseUrl: string; model: string };
+  gemini: { apiKey: string | undefined; baseUrl: string; model: string };
+  timeoutMs: number;
+  userRate: { perSecond: number; burst: number };
+  tenantRate: { perSecond: number; burst: number } | undefined;
+  maxQuestionLength: number;
+  contextTtlMs: number;
+  contextTurns: number;
+  roomContextMessages: number;
+  summaryMessages: number;
+  streamFlushMs: number;
 }
 
 export interface AuthConfig {
@@ -142,7 +202,11 @@ export interface AuthConfig {
   cacheTokens?: number;
   cacheTtlMs?: number;
 }
-export interface LimitsConfig { maxMessageLength: number }
+export interface LimitsConfig {
+  maxMessageLength: number;
+  /** Bytes of a message's metadata as JSON; absent: DEFAULTS.maxMetadataBytes. */
+  maxMetadataBytes?: number;
+}
 export interface WsConfig {
   maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutSec: number;
   typingTimeoutMs: number; presenceTtlSec: number; resumeSkewMs: number;
@@ -155,7 +219,13 @@ export interface PersistConfig {
   ackWaitMs?: number;
 }
 export type BusConfig =
-  | { adapter: 'memory'; recoveryWindowSec: number; maxMessages: number }
+  | {
+    adapter: 'memory'; recoveryWindowSec: number; maxMessages: number;
+    /** Bytes of events the stream holds (default DEFAULTS.memoryStreamMaxMb MiB). */
+    maxBytes?: number;
+    /** Where the stream's journal is (absent or off: nothing survives a restart). */
+    journal?: MemoryJournalConfig;
+  }
   | {
     adapter: 'nats'; servers: string[]; recoveryWindowSec: number;
     /** JetStream stream name (default CHAT). */
@@ -165,6 +235,9 @@ export type BusConfig =
     /** Seconds a dedupe id is remembered (default 120, at most recoveryWindowSec). */
     duplicateWindowSec?: number;
   };
+export type MemoryJournalConfig =
+  | { adapter: 'sqlite'; dataDir: string; synchronous: 'normal' | 'full' }
+  | { adapter: 'off' };
 export type StoreConfig =
   | { adapter: 'sqlite'; dataDir: string }
   | {
@@ -224,6 +297,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (presenceAdapter === 'redis' && !v.REDIS_URL) problems.push('REDIS_URL: required when PRESENCE=redis');
   const redisTopology = readRedisTopology(v.REDIS_CLUSTER_NODES, v.REDIS_SENTINELS, v.REDIS_SENTINEL_NAME, problems);
   if (redisTopology !== undefined && !v.REDIS_URL) problems.push('REDIS_URL: required with REDIS_CLUSTER_NODES or REDIS_SENTINELS (redis://host gives none of user, password or TLS)');
+  const aiProviders = readAiProviders(v.AI_PROVIDERS, problems);
+  if (aiProviders.includes('gemini') && !v.GEMINI_API_KEY) problems.push('GEMINI_API_KEY: required when AI_PROVIDERS includes gemini');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -237,7 +312,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       secret, publicKeyPem: v.JWT_PUBLIC_KEY, jwksUrl: v.JWKS_URL, issuer: v.JWT_ISSUER, audience: v.JWT_AUDIENCE,
       defaultTenant: v.DEFAULT_TENANT, devTokens, allowNoExp: v.JWT_ALLOW_NO_EXP, cacheTokens: v.AUTH_CACHE_TOKENS, cacheTtlMs: v.AUTH_CACHE_TTL * 1000,
     },
-    limits: { maxMessageLength: v.MAX_MESSAGE_LENGTH },
+    limits: { maxMessageLength: v.MAX_MESSAGE_LENGTH, maxMetadataBytes: v.MAX_METADATA_BYTES },
     ws: {
       maxPayloadBytes: v.MAX_PAYLOAD_BYTES, maxBackpressureBytes: v.MAX_BACKPRESSURE_BYTES, idleTimeoutSec: v.WEBSOCKET_IDLE_TIMEOUT,
       typingTimeoutMs: v.TYPING_TIMEOUT, presenceTtlSec: v.PRESENCE_TTL, resumeSkewMs: v.RESUME_SKEW,
@@ -249,7 +324,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         adapter: 'nats', servers: v.NATS_URL ?? [], recoveryWindowSec: v.RECOVERY_WINDOW,
         streamName: v.NATS_STREAM, replicas: v.NATS_STREAM_REPLICAS, duplicateWindowSec: v.NATS_DUPLICATE_WINDOW,
       }
-      : { adapter: 'memory', recoveryWindowSec: v.RECOVERY_WINDOW, maxMessages: v.MEMORY_STREAM_MAX_MESSAGES },
+      : {
+        adapter: 'memory', recoveryWindowSec: v.RECOVERY_WINDOW, maxMessages: v.MEMORY_STREAM_MAX_MESSAGES,
+        maxBytes: v.MEMORY_STREAM_MAX_MB * 1024 * 1024,
+        journal: v.MEMORY_STREAM_JOURNAL === 'sqlite'
+          ? { adapter: 'sqlite', dataDir: v.DATA_DIR, synchronous: v.MEMORY_STREAM_JOURNAL_SYNC }
+          : { adapter: 'off' },
+      },
     store: storeAdapter === 'cassandra'
       ? {
         adapter: 'cassandra', contactPoints: v.CASSANDRA_CONTACT_POINTS ?? [], keyspace: v.CASSANDRA_KEYSPACE,
@@ -270,8 +351,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxMessages: v.HISTORY_WINDOW_MESSAGES, maxRooms: v.HISTORY_WINDOW_ROOMS,
       maxBytes: v.HISTORY_WINDOW_MB * 1024 * 1024, idleMs: v.HISTORY_WINDOW_IDLE * 1000,
     },
+    ai: {
+      providers: aiProviders,
+      openai: { apiKey: v.OPENAI_API_KEY, baseUrl: v.OPENAI_BASE_URL, model: v.OPENAI_MODEL },
+      gemini: { apiKey: v.GEMINI_API_KEY, baseUrl: v.GEMINI_BASE_URL, model: v.GEMINI_MODEL },
+      timeoutMs: v.AI_RESPONSE_TIMEOUT,
+      userRate: { perSecond: v.AI_RATE_LIMIT_PER_MINUTE / 60, burst: v.AI_RATE_LIMIT_PER_MINUTE },
+      tenantRate: v.AI_TENANT_RATE_LIMIT_PER_MINUTE > 0
+        ? { perSecond: v.AI_TENANT_RATE_LIMIT_PER_MINUTE / 60, burst: v.AI_TENANT_RATE_LIMIT_PER_MINUTE } : undefined,
+      maxQuestionLength: v.AI_MAX_QUESTION_LENGTH,
+      contextTtlMs: v.AI_CONTEXT_TTL * 1000,
+      contextTurns: v.AI_CONTEXT_TURNS,
+      roomContextMessages: v.AI_ROOM_CONTEXT_MESSAGES,
+      summaryMessages: v.AI_SUMMARY_MESSAGES,
+      streamFlushMs: v.AI_STREAM_FLUSH_MS,
+    },
   };
   return deepFreeze(config);
+}
+
+function readAiProviders(list: string[], problems: string[]): AiProviderChoice[] {
+  const bad = list.filter((p) => !(AI_PROVIDER_CHOICES as readonly string[]).includes(p));
+  if (bad.length) problems.push(`AI_PROVIDERS: expected a list of ${AI_PROVIDER_CHOICES.join(', ')}, got ${bad.map((b) => `"${b}"`).join(', ')}`);
+  if (new Set(list).size !== list.length) problems.push('AI_PROVIDERS: a provider is listed twice');
+  if (list.length === 0) problems.push('AI_PROVIDERS: name at least one provider (local needs no model)');
+  return list.filter((p): p is AiProviderChoice => (AI_PROVIDER_CHOICES as readonly string[]).includes(p));
 }
 
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/;

@@ -1,9 +1,34 @@
+import { DEFAULTS } from '../config/index.ts';
 import { ChatError } from '../protocol/errors.ts';
 import type { Attachment, MessageType } from './models.ts';
 
 /** The checks of a message's content, shared by the WebSocket and REST paths. */
 export interface MessageLimits {
   maxMessageLength: number;
+  /** MAX_METADATA_BYTES: a message's metadata as JSON, in UTF-8 bytes (default DEFAULTS.maxMetadataBytes). */
+  maxMetadataBytes?: number;
+}
+
+/**
+ * Metadata rides in every copy of the message (stream, store, fan-out, history windows), so its
+ * size is bounded on its own, whatever the frame or body limit lets through. Measured as the JSON
+ * the store and REST hold, whichever encoding it arrived in.
+ */
+export function checkMetadata(metadata: Record<string, unknown> | undefined, limits: MessageLimits): void {
+  if (metadata === undefined) return;
+  const limit = limits.maxMetadataBytes ?? DEFAULTS.maxMetadataBytes;
+  let json: string;
+  try {
+    json = JSON.stringify(metadata);
+  } catch (err) {
+    throw new ChatError('bad_request', 'metadata must be plain JSON data', { cause: err });
+  }
+  // UTF-8 is at most 3 bytes per UTF-16 unit: most metadata is decided without counting
+  if (json.length * 3 <= limit) return;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > limit) {
+    throw new ChatError('too_large', `metadata is ${bytes} bytes as JSON; the limit is ${limit}`, { details: { limit, length: bytes } });
+  }
 }
 
 export function checkContent(content: string, limits: MessageLimits, opts: { attachments?: Attachment[]; type?: MessageType } = {}): string {

@@ -102,6 +102,28 @@ export interface RoomMember {
   isBanned: boolean;
 }
 
+/**
+ * The assistant's memory of one user's questions asked outside a room (seed 000's AIContext):
+ * the last turns, kept until `expiresAt` (a TTL renewed by each question), with the tokens spent.
+ */
+export interface AiContext {
+  contextId: string;
+  /** null: the user's own context, not a room's. */
+  roomId: string | null;
+  userId: string;
+  messages: AiContextMessage[];
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+  tokensUsed: number;
+}
+
+export interface AiContextMessage {
+  role: 'user' | 'assistant' | 'system';
+  content: string;
+  timestamp: string;
+}
+
 /** Per-message delivery state in direct rooms (seed 004): sent -> delivered -> read. */
 export interface MessageStatus {
   messageId: string;

@@ -1,31 +1,44 @@
 import type { TSchema } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ChatError } from '../protocol/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Exchange } from './exchange.ts';
 import { clientError, errorReply, JSON_TYPE, writeHead, type HeaderList } from './reply.ts';
+import { parseJson, readBody } from './request-body.ts';
 import { parseQuery, validate } from './request-input.ts';
 import type { HeldResponse, HeldRouteDef } from './route.ts';
 import { authenticate, begin, CLIENT_CLOSED, observe, readHeaders, type ServerCore } from './server-core.ts';
 
 /** Mounts a held route (SSE, long-poll): auth, query validation, CORS, metrics, error mapping. */
-export function mountHeld(core: ServerCore, def: HeldRouteDef<TSchema>): void {
+export function mountHeld(core: ServerCore, def: HeldRouteDef<TSchema, TSchema>): void {
   if (!core.authenticator) throw new Error(`route ${def.operationId} needs auth but the server has no authenticator`);
   const route = core.routes.add(def, {
     auth: true, status: 200, envelope: def.contentType === undefined, errors: true,
     ...(def.response ? { response: def.response } : {}),
     ...(def.contentType ? { contentType: def.contentType } : {}),
+    ...(def.body ? { body: def.body } : {}),
   });
+  const bodyCheck = def.body ? TypeCompiler.Compile(def.body) : undefined;
 
-  core.app.get(def.path, (res, req) => {
+  core.app[def.method](def.path, (res, req) => {
     const started = performance.now();
     const headers = readHeaders(req, def.headers);
     const query = req.getQuery() ?? '';
-    const ctx = { route: route.label, method: 'get' };
-    const held = new Held(begin(core, res, headers['origin']), (status) => observe(route.label, status, started), core.log, ctx);
+    const ctx = { route: route.label, method: def.method };
+    const ex = begin(core, res, headers['origin']);
+    // started before the first await: uWS hands the body over once
+    const bodyRead = bodyCheck ? readBody(ex, req.getHeader('content-length'), core.bodyLimit) : undefined;
+    const held = new Held(ex, (status) => observe(route.label, status, started), core.log, ctx);
     (async () => {
       const principal = await authenticate(core, headers, def.tokenInQuery ? query : undefined);
       const parsed = validate(route.query, parseQuery(query, def.query), 'query', true);
-      await def.handler({ principal, query: parsed, headers }, held);
+      let body: unknown;
+      if (bodyRead) {
+        const read = await bodyRead;
+        if (!read.ok) throw read.error;
+        body = validate(bodyCheck, parseJson(read.bytes), 'body', false);
+      }
+      await def.handler({ principal, query: parsed, body, headers }, held);
     })().catch((err: unknown) => {
       const e = clientError(err, core.log, ctx);
       // A stream that failed after it started has nothing to tell its client but the end.
@@ -51,7 +64,10 @@ class Held implements HeldResponse {
     private readonly log: Logger,
     private readonly ctx: Record<string, unknown>,
   ) {
+    // a body still being read settles too (readBody's own listener)
+    const reading = ex.onAbort;
     ex.onAbort = () => {
+      reading?.();
       const listening = !this.ex.done;
       this.settle(CLIENT_CLOSED);
       this.ex.finish();

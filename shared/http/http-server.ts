@@ -32,7 +32,7 @@ export interface HttpServer {
     def: RouteDef<P, Q, B, R, A>,
   ): void;
   /** A route whose answer outlives its handler (a stream, a held poll): see HeldRouteDef. */
-  held<Q extends TSchema = TObject<{}>>(def: HeldRouteDef<Q>): void;
+  held<Q extends TSchema = TObject<{}>, B extends TSchema = TUnknown>(def: HeldRouteDef<Q, B>): void;
   /**
    * Answers a request no route handles (a refused WebSocket upgrade) with the error envelope,
    * CORS included, as routes do. The caller owns `res`: it was not aborted, nothing was written.
@@ -121,7 +121,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       mountRoute(core, def as unknown as AnyRouteDef, true);
     },
     held(def) {
-      mountHeld(core, def as unknown as HeldRouteDef<TSchema>);
+      mountHeld(core, def as unknown as HeldRouteDef<TSchema, TSchema>);
     },
     writeError(res, origin, err) {
       const reply = errorReply(err);

@@ -72,20 +72,24 @@ export type AnyRouteDef = RouteDef<TSchema, TSchema, TSchema, TSchema, boolean>;
  * like a REST route. An error the handler throws before it answered becomes the error envelope;
  * from then on the response is the route's own.
  */
-export interface HeldRouteDef<Q extends TSchema = TObject<{}>> extends RouteBase<Q> {
-  method: 'get';
+export interface HeldRouteDef<Q extends TSchema = TObject<{}>, B extends TSchema = TUnknown> extends RouteBase<Q> {
+  /** `post` reads and validates a JSON `body` first (a question whose answer may stream). */
+  method: 'get' | 'post';
+  body?: B;
   /** Also take the bearer token from `?token=` (EventSource cannot send an Authorization header). */
   tokenInQuery?: boolean;
   /** For the OpenAPI document: the success answer is `{success:true, data}` with this `data`... */
   response?: TSchema;
   /** ...or a body of this content type (`text/event-stream`). */
   contentType?: string;
-  handler: (ctx: HeldContext<Static<Q>>, res: HeldResponse) => Promise<void>;
+  handler: (ctx: HeldContext<Static<Q>, Static<B>>, res: HeldResponse) => Promise<void>;
 }
 
-export interface HeldContext<Q> {
+export interface HeldContext<Q, B = unknown> {
   principal: Principal;
   query: Q;
+  /** The validated JSON body of a `post` route. */
+  body: B;
   headers: RequestHeaders;
 }
 

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'unavailable',
   'timeout',
   'internal',
+  'moderated',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -44,6 +45,8 @@ export function errorMapping(code: ErrorCode): ErrorMapping {
     case 'unavailable': return { http: 503, close: 4503, retryable: true };
     case 'timeout': return { http: 504, close: 4504, retryable: true };
     case 'internal': return { http: 500, close: 4500, retryable: true };
+    // a room with moderationLevel strict refused the content; sending it again is refused again
+    case 'moderated': return { http: 422, close: 4422, retryable: false };
     default: {
       const never: never = code;
       throw new Error(`unmapped error code ${String(never)}`);

@@ -116,7 +116,11 @@ export type ServerFrame =
   | { type: 'typing_indicator'; roomId: string; user: UserRef; isTyping: boolean }
   | { type: 'presence_update'; userId: string; status: PresenceStatus; customStatus?: string; device?: PresenceDevice; lastSeen: string }
   | { type: 'resumed'; rooms: Array<{ roomId: string; recovered: boolean; replayed: number }> }
-  | { type: 'ai_response'; roomId: string; requestId: string; chunk: string; done: boolean; messageId?: string }
+    /**
+   * The assistant's answer in a room, streamed: chunks in order, then one `done: true` frame that
+   * names the stored message (`messageId`) or carries why the answer failed (`error`, nothing stored).
+   */
+  | { type: 'ai_response'; roomId: string; requestId: string; chunk: string; done: boolean; messageId?: string; error?: { code: string; message: string } }
   | { type: 'pong'; ref?: string | number; serverTime: string }
   /**
    * The gateway is draining (shutting down): connect again, to another gateway, after about

@@ -46,7 +46,7 @@ export async function buildAdapters(config: Config, log: Logger): Promise<Adapte
 export function messageCommands(config: Config, a: Adapters, access: RoomAccess): MessageCommands {
   return new MessageCommands({
     bus: a.bus, store: a.store, presence: a.presence, access, ids: a.ids,
-    limits: { maxMessageLength: config.limits.maxMessageLength },
+    limits: { maxMessageLength: config.limits.maxMessageLength, ...(config.limits.maxMetadataBytes !== undefined ? { maxMetadataBytes: config.limits.maxMetadataBytes } : {}) },
     rateLimiter: a.rateLimiter,
     userRate: { perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst },
     tenantRate: config.rateLimit.tenantPerSecond > 0

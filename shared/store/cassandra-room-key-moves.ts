@@ -13,7 +13,7 @@ const ROOM_TABLES = [
 const PAGE = 500;
 
 /**
- * Migration 3's data step: the rooms of tenants other than the default one move from their bare
+ * Migration 4's data step: the rooms of tenants other than the default one move from their bare
  * id to their key (shared/domain/room-key.ts), with every row that names them. Cassandra cannot
  * change a key, so each row is copied under the new key, cell by cell with the cell's own write
  * time (last writer wins per cell goes on working, read marks keep their earliest time), and the

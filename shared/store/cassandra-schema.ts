@@ -26,12 +26,14 @@ const { Client, types } = cassandra;
  * - read_marks ((room_id, user_id), message_id DESC), read_users ((room_id), user_id),
  *   deliveries ((room_id, message_id), user_id): written with reversed timestamps, so the
  *   earliest time of each mark or delivery is what stays.
+ * - ai_contexts ((tenant, user_id)): a user's AI context as JSON, written with a TTL up to its
+ *   expiresAt, so Cassandra drops it by itself.
  * - rooms ((room_id)), rooms_by_tenant ((tenant), room_id), room_members ((room_id), user_id),
  *   rooms_by_user ((user_id), room_id): the control plane, written directly by the api.
  *
- * Since version 3 every `room_id` holds the room's key (shared/domain/room-key.ts: tenant and id),
+ * Since version 4 every `room_id` holds the room's key (shared/domain/room-key.ts: tenant and id),
  * so two tenants' rooms of the same id are two rooms; the default tenant's keys are the bare ids,
- * so its rows stayed where they were and migration 3 moved the rooms of the other tenants.
+ * so its rows stayed where they were and migration 4 moved the rooms of the other tenants.
  */
 export interface Migration {
   version: number;
@@ -106,6 +108,15 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
+    name: 'ai_contexts: the assistant\'s memory of a user\'s questions outside rooms',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS ai_contexts (
+        tenant text, user_id text, body text, expires_at bigint,
+        PRIMARY KEY ((tenant, user_id)))`,
+    ],
+  },
+  {
+    version: 4,
     name: 'rooms keyed by tenant: the rooms of tenants other than the default one move to their keys',
     statements: [],
     data: moveRoomsToKeys,

@@ -56,7 +56,7 @@ if (contactPoints.length === 0) {
     await t.rejects(newer.ping(), { name: 'ChatError', code: 'internal', message: /knows up to/ }, 'a newer schema than this build is refused');
   });
 
-  t.test('cassandra store - migration 3 moves the rooms of tenants other than the default one to their keys', async (t) => {
+  t.test('cassandra store - migration 4 moves the rooms of tenants other than the default one to their keys', async (t) => {
     const keyspace = `chat_migrate_${randomBytes(4).toString('hex')}`;
     const cfg = { contactPoints, localDataCenter, keyspace, replicationFactor: 1 };
     const admin = new cassandra.Client({ contactPoints, localDataCenter, socketOptions: { readTimeout: 60_000 } });
@@ -67,7 +67,7 @@ if (contactPoints.length === 0) {
     await runCassandraMigrations(cfg, SILENT);
     const store = createCassandraStore({ contactPoints, keyspace, localDataCenter, consistency: 'LOCAL_QUORUM' });
     t.teardown(() => store.close());
-    // What a version-2 keyspace held: an acme room at its bare id (written here as the default tenant's, then retagged).
+    // What a version-3 keyspace held: an acme room at its bare id (written here as the default tenant's, then retagged).
     const start = Date.UTC(2025, 0, 1);
     const m1 = makeMessage('r1', idAt(start + 1000), { content: 'moved words' });
     const m2 = makeMessage('r1', idAt(start + 2000), { content: 'deleted words' });
@@ -92,9 +92,9 @@ if (contactPoints.length === 0) {
     await admin.execute(`DELETE FROM ${keyspace}.rooms_by_tenant WHERE tenant = 'default' AND room_id = 'r1'`);
     await admin.execute(`INSERT INTO ${keyspace}.rooms_by_tenant (tenant, room_id, type) VALUES ('acme.example', 'r1', 'private')`);
     for (const u of ['u1', 'u2']) await admin.execute(`UPDATE ${keyspace}.rooms_by_user SET tenant = 'acme.example' WHERE user_id = '${u}' AND room_id = 'r1'`);
-    await admin.execute(`DELETE FROM ${keyspace}.schema_migrations WHERE version = 3`);
+    await admin.execute(`DELETE FROM ${keyspace}.schema_migrations WHERE version = 4`);
 
-    t.strictSame(await runCassandraMigrations(cfg, SILENT), [3]);
+    t.strictSame(await runCassandraMigrations(cfg, SILENT), [4]);
     const key = roomKey('acme.example', 'r1');
     const fresh = createCassandraStore({ contactPoints, keyspace, localDataCenter, consistency: 'LOCAL_QUORUM' });
     t.teardown(() => fresh.close());

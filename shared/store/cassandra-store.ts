@@ -1,3 +1,4 @@
+import { cassandraAiContext } from './cassandra-ai-context.ts';
 import cassandra from 'cassandra-driver';
 import type { CassandraConsistency } from '../config/config.ts';
 import { cassandraEvents } from './cassandra-events.ts';
@@ -95,6 +96,7 @@ export function createCassandraStore(cfg: CassandraStoreConfig, log: StoreLog = 
     ...cassandraMessages(db, rows),
     ...cassandraSearch(db, rows),
     ...cassandraReadState(db, rows),
+    ...cassandraAiContext(db),
 
     async ping() {
       await db.exec('ping', db.q.ping, [], { readTimeout: 2000 });

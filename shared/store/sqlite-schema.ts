@@ -24,9 +24,9 @@ import type { StoreLog } from './store-log.ts';
  * (lower-cased, accent-folded, one FTS token each with the `ascii` tokenizer) rather than the raw
  * content, so search matches whole words exactly as the Cassandra store does.
  *
- * Since version 3 every `room_id` column holds the room's key (shared/domain/room-key.ts: tenant
+ * Since version 4 every `room_id` column holds the room's key (shared/domain/room-key.ts: tenant
  * and id), so two tenants' rooms of the same id are two rooms. The default tenant's keys are the
- * bare ids: its rows stay as they were; migration 3 moves the rooms of other tenants, with their
+ * bare ids: its rows stay as they were; migration 4 moves the rooms of other tenants, with their
  * members, messages, reactions, read marks and deliveries, to their keys.
  */
 const MIGRATIONS: readonly string[] = [
@@ -123,6 +123,18 @@ const MIGRATIONS: readonly string[] = [
     SELECT message_id, chat_search_terms(content) FROM messages WHERE created = 1 AND deleted_at IS NULL;
   `,
   `
+  -- The assistant's memory of one user's questions outside rooms (seed 000's AIContext), as JSON;
+  -- rows past expires_at are ignored by reads and deleted by the next write.
+  CREATE TABLE ai_contexts (
+    tenant TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX ai_contexts_by_expiry ON ai_contexts (expires_at);
+  `,
+  `
   CREATE TEMP TABLE room_key_moves AS
     SELECT room_id AS old_id, chat_room_key(tenant, room_id) AS new_id FROM rooms WHERE tenant <> '${BARE_KEY_TENANT}';
   UPDATE members SET room_id = (SELECT new_id FROM room_key_moves WHERE old_id = members.room_id)
@@ -146,7 +158,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /**
  * Brings the open database to SCHEMA_VERSION, one migration per transaction. Registers first the
  * SQL functions the migrations call: `chat_search_terms` (the words search indexes, migration 2)
- * and `chat_room_key` (a room's key, migration 3).
+ * and `chat_room_key` (a room's key, migration 4).
  */
 export function migrateSqlite(db: Database.Database, file: string, log: StoreLog): void {
   db.function('chat_search_terms', { deterministic: true }, (content: unknown) =>

@@ -77,7 +77,7 @@ t.test('sqlite - data survives close and reopen of the file store', async (t) =>
 
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true });
   t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'schema version is recorded');
-  t.equal(SCHEMA_VERSION, 3);
+  t.equal(SCHEMA_VERSION, 4);
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   const indexed = (word: string) => (raw.prepare('SELECT rowid FROM message_fts WHERE message_fts MATCH ?').safeIntegers(true)
     .all(word) as Array<{ rowid: bigint }>).map((r) => r.rowid.toString());
@@ -225,7 +225,8 @@ t.test('sqlite - version 2 re-indexes search words of a version 1 database', asy
   await current.close();
   // Back to version 1 as it shipped: raw content in a unicode61 index.
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
-  raw.exec(`DROP TABLE message_fts;
+  raw.exec(`DROP TABLE ai_contexts;
+    DROP TABLE message_fts;
     CREATE VIRTUAL TABLE message_fts USING fts5(content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');`);
   raw.prepare('INSERT INTO message_fts (rowid, content) VALUES (?, ?)').run(BigInt(idAt(T)), 'Crème Brûlée');
   raw.pragma('user_version = 1');
@@ -237,9 +238,9 @@ t.test('sqlite - version 2 re-indexes search words of a version 1 database', asy
   t.strictSame(await store.search({ roomIds: ['r1'], text: 'crem', limit: 5 }), [], 'whole words only: the old index is gone');
 });
 
-t.test('sqlite - migration 3 moves the rooms of tenants other than the default one to their keys', async (t) => {
+t.test('sqlite - migration 4 moves the rooms of tenants other than the default one to their keys', async (t) => {
   const dataDir = freshDir();
-  // A version-2 file: rooms were keyed by their bare id whatever their tenant (the schema is the same).
+  // A version-3 file: rooms were keyed by their bare id whatever their tenant (the schema is the same).
   let store = createSqliteStore({ dataDir });
   const m1 = makeMessage('r1', idAt(T + 1000), { content: 'persisted words' });
   const m2 = makeMessage('r2', idAt(T + 2000), { content: 'persisted too' });
@@ -253,13 +254,13 @@ t.test('sqlite - migration 3 moves the rooms of tenants other than the default o
   await store.close();
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
   raw.prepare("UPDATE rooms SET tenant = 'acme.example' WHERE room_id = 'r1'").run();
-  raw.pragma('user_version = 2');
+  raw.pragma('user_version = 3');
   raw.close();
 
   const { log, lines } = recordingLog();
   store = createSqliteStore({ dataDir }, log);
   t.teardown(() => store.close());
-  t.match(lines, [{ level: 'info', obj: { from: 2, to: 3 } }], 'migration 3 ran');
+  t.match(lines, [{ level: 'info', obj: { from: 3, to: 4 } }], 'migration 4 ran');
   const key = roomKey('acme.example', 'r1');
   t.equal(await store.getRoom('r1'), undefined, 'the bare id no longer names the other tenant\'s room');
   const after = await everything(store, key, [m1.messageId]);

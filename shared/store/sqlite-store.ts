@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ChatError } from '../protocol/errors.ts';
+import { sqliteAiContext } from './sqlite-ai-context.ts';
 import { sqliteContext } from './sqlite-context.ts';
 import { sqliteError } from './sqlite-errors.ts';
 import { sqliteEvents } from './sqlite-events.ts';
@@ -74,6 +75,7 @@ export function createSqliteStore(cfg: SqliteStoreConfig, log: StoreLog = SILENT
     ...sqliteMessages(ctx),
     ...sqliteSearch(ctx),
     ...sqliteReadState(ctx),
+    ...sqliteAiContext(ctx),
 
     ping: () => ctx.run('ping', () => {
       ctx.s.ping.get();

@@ -166,6 +166,37 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
 
   // ---------------------------------------------------------------- rooms
 
+  test('ai contexts: put then get returns the context; another user or tenant sees none; replaced by the next put', async (t, store) => {
+    const now = Date.now();
+    const ctx = {
+      contextId: 'ctx-u1', roomId: null, userId: 'u1',
+      messages: [
+        { role: 'user' as const, content: 'What is NATS?', timestamp: iso(now) },
+        { role: 'assistant' as const, content: 'A messaging system.', timestamp: iso(now + 1) },
+      ],
+      createdAt: iso(now), updatedAt: iso(now + 1), expiresAt: iso(now + 3_600_000), tokensUsed: 42,
+    };
+    t.equal(await store.getAiContext('t1', 'u1', now), undefined, 'none before the first put');
+    await store.putAiContext('t1', ctx);
+    t.strictSame(await store.getAiContext('t1', 'u1', now), ctx);
+    t.equal(await store.getAiContext('t1', 'u2', now), undefined, 'another user');
+    t.equal(await store.getAiContext('t2', 'u1', now), undefined, 'another tenant');
+    const next = { ...ctx, messages: ctx.messages.slice(1), tokensUsed: 60, updatedAt: iso(now + 2) };
+    await store.putAiContext('t1', next);
+    t.strictSame(await store.getAiContext('t1', 'u1', now), next, 'replaced');
+  });
+
+  test('ai contexts: an expired context is gone (expiresAt is its TTL)', async (t, store) => {
+    const now = Date.now();
+    const ctx = {
+      contextId: 'ctx-u3', roomId: null, userId: 'u3', messages: [],
+      createdAt: iso(now), updatedAt: iso(now), expiresAt: iso(now + 60_000), tokensUsed: 1,
+    };
+    await store.putAiContext('t1', ctx);
+    t.ok(await store.getAiContext('t1', 'u3', now + 59_000), 'alive before expiresAt');
+    t.equal(await store.getAiContext('t1', 'u3', now + 60_000), undefined, 'gone at expiresAt');
+  });
+
   test('rooms: createRoom stores the room and its members, getRoom returns it', async (t, store) => {
     const room = makeRoom('r1', { avatar: 'https://img/a.png', banner: 'https://img/b.png', tags: ['x', 'y'], memberCount: 99, type: 'group' });
     const members = [

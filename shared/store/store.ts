@@ -1,5 +1,5 @@
 import type { DurableEvent } from '../domain/events.ts';
-import type { Message, Room, RoomMember, RoomType, ReadState, MessageStatus } from '../domain/models.ts';
+import type { AiContext, Message, Room, RoomMember, RoomType, ReadState, MessageStatus } from '../domain/models.ts';
 import type { RoomKey } from '../domain/room-key.ts';
 
 /**
@@ -76,6 +76,12 @@ export interface Store {
   /** Messages in the room's main timeline after `afterId` not written by `userId`, counted up to `cap`. */
   countUnread(room: RoomKey, userId: string, afterId: string | undefined, cap: number): Promise<number>;
   messageStatus(room: RoomKey, messageId: string): Promise<MessageStatus[]>;
+
+  // ---- AI contexts (the assistant's memory of a user's questions asked outside rooms)
+  /** The user's context, or undefined when there is none or it expired (`expiresAt` <= `nowMs`). */
+  getAiContext(tenant: string, userId: string, nowMs: number): Promise<AiContext | undefined>;
+  /** Inserts or replaces the user's context; it is gone once `expiresAt` passed. */
+  putAiContext(tenant: string, context: AiContext): Promise<void>;
 
   /** Resolves when the backend answers a trivial query. */
   ping(): Promise<void>;

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { activeTraceIds } from './tracing.ts';
 
 export type { Logger };
@@ -6,15 +6,28 @@ export type { Logger };
 const NO_TRACE = {};
 
 /**
- * JSON logs to stdout; `tier` tells which tier wrote a line when all three share a process. A line
- * written inside a span carries its `trace_id` and `span_id` (the OpenTelemetry log field names),
- * so the logs of one message can be found from its trace and the other way round.
+ * Where secrets could sit in what we log: AI provider keys (config sections, request headers).
+ * Nothing logs them on purpose; this keeps a careless `log.info({ config })` or a logged request
+ * from leaking one. Paths are fixed (pino's redaction costs nothing for objects without them).
  */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({
+export const REDACT_PATHS = [
+  'apiKey', '*.apiKey', '*.*.apiKey', '*.*.*.apiKey',
+  'authorization', 'headers.authorization', '*.headers.authorization',
+  'headers["x-goog-api-key"]', '*.headers["x-goog-api-key"]',
+];
+
+/**
+ * JSON logs to stdout (or `destination`); `tier` tells which tier wrote a line when all three share
+ * a process. A line written inside a span carries its `trace_id` and `span_id` (the OpenTelemetry
+ * log field names), so the logs of one message can be found from its trace and the other way round.
+ */
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+  const options = {
     level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime,
     mixin: () => activeTraceIds() ?? NO_TRACE,
-  });
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** A logger that drops everything, for tests and benchmarks that don't read logs. */

@@ -11,6 +11,7 @@ import type { DurableEvent } from '../../shared/domain/index.ts';
 import { Snowflake } from '../../shared/ids/index.ts';
 import { silentLogger } from '../../shared/telemetry/index.ts';
 import { startApi } from '../../api/start.ts';
+import { createAssistant } from '../../shared/ai/index.ts';
 
 /**
  * A real api over HTTP for tests: `:memory:` SQLite, the in-process bus with a small persister
@@ -26,6 +27,8 @@ export interface ApiHarness {
   bus: Bus;
   presence: Presence;
   server: HttpServer;
+  /** A bearer token for `userId` (tenant `acme` unless given). */
+  token(userId: string, tenant?: string): Promise<string>;
   /** A client acting as `userId` (tenant `acme` unless given). */
   as(userId: string, tenant?: string): Client;
   close(): Promise<void>;
@@ -53,10 +56,10 @@ export interface Client {
   raw(method: string, path: string, text: string): Promise<Reply>;
 }
 
-export async function startApiHarness(opts: { ratePerSecond?: number; burst?: number } = {}): Promise<ApiHarness> {
+export async function startApiHarness(opts: { ratePerSecond?: number; burst?: number; aiEnv?: Record<string, string> } = {}): Promise<ApiHarness> {
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: SECRET, DEFAULT_TENANT: 'acme', MAX_MESSAGE_LENGTH: String(MAX_MESSAGE_LENGTH),
-    HTTP_BODY_LIMIT_BYTES: String(64 * 1024), LOG_LEVEL: 'silent',
+    HTTP_BODY_LIMIT_BYTES: String(64 * 1024), LOG_LEVEL: 'silent', ...opts.aiEnv,
   });
   const log = silentLogger();
   const store = createSqliteStore({ file: ':memory:' });
@@ -74,7 +77,11 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
     tenantRate: undefined,
   });
   const server = createHttpServer({ http: config.http, log, authenticator, checkResponses: true });
-  const api = await startApi({ server, auth: config.auth, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log });
+  const api = await startApi({
+    server, auth: config.auth, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log,
+    // the AI workers run when the test configures the assistant
+    ...(opts.aiEnv ? { ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter } } : {}),
+  });
   const persister = bus.consume({ durable: 'test', maxBatch: 500, maxWaitMs: 20 }, async (batch) => {
     await store.applyEvents(batch.map((d) => decodeMsgpack(d.data) as DurableEvent));
     for (const d of batch) d.ack();
@@ -92,6 +99,7 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
 
   return {
     base, store, bus, presence, server,
+    token: (userId, tenant = 'acme') => token(userId, tenant),
     as(userId, tenant = 'acme') {
       const request = async (method: string, path: string, body?: unknown, text = body === undefined ? undefined : JSON.stringify(body)): Promise<Reply> => {
         const headers: Record<string, string> = { authorization: `Bearer ${await token(userId, tenant)}` };

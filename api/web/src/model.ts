@@ -23,6 +23,24 @@ export interface Receipt {
   read: Set<string>;
 }
 
+/** An assistant's answer being written in a room (ai_response frames), until it is stored or fails. */
+export interface AiDraft {
+  requestId: string;
+  text: string;
+  error: string | undefined;
+}
+
+/** The "Ask AI" panel: a private question and its answer as it streams. */
+export interface AskState {
+  question: string;
+  answer: string;
+  busy: boolean;
+  error: string | undefined;
+}
+
+/** A failed room answer stays on screen this long. */
+const AI_ERROR_SHOW_MS = 8000;
+
 /** Typing shows until the server says it stopped, or at the latest this long after the last start. */
 const TYPING_SHOW_MS = 6000;
 const PAGE = 40;
@@ -43,6 +61,9 @@ export class ChatModel {
   readonly receipts = new Map<string, Receipt>();
   /** Per room: how far each member has read. */
   readonly readUpTo = new Map<string, Map<string, string>>();
+  /** Per room: the assistant's answers being streamed, by request id. */
+  readonly aiDrafts = new Map<string, Map<string, AiDraft>>();
+  ask: AskState | undefined;
   state: ConnectionState = 'idle';
   transport: TransportKind = 'websocket';
   notice: string | undefined;
@@ -67,6 +88,7 @@ export class ChatModel {
     c.on('presence', (f) => { this.presence.set(f.userId, f.status); this.changed(); });
     c.on('read_receipt', (f) => this.onRead(f.roomId, f.userId, f.messageId));
     c.on('message_status', (f) => this.onStatus(f));
+    c.on('ai_response', (f) => this.onAiResponse(f));
     c.on('user_joined', (f) => { void this.refreshRooms(); if (f.roomId === this.current) void this.loadMembers(f.roomId); });
     c.on('user_left', (f) => {
       if (f.user.userId === this.session.userId && f.roomId === this.current) this.current = undefined;
@@ -207,6 +229,34 @@ export class ChatModel {
     }
   }
 
+  /** "Ask AI": the answer streams into `ask`; in a room, the room's messages are its context. */
+  async askAi(question: string, roomId: string | undefined): Promise<void> {
+    const ask: AskState = { question, answer: '', busy: true, error: undefined };
+    this.ask = ask;
+    this.changed();
+    try {
+      const done = await this.client.ai.ask(question, {
+        ...(roomId ? { roomId } : {}),
+        onDelta: (text) => { ask.answer += text; this.changed(); },
+      });
+      ask.answer = done.response;
+    } catch (err) {
+      ask.error = describe(err);
+    } finally {
+      ask.busy = false;
+      this.changed();
+    }
+  }
+
+  closeAsk(): void {
+    this.ask = undefined;
+    this.changed();
+  }
+
+  draftsIn(roomId: string): AiDraft[] {
+    return [...(this.aiDrafts.get(roomId)?.values() ?? [])];
+  }
+
   markRead(roomId: string): void {
     const last = this.timelines.get(roomId)?.messages.at(-1);
     if (!last || document.visibilityState === 'hidden') return;
@@ -262,11 +312,29 @@ export class ChatModel {
       t.messages = [...t.messages, f.message].sort((a, b) => compare(a.messageId, b.messageId));
     }
     this.typing.get(f.roomId)?.delete(f.message.authorId);
+    const requestId = f.message.type === 'ai_response' ? f.message.metadata?.['requestId'] : undefined;
+    if (typeof requestId === 'string') this.aiDrafts.get(f.roomId)?.delete(requestId);
     const room = this.room(f.roomId);
     if (room) room.lastActivity = f.message.timestamp;
     if (f.roomId === this.current) this.markRead(f.roomId);
     else if (f.message.authorId !== this.session.userId && room) this.setUnread(f.roomId, room.unreadCount + 1);
     if (!room) void this.refreshRooms();
+    this.changed();
+  }
+
+  private onAiResponse(f: FrameOf<'ai_response'>): void {
+    let room = this.aiDrafts.get(f.roomId);
+    if (!room) this.aiDrafts.set(f.roomId, (room = new Map()));
+    const draft = room.get(f.requestId) ?? { requestId: f.requestId, text: '', error: undefined };
+    room.set(f.requestId, draft);
+    if (!f.done) draft.text += f.chunk;
+    else if (f.error) {
+      draft.error = f.error.message;
+      setTimeout(() => { room.delete(f.requestId); this.changed(); }, AI_ERROR_SHOW_MS);
+    } else {
+      // stored: the answer is (or will be) in the timeline as a message of type ai_response
+      room.delete(f.requestId);
+    }
     this.changed();
   }
 

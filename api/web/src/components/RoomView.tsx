@@ -47,6 +47,7 @@ export function RoomView({ model, roomId }: { model: ChatModel; roomId: string }
   const receipt = room?.type === 'direct' ? model.receiptFor(roomId) : undefined;
   const byId = new Map(messages.map((m) => [m.messageId, m]));
   const members = model.members.get(roomId) ?? [];
+  const drafts = model.draftsIn(roomId);
 
   return (
     <div class="room-layout">
@@ -56,8 +57,19 @@ export function RoomView({ model, roomId }: { model: ChatModel; roomId: string }
             <h2 data-testid="room-title">{room?.name ?? roomId}</h2>
             <div class="muted small">{room ? `${room.type} · ${room.memberCount} member${room.memberCount === 1 ? '' : 's'}` : ''}{room?.description ? ` · ${room.description}` : ''}</div>
           </div>
-          {room && room.type !== 'direct' && <button class="link" onClick={() => void model.leave(roomId)}>Leave</button>}
+          <div>
+            <AskAi model={model} roomId={roomId} />
+            {room && room.type !== 'direct' && <button class="link" onClick={() => void model.leave(roomId)}>Leave</button>}
+          </div>
         </header>
+        {model.ask && (
+          <div class="ask-panel" data-testid="ask-panel">
+            <div class="muted small">You asked: {model.ask.question}</div>
+            <div class="content" data-testid="ask-answer" aria-live="polite">{model.ask.answer || (model.ask.busy ? '…' : '')}</div>
+            {model.ask.error && <div class="muted small" data-testid="ask-error">{model.ask.error}</div>}
+            <button type="button" class="link" onClick={() => model.closeAsk()}>Close</button>
+          </div>
+        )}
 
         <div class="messages" ref={list} onScroll={onScroll} data-testid="messages">
           {timeline?.loading && <p class="muted center small">Loading…</p>}
@@ -66,6 +78,13 @@ export function RoomView({ model, roomId }: { model: ChatModel; roomId: string }
             <MessageItem key={m.messageId} m={m} model={model} prev={messages[i - 1]} replied={m.replyTo ? byId.get(m.replyTo) : undefined}
               receipt={receipt?.messageId === m.messageId ? receipt.label : undefined}
               onReply={() => { setEditing(undefined); setReplyTo(m); }} onEdit={() => { setReplyTo(undefined); setEditing(m); }} />
+          ))}
+          {drafts.map((d) => (
+            <div key={d.requestId} class="msg ai-draft" data-testid="ai-draft" data-request-id={d.requestId}>
+              <div class="meta"><span class="author">AI Assistant</span><span class="muted small">{d.error ? 'failed' : 'writing…'}</span></div>
+              <div class="content" data-testid="ai-draft-content">{d.text}</div>
+              {d.error && <div class="muted small" data-testid="ai-draft-error">The answer broke off: {d.error}</div>}
+            </div>
           ))}
         </div>
 
@@ -91,6 +110,28 @@ export function RoomView({ model, roomId }: { model: ChatModel; roomId: string }
         })}
       </aside>
     </div>
+  );
+}
+
+/** "Ask AI": a private question about this room; the answer streams into the panel above the messages. */
+function AskAi({ model, roomId }: { model: ChatModel; roomId: string }) {
+  const [open, setOpen] = useState(false);
+  const [question, setQuestion] = useState('');
+  if (!open) return <button class="link" data-testid="ask-ai" onClick={() => setOpen(true)}>Ask AI</button>;
+  const submit = () => {
+    const q = question.trim();
+    if (!q) return;
+    setQuestion('');
+    setOpen(false);
+    void model.askAi(q, roomId);
+  };
+  return (
+    <form class="ask-form" onSubmit={(e) => { e.preventDefault(); submit(); }} data-testid="ask-form">
+      <input value={question} placeholder="Ask the assistant about this room" data-testid="ask-input" maxLength={4000}
+        onInput={(e) => setQuestion((e.target as HTMLInputElement).value)} />
+      <button type="submit" data-testid="ask-submit">Ask</button>
+      <button type="button" class="link" onClick={() => setOpen(false)}>Cancel</button>
+    </form>
   );
 }
 
