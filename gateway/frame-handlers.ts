@@ -119,8 +119,9 @@ async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: Cli
 async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'resume'>): Promise<AckBody> {
   const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
   for (const { roomId, lastMessageId } of frame.rooms) {
+    let key;
     try {
-      await d.guard.member(who, roomId);
+      ({ key } = await d.guard.member(who, roomId));
     } catch (err) {
       if (err instanceof ChatError && (err.code === 'not_found' || err.code === 'forbidden')) {
         results.push({ roomId, recovered: false, replayed: 0 });
@@ -134,7 +135,7 @@ async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientF
       results.push({ roomId, recovered: true, replayed: 0 });
       continue;
     }
-    const r = await replayRoom(d.bus, roomId, lastMessageId, d.resumeSkewMs, (f) => d.send(ws, f));
+    const r = await replayRoom(d.bus, key, lastMessageId, d.resumeSkewMs, (f) => d.send(ws, f));
     results.push({ roomId, ...r });
   }
   d.send(ws, { type: 'resumed', rooms: results });

@@ -1,6 +1,6 @@
 import type { Bus, DurableMessage } from '../shared/bus/index.ts';
 import { decodeMsgpack, eventToFrame, type ServerFrame } from '../shared/protocol/index.ts';
-import type { DurableEvent } from '../shared/domain/index.ts';
+import { roomIdOf, type DurableEvent, type RoomKey } from '../shared/domain/index.ts';
 import { idTime, isId } from '../shared/ids/index.ts';
 
 /**
@@ -11,7 +11,7 @@ import { idTime, isId } from '../shared/ids/index.ts';
  */
 export async function replayRoom(
   bus: Bus,
-  roomId: string,
+  room: RoomKey,
   lastMessageId: string,
   skewMs: number,
   send: (frame: ServerFrame) => void,
@@ -19,7 +19,7 @@ export async function replayRoom(
   if (!isId(lastMessageId)) return { recovered: false, replayed: 0 };
   const since = idTime(lastMessageId) - skewMs;
   let replayed = 0;
-  const { complete } = await bus.replay(roomId, since, (msg) => {
+  const { complete } = await bus.replay(room, since, (msg) => {
     const frame = durableToFrame(msg);
     if (frame === undefined) return;
     send(frame);
@@ -36,5 +36,5 @@ export function durableToFrame(msg: DurableMessage): ServerFrame | undefined {
   } catch {
     return undefined; // an undecodable event is the persister's dead letter to report, not the client's problem
   }
-  return eventToFrame(event, msg.seq);
+  return eventToFrame(event, msg.seq, roomIdOf(msg.roomId));
 }
