@@ -6,6 +6,7 @@ import { subjects } from '../shared/bus/index.ts';
 import { decodeMsgpack } from '../shared/protocol/index.ts';
 import { HELP_ANSWER, NO_MODEL_ANSWER } from '../shared/ai/index.ts';
 import { registry } from '../shared/telemetry/index.ts';
+import { roomKey } from '../shared/domain/index.ts';
 
 const openai = await startFakeProvider('openai');
 t.teardown(() => openai.close());
@@ -119,7 +120,7 @@ t.test('ai ask - every provider failing is unavailable (503); the local fallback
 t.test('ai room - @ai in an enableAI room streams ai_response frames to the room, then stores the answer', async (t) => {
   const room = (await alice.post('/rooms', { name: 'AI room', type: 'group', members: ['bob'], settings: { enableAI: true } })).data;
   const frames: any[] = [];
-  const sub = h.bus.subscribe(subjects.roomEvents(room.roomId), (p, _s, seq) => { if (seq === undefined) frames.push(decodeMsgpack(p)); });
+  const sub = h.bus.subscribe(subjects.roomEvents(roomKey('acme', room.roomId)), (p, _s, seq) => { if (seq === undefined) frames.push(decodeMsgpack(p)); });
   t.teardown(() => sub.unsubscribe());
   openai.script({ kind: 'answer', pieces: ['Use ', 'NATS ', 'queue groups.'], usage: { prompt: 9, completion: 4 } });
   const sent = await bob.post(`/rooms/${room.roomId}/messages`, { content: '@ai how do we share AI work between processes?' });
@@ -142,7 +143,7 @@ t.test('ai room - @ai in an enableAI room streams ai_response frames to the room
 t.test('ai room - a provider failing mid-answer ends with done + error and stores nothing', async (t) => {
   const room = (await alice.post('/rooms', { name: 'AI fail', type: 'group', settings: { enableAI: true } })).data;
   const frames: any[] = [];
-  const sub = h.bus.subscribe(subjects.roomEvents(room.roomId), (p, _s, seq) => { if (seq === undefined) frames.push(decodeMsgpack(p)); });
+  const sub = h.bus.subscribe(subjects.roomEvents(roomKey('acme', room.roomId)), (p, _s, seq) => { if (seq === undefined) frames.push(decodeMsgpack(p)); });
   t.teardown(() => sub.unsubscribe());
   openai.script({ kind: 'malformed', after: ['partial '] });
   await alice.post(`/rooms/${room.roomId}/messages`, { content: '@assistant explain' });
@@ -160,7 +161,7 @@ t.test('ai room - enableAI false: no answer; "@ai" alone gets the help text; pla
   const off = (await alice.post('/rooms', { name: 'quiet', type: 'group', settings: { enableAI: false } })).data;
   const on = (await alice.post('/rooms', { name: 'loud', type: 'group', settings: { enableAI: true } })).data;
   const frames: any[] = [];
-  const subs = [off.roomId, on.roomId].map((id) => h.bus.subscribe(subjects.roomEvents(id), (p, _s, seq) => { if (seq === undefined) frames.push(decodeMsgpack(p)); }));
+  const subs = [off, on].map((r) => h.bus.subscribe(subjects.roomEvents(roomKey('acme', r.roomId)), (p, _s, seq) => { if (seq === undefined) frames.push(decodeMsgpack(p)); }));
   t.teardown(() => subs.forEach((s) => s.unsubscribe()));
   await alice.post(`/rooms/${off.roomId}/messages`, { content: '@ai are you there?' });
   await alice.post(`/rooms/${on.roomId}/messages`, { content: 'Can you explain this to me?' });

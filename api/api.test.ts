@@ -2,6 +2,7 @@ import t from 'tap';
 import { subjects } from '../shared/bus/bus.ts';
 import { decodeMsgpack } from '../shared/protocol/codec.ts';
 import { historyOf, startApiHarness } from '../test/support/api-harness.ts';
+import { roomKey } from '../shared/domain/index.ts';
 
 const h = await startApiHarness();
 t.teardown(() => h.close());
@@ -56,7 +57,7 @@ t.test('api - search - finds messages in your rooms, or in one room you may read
 t.test('api - presence - set your status, read others, rooms are told', async (t) => {
   const room = (await alice.post('/rooms', { name: 'p', type: 'public' })).data.roomId;
   const frames: any[] = [];
-  const sub = h.bus.subscribe(subjects.roomEvents(room), (payload) => frames.push(decodeMsgpack(payload)));
+  const sub = h.bus.subscribe(subjects.roomEvents(roomKey('acme', room)), (payload) => frames.push(decodeMsgpack(payload)));
   t.teardown(() => sub.unsubscribe());
   await h.presence.connect({ tenant: 'acme', userId: 'alice', connectionId: 'c1' });
 

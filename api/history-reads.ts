@@ -4,6 +4,7 @@ import { DEFAULTS, type HistoryConfig } from '../shared/config/index.ts';
 import { HistoryWindows, durableEventFeed, type FeedSubscription } from '../shared/history/index.ts';
 import { decodeMsgpack, type ServerFrame } from '../shared/protocol/index.ts';
 import type { ApiDeps } from './deps.ts';
+import type { RoomKey } from '../shared/domain/index.ts';
 
 /** What REST history reads from: the rooms' history windows, and who may read them. */
 export interface HistoryReads {
@@ -29,13 +30,13 @@ export function historyReads({ store, bus, log, history }: ApiDeps): HistoryRead
     store,
     feed: durableEventFeed(bus, subjects.roomEvents),
     onWatch: (roomId) => watchAccess(access, roomId, (handler) => bus.subscribe(subjects.roomControl(roomId), handler)),
-    onError: (err, roomId) => log.warn({ err, roomId }, 'history window: a store or stream read failed (a window that cannot start leaves history to the store)'),
+    onError: (err, room) => log.warn({ err, room }, 'history window: a store or stream read failed (a window that cannot start leaves history to the store)'),
   });
   return { windows, guard: new RoomGuard(access), close: () => windows.close() };
 }
 
 /** Keeps the room in the access cache while it is watched, fresh by its control events. */
-function watchAccess(access: RoomAccess, roomId: string, subscribe: (handler: (payload: Uint8Array) => void) => FeedSubscription): FeedSubscription {
+function watchAccess(access: RoomAccess, roomId: RoomKey, subscribe: (handler: (payload: Uint8Array) => void) => FeedSubscription): FeedSubscription {
   access.retain(roomId);
   const sub = subscribe((payload) => {
     const frame = decodeMsgpack(payload) as ServerFrame;

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { eventually, startApiHarness, type Client } from '../test/support/api-harness.ts';
+import { roomKey } from '../shared/domain/index.ts';
 
 /**
  * REST history reads its own writes: every read below follows the write it checks at once, with
@@ -40,7 +41,7 @@ t.test('api - history - sends, edits, deletes, reactions and pins are in history
   t.match((await bob.get(`/rooms/${r}/messages/${second.messageId}`)).data, { isDeleted: true }, 'one message too');
 
   const settled = await eventually(async () => {
-    const stored = await h.store.history(r, { limit: 10 });
+    const stored = await h.store.history(roomKey('acme', r), { limit: 10 });
     return stored[0]?.isDeleted && stored[1]?.reactions['👍'] ? stored : undefined;
   }, 'the persister to write every event');
   t.strictSame(await newest(carol, r), JSON.parse(JSON.stringify(settled)), 'what history showed is what the store holds once written');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { MAX_MESSAGE_LENGTH, eventually, historyOf, startApiHarness, type Client } from '../test/support/api-harness.ts';
+import { roomKey } from '../shared/domain/index.ts';
 
 const h = await startApiHarness();
 t.teardown(() => h.close());
@@ -224,7 +225,7 @@ t.test('api - read state - unread counts follow read marks; direct rooms report 
   for (let i = 0; i < 3; i++) ids.push((await alice.post(`/rooms/${room}/messages`, { content: `n${i}` })).data.message.messageId);
   await historyOf(bob, room, 3);
   // history shows a message before the persister wrote it; unread counts are counted in the store
-  await eventually(async () => ((await h.store.history(room, { limit: 10 })).length === 3 ? true : undefined), 'the persister to write them');
+  await eventually(async () => ((await h.store.history(roomKey('acme', room), { limit: 10 })).length === 3 ? true : undefined), 'the persister to write them');
   const unreadOf = async (client: Client) => (await client.get('/rooms?scope=joined&limit=100')).data.rooms.find((r: any) => r.roomId === room).unreadCount;
   t.equal(await unreadOf(bob), 3);
   t.equal(await unreadOf(alice), 0, 'your own messages are not unread');

@@ -3,6 +3,7 @@ import type { Room, RoomType } from '../shared/domain/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
 import { publicRoom } from '../shared/commands/index.ts';
+import { roomIdOf } from '../shared/domain/index.ts';
 
 export type RoomScope = 'all' | 'joined' | 'discover';
 
@@ -26,7 +27,8 @@ export async function listRooms(store: Store, presence: Presence, who: Principal
   const base = { tenant: who.tenant, ...(q.type ? { type: q.type } : {}) };
   let page: Room[];
   let total: number;
-  const joinedIds = new Set(await store.roomsOfUser(who.tenant, who.userId));
+  // the tenant's rooms: ids are unique within it
+  const joinedIds = new Set((await store.roomsOfUser(who.tenant, who.userId)).map(roomIdOf));
   if (q.scope === 'joined' || q.scope === 'discover') {
     const filter = q.scope === 'joined' ? { memberOf: who.userId } : { discoverable: true };
     ({ rooms: page, total } = await store.listRooms({ ...base, ...filter, limit: q.limit, offset: q.offset }));

@@ -1,5 +1,6 @@
 import type { RoomAccess } from '../shared/commands/index.ts';
 import type { ServerFrame } from '../shared/protocol/index.ts';
+import { roomIdOf, tenantOf, type RoomKey } from '../shared/domain/index.ts';
 import type { LocalUsers } from './local-users.ts';
 import type { RoomFanout } from './room-fanout.ts';
 
@@ -9,16 +10,15 @@ import type { RoomFanout } from './room-fanout.ts';
  * this gateway before the room sees the frame, whatever their transport. They learn of it once,
  * on their user subject, whichever of the two subjects brings it first.
  */
-export function controlHandler(access: RoomAccess, users: LocalUsers, fanout: RoomFanout): (roomId: string, frame: ServerFrame) => void {
-  return (roomId, frame) => {
-    access.invalidate(roomId);
+export function controlHandler(access: RoomAccess, users: LocalUsers, fanout: RoomFanout): (key: RoomKey, frame: ServerFrame) => void {
+  return (key, frame) => {
+    access.invalidate(key);
     const userId = frame.type === 'user_joined' || frame.type === 'user_left' ? frame.user.userId
       : frame.type === 'member_updated' ? frame.userId : undefined;
     if (userId === undefined) return;
-    access.invalidate(roomId, userId);
+    access.invalidate(key, userId);
     if (frame.type !== 'user_left') return;
-    const tenant = fanout.tenantOf(roomId);
-    if (tenant === undefined) return;
-    for (const r of users.connectionsOf(tenant, userId)) fanout.remove(r, roomId);
+    const roomId = roomIdOf(key);
+    for (const r of users.connectionsOf(tenantOf(key), userId)) fanout.remove(r, roomId);
   };
 }

@@ -5,7 +5,7 @@ import type { Principal } from '../shared/auth/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { RoomGuard } from '../shared/commands/index.ts';
-import { DEVICE_TYPES } from '../shared/domain/index.ts';
+import { DEVICE_TYPES, roomIdOf, roomKey } from '../shared/domain/index.ts';
 import { compareIds, idAtTime } from '../shared/ids/index.ts';
 import type { WsConfig } from '../shared/config/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
@@ -122,7 +122,7 @@ export class FallbackConnection implements StreamReceiver, PresenceConnection {
 
 /** The rooms to subscribe: the user's, then the extra ones they may read (checked here, once). */
 export async function roomsFor(deps: FallbackDeps, who: Principal, extra: string[]): Promise<string[]> {
-  const own = (await deps.store.roomsOfUser(who.tenant, who.userId)).slice(0, MAX_ROOMS);
+  const own = (await deps.store.roomsOfUser(who.tenant, who.userId)).slice(0, MAX_ROOMS).map(roomIdOf);
   const mine = new Set(own);
   for (const roomId of extra) {
     if (mine.has(roomId)) continue;
@@ -165,7 +165,7 @@ async function replay(deps: FallbackDeps, conn: FallbackConnection, resume: Resu
     if (conn.rooms.has(roomId)) wanted.set(roomId, position);
     else refused.push({ roomId, recovered: false, replayed: 0 });
   }
-  const replayed = await replayRooms(deps.bus, wanted, resumeLimits(deps.ws), {
+  const replayed = await replayRooms(deps.bus, wanted, (roomId) => roomKey(conn.principal.tenant, roomId), resumeLimits(deps.ws), {
     send: (f) => conn.deliver(f, JSON.stringify(f)),
     closed: () => conn.closed,
   }, (err, roomId) => deps.log.warn({ err, roomId }, 'replay for a fallback connection failed'));

@@ -5,6 +5,7 @@ import type { Bus } from '../shared/bus/index.ts';
 import type { Authenticator, Principal } from '../shared/auth/index.ts';
 import { enforceRate, type RateLimiter, type RateRule } from '../shared/rate-limit/index.ts';
 import type { Socket } from './connection.ts';
+import type { RoomKey } from '../shared/domain/index.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { TypingTracker } from './typing.ts';
 import type { PresenceFeed } from './presence-feed.ts';
@@ -148,9 +149,10 @@ async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientF
   for (const { roomId, lastMessageId } of frame.rooms) named.set(roomId, lastMessageId || undefined);
   const refused: RoomResumed[] = [];
   const wanted = new Map<string, string | undefined>();
+  const keys = new Map<string, RoomKey>();
   for (const [roomId, lastMessageId] of named) {
     try {
-      await d.guard.member(who, roomId);
+      keys.set(roomId, (await d.guard.member(who, roomId)).key);
     } catch (err) {
       if (err instanceof ChatError && (err.code === 'not_found' || err.code === 'forbidden')) {
         refused.push({ roomId, recovered: false, replayed: 0 });
@@ -163,7 +165,7 @@ async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientF
     wanted.set(roomId, lastMessageId);
   }
   const conn = ws.getUserData();
-  const replayed = await replayRooms(d.bus, wanted, limited ? { ...d.resume, maxEvents: 0 } : d.resume, {
+  const replayed = await replayRooms(d.bus, wanted, (roomId) => keys.get(roomId)!, limited ? { ...d.resume, maxEvents: 0 } : d.resume, {
     send: (f) => d.send(ws, f),
     closed: () => conn.closed,
     buffered: () => ws.getBufferedAmount(),

@@ -69,7 +69,7 @@ function fakeApp(): { app: TemplatedApp; sent: Array<number | string> } {
 
 function fakeSocket(): Socket {
   const conn = {
-    principal: { userId: 'u1', name: 'U', tenant: 't', roles: [], expiresAt: undefined },
+    principal: { userId: 'u1', name: 'U', tenant: 'default', roles: [], expiresAt: undefined },
     connectionId: 'c1', format: 'msgpack', legacy: false, initialRoom: undefined, device: undefined,
     rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false, welcomed: false, openedAt: Date.now(),
   } as Connection;
@@ -178,7 +178,7 @@ async function send(bus: Bus, content: string, live: boolean): Promise<string> {
 }
 
 const contents = (frames: ServerFrame[]) => frames.flatMap((f) => (f.type === 'new_message' ? [f.message.content] : []));
-const principal = (userId: string) => ({ userId, name: userId.toUpperCase(), tenant: 't', roles: [], expiresAt: undefined });
+const principal = (userId: string) => ({ userId, name: userId.toUpperCase(), tenant: 'default', roles: [], expiresAt: undefined });
 
 t.test('live gap - SSE and long-poll connections get the repaired room like sockets do, and their resume position waits for the repair', async (t) => {
   const { bus, watcher } = await controllableBus();

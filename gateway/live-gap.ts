@@ -1,4 +1,5 @@
 import type { Bus, Subscription } from '../shared/bus/index.ts';
+import type { RoomKey } from '../shared/domain/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { LiveItem } from './gap-merge.ts';
@@ -48,7 +49,8 @@ export class LiveGapRepair implements LiveGapState {
     private readonly fanout: RoomFanout,
     private readonly skewMs: number,
     private readonly log: Logger,
-    private readonly unrepaired: (roomIds: string[]) => void,
+    /** Keys of the rooms whose gap was not repaired. */
+    private readonly unrepaired: (rooms: RoomKey[]) => void,
     private readonly giveUpMs = GIVE_UP_MS,
   ) {}
 
@@ -79,7 +81,7 @@ export class LiveGapRepair implements LiveGapState {
     const rooms = this.fanout.heldRooms(gen);
     const started = Date.now();
     let replayed = 0;
-    const failed: string[] = [];
+    const failed: RoomKey[] = [];
     const queue = [...rooms];
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
       for (let roomId = queue.shift(); roomId !== undefined; roomId = queue.shift()) {
@@ -107,7 +109,7 @@ export class LiveGapRepair implements LiveGapState {
   }
 
   /** The room's stored events since `from`, as the stream would have republished them. */
-  async #replay(roomId: string, from: number): Promise<LiveItem[] | undefined> {
+  async #replay(roomId: RoomKey, from: number): Promise<LiveItem[] | undefined> {
     const deadline = Date.now() + this.giveUpMs;
     for (;;) {
       const events: LiveItem[] = [];
@@ -116,7 +118,7 @@ export class LiveGapRepair implements LiveGapState {
         return events;
       } catch (err) {
         if (this.#stopped || Date.now() + RETRY_MS > deadline) {
-          this.log.warn({ err, roomId }, 'live gap: replay failed');
+          this.log.warn({ err, room: roomId }, 'live gap: replay failed');
           return undefined;
         }
         await new Promise((r) => setTimeout(r, RETRY_MS));

@@ -1,4 +1,5 @@
 import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
+import { roomKey, type RoomKey } from '../shared/domain/index.ts';
 import { decodeMsgpack, type ServerFrame } from '../shared/protocol/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
 import { sendFrame } from './connection.ts';
@@ -6,6 +7,7 @@ import type { RoomFanout } from './room-fanout.ts';
 import { isSocket, stateOf, type Receiver } from './receiver.ts';
 
 interface UserEntry {
+  readonly tenant: string;
   readonly receivers: Set<Receiver>;
   readonly sub: Subscription;
 }
@@ -22,7 +24,7 @@ export class LocalUsers {
     private readonly bus: Bus,
     private readonly fanout: RoomFanout,
     /** The gateway's control handling, which also sees the frames of user subjects. */
-    private readonly onControl: (roomId: string, frame: ServerFrame) => void,
+    private readonly onControl: (key: RoomKey, frame: ServerFrame) => void,
     private readonly log: Logger,
   ) {}
 
@@ -33,7 +35,7 @@ export class LocalUsers {
     let entry = this.users.get(key);
     if (!entry) {
       const sub = this.bus.subscribe(subjects.userEvents(principal.tenant, principal.userId), (payload) => this.onUserFrame(key, payload));
-      entry = { receivers: new Set(), sub };
+      entry = { tenant: principal.tenant, receivers: new Set(), sub };
       this.users.set(key, entry);
     }
     entry.receivers.add(r);
@@ -55,12 +57,12 @@ export class LocalUsers {
     return [...(this.users.get(userKey(tenant, userId))?.receivers ?? [])];
   }
 
-  /** Every connection here in one of the rooms. */
-  inRooms(roomIds: Iterable<string>): Receiver[] {
-    const rooms = new Set(roomIds);
+  /** Every connection here in one of the rooms (by key). */
+  inRooms(keys: Iterable<RoomKey>): Receiver[] {
+    const rooms = new Set(keys);
     const found: Receiver[] = [];
     for (const entry of this.users.values()) {
-      for (const r of entry.receivers) if (inAny(stateOf(r).rooms, rooms)) found.push(r);
+      for (const r of entry.receivers) if (inAny(entry.tenant, stateOf(r).rooms, rooms)) found.push(r);
     }
     return found;
   }
@@ -78,7 +80,7 @@ export class LocalUsers {
     const roomId = (frame as { roomId?: unknown }).roomId;
     if (typeof roomId !== 'string') return;
     // Takes the user's connections out of the room when they left; they learn of it below.
-    this.onControl(roomId, frame);
+    this.onControl(roomKey(entry.tenant, roomId), frame);
     let json: string | undefined;
     for (const r of [...entry.receivers]) {
       // Connections in the room get the frame on the room's control subject.
@@ -90,8 +92,8 @@ export class LocalUsers {
   }
 }
 
-function inAny(mine: Set<string>, rooms: Set<string>): boolean {
-  for (const roomId of mine) if (rooms.has(roomId)) return true;
+function inAny(tenant: string, mine: Set<string>, rooms: Set<RoomKey>): boolean {
+  for (const roomId of mine) if (rooms.has(roomKey(tenant, roomId))) return true;
   return false;
 }
 

@@ -1,4 +1,5 @@
 import { subjects, type Bus } from '../shared/bus/index.ts';
+import { roomKey } from '../shared/domain/index.ts';
 import { encodeMsgpack, type ClientFrameOf } from '../shared/protocol/index.ts';
 import type { Presence, PresenceInfo } from '../shared/presence/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
@@ -65,23 +66,24 @@ export class PresenceFeed {
       ...(frame.customStatus !== undefined ? { customStatus: frame.customStatus } : {}),
       ...(frame.device ? { device: frame.device } : {}),
     });
-    this.publish(c.rooms, info);
+    this.publish(c.principal.tenant, c.rooms, info);
     return info;
   }
 
   private async announce(c: PresenceConnection, rooms: Iterable<string>): Promise<void> {
     const [info] = await this.presence.get(c.principal.tenant, [c.principal.userId]);
-    if (info) this.publish(rooms, info);
+    if (info) this.publish(c.principal.tenant, rooms, info);
   }
 
-  private publish(rooms: Iterable<string>, info: PresenceInfo): void {
+  /** To the tenant's rooms of these ids. */
+  private publish(tenant: string, rooms: Iterable<string>, info: PresenceInfo): void {
     const payload = encodeMsgpack({
       type: 'presence_update', userId: info.userId, status: info.status,
       ...(info.customStatus ? { customStatus: info.customStatus } : {}),
       ...(info.device ? { device: info.device } : {}),
       lastSeen: info.lastSeen,
     });
-    for (const roomId of rooms) this.bus.publish(subjects.roomEvents(roomId), payload);
+    for (const roomId of rooms) this.bus.publish(subjects.roomEvents(roomKey(tenant, roomId)), payload);
   }
 
   private async beat(): Promise<void> {

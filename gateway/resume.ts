@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Bus, DurableMessage } from '../shared/bus/index.ts';
 import { decodeMsgpack, eventToFrame, type ServerFrame } from '../shared/protocol/index.ts';
-import type { DurableEvent } from '../shared/domain/index.ts';
+import { roomIdOf, type DurableEvent, type RoomKey } from '../shared/domain/index.ts';
 import { idTime, isId } from '../shared/ids/index.ts';
 import { DEFAULTS, type WsConfig } from '../shared/config/index.ts';
 
@@ -54,6 +54,8 @@ const DRAIN_POLL_MS = 20;
 export async function replayRooms(
   bus: Bus,
   rooms: ReadonlyMap<string, string | undefined>,
+  /** The room's key (its tenant's): the stream is keyed by it. */
+  keyOf: (roomId: string) => RoomKey,
   limits: ResumeLimits,
   sink: ReplaySink,
   failed?: ReplayFailed,
@@ -74,7 +76,7 @@ export async function replayRooms(
     let complete: boolean;
     let more: boolean | undefined;
     try {
-      ({ complete, more } = await bus.replay(roomId, idTime(lastMessageId) - limits.skewMs, (msg) => {
+      ({ complete, more } = await bus.replay(keyOf(roomId), idTime(lastMessageId) - limits.skewMs, (msg) => {
         const frame = durableToFrame(msg);
         if (frame !== undefined) frames.push(frame);
       }, budget));
@@ -112,5 +114,5 @@ export function durableToFrame(msg: DurableMessage): ServerFrame | undefined {
   } catch {
     return undefined; // an undecodable event is the persister's dead letter to report, not the client's problem
   }
-  return eventToFrame(event, msg.seq);
+  return eventToFrame(event, msg.seq, roomIdOf(msg.roomId));
 }

@@ -1,7 +1,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { subjects, type Bus, type Subscription } from '../shared/bus/index.ts';
 import { decodeMsgpack, encodeMsgpack, eventToFrame, newMessageFrameMsgpack, peekMsgpackType, type ServerFrame } from '../shared/protocol/index.ts';
-import type { DurableEvent, Room } from '../shared/domain/index.ts';
+import { roomKey, type DurableEvent, type Room, type RoomKey } from '../shared/domain/index.ts';
 import { context, contextFromTraceparent, metrics, SpanKind, trace, tracer, tracingEnabled, type Logger } from '../shared/telemetry/index.ts';
 import type { Socket } from './connection.ts';
 import { framesOut } from './frame-tally.ts';
@@ -21,14 +21,21 @@ import { isSocket, stateOf, type Receiver, type StreamReceiver } from './receive
  *   msgpack topic as is, decoded and stringified once for JSON.
  * So the cost per message is per gateway, never per socket. SSE streams and long-poll sessions,
  * rare, get that same JSON text one by one.
+ *
+ * Rooms are kept by key (shared/domain/room-key.ts: tenant and id), so are their subjects and uWS
+ * topics; connections name rooms by id (a connection has one tenant). Frames show the room's id,
+ * which the entry holds ready (and msgpack-encoded for the spliced frames): nothing is made per
+ * message.
  */
 interface RoomEntry {
+  readonly key: RoomKey;
+  /** The id clients know the room by. */
   readonly roomId: string;
+  /** `roomId` as a msgpack string, for the frames spliced from stored bytes. */
+  readonly roomIdPacked: Uint8Array;
   readonly topicMsgpack: string;
   readonly topicJson: string;
   readonly topicLegacy: string;
-  /** Rooms belong to one tenant, so every connection in the room has this tenant. */
-  readonly tenant: string;
   /** Local connections in the room, of every transport. */
   receivers: number;
   /** Of those, WebSockets subscribed to each topic: what the room's frames are encoded for. */
@@ -59,17 +66,17 @@ export interface FanoutHooks {
    * A control frame (membership, settings) for the room arrived; runs before any connection sees
    * it, and may take connections out of the room (a member who left learns of it on their own subject).
    */
-  onControl(roomId: string, frame: ServerFrame): void;
+  onControl(key: RoomKey, frame: ServerFrame): void;
   /** A new message in a direct room reached these local recipients' connections. */
-  onDirectDelivered(roomId: string, messageId: string, userIds: string[]): void;
-  loadRoom(roomId: string): Promise<Room | undefined>;
+  onDirectDelivered(key: RoomKey, messageId: string, userIds: string[]): void;
+  loadRoom(key: RoomKey): Promise<Room | undefined>;
   /** The gateway now listens to the room's control subject (caches for it may be kept). */
-  watch(roomId: string): void;
-  unwatch(roomId: string): void;
+  watch(key: RoomKey): void;
+  unwatch(key: RoomKey): void;
 }
 
 export class RoomFanout {
-  private readonly rooms = new Map<string, RoomEntry>();
+  private readonly rooms = new Map<RoomKey, RoomEntry>();
   private holding = false;
   private holdGen = 0;
 
@@ -84,15 +91,16 @@ export class RoomFanout {
     return this.rooms.size;
   }
 
-  has(roomId: string): boolean {
-    return this.rooms.has(roomId);
+  has(key: RoomKey): boolean {
+    return this.rooms.has(key);
   }
 
-  /** Puts the connection in the room (idempotent per connection). */
+  /** Puts the connection in its tenant's room `roomId` (idempotent per connection). */
   add(r: Receiver, roomId: string): void {
     const state = stateOf(r);
     if (state.closed || state.rooms.has(roomId)) return;
-    const entry = this.rooms.get(roomId) ?? this.open(roomId, state.principal.tenant);
+    const key = roomKey(state.principal.tenant, roomId);
+    const entry = this.rooms.get(key) ?? this.open(key, roomId);
     state.rooms.add(roomId);
     entry.receivers++;
     const userId = state.principal.userId;
@@ -105,7 +113,7 @@ export class RoomFanout {
   remove(r: Receiver, roomId: string): void {
     const state = stateOf(r);
     if (!state.rooms.delete(roomId)) return;
-    const entry = this.rooms.get(roomId);
+    const entry = this.rooms.get(roomKey(state.principal.tenant, roomId));
     if (!entry) return;
     if (!isSocket(r)) entry.streams.delete(r);
     else unsubscribe(r, entry, state.closed);
@@ -121,8 +129,8 @@ export class RoomFanout {
   }
 
   /** Sends a frame to this gateway's connections in the room only (no bus). */
-  publishLocal(roomId: string, payload: Uint8Array): void {
-    const entry = this.rooms.get(roomId);
+  publishLocal(key: RoomKey, payload: Uint8Array): void {
+    const entry = this.rooms.get(key);
     if (entry) this.forwardFrame(entry, payload, undefined);
   }
 
@@ -155,14 +163,14 @@ export class RoomFanout {
    * are about to be closed and will resume from the last event they got before the gap (forwarding
    * later events would move their resume point past the events they missed).
    */
-  discard(roomId: string, gen: number): void {
-    const entry = this.rooms.get(roomId);
+  discard(key: RoomKey, gen: number): void {
+    const entry = this.rooms.get(key);
     if (entry?.held !== undefined && entry.held.gen === gen) entry.held = undefined;
   }
 
-  /** Rooms held for generation `gen`. */
-  heldRooms(gen: number): string[] {
-    return [...this.rooms.values()].filter((e) => e.held?.gen === gen).map((e) => e.roomId);
+  /** Keys of the rooms held for generation `gen`. */
+  heldRooms(gen: number): RoomKey[] {
+    return [...this.rooms.values()].filter((e) => e.held?.gen === gen).map((e) => e.key);
   }
 
   /**
@@ -170,26 +178,23 @@ export class RoomFanout {
    * messages merged in stream order, and the room is live again. Ignored when a newer
    * interruption took the hold over.
    */
-  release(roomId: string, gen: number, replayed: LiveItem[]): void {
-    const entry = this.rooms.get(roomId);
+  release(key: RoomKey, gen: number, replayed: LiveItem[]): void {
+    const entry = this.rooms.get(key);
     if (!entry || (entry.held !== undefined && entry.held.gen !== gen)) return;
     const held = entry.held?.items ?? [];
     entry.held = undefined;
     for (const item of mergeInStreamOrder(replayed, held)) this.forward(entry, item.payload, item.seq);
   }
 
-  /** The tenant of a room this gateway holds connections in. */
-  tenantOf(roomId: string): string | undefined {
-    return this.rooms.get(roomId)?.tenant;
-  }
-
-  private open(roomId: string, tenant: string): RoomEntry {
+  private open(key: RoomKey, roomId: string): RoomEntry {
     const entry: RoomEntry = {
+      key,
       roomId,
-      tenant,
-      topicMsgpack: `m:${roomId}`,
-      topicJson: `j:${roomId}`,
-      topicLegacy: `l:${roomId}`,
+      // a copy: the encoder's result is a view of a shared buffer, which a long-lived room would keep alive
+      roomIdPacked: new Uint8Array(encodeMsgpack(roomId)),
+      topicMsgpack: `m:${key}`,
+      topicJson: `j:${key}`,
+      topicLegacy: `l:${key}`,
       receivers: 0,
       msgpackSockets: 0,
       jsonSockets: 0,
@@ -200,19 +205,19 @@ export class RoomFanout {
       subs: [],
       held: this.holding ? { gen: this.holdGen, items: [] } : undefined,
     };
-    this.rooms.set(roomId, entry);
+    this.rooms.set(key, entry);
     metrics.roomSubscriptions.set(this.rooms.size);
-    this.hooks.watch(roomId);
+    this.hooks.watch(key);
     entry.subs.push(
-      this.bus.subscribe(subjects.roomEvents(roomId), (payload, _subject, seq, traceparent) => {
+      this.bus.subscribe(subjects.roomEvents(key), (payload, _subject, seq, traceparent) => {
         if (seq !== undefined && tracingEnabled()) this.tracedLive(entry, payload, seq, traceparent);
         else this.live(entry, payload, seq);
       }),
-      this.bus.subscribe(subjects.roomControl(roomId), (payload) => this.control(entry, payload)),
+      this.bus.subscribe(subjects.roomControl(key), (payload) => this.control(entry, payload)),
     );
-    this.hooks.loadRoom(roomId).then(
+    this.hooks.loadRoom(key).then(
       (room) => { entry.direct = room?.type === 'direct'; },
-      (err) => this.log.warn({ err, roomId }, 'room type lookup failed; delivery status off for this room'),
+      (err) => this.log.warn({ err, room: key }, 'room type lookup failed; delivery status off for this room'),
     );
     return entry;
   }
@@ -220,9 +225,9 @@ export class RoomFanout {
   private closeEntry(entry: RoomEntry): void {
     for (const sub of entry.subs) sub.unsubscribe();
     entry.subs = [];
-    this.rooms.delete(entry.roomId);
+    this.rooms.delete(entry.key);
     metrics.roomSubscriptions.set(this.rooms.size);
-    this.hooks.unwatch(entry.roomId);
+    this.hooks.unwatch(entry.key);
   }
 
   private control(entry: RoomEntry, payload: Uint8Array): void {
@@ -230,12 +235,12 @@ export class RoomFanout {
     try {
       frame = decodeMsgpack(payload) as ServerFrame;
     } catch (err) {
-      this.log.error({ err, roomId: entry.roomId }, 'undecodable control frame dropped');
+      this.log.error({ err, room: entry.key }, 'undecodable control frame dropped');
       return;
     }
-    this.hooks.onControl(entry.roomId, frame);
+    this.hooks.onControl(entry.key, frame);
     // The hook may have taken the last local connections out of the room.
-    if (this.rooms.get(entry.roomId) === entry) this.forwardFrame(entry, payload, frame);
+    if (this.rooms.get(entry.key) === entry) this.forwardFrame(entry, payload, frame);
   }
 
   /**
@@ -247,7 +252,7 @@ export class RoomFanout {
     if (trace.getSpan(parent) === undefined) return this.live(entry, payload, seq);
     const span = tracer.startSpan('chat.fanout', {
       kind: SpanKind.CONSUMER,
-      attributes: { 'chat.room_id': entry.roomId, 'chat.stream_seq': seq, 'chat.delivery_count': entry.receivers, 'chat.held': entry.held !== undefined },
+      attributes: { 'chat.room_id': entry.key, 'chat.stream_seq': seq, 'chat.delivery_count': entry.receivers, 'chat.held': entry.held !== undefined },
     }, parent);
     try {
       context.with(trace.setSpan(parent, span), () => this.live(entry, payload, seq));
@@ -264,7 +269,7 @@ export class RoomFanout {
       return;
     }
     // a gap that takes this long to repair: deliver what we have rather than grow without bound
-    this.log.warn({ roomId: entry.roomId, held: held.items.length }, 'too many live frames held while repairing a gap; delivering them unordered');
+    this.log.warn({ room: entry.key, held: held.items.length }, 'too many live frames held while repairing a gap; delivering them unordered');
     entry.held = undefined;
     for (const item of held.items) this.forward(entry, item.payload, item.seq);
     this.forward(entry, payload, seq);
@@ -284,13 +289,13 @@ export class RoomFanout {
    */
   private forwardEvent(entry: RoomEntry, data: Uint8Array, seq: number): void {
     const msgpack = entry.msgpackSockets > 0;
-    let packed = msgpack ? newMessageFrameMsgpack(data, seq) : undefined;
+    let packed = msgpack ? newMessageFrameMsgpack(data, seq, entry.roomIdPacked) : undefined;
     let frame: ServerFrame | undefined;
     if ((msgpack && packed === undefined) || entry.jsonSockets > 0 || entry.streams.size > 0 || entry.legacySockets > 0 || entry.direct) {
       try {
-        frame = eventToFrame(decodeMsgpack(data) as DurableEvent, seq);
+        frame = eventToFrame(decodeMsgpack(data) as DurableEvent, seq, entry.roomId);
       } catch (err) {
-        this.log.error({ err, roomId: entry.roomId, seq }, 'undecodable room event not forwarded');
+        this.log.error({ err, room: entry.key, seq }, 'undecodable room event not forwarded');
         return;
       }
       if (msgpack) packed ??= encodeMsgpack(frame);
@@ -311,7 +316,7 @@ export class RoomFanout {
       try {
         frame ??= decodeMsgpack(payload) as ServerFrame;
       } catch (err) {
-        this.log.error({ err, roomId: entry.roomId }, 'undecodable room frame not forwarded to JSON connections');
+        this.log.error({ err, room: entry.key }, 'undecodable room frame not forwarded to JSON connections');
         return;
       }
       this.forwardDecoded(entry, frame);
@@ -336,7 +341,7 @@ export class RoomFanout {
     if (entry.direct) {
       const authorId = frame.message.authorId;
       const recipients = [...entry.users.keys()].filter((u) => u !== authorId);
-      if (recipients.length) this.hooks.onDirectDelivered(entry.roomId, frame.message.messageId, recipients);
+      if (recipients.length) this.hooks.onDirectDelivered(entry.key, frame.message.messageId, recipients);
     }
   }
 }

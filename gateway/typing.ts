@@ -1,4 +1,5 @@
 import { subjects, type Bus } from '../shared/bus/index.ts';
+import { roomKey } from '../shared/domain/index.ts';
 import { encodeMsgpack } from '../shared/protocol/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
@@ -94,7 +95,7 @@ export class TypingTracker {
 
   private announce(conn: Connection, roomId: string, isTyping: boolean): void {
     const { principal } = conn;
-    this.bus.publish(subjects.roomEvents(roomId), encodeMsgpack({
+    this.bus.publish(subjects.roomEvents(roomKey(principal.tenant, roomId)), encodeMsgpack({
       type: 'typing_indicator', roomId, user: { userId: principal.userId, name: principal.name }, isTyping,
     }));
   }

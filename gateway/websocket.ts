@@ -1,5 +1,6 @@
 import { ChatError, CLOSE_CODES, decodeClientFrame, toChatError, type ClientFrameType } from '../shared/protocol/index.ts';
 import type { Store } from '../shared/store/index.ts';
+import { roomIdOf, roomKey } from '../shared/domain/index.ts';
 import type { RoomCommands } from '../shared/commands/index.ts';
 import type { WsConfig } from '../shared/config/index.ts';
 import { context, metrics, trace, tracingEnabled, type Logger, type Span } from '../shared/telemetry/index.ts';
@@ -105,9 +106,9 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
   async function opened(ws: Socket): Promise<void> {
     const conn = ws.getUserData();
     const { principal } = conn;
-    const roomIds = await deps.store.roomsOfUser(principal.tenant, principal.userId);
+    const keys = await deps.store.roomsOfUser(principal.tenant, principal.userId);
     if (conn.closed) return;
-    for (const roomId of roomIds.slice(0, MAX_ROOMS_AT_CONNECT)) fanout.add(ws, roomId);
+    for (const key of keys.slice(0, MAX_ROOMS_AT_CONNECT)) fanout.add(ws, roomIdOf(key));
     if (conn.initialRoom) await joinInitialRoom(ws, conn.initialRoom);
     if (conn.closed) return;
     const expiresAt = conn.principal.expiresAt;
@@ -126,7 +127,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     try {
       await deps.rooms.join(principal, roomId);
     } catch (err) {
-      if (!(err instanceof ChatError) || err.code !== 'not_found' || await deps.store.getRoom(roomId)) throw err;
+      if (!(err instanceof ChatError) || err.code !== 'not_found' || await deps.store.getRoom(roomKey(principal.tenant, roomId))) throw err;
       await deps.rooms.create(principal, { roomId, name: roomId, type: 'public' }).catch(async (createErr) => {
         // Two clients creating the same room at once: the loser joins the winner's room.
         if (createErr instanceof ChatError && createErr.code === 'conflict') await deps.rooms.join(principal, roomId);

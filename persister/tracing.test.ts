@@ -10,6 +10,7 @@ import { Snowflake } from '../shared/ids/snowflake.ts';
 import { silentLogger } from '../shared/telemetry/logger.ts';
 import { markTracingEnabled, tracingConfigured } from '../shared/telemetry/tracing.ts';
 import { startPersister } from './start.ts';
+import { keyOfRoom } from '../shared/domain/index.ts';
 
 t.test('tracing - one trace shows send -> stream -> persist -> store write; the batch links to it', async (t) => {
   const exporter = new InMemorySpanExporter();
@@ -43,7 +44,7 @@ t.test('tracing - one trace shows send -> stream -> persist -> store write; the 
   t.ok(persist, 'the persister made a span for the stored event');
   t.equal(persist!.spanContext().traceId, publish!.spanContext().traceId, 'same trace');
   t.equal(persist!.parentSpanContext?.spanId, publish!.spanContext().spanId, 'the persist span is a child of the publish span');
-  t.equal(persist!.attributes['chat.room_id'], room.roomId);
+  t.equal(persist!.attributes['chat.room_id'], keyOfRoom(room), 'the room\'s key: its tenant and id');
   const command = spans.find((s) => s.name === 'chat.command send');
   t.equal(publish!.parentSpanContext?.spanId, command?.spanContext().spanId, 'the publish is a child of the send command');
   const write = spans.find((s) => s.name === 'chat.store.write');
@@ -53,7 +54,7 @@ t.test('tracing - one trace shows send -> stream -> persist -> store write; the 
   t.ok(batch, 'the batch write has its own span');
   t.not(batch!.spanContext().traceId, publish!.spanContext().traceId, 'in a trace of its own');
   t.ok(batch!.links.some((l) => l.context.spanId === publish!.spanContext().spanId), 'linked to the events it wrote');
-  t.ok(await store.getMessage(room.roomId, sent.message.messageId), 'and the message is stored');
+  t.ok(await store.getMessage(keyOfRoom(room), sent.message.messageId), 'and the message is stored');
 });
 
 t.test('tracing - off unless an exporter is configured', async (t) => {

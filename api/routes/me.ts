@@ -1,5 +1,6 @@
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { MeResult } from '../schemas.ts';
+import { roomIdOf } from '../../shared/domain/index.ts';
 
 export function meRoutes({ server, store }: ApiDeps): void {
   server.route({
@@ -8,7 +9,7 @@ export function meRoutes({ server, store }: ApiDeps): void {
     response: MeResult,
     handler: async ({ principal }) => ({
       userId: principal.userId, name: principal.name, tenant: principal.tenant, roles: principal.roles,
-      rooms: await store.roomsOfUser(principal.tenant, principal.userId),
+      rooms: (await store.roomsOfUser(principal.tenant, principal.userId)).map(roomIdOf),
     }),
   });
 }

@@ -31,8 +31,8 @@ export function messageRoutes({ server, messages, guard, reads }: RouteDeps): vo
     query: CursorQuery,
     response: MessagePage,
     handler: async ({ principal, params, query }) => {
-      await reads.guard.reader(principal, params.roomId);
-      const page = await cursorPage((q) => reads.windows.history(params.roomId, q), query);
+      const { key } = await reads.guard.reader(principal, params.roomId);
+      const page = await cursorPage((q) => reads.windows.history(key, q), query);
       let list = '';
       for (const m of page.messages) list += list === '' ? m.json : ',' + m.json;
       return new JsonText<Static<typeof MessagePage>>(`{"messages":[${list}],"pagination":${JSON.stringify(page.pagination)}}`);
@@ -60,8 +60,8 @@ export function messageRoutes({ server, messages, guard, reads }: RouteDeps): vo
     params: MessageParams,
     response: MessageSchema,
     handler: async ({ principal, params }) => {
-      await guard.reader(principal, params.roomId);
-      const message = await reads.windows.message(params.roomId, params.messageId);
+      const { key } = await guard.reader(principal, params.roomId);
+      const message = await reads.windows.message(key, params.messageId);
       if (!message) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
       return message;
     },

@@ -25,8 +25,8 @@ export function pinRoutes({ server, store, messages, guard }: ApiDeps): void {
     params: RoomIdParams,
     response: Type.Object({ messages: Type.Array(MessageSchema) }),
     handler: async ({ principal, params }) => {
-      await guard.reader(principal, params.roomId);
-      return { messages: await store.pinned(params.roomId) };
+      const { key } = await guard.reader(principal, params.roomId);
+      return { messages: await store.pinned(key) };
     },
   });
 }

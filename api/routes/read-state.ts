@@ -34,10 +34,10 @@ export function readStateRoutes({ server, store, rooms, messages, guard, reads }
     params: MessageParams,
     response: MessageStatusResult,
     handler: async ({ principal, params }) => {
-      const { room } = await guard.member(principal, params.roomId);
-      const message = await reads.windows.message(params.roomId, params.messageId);
+      const { key, room } = await guard.member(principal, params.roomId);
+      const message = await reads.windows.message(key, params.messageId);
       if (!message) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
-      const recorded = new Map((await store.messageStatus(params.roomId, params.messageId)).map((s) => [s.userId, s]));
+      const recorded = new Map((await store.messageStatus(key, params.messageId)).map((s) => [s.userId, s]));
       if (room.type === 'direct') {
         const { members } = await rooms.members(principal, params.roomId, DIRECT_MEMBER_PAGE);
         for (const m of members) {

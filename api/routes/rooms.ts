@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { publicRoom } from '../../shared/commands/index.ts';
-import type { Room, RoomMember } from '../../shared/domain/index.ts';
+import { keyOfRoom, type Room, type RoomMember } from '../../shared/domain/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { listRooms } from '../room-list.ts';
 import {
@@ -35,7 +35,7 @@ export function roomRoutes({ server, store, presence, rooms }: ApiDeps): void {
         ...rest,
         ...(members ? { members: members.map((m) => (typeof m === 'string' ? { userId: m } : m)) } : {}),
       });
-      return roomDetails(room, await store.getMember(room.roomId, principal.userId));
+      return roomDetails(room, await store.getMember(keyOfRoom(room), principal.userId));
     },
   });
 
@@ -58,7 +58,7 @@ export function roomRoutes({ server, store, presence, rooms }: ApiDeps): void {
     response: RoomDetails,
     handler: async ({ principal, params, body }) => {
       const room = await rooms.update(principal, params.roomId, body);
-      return roomDetails(room, await store.getMember(room.roomId, principal.userId));
+      return roomDetails(room, await store.getMember(keyOfRoom(room), principal.userId));
     },
   });
 

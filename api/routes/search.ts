@@ -1,5 +1,6 @@
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { SearchQuery, SearchResult } from '../schemas.ts';
+import type { RoomKey } from '../../shared/domain/index.ts';
 
 export function searchRoutes({ server, store, guard }: ApiDeps): void {
   server.route({
@@ -8,10 +9,9 @@ export function searchRoutes({ server, store, guard }: ApiDeps): void {
     query: SearchQuery,
     response: SearchResult,
     handler: async ({ principal, query }) => {
-      let roomIds: string[];
+      let roomIds: RoomKey[];
       if (query.roomId) {
-        await guard.reader(principal, query.roomId);
-        roomIds = [query.roomId];
+        roomIds = [(await guard.reader(principal, query.roomId)).key];
       } else {
         roomIds = await store.roomsOfUser(principal.tenant, principal.userId);
       }

@@ -16,10 +16,10 @@ export function threadRoutes({ server, store, messages, guard, reads }: RouteDep
     query: CursorQuery,
     response: ThreadPage,
     handler: async ({ principal, params, query }) => {
-      await guard.reader(principal, params.roomId);
-      const root = await reads.windows.message(params.roomId, params.messageId);
+      const { key } = await guard.reader(principal, params.roomId);
+      const root = await reads.windows.message(key, params.messageId);
       if (!root) throw new ChatError('not_found', `message ${params.messageId} not found in room ${params.roomId}`);
-      const page = await cursorPage((q) => store.history(params.roomId, { ...q, threadId: params.messageId }), query);
+      const page = await cursorPage((q) => store.history(key, { ...q, threadId: params.messageId }), query);
       return { root, replies: page.messages, pagination: page.pagination };
     },
   });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { subjects, type Bus, type Subscription } from '../bus/bus.ts';
 import type { AiConfig } from '../config/config.ts';
 import type { AiContext, Message } from '../domain/models.ts';
+import { roomKey, type RoomKey } from '../domain/room-key.ts';
 import { encodeMsgpack } from '../protocol/codec.ts';
 import { ChatError, toChatError } from '../protocol/errors.ts';
 import type { RateLimiter } from '../rate-limit/rate-limit.ts';
@@ -21,9 +22,10 @@ export interface AiWorkerDeps {
    * A page of a room's history, newest first, as Store.history pages it; the api gives its history
    * windows, so what was acked a moment ago is in the assistant's context too.
    */
-  history(roomId: string, q: { limit: number; before?: string }): Promise<Message[]>;
+  /** A page of the room's history; rooms are named by key (shared/domain/room-key.ts). */
+  history(room: RoomKey, q: { limit: number; before?: string }): Promise<Message[]>;
   /** Stores a finished answer in its room through the stream (MessageCommands.postAiAnswer). */
-  postAnswer(input: { roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message>;
+  postAnswer(input: { room: RoomKey; roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message>;
   ai: Pick<AiConfig, 'userRate' | 'tenantRate' | 'contextTtlMs' | 'contextTurns' | 'roomContextMessages' | 'summaryMessages' | 'streamFlushMs'>;
   log: Logger;
   now?: () => number;
@@ -99,7 +101,7 @@ async function answerAsk(deps: AiWorkerDeps, req: AskRequest, now: () => number)
     const prompt: AiPrompt = {
       task: 'answer', text: req.question, stream: true,
       history: (context?.messages ?? []).filter((m) => m.role !== 'system').map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content })),
-      room: req.roomId ? await roomLines(deps, req.roomId, deps.ai.roomContextMessages) : [],
+      room: req.roomId ? await roomLines(deps, roomKey(req.tenant, req.roomId), deps.ai.roomContextMessages) : [],
       ...(req.topic ? { topic: req.topic } : {}),
     };
     const answer = await deps.assistant.run(prompt, (text) => reply({ t: 'delta', text }));
@@ -144,7 +146,9 @@ async function remember(deps: AiWorkerDeps, req: AskRequest, before: AiContext |
 }
 
 async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => number): Promise<void> {
-  const subject = subjects.roomEvents(req.roomId);
+  // the request names the room as its sender did: by id, in the sender's tenant
+  const key = roomKey(req.tenant, req.roomId);
+  const subject = subjects.roomEvents(key);
   const frame = (chunk: string, done: boolean, extra?: { messageId?: string; error?: { code: string; message: string } }) =>
     deps.bus.publish(subject, encodeMsgpack({ type: 'ai_response', roomId: req.roomId, requestId: req.requestId, chunk, done, ...extra }));
   // pieces gathered for AI_STREAM_FLUSH_MS into one frame: each frame is a publish on every gateway of the room
@@ -164,7 +168,7 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
     return undefined;
   };
   try {
-    const room = await deps.store.getRoom(req.roomId);
+    const room = await deps.store.getRoom(key);
     // the setting may have changed since the message was sent
     if (!room || room.tenant !== req.tenant || !room.settings.enableAI) return;
     const refused = await limited(deps, req.tenant, req.userId);
@@ -179,8 +183,8 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
       const prompt: AiPrompt = {
         task: command.task, text: command.text, stream: true, history: [],
         room: command.task === 'summarize'
-          ? await summaryLines(deps, req, command.count)
-          : command.task === 'translate' ? [] : await roomLines(deps, req.roomId, deps.ai.roomContextMessages, req.messageId),
+          ? await summaryLines(deps, req, key, command.count)
+          : command.task === 'translate' ? [] : await roomLines(deps, key, deps.ai.roomContextMessages, req.messageId),
         ...(command.language ? { language: command.language } : {}),
       };
       answer = await deps.assistant.run(prompt, piece);
@@ -188,7 +192,7 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
       text = answer.text;
     }
     const message = await deps.postAnswer({
-      roomId: req.roomId, requestId: req.requestId, replyTo: req.messageId, content: text,
+      room: key, roomId: req.roomId, requestId: req.requestId, replyTo: req.messageId, content: text,
       metadata: answer
         ? {
           provider: answer.provider, model: answer.model, tokens: answer.promptTokens + answer.completionTokens,
@@ -206,9 +210,9 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
 }
 
 /** The room's newest messages before `before` (exclusive), oldest first, deleted ones left out. */
-async function roomLines(deps: AiWorkerDeps, roomId: string, limit: number, before?: string): Promise<AiContextLine[]> {
+async function roomLines(deps: AiWorkerDeps, room: RoomKey, limit: number, before?: string): Promise<AiContextLine[]> {
   if (limit === 0) return [];
-  const page = await deps.history(roomId, { limit, ...(before ? { before } : {}) });
+  const page = await deps.history(room, { limit, ...(before ? { before } : {}) });
   return toLines(page);
 }
 
@@ -216,16 +220,16 @@ async function roomLines(deps: AiWorkerDeps, roomId: string, limit: number, befo
  * `@ai summarize N`: the last N messages; `@ai summarize`: everything since the asker's read mark
  * (at most AI_SUMMARY_MESSAGES), or the last AI_SUMMARY_MESSAGES when they have none.
  */
-async function summaryLines(deps: AiWorkerDeps, req: RoomRequest, count: number | undefined): Promise<AiContextLine[]> {
+async function summaryLines(deps: AiWorkerDeps, req: RoomRequest, room: RoomKey, count: number | undefined): Promise<AiContextLine[]> {
   const max = deps.ai.summaryMessages;
-  if (count !== undefined) return roomLines(deps, req.roomId, Math.min(Math.max(1, count), max), req.messageId);
-  const mark = await deps.store.getReadState(req.roomId, req.userId);
+  if (count !== undefined) return roomLines(deps, room, Math.min(Math.max(1, count), max), req.messageId);
+  const mark = await deps.store.getReadState(room, req.userId);
   if (mark && BigInt(mark.lastReadId) < BigInt(req.messageId)) {
     // the newest `max` after the mark: walk back from the trigger
-    const page = await deps.history(req.roomId, { limit: max, before: req.messageId });
+    const page = await deps.history(room, { limit: max, before: req.messageId });
     return toLines(page.filter((m) => BigInt(m.messageId) > BigInt(mark.lastReadId)));
   }
-  return roomLines(deps, req.roomId, max, req.messageId);
+  return roomLines(deps, room, max, req.messageId);
 }
 
 function toLines(newestFirst: Message[]): AiContextLine[] {

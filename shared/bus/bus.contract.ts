@@ -1,4 +1,5 @@
 import type { Test } from 'tap';
+import { roomKey } from '../domain/room-key.ts';
 import { subjects, type Bus, type Delivery, type DurableMessage } from './bus.ts';
 
 /**
@@ -253,6 +254,24 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.same(all, ['e0', 'e1', 'e2', 'e3', 'e4']);
     t.equal(whole.more, false, 'exactly the limit: nothing more');
     t.equal(whole.complete, true);
+  });
+
+  t.test(`bus - room keys: two tenants' rooms of one id have their own durable and live subjects (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const id = `r${uid()}`;
+    // a default-tenant key (the bare id), a plain tenant, and a tenant whose name no subject token could hold
+    const keys = [roomKey('default', id), roomKey('acme', id), roomKey('a.b *>c', id)];
+    t.equal(new Set(keys).size, 3);
+    const live = keys.map(() => [] as string[]);
+    keys.forEach((key, i) => bus.subscribe(subjects.roomEvents(key), (p, subject, seq) => live[i]!.push(`${text(p)}@${seq}:${subject}`)));
+    const acks: Array<{ seq: number }> = [];
+    for (const [i, key] of keys.entries()) acks.push(await bus.publishDurable(key, `${id}-${i}`, enc.encode(`e${i}`)));
+    await waitFor(() => live.every((l) => l.length === 1), 'each room heard its event');
+    keys.forEach((key, i) => t.same(live[i], [`e${i}@${acks[i]!.seq}:${subjects.roomEvents(key)}`], `room ${i}: only its own, republished on its subject`));
+    for (const [i, key] of keys.entries()) {
+      const replayed = await replayAll(bus, key, 0);
+      t.same(replayed.map((m) => [text(m.data), m.roomId]), [[`e${i}`, key]], `room ${i}: replays only its own, naming its key`);
+    }
   });
 
   t.test(`bus - consume delivers every event once; acked events are not redelivered (${opts.name})`, async (t) => {

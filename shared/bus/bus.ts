@@ -1,13 +1,18 @@
+import { tenantToken, type RoomKey } from '../domain/room-key.ts';
+
 /**
  * The bus: how tiers talk. Two planes with different guarantees.
  *
- * Live plane (core pub/sub): `publish` / `subscribe` on subjects such as `chat.live.<roomId>`.
+ * Rooms are named by their key (shared/domain/room-key.ts: tenant and id, one subject token), so
+ * two tenants' rooms of the same id never share a subject.
+ *
+ * Live plane (core pub/sub): `publish` / `subscribe` on subjects such as `chat.live.<room key>`.
  * At most once, no persistence, per-publisher order preserved for one subject. A subscriber that
  * is not connected at publish time never sees the message. Processes publish ephemeral frames
  * there (typing, presence); durable events reach it from the stream (below), never from them.
  *
  * Durable plane (the stream): `publishDurable` appends an event to the room's durable subject
- * `chat.durable.<roomId>` and resolves only once the stream has stored it. A second publish with
+ * `chat.durable.<room key>` and resolves only once the stream has stored it. A second publish with
  * the same `dedupeId` within the dedupe window is not stored again: it resolves with the first
  * one's sequence and `duplicate: true`. Sequences grow monotonically over the whole stream.
  * The stream keeps events for the recovery window (or a size cap), for `replay` and consumers.
@@ -56,7 +61,7 @@ export interface Bus {
    */
   watchLive(watcher: LiveWatcher): Subscription;
 
-  publishDurable(roomId: string, dedupeId: string, payload: Uint8Array, headers?: Record<string, string>): Promise<DurableAck>;
+  publishDurable(room: RoomKey, dedupeId: string, payload: Uint8Array, headers?: Record<string, string>): Promise<DurableAck>;
   /** The stored event at `seq`, or undefined when it has aged out of the stream. */
   getDurable(seq: number): Promise<DurableMessage | undefined>;
   /**
@@ -66,7 +71,7 @@ export interface Bus {
    * most that many events are passed on and `more` says whether the room had more to replay
    * (what a resume caps per request: the rest is the store's, paged over REST).
    */
-  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit?: number): Promise<ReplayResult>;
+  replay(room: RoomKey, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit?: number): Promise<ReplayResult>;
   consume(options: ConsumeOptions, handler: BatchHandler): Consumer;
 
   /** Resolves when the bus is connected and the stream exists; rejects with why not. */
@@ -107,7 +112,8 @@ export interface DurableAck {
 
 export interface DurableMessage {
   seq: number;
-  roomId: string;
+  /** The room's key (its durable subject's last token). */
+  roomId: RoomKey;
   dedupeId: string;
   /** Stream time the event was stored, ms since epoch. */
   storedAt: number;
@@ -168,9 +174,9 @@ export interface Consumer {
  * accepts no other republish destination), so the two prefixes move together.
  */
 export const subjects = {
-  roomEvents: (roomId: string) => `chat.live.${roomId}`,
-  roomControl: (roomId: string) => `chat.room.${roomId}.ctl`,
-  durable: (roomId: string) => `chat.durable.${roomId}`,
+  roomEvents: (room: RoomKey) => `chat.live.${room}`,
+  roomControl: (room: RoomKey) => `chat.room.${room}.ctl`,
+  durable: (room: RoomKey) => `chat.durable.${room}`,
   userEvents: (tenant: string, userId: string) => `chat.user.${subjectToken(tenant)}.${subjectToken(userId)}.ev`,
   deadLetter: 'chat.deadletter',
   /** AI requests, served by the api tier's AI workers in the queue group `aiWorkers`. */
@@ -181,9 +187,8 @@ export const subjects = {
 } as const;
 
 /**
- * User ids come from tokens and may hold characters a subject token cannot ('.', '*', '>', spaces):
- * such ids are carried as '~' + base64url, which no plain id can start with.
+ * User ids and tenants come from tokens and may hold characters a subject token cannot ('.', '*',
+ * '>', spaces): such values are carried as '~' + base64url, which no plain value can start with
+ * (the same token room keys use for tenants).
  */
-export function subjectToken(value: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(value) ? value : `~${Buffer.from(value, 'utf8').toString('base64url')}`;
-}
+export const subjectToken = tenantToken;

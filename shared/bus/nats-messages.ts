@@ -1,12 +1,13 @@
 import type { JsMsg, Msg, MsgHdrs, StoredMsg } from 'nats';
+import type { RoomKey } from '../domain/room-key.ts';
 import { subjects, type DurableMessage } from './bus.ts';
 
-/** `chat.durable.`: the room id follows it. */
-export const DURABLE_PREFIX = subjects.durable('');
+/** `chat.durable.`: the room key follows it. */
+export const DURABLE_PREFIX = subjects.durable('' as RoomKey);
 /** Every durable subject: what the stream and the consumer groups take. */
 export const DURABLE_FILTER = `${DURABLE_PREFIX}>`;
 /** `chat.live.`: where the stream republishes what it stored under DURABLE_PREFIX. */
-export const LIVE_PREFIX = subjects.roomEvents('');
+export const LIVE_PREFIX = subjects.roomEvents('' as RoomKey);
 /** The stream's RePublish rule: every stored event, on the room's live subject. */
 export const REPUBLISH = { src: DURABLE_FILTER, dest: `${LIVE_PREFIX}>` } as const;
 /** The dedupe id travels as the JetStream message id. */
@@ -16,7 +17,7 @@ export const MSG_ID_HEADER = 'Nats-Msg-Id';
 export function jsToDurable(msg: JsMsg): DurableMessage {
   return {
     seq: msg.seq,
-    roomId: msg.subject.slice(DURABLE_PREFIX.length),
+    roomId: msg.subject.slice(DURABLE_PREFIX.length) as RoomKey,
     dedupeId: msg.headers?.get(MSG_ID_HEADER) ?? '',
     storedAt: jsStoredAt(msg),
     data: msg.data,
@@ -29,7 +30,7 @@ export function storedToDurable(sm: StoredMsg): DurableMessage {
   const hdrs = sm.header;
   return {
     seq: sm.seq,
-    roomId: sm.subject.slice(DURABLE_PREFIX.length),
+    roomId: sm.subject.slice(DURABLE_PREFIX.length) as RoomKey,
     dedupeId: hdrs.get(MSG_ID_HEADER),
     storedAt: Date.parse(sm.timestamp),
     data: sm.data,

@@ -5,11 +5,15 @@ import { createMemoryPresence } from '../presence/index.ts';
 import { createMemoryRateLimiter, type RateRule } from '../rate-limit/index.ts';
 import { ChatError, decodeMsgpack, eventToFrame } from '../protocol/index.ts';
 import { Snowflake, idTime } from '../ids/index.ts';
-import type { DurableEvent, RoomMember } from '../domain/index.ts';
+import { roomIdOf, type DurableEvent, type RoomMember } from '../domain/index.ts';
 import type { Principal } from '../auth/index.ts';
 import { MessageCommands } from './message-commands.ts';
 import { RoomCommands } from './room-commands.ts';
 import { createStoreRoomAccess } from './room-access.ts';
+import { roomKey } from '../domain/index.ts';
+
+/** The key of the fixtures' tenant's room `id` (not the bare id: the tenant is not the default one). */
+const k = (id: string, tenant = 'acme') => roomKey(tenant, id);
 
 const as = (userId: string, tenant = 'acme'): Principal => ({
   userId, name: userId[0]!.toUpperCase() + userId.slice(1), tenant, roles: [], expiresAt: undefined,
@@ -46,24 +50,24 @@ async function setup(t: Test, opts: Options = {}) {
     bus, store: counted, presence, ids, access: createStoreRoomAccess(store), limits: { maxMessageLength: 100 },
     rateLimiter, userRate: opts.userRate ?? { perSecond: 1000, burst: 1000 }, tenantRate: opts.tenantRate,
   });
-  const live: Array<{ roomId: string; frame: any }> = [];
+  const live: Array<{ key: string; frame: any }> = [];
   // what a gateway makes of the room's live subject: stored events (republished with their seq) as frames, ephemeral frames as they are
-  bus.subscribe('chat.live.*', (payload, subject, seq) => live.push({
-    roomId: subject.split('.')[2]!,
-    frame: seq === undefined ? decodeMsgpack(payload) : eventToFrame(decodeMsgpack(payload) as DurableEvent, seq),
-  }));
+  bus.subscribe('chat.live.*', (payload, subject, seq) => {
+    const key = subject.split('.')[2]!;
+    live.push({ key, frame: seq === undefined ? decodeMsgpack(payload) : eventToFrame(decodeMsgpack(payload) as DurableEvent, seq, roomIdOf(key)) });
+  });
 
   /** The room's events in the stream, in order. */
-  const events = async (roomId: string) => {
+  const events = async (roomId: string, tenant = 'acme') => {
     const out: Array<{ seq: number; event: DurableEvent }> = [];
-    await bus.replay(roomId, 0, (m) => out.push({ seq: m.seq, event: decodeMsgpack(m.data) as DurableEvent }));
+    await bus.replay(k(roomId, tenant), 0, (m) => out.push({ seq: m.seq, event: decodeMsgpack(m.data) as DurableEvent }));
     return out;
   };
   return {
     store, bus, presence, rooms, messages, events,
     lookups: () => lookups,
     /** The live frames the room's event subject carried. */
-    frames: (roomId: string) => live.filter((l) => l.roomId === roomId).map((l) => l.frame),
+    frames: (roomId: string, tenant = 'acme') => live.filter((l) => l.key === k(roomId, tenant)).map((l) => l.frame),
     kinds: async (roomId: string) => (await events(roomId)).map((e) => e.event.kind),
     /** What the persister would do: apply the room's stream to the store (idempotent). */
     persist: async (roomId: string) => store.applyEvents((await events(roomId)).map((e) => e.event)),
@@ -76,7 +80,7 @@ async function setup(t: Test, opts: Options = {}) {
     },
     /** Changes a membership directly in the store (setup, not under test). */
     async put(roomId: string, userId: string, changes: Partial<RoomMember>) {
-      await store.putMember({ ...(await store.getMember(roomId, userId))!, ...changes });
+      await store.putMember(k(roomId), { ...(await store.getMember(k(roomId), userId))!, ...changes });
     },
     unread: async (who: Principal, roomId: string) => (await presence.unreadCounts(who.tenant, who.userId, [roomId])).get(roomId),
   };
@@ -102,14 +106,14 @@ t.test('message commands - send stores one message.created event, then publishes
   t.equal(stored.length, 1);
   t.same(stored[0], {
     seq: sent.seq,
-    event: { kind: 'message.created', id: sent.message.messageId, at: idTime(sent.message.messageId), roomId, message: sent.message },
+    event: { kind: 'message.created', id: sent.message.messageId, at: idTime(sent.message.messageId), roomId: k(roomId), message: sent.message },
   });
   t.same(f.frames(roomId), [{ type: 'new_message', roomId, message: sent.message, seq: sent.seq }]);
   t.equal(await f.unread(bob, roomId), 1, 'counted unread for the others');
   t.equal(await f.unread(alice, roomId), 0, 'not for the author');
 
   await f.persist(roomId);
-  t.match(await f.store.getMessage(roomId, sent.message.messageId), { content: 'hi @bob', authorId: 'alice' });
+  t.match(await f.store.getMessage(k(roomId), sent.message.messageId), { content: 'hi @bob', authorId: 'alice' });
 });
 
 t.test('message commands - the author name is the membership\'s; an anonymous send hides it', async (t) => {
@@ -243,11 +247,11 @@ t.test('message commands - an archived room takes no new message; its members st
   const { message } = await f.messages.send(bob, { roomId: live, content: 'last words' });
   // Archiving is no command: the room is written archived, with its members and its message, directly.
   const roomId = 'archived_1';
-  const room = (await f.store.getRoom(live))!;
-  const { members } = await f.store.listMembers(live, { limit: 10, offset: 0 });
+  const room = (await f.store.getRoom(k(live)))!;
+  const { members } = await f.store.listMembers(k(live), { limit: 10, offset: 0 });
   await f.store.createRoom({ ...room, roomId, isActive: false }, members.map((m) => ({ ...m, roomId })));
   const messageId = message.messageId;
-  await f.store.applyEvents([{ kind: 'message.created', id: messageId, at: idTime(messageId), roomId, message: { ...message, roomId } }]);
+  await f.store.applyEvents([{ kind: 'message.created', id: messageId, at: idTime(messageId), roomId: k(roomId), message: { ...message, roomId } }]);
 
   await t.rejects(f.messages.send(alice, { roomId, content: 'anyone?' }), { code: 'forbidden', message: /archived/ }, 'not even the owner');
   await f.messages.react(bob, { roomId, messageId, emoji: '🕯️' });
@@ -350,7 +354,7 @@ t.test('message commands - reactions: removing one that is not yours is not_foun
   t.equal((await f.events(roomId)).length, before.events, 'nothing reached the stream');
   t.equal(f.frames(roomId).length, before.frames, 'no reaction_updated was announced');
   await f.persist(roomId);
-  t.same((await f.store.getMessage(roomId, messageId))?.reactions, { '👍': ['alice'] }, 'the owner\'s reaction stays');
+  t.same((await f.store.getMessage(k(roomId), messageId))?.reactions, { '👍': ['alice'] }, 'the owner\'s reaction stays');
 
   const mine = await f.messages.react(alice, { roomId, messageId, emoji: '👍', action: 'remove' });
   t.equal(mine.action, 'remove', 'the owner still takes back their own');
@@ -515,14 +519,15 @@ t.test('message commands - direct rooms: read marks and deliveries publish messa
   const messageId = (await f.messages.send(alice, { roomId, content: 'hey bob' })).message.messageId;
   await f.persist(roomId);
 
-  await f.messages.markDelivered(roomId, messageId, 'bob');
-  await f.messages.markDelivered(roomId, messageId, 'bob');
+  // the gateway names the room by its key
+  await f.messages.markDelivered(k(roomId), messageId, 'bob');
+  await f.messages.markDelivered(k(roomId), messageId, 'bob');
   const delivered = (await f.events(roomId)).filter((e) => e.event.kind === 'message.delivered');
   t.equal(delivered.length, 1, 'a second gateway reporting the same delivery stores nothing');
-  t.match(delivered[0], { event: { roomId, messageId, userId: 'bob' } });
+  t.match(delivered[0], { event: { roomId: k(roomId), messageId, userId: 'bob' } });
   t.match(f.frames(roomId).slice(1), [{ type: 'message_status', status: 'delivered', messageId, userId: 'bob', seq: delivered[0]!.seq }]);
   t.equal(f.frames(roomId).length, 2, 'and announces nothing');
-  await f.messages.markDelivered(roomId, messageId, 'alice');
+  await f.messages.markDelivered(k(roomId), messageId, 'alice');
   t.equal((await f.events(roomId)).length, 3, 'deduped per message and user');
 
   const read = await f.messages.markRead(bob, { roomId, messageId });
@@ -532,5 +537,5 @@ t.test('message commands - direct rooms: read marks and deliveries publish messa
     { type: 'message_status', roomId, messageId, userId: 'bob', status: 'read', at, seq: read.seq },
   ]);
   await f.persist(roomId);
-  t.match(await f.store.messageStatus(roomId, messageId), [{ userId: 'bob', readAt: String }]);
+  t.match(await f.store.messageStatus(k(roomId), messageId), [{ userId: 'bob', readAt: String }]);
 });

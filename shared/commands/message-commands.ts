@@ -7,6 +7,7 @@ import type { Presence } from '../presence/presence.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { DurableEvent } from '../domain/events.ts';
 import type { Attachment, Message, MessageType } from '../domain/models.ts';
+import { roomIdOf, type RoomKey } from '../domain/room-key.ts';
 import { assertCanDelete, assertCanEdit, assertCanPin } from '../domain/permissions.ts';
 import { assertClientMessageType, checkContent, checkMetadata, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
 import { canonicalId } from '../domain/identity.ts';
@@ -117,7 +118,7 @@ export class MessageCommands {
     checkMetadata(input.metadata, this.deps.limits);
     // named users as tokens name them (domain/identity.ts): `@ａｄｍｉｎ` mentions admin
     const mentioned = input.mentions?.map((id) => canonicalId(id, 'a mentioned user id'));
-    const { room, member } = await this.guard.poster(who, input.roomId);
+    const { key, room, member } = await this.guard.poster(who, input.roomId);
     await this.limit(who);
     // `none` costs nothing; the others one scan of the text by the word list (moderation.ts)
     const level = room.settings.moderationLevel;
@@ -131,8 +132,8 @@ export class MessageCommands {
 
     if (input.threadId) assertId(input.threadId);
     if (input.replyTo) assertId(input.replyTo);
-    if (input.threadId) await this.requireMessage(room.roomId, input.threadId, 'thread root');
-    if (input.replyTo) await this.requireMessage(room.roomId, input.replyTo, 'replied-to message');
+    if (input.threadId) await this.requireMessage(key, input.threadId, 'thread root');
+    if (input.replyTo) await this.requireMessage(key, input.replyTo, 'replied-to message');
 
     const messageId = this.deps.ids.next();
     const at = idTime(messageId);
@@ -161,7 +162,7 @@ export class MessageCommands {
     if (input.clientMsgId) message.clientMsgId = input.clientMsgId;
     if (input.metadata) message.metadata = input.metadata;
     if (verdict?.flagged) message.metadata = { ...message.metadata, moderation: { flagged: true, categories: verdict.categories } };
-    const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: room.roomId, message };
+    const event: DurableEvent = { kind: 'message.created', id: messageId, at, roomId: key, message };
     // A retried clientMsgId dedupes in the stream: the first message wins and is returned again.
     // The id is the sender's own in one room: the same id in another room is another message.
     const dedupeId = input.clientMsgId ? `c:${who.tenant}:${who.userId}:${room.roomId}:${input.clientMsgId}` : messageId;
@@ -191,7 +192,7 @@ export class MessageCommands {
    * (history, resume and `new_message` follow), as type `ai_response`. Only the AI workers call
    * this; clients cannot send that type. Deduped on the request, so a retry stores it once.
    */
-  async postAiAnswer(input: { roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message> {
+  async postAiAnswer(input: { room: RoomKey; roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message> {
     const messageId = this.deps.ids.next();
     const at = idTime(messageId);
     const max = this.deps.limits.maxMessageLength;
@@ -201,7 +202,7 @@ export class MessageCommands {
       timestamp: new Date(at).toISOString(), reactions: {}, replyTo: input.replyTo, threadId: null, mentions: [], attachments: [],
       isEdited: false, isDeleted: false, isPinned: false, isAnonymous: false, metadata: input.metadata,
     };
-    const ack = await this.append({ kind: 'message.created', id: messageId, at, roomId: input.roomId, message }, `ai:${input.requestId}`);
+    const ack = await this.append({ kind: 'message.created', id: messageId, at, roomId: input.room, message }, `ai:${input.requestId}`);
     if (ack.duplicate) {
       const original = await this.deps.bus.getDurable(ack.seq);
       const stored = original ? (decodeMsgpack(original.data) as DurableEvent) : undefined;
@@ -213,51 +214,51 @@ export class MessageCommands {
   async edit(who: Principal, input: { roomId: string; messageId: string; content: string }, issued?: Issued): Promise<EventResult> {
     assertId(input.messageId);
     const content = checkContent(input.content, this.deps.limits);
-    const { room, member } = await this.guard.member(who, input.roomId);
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
+    const { key, member } = await this.guard.member(who, input.roomId);
+    const message = await this.requireMessage(key, input.messageId, 'message');
     assertCanEdit(message.authorId, member);
     if (message.isDeleted) throw new ChatError('conflict', 'a deleted message cannot be edited');
     await this.limit(who);
-    return this.emit({ kind: 'message.edited', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId, content }, issued);
+    return this.emit({ kind: 'message.edited', id: this.deps.ids.next(), at: this.now(), roomId: key, messageId: input.messageId, userId: who.userId, content }, issued);
   }
 
   async delete(who: Principal, input: { roomId: string; messageId: string }, issued?: Issued): Promise<EventResult> {
     assertId(input.messageId);
-    const { room, member } = await this.guard.member(who, input.roomId);
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
+    const { key, member } = await this.guard.member(who, input.roomId);
+    const message = await this.requireMessage(key, input.messageId, 'message');
     assertCanDelete(message.authorId, member);
     await this.limit(who);
-    return this.emit({ kind: 'message.deleted', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId }, issued);
+    return this.emit({ kind: 'message.deleted', id: this.deps.ids.next(), at: this.now(), roomId: key, messageId: input.messageId, userId: who.userId }, issued);
   }
 
   async react(who: Principal, input: { roomId: string; messageId: string; emoji: string; action?: 'add' | 'remove' }, issued?: Issued): Promise<EventResult & { action: 'add' | 'remove' }> {
     assertId(input.messageId);
-    const { room } = await this.guard.reactor(who, input.roomId);
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
+    const { key } = await this.guard.reactor(who, input.roomId);
+    const message = await this.requireMessage(key, input.messageId, 'message');
     if (message.isDeleted) throw new ChatError('conflict', 'cannot react to a deleted message');
     const action = input.action ?? 'add';
     // `remove` takes back the sender's own reaction: one that is not there (someone else's, or
     // none) is refused, so nothing is announced that did not happen.
-    if (action === 'remove' && !(await this.hasReacted(message, input.emoji, who.userId))) {
+    if (action === 'remove' && !(await this.hasReacted(key, message, input.emoji, who.userId))) {
       throw new ChatError('not_found', `you have no ${input.emoji} reaction on message ${input.messageId}`);
     }
     await this.limit(who);
     const result = await this.emit({
       kind: action === 'add' ? 'reaction.added' : 'reaction.removed',
-      id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId, emoji: input.emoji,
+      id: this.deps.ids.next(), at: this.now(), roomId: key, messageId: input.messageId, userId: who.userId, emoji: input.emoji,
     }, issued);
     return { ...result, action };
   }
 
   async pin(who: Principal, input: { roomId: string; messageId: string; pinned: boolean }, issued?: Issued): Promise<EventResult> {
     assertId(input.messageId);
-    const { room, member } = await this.guard.member(who, input.roomId);
+    const { key, room, member } = await this.guard.member(who, input.roomId);
     assertCanPin(room, member);
-    const message = await this.requireMessage(room.roomId, input.messageId, 'message');
+    const message = await this.requireMessage(key, input.messageId, 'message');
     if (message.isDeleted && input.pinned) throw new ChatError('conflict', 'cannot pin a deleted message');
     return this.emit({
       kind: input.pinned ? 'message.pinned' : 'message.unpinned',
-      id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, messageId: input.messageId, userId: who.userId,
+      id: this.deps.ids.next(), at: this.now(), roomId: key, messageId: input.messageId, userId: who.userId,
     }, issued);
   }
 
@@ -268,15 +269,15 @@ export class MessageCommands {
    */
   async markRead(who: Principal, input: { roomId: string; messageId: string }): Promise<EventResult> {
     assertId(input.messageId);
-    const { room } = await this.guard.member(who, input.roomId);
-    const event: DurableEvent = { kind: 'read.marked', id: this.deps.ids.next(), at: this.now(), roomId: room.roomId, userId: who.userId, messageId: input.messageId };
+    const { key, room } = await this.guard.member(who, input.roomId);
+    const event: DurableEvent = { kind: 'read.marked', id: this.deps.ids.next(), at: this.now(), roomId: key, userId: who.userId, messageId: input.messageId };
     const result = await this.emit(event);
     // Counting the newer messages here (once per mark) keeps unread reads O(1); the store may be up
     // to one persister batch behind, so a message sent this very moment may be counted as read.
-    const leftUnread = await this.deps.store.countUnread(room.roomId, who.userId, input.messageId, UNREAD_RECOUNT_CAP);
+    const leftUnread = await this.deps.store.countUnread(key, who.userId, input.messageId, UNREAD_RECOUNT_CAP);
     await this.deps.presence.markRoomRead(who.tenant, room.roomId, who.userId, leftUnread);
     if (room.type === 'direct') {
-      this.deps.bus.publish(subjects.roomEvents(room.roomId), encodeMsgpack({
+      this.deps.bus.publish(subjects.roomEvents(key), encodeMsgpack({
         type: 'message_status', roomId: room.roomId, messageId: input.messageId, userId: who.userId,
         status: 'read', at: new Date(event.at).toISOString(), seq: result.seq,
       }));
@@ -300,9 +301,9 @@ export class MessageCommands {
 
   /**
    * A recipient's gateway wrote the message to the recipient's socket (direct rooms). Deduped per
-   * (message, user), so several connections or gateways record it once.
+   * (message, user), so several connections or gateways record it once. `roomId` is the room's key.
    */
-  async markDelivered(roomId: string, messageId: string, userId: string): Promise<void> {
+  async markDelivered(roomId: RoomKey, messageId: string, userId: string): Promise<void> {
     assertId(messageId);
     const at = this.now();
     const event: DurableEvent = { kind: 'message.delivered', id: this.deps.ids.next(), at, roomId, messageId, userId };
@@ -345,10 +346,10 @@ export class MessageCommands {
    * Whether the user's reaction is on the message. One added a moment ago may still be in the
    * persister's current batch, so a miss is read again once after that window.
    */
-  private async hasReacted(message: Message, emoji: string, userId: string): Promise<boolean> {
+  private async hasReacted(room: RoomKey, message: Message, emoji: string, userId: string): Promise<boolean> {
     if (message.reactions[emoji]?.includes(userId)) return true;
     await new Promise((r) => setTimeout(r, PERSIST_GRACE_MS));
-    const again = await this.deps.store.getMessage(message.roomId, message.messageId);
+    const again = await this.deps.store.getMessage(room, message.messageId);
     return again?.reactions[emoji]?.includes(userId) === true;
   }
 
@@ -357,13 +358,13 @@ export class MessageCommands {
    * current batch (history is consistent within one batch), so a miss on a recent id is retried
    * once after that window.
    */
-  private async requireMessage(roomId: string, messageId: string, what: string): Promise<Message> {
+  private async requireMessage(roomId: RoomKey, messageId: string, what: string): Promise<Message> {
     let message = await this.deps.store.getMessage(roomId, messageId);
     if (!message && this.now() - idTime(messageId) < 60_000) {
       await new Promise((r) => setTimeout(r, PERSIST_GRACE_MS));
       message = await this.deps.store.getMessage(roomId, messageId);
     }
-    if (!message) throw new ChatError('not_found', `${what} ${messageId} not found in room ${roomId}`);
+    if (!message) throw new ChatError('not_found', `${what} ${messageId} not found in room ${roomIdOf(roomId)}`);
     return message;
   }
 }

@@ -1,27 +1,29 @@
 import { ChatError } from '../protocol/errors.ts';
 import type { Room, RoomMember } from '../domain/models.ts';
+import { roomIdOf, type RoomKey } from '../domain/room-key.ts';
 import type { Store } from '../store/store.ts';
 
 /**
- * Reads a room and a user's membership for authorization. The store is the truth; a caching
+ * Reads a room and a user's membership for authorization, by the room's key (tenant and id: a
+ * caller never reaches a room of another tenant, whatever id it names). The store is the truth; a caching
  * access keeps rooms it was told to `retain` (the gateway retains rooms whose control subject it
  * listens to) and relies on `invalidate` calls from control events to stay fresh. Rooms not
  * retained are read from the store every time, so nothing is served stale without a feed.
  */
 export interface RoomAccess {
-  /** The room, or ChatError('not_found') when it does not exist or belongs to another tenant. */
-  room(tenant: string, roomId: string): Promise<Room>;
-  member(roomId: string, userId: string): Promise<RoomMember | undefined>;
-  retain(roomId: string): void;
-  release(roomId: string): void;
-  invalidate(roomId: string, userId?: string): void;
+  /** The room, or ChatError('not_found') when it does not exist. */
+  room(key: RoomKey): Promise<Room>;
+  member(key: RoomKey, userId: string): Promise<RoomMember | undefined>;
+  retain(key: RoomKey): void;
+  release(key: RoomKey): void;
+  invalidate(key: RoomKey, userId?: string): void;
 }
 
 export function createStoreRoomAccess(store: Store): RoomAccess {
   return {
-    async room(tenant, roomId) {
-      const room = await store.getRoom(roomId);
-      if (!room || room.tenant !== tenant) throw new ChatError('not_found', `room ${roomId} not found`);
+    async room(key) {
+      const room = await store.getRoom(key);
+      if (!room) throw notFound(key);
       return room;
     },
     member: (roomId, userId) => store.getMember(roomId, userId),
@@ -47,9 +49,9 @@ interface CachedRoom {
 const MAX_MEMBERS_CACHED = 20_000;
 
 export function createCachedRoomAccess(store: Store): RoomAccess {
-  const rooms = new Map<string, CachedRoom>();
+  const rooms = new Map<RoomKey, CachedRoom>();
   return {
-    async room(tenant, roomId) {
+    async room(roomId) {
       const entry = rooms.get(roomId);
       let room = entry?.room;
       if (!room) {
@@ -57,7 +59,7 @@ export function createCachedRoomAccess(store: Store): RoomAccess {
         room = await store.getRoom(roomId);
         if (room && entry && rooms.get(roomId) === entry && entry.roomChanges === changes) entry.room = room;
       }
-      if (!room || room.tenant !== tenant) throw new ChatError('not_found', `room ${roomId} not found`);
+      if (!room) throw notFound(roomId);
       return room;
     },
     async member(roomId, userId) {
@@ -96,4 +98,8 @@ export function createCachedRoomAccess(store: Store): RoomAccess {
       }
     },
   };
+}
+
+function notFound(key: RoomKey): ChatError {
+  return new ChatError('not_found', `room ${roomIdOf(key)} not found`);
 }

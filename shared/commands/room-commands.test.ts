@@ -7,6 +7,10 @@ import { Snowflake } from '../ids/index.ts';
 import type { Role, RoomMember } from '../domain/index.ts';
 import type { Principal } from '../auth/index.ts';
 import { RoomCommands } from './room-commands.ts';
+import { roomKey } from '../domain/index.ts';
+
+/** The key of the fixtures' tenant's room `id` (not the bare id: the tenant is not the default one). */
+const k = (id: string, tenant = 'acme') => roomKey(tenant, id);
 
 const as = (userId: string, tenant = 'acme'): Principal => ({
   userId, name: userId[0]!.toUpperCase() + userId.slice(1), tenant, roles: [], expiresAt: undefined,
@@ -39,13 +43,13 @@ async function setup(t: Test) {
     frames: (subject: string) => seen.filter((s) => s.subject === subject).map((s) => s.frame),
     /** Sets a member's role and flags directly in the store (setup, not under test). */
     async put(roomId: string, userId: string, changes: Partial<RoomMember> & { role?: Role }) {
-      const m = await store.getMember(roomId, userId);
-      await store.putMember({ roomId, userId, displayName: userId, role: 'member', joinedAt: new Date(clock).toISOString(), isMuted: false, isBanned: false, ...m, ...changes });
+      const m = await store.getMember(k(roomId), userId);
+      await store.putMember(k(roomId), { roomId, userId, displayName: userId, role: 'member', joinedAt: new Date(clock).toISOString(), isMuted: false, isBanned: false, ...m, ...changes });
     },
   };
 }
 
-const ctl = (roomId: string) => subjects.roomControl(roomId);
+const ctl = (roomId: string, tenant = 'acme') => subjects.roomControl(k(roomId, tenant));
 const user = (userId: string, tenant = 'acme') => subjects.userEvents(tenant, userId);
 
 t.test('room commands - create stores the room, the owner first and each member once, and tells each member', async (t) => {
@@ -59,8 +63,8 @@ t.test('room commands - create stores the room, the owner first and each member 
     settings: { enableAI: false, allowInvites: false, maxMembers: 10_000, requireApproval: false },
   });
   t.match(room.roomId, /^room_\d+$/);
-  t.same(await store.getRoom(room.roomId), room, 'stored as returned');
-  const { members } = await store.listMembers(room.roomId, { limit: 10, offset: 0 });
+  t.same(await store.getRoom(k(room.roomId)), room, 'stored as returned');
+  const { members } = await store.listMembers(k(room.roomId), { limit: 10, offset: 0 });
   t.same(members.map((m) => [m.userId, m.role, m.displayName]).sort(), [
     ['alice', 'owner', 'Alice'], ['bob', 'member', 'bob'], ['carol', 'member', 'Carol C'],
   ], 'the first of a repeated member counts; the creator is never added twice');
@@ -78,8 +82,8 @@ t.test('room commands - a direct room needs exactly one other person, and the on
   }
   const dm = await rooms.create(alice, { name: 'dm', type: 'direct', members: [{ userId: 'bob' }], maxMembers: 10 });
   t.match(dm, { type: 'direct', memberCount: 2, maxMembers: 2, settings: { maxMembers: 2 } });
-  t.same((await store.getMember(dm.roomId, 'alice'))?.role, 'member', 'nobody owns a direct room');
-  t.same((await store.getMember(dm.roomId, 'bob'))?.role, 'member');
+  t.same((await store.getMember(k(dm.roomId), 'alice'))?.role, 'member', 'nobody owns a direct room');
+  t.same((await store.getMember(k(dm.roomId), 'bob'))?.role, 'member');
 
   const frames = watch();
   const again = await rooms.create(bob, { name: 'other name', type: 'direct', members: [{ userId: 'alice' }] });
@@ -110,11 +114,22 @@ t.test('room commands - group rooms hold at most 50, and no room starts over its
   t.match(small, { maxMembers: 3, settings: { maxMembers: 3 } }, 'maxMembers wins over settings.maxMembers');
 });
 
-t.test('room commands - a room id already taken is a conflict, whatever the tenant', async (t) => {
-  const { rooms } = await setup(t);
-  await rooms.create(alice, { name: 'General', type: 'public', roomId: 'general' });
-  await t.rejects(rooms.create(bob, { name: 'Mine', type: 'public', roomId: 'general' }), { code: 'conflict' });
-  await t.rejects(rooms.create(as('bob', 'globex'), { name: 'Mine', type: 'public', roomId: 'general' }), { code: 'conflict' });
+t.test('room commands - a room id is taken once per tenant; another tenant gets its own room of that id', async (t) => {
+  const { rooms, frames } = await setup(t);
+  await rooms.create(alice, { name: 'General', type: 'private', roomId: 'general' });
+  await t.rejects(rooms.create(bob, { name: 'Mine', type: 'public', roomId: 'general' }), { code: 'conflict' }, 'within the tenant');
+  // issue 12, finding 9: a 409 here told another tenant that this private room exists
+  const globexBob = as('bob', 'globex');
+  const theirs = await rooms.create(globexBob, { name: 'Mine', type: 'public', roomId: 'general' });
+  t.match(theirs, { roomId: 'general', tenant: 'globex', name: 'Mine', createdBy: 'bob' });
+  t.match((await rooms.get(alice, 'general')).room, { name: 'General', tenant: 'acme' }, 'ours is untouched');
+  t.match((await rooms.get(globexBob, 'general')).room, { name: 'Mine', tenant: 'globex' });
+  await t.rejects(rooms.get(as('carol', 'globex'), 'nope'), { code: 'not_found' });
+  await rooms.join(as('carol', 'globex'), 'general');
+  t.strictSame((await rooms.members(globexBob, 'general', { limit: 10, offset: 0 })).members.map((m) => m.userId), ['bob', 'carol']);
+  t.strictSame((await rooms.members(alice, 'general', { limit: 10, offset: 0 })).members.map((m) => m.userId), ['alice']);
+  t.same(frames(ctl('general', 'globex')).map((f) => f.type), ['user_joined'], 'their control subject is their own');
+  t.same(frames(ctl('general')), [], 'ours heard nothing of it');
 });
 
 t.test('room commands - a room of another tenant is not_found for every command', async (t) => {
@@ -136,8 +151,8 @@ t.test('room commands - a room of another tenant is not_found for every command'
   };
   for (const [name, attempt] of Object.entries(attempts)) await t.rejects(attempt, { code: 'not_found' }, name);
   t.same(frames(), []);
-  t.same(await store.getRoom(room.roomId), room, 'nothing changed');
-  t.same((await store.listMembers(room.roomId, { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.role, m.isBanned, m.isMuted]), [
+  t.same(await store.getRoom(k(room.roomId)), room, 'nothing changed');
+  t.same((await store.listMembers(k(room.roomId), { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.role, m.isBanned, m.isMuted]), [
     ['alice', 'owner', false, false], ['bob', 'member', false, false],
   ]);
 });
@@ -178,7 +193,7 @@ t.test('room commands - update: admins and the owner change settings, never in d
     name: 'Renamed', tags: ['x'], maxMembers: 20, createdAt: room.createdAt, updatedAt: new Date(Date.parse(room.updatedAt) + 5000).toISOString(),
     settings: { ...room.settings, enableAI: false, maxMembers: 20 },
   });
-  t.same(await store.getRoom(room.roomId), updated, 'stored as returned');
+  t.same(await store.getRoom(k(room.roomId)), updated, 'stored as returned');
   const announced = frames(ctl(room.roomId));
   t.equal(announced.length, 1);
   t.match(announced[0], { type: 'room_updated', roomId: room.roomId, room: { roomId: room.roomId, name: 'Renamed', maxMembers: 20 } });
@@ -194,7 +209,7 @@ t.test('room commands - join: discoverable rooms only, once, not when full, not 
   const frames = watch();
   const joined = await rooms.join(bob, pub.roomId);
   t.match(joined, { joined: true, room: { roomId: pub.roomId, memberCount: 2 }, member: { userId: 'bob', role: 'member', displayName: 'Bob' } });
-  t.equal((await store.getRoom(pub.roomId))?.memberCount, 2);
+  t.equal((await store.getRoom(k(pub.roomId)))?.memberCount, 2);
   t.same(frames(), [`${ctl(pub.roomId)} user_joined`, `${user('bob')} user_joined`], 'the room and bob\'s own connections hear of it');
   const twice = await rooms.join(bob, pub.roomId);
   t.match(twice, { joined: false, room: { memberCount: 2 }, member: { userId: 'bob' } });
@@ -212,8 +227,8 @@ t.test('room commands - join: discoverable rooms only, once, not when full, not 
   await t.rejects(rooms.join(bob, vetted.roomId), { code: 'forbidden', message: /approval/ });
   await put(pub.roomId, 'carol', { isBanned: true });
   await t.rejects(rooms.join(carol, pub.roomId), { code: 'forbidden', message: /banned/ });
-  t.equal(await store.getMember(small.roomId, 'bob'), undefined);
-  t.equal(await store.getMember(vetted.roomId, 'bob'), undefined);
+  t.equal(await store.getMember(k(small.roomId), 'bob'), undefined);
+  t.equal(await store.getMember(k(vetted.roomId), 'bob'), undefined);
 });
 
 t.test('room commands - join of a private room by a user banned from it is not_found, as get is', async (t) => {
@@ -234,20 +249,20 @@ t.test('room commands - leave: an owner leaving passes ownership to the highest 
 
   const frames = watch();
   await rooms.leave(alice, room.roomId);
-  t.equal(await store.getMember(room.roomId, 'alice'), undefined);
-  t.equal((await store.getMember(room.roomId, 'dave'))?.role, 'owner', 'the moderator who joined first; bob ranks lower, erin is banned');
-  t.equal((await store.getMember(room.roomId, 'carol'))?.role, 'moderator');
+  t.equal(await store.getMember(k(room.roomId), 'alice'), undefined);
+  t.equal((await store.getMember(k(room.roomId), 'dave'))?.role, 'owner', 'the moderator who joined first; bob ranks lower, erin is banned');
+  t.equal((await store.getMember(k(room.roomId), 'carol'))?.role, 'moderator');
   t.same(frames(), [
     `${ctl(room.roomId)} member_updated`, `${user('dave')} member_updated`,
     `${ctl(room.roomId)} user_left`, `${user('alice')} user_left`,
   ]);
-  t.equal((await store.getRoom(room.roomId))?.memberCount, 3, 'bob, carol and dave');
+  t.equal((await store.getRoom(k(room.roomId)))?.memberCount, 3, 'bob, carol and dave');
 
   await rooms.leave(bob, room.roomId);
-  t.equal((await store.getMember(room.roomId, 'dave'))?.role, 'owner', 'a member leaving changes no role');
+  t.equal((await store.getMember(k(room.roomId), 'dave'))?.role, 'owner', 'a member leaving changes no role');
   await t.rejects(rooms.leave(bob, room.roomId), { code: 'not_found' }, 'not a member any more');
   await t.rejects(rooms.leave(as('erin'), room.roomId), { code: 'not_found' }, 'a banned user is no member');
-  t.equal((await store.getMember(room.roomId, 'erin'))?.isBanned, true, 'and leaving does not lift the ban');
+  t.equal((await store.getMember(k(room.roomId), 'erin'))?.isBanned, true, 'and leaving does not lift the ban');
 });
 
 t.test('room commands - leave: the heir is found among all members, not only the first thousand', async (t) => {
@@ -257,8 +272,8 @@ t.test('room commands - leave: the heir is found among all members, not only the
   tick();
   await put(room.roomId, 'late_admin', { role: 'admin' });
   await rooms.leave(alice, room.roomId);
-  t.equal((await store.getMember(room.roomId, 'late_admin'))?.role, 'owner');
-  t.equal((await store.getMember(room.roomId, 'u0000'))?.role, 'member');
+  t.equal((await store.getMember(k(room.roomId), 'late_admin'))?.role, 'owner');
+  t.equal((await store.getMember(k(room.roomId), 'u0000'))?.role, 'member');
 });
 
 t.test('room commands - invite: moderators always, members only while invites are on; a banned user is forbidden', async (t) => {
@@ -270,7 +285,7 @@ t.test('room commands - invite: moderators always, members only while invites ar
   const frames = watch();
   const invited = await rooms.invite(carol, room.roomId, { userId: 'dave', displayName: 'Dave D' });
   t.match(invited, { roomId: room.roomId, userId: 'dave', displayName: 'Dave D', role: 'member', isMuted: false, isBanned: false });
-  t.same(await store.getMember(room.roomId, 'dave'), invited);
+  t.same(await store.getMember(k(room.roomId), 'dave'), invited);
   t.same(frames(), [`${ctl(room.roomId)} user_joined`, `${user('dave')} user_joined`], 'dave\'s connections learn of the room at once');
   const again = await rooms.invite(carol, room.roomId, { userId: 'dave', displayName: 'Other name' });
   t.equal(again.displayName, 'Dave D', 'inviting a member returns the membership as it is');
@@ -278,7 +293,7 @@ t.test('room commands - invite: moderators always, members only while invites ar
 
   await put(room.roomId, 'erin', { isBanned: true });
   await t.rejects(rooms.invite(alice, room.roomId, { userId: 'erin' }), { code: 'forbidden', message: /unban/ });
-  t.equal((await store.getMember(room.roomId, 'erin'))?.isBanned, true);
+  t.equal((await store.getMember(k(room.roomId), 'erin'))?.isBanned, true);
 
   const open = await rooms.create(alice, { name: 'Open', type: 'private', maxMembers: 2, members: [{ userId: 'bob' }] });
   await t.rejects(rooms.invite(bob, open.roomId, { userId: 'dave' }), { code: 'conflict', message: /full/ }, 'invites are on, but the room is full');
@@ -303,20 +318,20 @@ t.test('room commands - kick, mute and ban go strictly down the ranks and tell t
 
   const muted = await rooms.setMuted(bob, room.roomId, 'dave', true);
   t.match(muted, { userId: 'dave', isMuted: true, isBanned: false, role: 'member' });
-  t.equal((await store.getMember(room.roomId, 'dave'))?.isMuted, true);
+  t.equal((await store.getMember(k(room.roomId), 'dave'))?.isMuted, true);
   t.same(frames(), [`${ctl(room.roomId)} member_updated`, `${user('dave')} member_updated`]);
   t.equal((await rooms.setMuted(bob, room.roomId, 'dave', false)).isMuted, false);
-  t.equal((await store.getMember(room.roomId, 'dave'))?.isMuted, false);
+  t.equal((await store.getMember(k(room.roomId), 'dave'))?.isMuted, false);
 
   const before = frames().length;
   await rooms.kick(bob, room.roomId, 'dave');
-  t.equal(await store.getMember(room.roomId, 'dave'), undefined);
+  t.equal(await store.getMember(k(room.roomId), 'dave'), undefined);
   t.same(frames().slice(before), [`${ctl(room.roomId)} user_left`, `${user('dave')} user_left`]);
   t.equal((await rooms.members(alice, room.roomId, { limit: 10, offset: 0 })).total, 3);
 
   const banned = await rooms.setBanned(alice, room.roomId, 'carol', true);
   t.match(banned, { userId: 'carol', role: 'moderator', isBanned: true });
-  t.equal((await store.getRoom(room.roomId))?.memberCount, 2, 'a banned member does not count');
+  t.equal((await store.getRoom(k(room.roomId)))?.memberCount, 2, 'a banned member does not count');
   await t.rejects(rooms.get(carol, room.roomId), { code: 'not_found' });
 });
 
@@ -326,14 +341,14 @@ t.test('room commands - a ban keeps out users who never joined; unbanning lets t
   await t.rejects(rooms.setBanned(alice, room.roomId, 'mallory', false), { code: 'not_found' }, 'nobody to unban');
   const banned = await rooms.setBanned(alice, room.roomId, 'mallory', true);
   t.match(banned, { userId: 'mallory', role: 'member', isBanned: true });
-  t.equal((await store.getRoom(room.roomId))?.memberCount, 1);
+  t.equal((await store.getRoom(k(room.roomId)))?.memberCount, 1);
   t.match(frames(ctl(room.roomId)), [{ type: 'user_left', user: { userId: 'mallory' }, reason: 'banned' }]);
   t.match(frames(user('mallory')), [{ type: 'user_left', reason: 'banned' }], 'their connections drop the room');
   await t.rejects(rooms.join(as('mallory'), room.roomId), { code: 'forbidden' });
 
   const unbanned = await rooms.setBanned(alice, room.roomId, 'mallory', false);
   t.match(unbanned, { userId: 'mallory', isBanned: false });
-  t.equal(await store.getMember(room.roomId, 'mallory'), undefined, 'an unbanned user is no member: they join again');
+  t.equal(await store.getMember(k(room.roomId), 'mallory'), undefined, 'an unbanned user is no member: they join again');
   t.match(frames(user('mallory')).at(-1), { type: 'member_updated', isBanned: false, isMuted: false });
   t.match(await rooms.join(as('mallory'), room.roomId), { joined: true });
 });
@@ -342,7 +357,7 @@ t.test('room commands - unbanning a member who is not banned keeps them in the r
   const { rooms, store } = await setup(t);
   const room = await rooms.create(alice, { name: 'Team', type: 'private', members: [{ userId: 'bob' }] });
   await rooms.setBanned(alice, room.roomId, 'bob', false).catch(() => undefined);
-  t.match(await store.getMember(room.roomId, 'bob'), { userId: 'bob', isBanned: false });
+  t.match(await store.getMember(k(room.roomId), 'bob'), { userId: 'bob', isBanned: false });
 });
 
 t.test('room commands - kicking a banned user keeps the ban', async (t) => {
@@ -350,7 +365,7 @@ t.test('room commands - kicking a banned user keeps the ban', async (t) => {
   const room = await rooms.create(alice, { name: 'Town', type: 'public' });
   await rooms.setBanned(alice, room.roomId, 'mallory', true);
   await rooms.kick(alice, room.roomId, 'mallory').catch(() => undefined);
-  t.equal((await store.getMember(room.roomId, 'mallory'))?.isBanned, true);
+  t.equal((await store.getMember(k(room.roomId), 'mallory'))?.isBanned, true);
   await t.rejects(rooms.join(as('mallory'), room.roomId), { code: 'forbidden' });
 });
 
@@ -360,7 +375,7 @@ t.test('room commands - roles: the owner makes admins, admins make moderators, n
   const frames = watch();
   const admin = await rooms.setRole(alice, room.roomId, 'bob', 'admin');
   t.match(admin, { userId: 'bob', role: 'admin' });
-  t.equal((await store.getMember(room.roomId, 'bob'))?.role, 'admin');
+  t.equal((await store.getMember(k(room.roomId), 'bob'))?.role, 'admin');
   t.same(frames(), [`${ctl(room.roomId)} member_updated`, `${user('bob')} member_updated`]);
 
   t.equal((await rooms.setRole(bob, room.roomId, 'carol', 'moderator')).role, 'moderator');
@@ -370,7 +385,7 @@ t.test('room commands - roles: the owner makes admins, admins make moderators, n
   await t.rejects(rooms.setRole(alice, room.roomId, 'bob', 'owner'), { code: 'forbidden', message: /ownership/ });
   await t.rejects(rooms.setRole(alice, room.roomId, 'zed', 'moderator'), { code: 'not_found' });
   t.equal(frames().length, 4, 'only the two changes were announced');
-  t.same((await store.listMembers(room.roomId, { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.role]).sort(), [
+  t.same((await store.listMembers(k(room.roomId), { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.role]).sort(), [
     ['alice', 'owner'], ['bob', 'admin'], ['carol', 'moderator'], ['dave', 'member'],
   ]);
 
@@ -383,14 +398,14 @@ t.test('room commands - identity: users named in requests are canonical ids; roo
   const { rooms, store, seen } = await setup(t);
   const room = await rooms.create(alice, { name: ' Cafe\u0301 ', type: 'private', members: [{ userId: 'ｂｏｂ', displayName: 'Bo\u0301b' }, { userId: 'bob' }] });
   t.equal(room.name, 'Café', 'NFC and trimmed');
-  t.same((await store.listMembers(room.roomId, { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.displayName]).sort(), [['alice', 'Alice'], ['bob', 'Bób']], 'ｂｏｂ is bob: one member');
+  t.same((await store.listMembers(k(room.roomId), { limit: 10, offset: 0 })).members.map((m) => [m.userId, m.displayName]).sort(), [['alice', 'Alice'], ['bob', 'Bób']], 'ｂｏｂ is bob: one member');
 
   const seenBefore = seen.length;
   for (const name of ['\u200b\u200b\u200b', '\u3164', 'evil\u202etxt.exe']) {
     await t.rejects(rooms.create(alice, { name, type: 'public' }), { code: 'bad_request', message: /room name/ }, `create ${JSON.stringify(name)}`);
     await t.rejects(rooms.update(alice, room.roomId, { name }), { code: 'bad_request', message: /room name/ }, `rename to ${JSON.stringify(name)}`);
   }
-  t.equal((await store.getRoom(room.roomId))?.name, 'Café', 'no rename stored');
+  t.equal((await store.getRoom(k(room.roomId)))?.name, 'Café', 'no rename stored');
   for (const userId of ['adm\u200bin', 'admin\u202e', 'ad min', '']) {
     await t.rejects(rooms.invite(alice, room.roomId, { userId }), { code: 'bad_request', message: /user id/ }, `invite ${JSON.stringify(userId)}`);
     await t.rejects(rooms.setBanned(alice, room.roomId, userId, true), { code: 'bad_request' }, `ban ${JSON.stringify(userId)}`);
@@ -406,7 +421,7 @@ t.test('room commands - identity: users named in requests are canonical ids; roo
   t.match(await rooms.setMuted(alice, room.roomId, 'ｃａｒｏｌ', true), { userId: 'carol', isMuted: true });
   t.match(await rooms.setRole(alice, room.roomId, 'ｃａｒｏｌ', 'moderator'), { userId: 'carol', role: 'moderator' });
   t.match(await rooms.kick(alice, room.roomId, 'ｃａｒｏｌ'), { userId: 'carol' });
-  t.equal(await store.getMember(room.roomId, 'carol'), undefined, 'ｃａｒｏｌ was carol');
+  t.equal(await store.getMember(k(room.roomId), 'carol'), undefined, 'ｃａｒｏｌ was carol');
   t.match(await rooms.setBanned(alice, room.roomId, 'ｍａｌｌｏｒｙ', true), { userId: 'mallory', isBanned: true });
   await t.rejects(rooms.invite(alice, room.roomId, { userId: 'mallory' }), { code: 'forbidden' }, 'the ban holds for mallory');
 

@@ -16,11 +16,12 @@ import { canonicalId, canonicalName } from '../domain/identity.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
 import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
 import { enforceRate } from '../rate-limit/enforce.ts';
+import { roomKey, type RoomKey } from '../domain/room-key.ts';
 
 /**
  * Room and membership commands (the control plane). Written to the store directly so the caller
  * reads its own write at once, then announced as frames on the room's control subject
- * (`chat.room.<id>.ctl`), which every gateway holding the room applies to its caches and forwards
+ * (`chat.room.<room key>.ctl`), which every gateway holding the room applies to its caches and forwards
  * to the room's sockets, and on the affected user's subject so their connections follow.
  */
 export interface CreateRoomInput {
@@ -117,6 +118,7 @@ export class RoomCommands {
         roomId, userId: o.userId, displayName: o.displayName ?? o.userId, role: 'member', joinedAt: at, isMuted: false, isBanned: false,
       })),
     ];
+    // the id is the tenant's: another tenant's room of the same id is another room (room-key.ts)
     await this.deps.store.createRoom(room, members);
     await Promise.all(members.map((m) => this.deps.presence.markRoomRead(who.tenant, roomId, m.userId)));
     for (const m of members) this.announceToUser(who.tenant, m.userId, { type: 'user_joined', roomId, user: { userId: m.userId, name: m.displayName }, role: m.role });
@@ -125,16 +127,16 @@ export class RoomCommands {
 
   /** The room as the user may see it (private rooms are not found for non-members). */
   async get(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember | undefined }> {
-    const room = await this.room(who, roomId);
-    const member = await this.deps.store.getMember(roomId, who.userId);
+    const { key, room } = await this.room(who, roomId);
+    const member = await this.deps.store.getMember(key, who.userId);
     assertCanSee(room, member);
     return { room, member };
   }
 
   async update(who: Principal, roomId: string, patch: UpdateRoomInput): Promise<Room> {
     await this.limit(who, 'admin');
-    const room = await this.room(who, roomId);
-    assertCanUpdateRoom(room, await this.deps.store.getMember(roomId, who.userId));
+    const { key, room } = await this.room(who, roomId);
+    assertCanUpdateRoom(room, await this.deps.store.getMember(key, who.userId));
     const settings = { ...room.settings, ...patch.settings };
     const maxMembers = patch.maxMembers ?? patch.settings?.maxMembers ?? room.maxMembers;
     if (room.type === 'group' && maxMembers > GROUP_MAX_MEMBERS) throw new ChatError('bad_request', `a group room holds at most ${GROUP_MAX_MEMBERS} members`);
@@ -149,15 +151,15 @@ export class RoomCommands {
       maxMembers, settings, updatedAt: new Date(this.now()).toISOString(),
     };
     await this.deps.store.updateRoom(updated);
-    this.announce(roomId, { type: 'room_updated', roomId, room: publicRoom(updated) });
+    this.announce(key, { type: 'room_updated', roomId, room: publicRoom(updated) });
     return updated;
   }
 
   /** Joins a discoverable room (idempotent). Private, group and direct rooms are joined by invite only. */
   async join(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember; joined: boolean }> {
     await this.limit(who, 'membership');
-    const room = await this.room(who, roomId);
-    const existing = await this.deps.store.getMember(roomId, who.userId);
+    const { key, room } = await this.room(who, roomId);
+    const existing = await this.deps.store.getMember(key, who.userId);
     if (existing?.isBanned) {
       // as get answers: a private room does not tell the banned user it still exists
       if (!isDiscoverable(room)) throw new ChatError('not_found', `room ${roomId} not found`);
@@ -170,28 +172,28 @@ export class RoomCommands {
     const member: RoomMember = {
       roomId, userId: who.userId, displayName: who.name, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
     };
-    await this.deps.store.putMember(member);
+    await this.deps.store.putMember(key, member);
     await this.deps.presence.markRoomRead(who.tenant, roomId, member.userId);
-    this.announceMember(room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: member.role }, member.userId);
+    this.announceMember(key, room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: member.role }, member.userId);
     return { room: { ...room, memberCount: room.memberCount + 1 }, member, joined: true };
   }
 
   /** Leaves the room. An owner leaving passes ownership to the highest-ranked, longest-standing member. */
   async leave(who: Principal, roomId: string): Promise<void> {
     await this.limit(who, 'membership');
-    const room = await this.room(who, roomId);
-    const member = await this.deps.store.getMember(roomId, who.userId);
+    const { key, room } = await this.room(who, roomId);
+    const member = await this.deps.store.getMember(key, who.userId);
     if (!member || member.isBanned) throw new ChatError('not_found', `you are not a member of room ${roomId}`);
-    if (member.role === 'owner') await this.passOwnership(room, member);
-    await this.deps.store.removeMember(roomId, who.userId);
-    this.announceMember(room, { type: 'user_left', roomId, user: { userId: who.userId, name: member.displayName }, reason: 'left' }, who.userId);
+    if (member.role === 'owner') await this.passOwnership(key, room, member);
+    await this.deps.store.removeMember(key, who.userId);
+    this.announceMember(key, room, { type: 'user_left', roomId, user: { userId: who.userId, name: member.displayName }, reason: 'left' }, who.userId);
   }
 
   async invite(who: Principal, roomId: string, invited: { userId: string; displayName?: string }): Promise<RoomMember> {
     const target = memberRef(invited);
-    const { room, actor } = await this.actor(who, roomId);
+    const { key, room, actor } = await this.actor(who, roomId);
     assertCanInvite(room, actor);
-    const existing = await this.deps.store.getMember(roomId, target.userId);
+    const existing = await this.deps.store.getMember(key, target.userId);
     if (existing?.isBanned) throw new ChatError('forbidden', `${target.userId} is banned from this room; unban first`);
     if (existing) return existing;
     if (room.memberCount >= room.maxMembers) throw new ChatError('conflict', `room is full (${room.maxMembers} members)`);
@@ -199,84 +201,86 @@ export class RoomCommands {
       roomId, userId: target.userId, displayName: target.displayName ?? target.userId, role: 'member',
       joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
     };
-    await this.deps.store.putMember(member);
+    await this.deps.store.putMember(key, member);
     await this.deps.presence.markRoomRead(who.tenant, roomId, member.userId);
-    this.announceMember(room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: 'member' }, member.userId);
+    this.announceMember(key, room, { type: 'user_joined', roomId, user: { userId: member.userId, name: member.displayName }, role: 'member' }, member.userId);
     return member;
   }
 
   /** Removes a member; returns who was removed (the id in its canonical form). */
   async kick(who: Principal, roomId: string, rawUserId: string): Promise<RoomMember> {
     const userId = targetId(rawUserId);
-    const { room, actor } = await this.actor(who, roomId);
-    const target = await this.target(roomId, userId);
+    const { key, room, actor } = await this.actor(who, roomId);
+    const target = await this.target(key, userId);
     assertCanModerate(room, actor, target);
-    await this.deps.store.removeMember(roomId, userId);
-    this.announceMember(room, { type: 'user_left', roomId, user: { userId, name: target.displayName }, reason: 'kicked' }, userId);
+    await this.deps.store.removeMember(key, userId);
+    this.announceMember(key, room, { type: 'user_left', roomId, user: { userId, name: target.displayName }, reason: 'kicked' }, userId);
     return target;
   }
 
   async setBanned(who: Principal, roomId: string, rawUserId: string, banned: boolean): Promise<RoomMember> {
     const userId = targetId(rawUserId);
-    const { room, actor } = await this.actor(who, roomId);
+    const { key, room, actor } = await this.actor(who, roomId);
     // Banning someone who is not (or no longer) a member still keeps them out.
-    const target = await this.deps.store.getMember(roomId, userId)
+    const target = await this.deps.store.getMember(key, userId)
       ?? { roomId, userId, displayName: userId, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false };
     assertCanModerate(room, actor, target);
     if (!banned) {
       // lifting a ban removes the banned row; a member who is not banned stays a member
       if (!target.isBanned) throw new ChatError('not_found', `${userId} is not banned in this room`);
-      await this.deps.store.removeMember(roomId, userId);
-      this.announceMember(room, { type: 'member_updated', roomId, userId, role: target.role, isMuted: false, isBanned: false }, userId);
+      await this.deps.store.removeMember(key, userId);
+      this.announceMember(key, room, { type: 'member_updated', roomId, userId, role: target.role, isMuted: false, isBanned: false }, userId);
       return { ...target, isBanned: false };
     }
     const updated = { ...target, isBanned: true };
-    await this.deps.store.putMember(updated);
-    this.announceMember(room, { type: 'user_left', roomId, user: { userId, name: target.displayName }, reason: 'banned' }, userId);
+    await this.deps.store.putMember(key, updated);
+    this.announceMember(key, room, { type: 'user_left', roomId, user: { userId, name: target.displayName }, reason: 'banned' }, userId);
     return updated;
   }
 
   async setMuted(who: Principal, roomId: string, rawUserId: string, muted: boolean): Promise<RoomMember> {
     const userId = targetId(rawUserId);
-    const { room, actor } = await this.actor(who, roomId);
-    const target = await this.target(roomId, userId);
+    const { key, room, actor } = await this.actor(who, roomId);
+    const target = await this.target(key, userId);
     assertCanModerate(room, actor, target);
     const updated = { ...target, isMuted: muted };
-    await this.deps.store.putMember(updated);
-    this.announceMember(room, { type: 'member_updated', roomId, userId, role: updated.role, isMuted: muted, isBanned: updated.isBanned }, userId);
+    await this.deps.store.putMember(key, updated);
+    this.announceMember(key, room, { type: 'member_updated', roomId, userId, role: updated.role, isMuted: muted, isBanned: updated.isBanned }, userId);
     return updated;
   }
 
   async setRole(who: Principal, roomId: string, rawUserId: string, role: Role): Promise<RoomMember> {
     const userId = targetId(rawUserId);
-    const { room, actor } = await this.actor(who, roomId);
-    const target = await this.target(roomId, userId);
+    const { key, room, actor } = await this.actor(who, roomId);
+    const target = await this.target(key, userId);
     assertCanSetRole(room, actor, target, role);
     const updated = { ...target, role };
-    await this.deps.store.putMember(updated);
-    this.announceMember(room, { type: 'member_updated', roomId, userId, role, isMuted: updated.isMuted, isBanned: updated.isBanned }, userId);
+    await this.deps.store.putMember(key, updated);
+    this.announceMember(key, room, { type: 'member_updated', roomId, userId, role, isMuted: updated.isMuted, isBanned: updated.isBanned }, userId);
     return updated;
   }
 
   async members(who: Principal, roomId: string, page: { limit: number; offset: number }): Promise<{ members: RoomMember[]; total: number }> {
-    const room = await this.room(who, roomId);
-    assertCanSee(room, await this.deps.store.getMember(roomId, who.userId));
-    return this.deps.store.listMembers(roomId, page);
+    const { key, room } = await this.room(who, roomId);
+    assertCanSee(room, await this.deps.store.getMember(key, who.userId));
+    return this.deps.store.listMembers(key, page);
   }
 
-  private async room(who: Principal, roomId: string): Promise<Room> {
-    const room = await this.deps.store.getRoom(roomId);
-    if (!room || room.tenant !== who.tenant) throw new ChatError('not_found', `room ${roomId} not found`);
-    return room;
+  /** The room of that id in the caller's tenant: another tenant's room of the same id is not found. */
+  private async room(who: Principal, roomId: string): Promise<{ key: RoomKey; room: Room }> {
+    const key = roomKey(who.tenant, roomId);
+    const room = await this.deps.store.getRoom(key);
+    if (!room) throw new ChatError('not_found', `room ${roomId} not found`);
+    return { key, room };
   }
 
   /** A change made by a member to the room or another member: each counts against RATE_LIMIT_ROOM_ADMIN. */
-  private async actor(who: Principal, roomId: string): Promise<{ room: Room; actor: RoomMember }> {
+  private async actor(who: Principal, roomId: string): Promise<{ key: RoomKey; room: Room; actor: RoomMember }> {
     await this.limit(who, 'admin');
-    const room = await this.room(who, roomId);
-    const actor = await this.deps.store.getMember(roomId, who.userId);
+    const { key, room } = await this.room(who, roomId);
+    const actor = await this.deps.store.getMember(key, who.userId);
     assertMember(room, actor);
-    return { room, actor };
+    return { key, room, actor };
   }
 
   private async limit(who: Principal, rule: keyof typeof RATE_NAMES): Promise<void> {
@@ -287,17 +291,17 @@ export class RoomCommands {
   }
 
   /** A member to act on; a banned user is no member (their row is the ban, which kick must not lift). */
-  private async target(roomId: string, userId: string): Promise<RoomMember> {
-    const target = await this.deps.store.getMember(roomId, userId);
+  private async target(key: RoomKey, userId: string): Promise<RoomMember> {
+    const target = await this.deps.store.getMember(key, userId);
     if (!target || target.isBanned) throw new ChatError('not_found', `${userId} is not a member of this room`);
     return target;
   }
 
-  private async passOwnership(room: Room, owner: RoomMember): Promise<void> {
+  private async passOwnership(key: RoomKey, room: Room, owner: RoomMember): Promise<void> {
     // every member is a candidate, page by page (a store page holds at most HEIR_PAGE members)
     let heir: RoomMember | undefined;
     for (let offset = 0; ; offset += HEIR_PAGE) {
-      const { members } = await this.deps.store.listMembers(room.roomId, { limit: HEIR_PAGE, offset });
+      const { members } = await this.deps.store.listMembers(key, { limit: HEIR_PAGE, offset });
       for (const m of members) {
         if (m.userId === owner.userId || m.isBanned) continue;
         if (!heir || roleRank(m.role) > roleRank(heir.role) || (m.role === heir.role && m.joinedAt < heir.joinedAt)) heir = m;
@@ -306,12 +310,12 @@ export class RoomCommands {
     }
     if (!heir) return;
     const promoted = { ...heir, role: 'owner' as const };
-    await this.deps.store.putMember(promoted);
-    this.announceMember(room, { type: 'member_updated', roomId: room.roomId, userId: heir.userId, role: 'owner', isMuted: heir.isMuted, isBanned: false }, heir.userId);
+    await this.deps.store.putMember(key, promoted);
+    this.announceMember(key, room, { type: 'member_updated', roomId: room.roomId, userId: heir.userId, role: 'owner', isMuted: heir.isMuted, isBanned: false }, heir.userId);
   }
 
-  private announce(roomId: string, frame: ServerFrame): void {
-    this.deps.bus.publish(subjects.roomControl(roomId), encodeMsgpack(frame));
+  private announce(key: RoomKey, frame: ServerFrame): void {
+    this.deps.bus.publish(subjects.roomControl(key), encodeMsgpack(frame));
   }
 
   private announceToUser(tenant: string, userId: string, frame: ServerFrame): void {
@@ -319,9 +323,9 @@ export class RoomCommands {
   }
 
   /** To the room's gateways and to the user's own connections (which may not be in the room yet). */
-  private announceMember(room: Room, frame: ServerFrame, userId: string): void {
+  private announceMember(key: RoomKey, room: Room, frame: ServerFrame, userId: string): void {
     const payload = encodeMsgpack(frame);
-    this.deps.bus.publish(subjects.roomControl(room.roomId), payload);
+    this.deps.bus.publish(subjects.roomControl(key), payload);
     this.deps.bus.publish(subjects.userEvents(room.tenant, userId), payload);
   }
 }

@@ -1,4 +1,5 @@
 import type { Bus, LiveHandler } from '../bus/index.ts';
+import type { RoomKey } from '../domain/room-key.ts';
 import type { DurableEvent } from '../domain/events.ts';
 import { decodeMsgpack } from '../protocol/index.ts';
 import type { RoomEventFeed } from './room-event-feed.ts';
@@ -7,7 +8,7 @@ import type { RoomEventFeed } from './room-event-feed.ts';
  * A RoomEventFeed on the bus, given how a room's live events are subscribed to: replays come from
  * the stream, continuity from the bus's live-plane watch.
  */
-export function busFeed(bus: Bus, live: (roomId: string, onEvent: (event: DurableEvent, seq: number) => void) => LiveHandlerOn): RoomEventFeed {
+export function busFeed(bus: Bus, live: (roomId: RoomKey, onEvent: (event: DurableEvent, seq: number) => void) => LiveHandlerOn): RoomEventFeed {
   return {
     watch(roomId, onEvent) {
       const { subject, handler } = live(roomId, onEvent);
@@ -34,7 +35,7 @@ export interface LiveHandlerOn {
  * msgpack DurableEvent the stream stored; the others there are ephemeral frames (typing,
  * presence), which history has no use for.
  */
-export function durableEventFeed(bus: Bus, subjectOf: (roomId: string) => string): RoomEventFeed {
+export function durableEventFeed(bus: Bus, subjectOf: (roomId: RoomKey) => string): RoomEventFeed {
   return busFeed(bus, (roomId, onEvent) => ({
     subject: subjectOf(roomId),
     handler: (payload: Uint8Array, _subject: string, seq?: number) => {

@@ -1,4 +1,5 @@
 import type { Message } from '../domain/models.ts';
+import type { RoomKey } from '../domain/room-key.ts';
 import type { HistoryQuery, Store } from '../store/index.ts';
 import type { FeedSubscription, RoomEventFeed } from './room-event-feed.ts';
 import { RoomWindow, type ByteBudget, type HistoryItem } from './room-window.ts';
@@ -14,6 +15,7 @@ export interface HistoryWindowSettings {
   idleMs: number;
 }
 
+/** Rooms are named by their key (shared/domain/room-key.ts): windows, feeds and store reads alike. */
 export interface HistoryWindowsOptions extends HistoryWindowSettings {
   store: Pick<Store, 'history' | 'getMessage'>;
   feed: RoomEventFeed;
@@ -30,9 +32,9 @@ export interface HistoryWindowsOptions extends HistoryWindowSettings {
    */
   resyncMs?: number;
   /** Called when a room starts being watched; the returned subscription ends when it stops. */
-  onWatch?: (roomId: string) => FeedSubscription;
+  onWatch?: (roomId: RoomKey) => FeedSubscription;
   /** Hears of a failed read of the store or the stream (a watch that could not start: reads go to the store). */
-  onError?: (err: unknown, roomId: string) => void;
+  onError?: (err: unknown, roomId: RoomKey) => void;
   now?: () => number;
 }
 
@@ -63,7 +65,7 @@ interface Watched {
  * reads go to the store until the feed is whole again).
  */
 export class HistoryWindows {
-  private readonly rooms = new Map<string, Watched>();
+  private readonly rooms = new Map<RoomKey, Watched>();
   private readonly budget: ByteBudget = { used: 0 };
   private readonly now: () => number;
   private readonly replayMs: number;
@@ -72,7 +74,7 @@ export class HistoryWindows {
   private readonly sweeper: NodeJS.Timeout | undefined;
   private live = true;
   /** The room read last, already at the end of `rooms`. */
-  private lastRoom: string | undefined;
+  private lastRoom: RoomKey | undefined;
 
   constructor(private readonly opts: HistoryWindowsOptions) {
     this.now = opts.now ?? Date.now;
@@ -104,7 +106,7 @@ export class HistoryWindows {
   }
 
   /** A page of the room's history with Store.history's rules; thread pages go to the store. */
-  async history(roomId: string, q: HistoryQuery): Promise<HistoryItem[]> {
+  async history(roomId: RoomKey, q: HistoryQuery): Promise<HistoryItem[]> {
     if (q.threadId !== undefined || this.opts.maxMessages === 0 || !this.live) return storeItems(await this.opts.store.history(roomId, q));
     let w = this.rooms.get(roomId);
     if (w === undefined) w = this.watch(roomId);
@@ -128,7 +130,7 @@ export class HistoryWindows {
    * One message as Store.getMessage returns it, including what the room's window holds that the
    * persister has not written yet. Does not start watching the room.
    */
-  async message(roomId: string, messageId: string): Promise<Message | undefined> {
+  async message(roomId: RoomKey, messageId: string): Promise<Message | undefined> {
     const w = this.rooms.get(roomId);
     if (w === undefined || w.loading !== undefined) return this.opts.store.getMessage(roomId, messageId);
     return w.window.message(messageId, () => this.opts.store.getMessage(roomId, messageId));
@@ -141,7 +143,7 @@ export class HistoryWindows {
     this.dropAll();
   }
 
-  private watch(roomId: string): Watched {
+  private watch(roomId: RoomKey): Watched {
     while (this.rooms.size >= this.opts.maxRooms) this.drop(this.rooms.keys().next().value!);
     const window = new RoomWindow(roomId, this.opts.maxMessages, this.budget);
     const w: Watched = { window, loading: undefined, lastRead: this.now(), syncedAt: this.now(), subscriptions: [] };
@@ -156,7 +158,7 @@ export class HistoryWindows {
   }
 
   /** Resolves false (and drops the room) when the store or the stream could not be read. */
-  private async load(roomId: string, w: Watched): Promise<boolean> {
+  private async load(roomId: RoomKey, w: Watched): Promise<boolean> {
     try {
       const max = this.opts.maxMessages;
       const rows = await this.opts.store.history(roomId, { limit: max });
@@ -172,7 +174,7 @@ export class HistoryWindows {
   }
 
   /** Joins the store's newest page in again, in the background (a failure only waits for the next try). */
-  private resync(roomId: string, w: Watched): void {
+  private resync(roomId: RoomKey, w: Watched): void {
     w.syncedAt = w.lastRead;
     this.opts.store.history(roomId, { limit: this.opts.maxMessages }).then((rows) => {
       if (this.rooms.get(roomId) === w) w.window.refresh(rows);
@@ -196,7 +198,7 @@ export class HistoryWindows {
     }
   }
 
-  private drop(roomId: string): void {
+  private drop(roomId: RoomKey): void {
     const w = this.rooms.get(roomId);
     if (w === undefined) return;
     this.rooms.delete(roomId);

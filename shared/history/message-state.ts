@@ -1,5 +1,6 @@
 import type { DurableEvent } from '../domain/events.ts';
 import type { Message } from '../domain/models.ts';
+import type { RoomKey } from '../domain/room-key.ts';
 import { compareIds, idTime } from '../ids/index.ts';
 import { messageBody, toMessage } from '../store/index.ts';
 
@@ -213,7 +214,7 @@ function seedReactions(s: MessageState, reactions: Record<string, string[]>): bo
 }
 
 /** The message a store would return for this state (only for created states). */
-export function materialize(s: MessageState, roomId: string): Message {
+export function materialize(s: MessageState, roomId: RoomKey): Message {
   if (s.message !== undefined) return s.message;
   const cells: ReactionCell[] = [];
   for (const c of s.reactions.values()) if (c.present) cells.push(c);
@@ -223,7 +224,7 @@ export function materialize(s: MessageState, roomId: string): Message {
   for (const c of cells) (reactions[c.emoji] ??= []).push(c.userId);
   const deleted = s.deletedAt !== undefined;
   s.message = toMessage({
-    messageId: s.messageId, roomId, authorId: s.authorId, threadId: s.threadId, body: s.body, content: s.content,
+    messageId: s.messageId, room: roomId, authorId: s.authorId, threadId: s.threadId, body: s.body, content: s.content,
     editedAt: s.editedAt, deleted, deletedAt: deleted && Number.isFinite(s.deletedAt) ? s.deletedAt : undefined, pinned: s.pinned,
   }, reactions);
   return s.message;
@@ -242,7 +243,7 @@ function compareText(a: string, b: string): number {
 }
 
 /** The JSON of `materialize`, made once per change: reads serve it as is. */
-export function messageJson(s: MessageState, roomId: string): string {
+export function messageJson(s: MessageState, roomId: RoomKey): string {
   return (s.json ??= JSON.stringify(materialize(s, roomId)));
 }
 

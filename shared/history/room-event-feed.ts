@@ -1,4 +1,5 @@
 import type { DurableEvent } from '../domain/events.ts';
+import type { RoomKey } from '../domain/room-key.ts';
 
 /**
  * Where a history window learns of a room's stored events. The contract a feed keeps:
@@ -13,8 +14,8 @@ import type { DurableEvent } from '../domain/events.ts';
  *   alternate, starting with `interrupted`; a feed that cannot lose events never calls either.
  */
 export interface RoomEventFeed {
-  watch(roomId: string, onEvent: (event: DurableEvent, seq: number) => void): FeedSubscription;
-  replay(roomId: string, sinceMs: number, onEvent: (event: DurableEvent, seq: number) => void): Promise<void>;
+  watch(roomId: RoomKey, onEvent: (event: DurableEvent, seq: number) => void): FeedSubscription;
+  replay(roomId: RoomKey, sinceMs: number, onEvent: (event: DurableEvent, seq: number) => void): Promise<void>;
   watchContinuity(listener: { interrupted(): void; restored(): void }): FeedSubscription;
 }
 

@@ -1,5 +1,6 @@
 import type { DurableEvent } from '../domain/events.ts';
 import type { Message } from '../domain/models.ts';
+import { roomIdOf, type RoomKey } from '../domain/room-key.ts';
 import { compareIds, isId } from '../ids/index.ts';
 import { historyCursor, type HistoryQuery } from '../store/index.ts';
 import { applyEvent, emptyState, materialize, messageJson, seedState, stateBytes, type MessageState } from './message-state.ts';
@@ -46,12 +47,18 @@ export class RoomWindow {
    * touched is still among the others: the least recently touched are dropped first, so with
    * event times in stream order the bound is `maxOthers` messages touched per persister lag.
    */
+  /** The room's id, as its messages show it. */
+  private readonly id: string;
+
+  /** `roomId` is the room's key (shared/domain/room-key.ts), as its events name it. */
   constructor(
-    readonly roomId: string,
+    readonly roomId: RoomKey,
     private readonly maxMessages: number,
     private readonly budget: ByteBudget,
     private readonly maxOthers = maxMessages,
-  ) {}
+  ) {
+    this.id = roomIdOf(roomId);
+  }
 
   /** Bytes this window holds (approximately). */
   get bytes(): number {
@@ -66,7 +73,7 @@ export class RoomWindow {
     if (this.closed || e.roomId !== this.roomId || typeof e.at !== 'number' || !Number.isFinite(e.at)) return;
     let id: string;
     if (e.kind === 'message.created') {
-      if (e.message?.roomId !== this.roomId || (e.message.threadId != null && !isId(e.message.threadId))) return;
+      if (e.message?.roomId !== this.id || (e.message.threadId != null && !isId(e.message.threadId))) return;
       id = e.message.messageId;
     } else if (e.kind === 'read.marked' || e.kind === 'message.delivered') {
       return;

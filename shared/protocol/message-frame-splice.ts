@@ -4,13 +4,15 @@
  * stored, not decoded and encoded again.
  *
  * The command layer encodes the event as the map { kind, id, at, roomId, message } (in that
- * order), and `eventToFrame` makes { type: 'new_message', roomId, message, seq } of it: so the
- * frame is a 4-entry map of three fixed keys, the event's `roomId` and `message` values byte for
- * byte, and the seq. The result is the bytes `encodeMsgpack(eventToFrame(event, seq))` gives.
+ * order), and `eventToFrame` makes { type: 'new_message', roomId, message, seq } of it, with the
+ * room's id in place of the event's room key: so the frame is a 4-entry map of three fixed keys,
+ * the room's id (`roomIdPacked`, its msgpack string, made once per room by the caller), the
+ * event's `message` value byte for byte, and the seq. The result is the bytes
+ * `encodeMsgpack(eventToFrame(event, seq, roomId))` gives.
  * Anything laid out otherwise (another kind, another encoder's key order) returns undefined and
  * the caller takes the decoding path.
  */
-export function newMessageFrameMsgpack(event: Uint8Array, seq: number): Uint8Array | undefined {
+export function newMessageFrameMsgpack(event: Uint8Array, seq: number, roomIdPacked: Uint8Array): Uint8Array | undefined {
   // fixmap of 5 entries, first key "kind"
   if (event.length < 64 || event[0] !== 0x85 || !matches(event, 1, KIND_KEY)) return undefined;
   let pos = 1 + KIND_KEY.length;
@@ -31,12 +33,12 @@ export function newMessageFrameMsgpack(event: Uint8Array, seq: number): Uint8Arr
 
   const seqBytes = uintBytes(seq);
   if (seqBytes === undefined) return undefined;
-  const roomLen = roomEnd - roomStart;
+  const roomLen = roomIdPacked.length;
   const messageLen = event.length - messageStart;
   const out = Buffer.allocUnsafe(FRAME_HEAD.length + roomLen + MESSAGE_KEY.length + messageLen + SEQ_KEY.length + seqBytes.length);
   let o = 0;
   out.set(FRAME_HEAD, o); o += FRAME_HEAD.length;
-  out.set(event.subarray(roomStart, roomEnd), o); o += roomLen;
+  out.set(roomIdPacked, o); o += roomLen;
   out.set(MESSAGE_KEY, o); o += MESSAGE_KEY.length;
   out.set(event.subarray(messageStart), o); o += messageLen;
   out.set(SEQ_KEY, o); o += SEQ_KEY.length;

@@ -1,4 +1,5 @@
 import type { DurableEvent } from '../domain/events.ts';
+import { roomIdOf } from '../domain/room-key.ts';
 import { addStatement, type StatementGroups } from './cassandra-batches.ts';
 import { bucketOf } from './cassandra-buckets.ts';
 import { activityStatements, type RoomKeys } from './cassandra-rooms.ts';
@@ -37,7 +38,7 @@ export function cassandraEvents(db: CassandraSession, keys: RoomKeys): Pick<Stor
     switch (e.kind) {
       case 'message.created': {
         const m = e.message;
-        if (!m || m.roomId !== room) throw badEvent(index, e, `message.roomId ${m?.roomId} differs from the event's room`);
+        if (!m || m.roomId !== roomIdOf(room)) throw badEvent(index, e, `message.roomId ${m?.roomId} differs from the event's room`);
         const id = eventId(m.messageId, index, e);
         // a create's event id is its message id: parsed once
         const ts = contentTs(at, e.id === m.messageId ? id : eventId(e.id, index, e));

@@ -116,7 +116,7 @@ function messageRecord(roomId: string, row: Row): MessageRecord {
   const deletedAt = row.get('deleted_at') as bigint | null;
   return {
     messageId: (row.get('message_id') as bigint).toString(),
-    roomId,
+    room: roomId,
     authorId: row.get('author_id') as string,
     threadId: threadId === 0n ? null : threadId.toString(),
     body: row.get('body') as string,

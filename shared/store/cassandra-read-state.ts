@@ -1,4 +1,5 @@
 import type { MessageStatus, ReadState } from '../domain/models.ts';
+import { roomIdOf } from '../domain/room-key.ts';
 import { bucketOf } from './cassandra-buckets.ts';
 import type { MessageRows } from './cassandra-messages.ts';
 import { PAGE_SIZE, type CassandraSession } from './cassandra-session.ts';
@@ -16,7 +17,7 @@ export function cassandraReadState(db: CassandraSession, rows: MessageRows): Pic
       const row = (await db.exec('getReadState', q.readState, [roomId, userId])).first();
       if (!row) return undefined;
       return {
-        roomId, userId, lastReadId: (row.get('message_id') as bigint).toString(), readAt: iso(row.get('at') as bigint),
+        roomId: roomIdOf(roomId), userId, lastReadId: (row.get('message_id') as bigint).toString(), readAt: iso(row.get('at') as bigint),
       } satisfies ReadState;
     },
 

@@ -1,5 +1,6 @@
 import type cassandra from 'cassandra-driver';
 import type { Room, RoomMember } from '../domain/models.ts';
+import { keyOfRoom, roomIdOf } from '../domain/room-key.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { addStatement, type Statement, type StatementGroups } from './cassandra-batches.ts';
 import type { CassandraSession } from './cassandra-session.ts';
@@ -13,19 +14,19 @@ type Row = cassandra.types.Row;
 const ID_IN_CHUNK = 100;
 const ROLE_RANK: Record<RoomMember['role'], number> = { owner: 0, admin: 1, moderator: 2, member: 3 };
 
-export interface RoomKey { tenant: string; type: Room['type'] }
+export interface RoomFacts { tenant: string; type: Room['type'] }
 
 /**
- * The tenant and type of rooms, which never change: remembered once seen, so writes that must
+ * The tenant and type of rooms (by key), which never change: remembered once seen, so writes that must
  * also go to the tenant's or a user's room list (activity, members) do not read the room each time.
  */
 export class RoomKeys {
-  private readonly known = new Map<string, RoomKey>();
+  private readonly known = new Map<string, RoomFacts>();
 
   constructor(private readonly db: CassandraSession) {}
 
   /** Undefined when the room does not exist (or is claimed and not yet written). */
-  async of(op: string, roomId: string): Promise<RoomKey | undefined> {
+  async of(op: string, roomId: string): Promise<RoomFacts | undefined> {
     const known = this.known.get(roomId);
     if (known) return known;
     const row = (await this.db.exec(op, this.db.q.roomKey, [roomId])).first();
@@ -60,10 +61,10 @@ export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store
     return row ? toRoom(row) : undefined;
   }
 
-  function memberStatements(m: RoomMember, tenant: string, roomType: string, ts: bigint): [Statement, Statement] {
+  function memberStatements(key: string, m: RoomMember, tenant: string, roomType: string, ts: bigint): [Statement, Statement] {
     return [
-      { query: q.putMember, params: [m.roomId, m.userId, m.displayName, m.avatar ?? null, m.role, m.joinedAt, m.isMuted, m.isBanned, ts] },
-      { query: q.putUserRoom, params: [m.userId, m.roomId, tenant, roomType, m.isBanned, ts] },
+      { query: q.putMember, params: [key, m.userId, m.displayName, m.avatar ?? null, m.role, m.joinedAt, m.isMuted, m.isBanned, ts] },
+      { query: q.putUserRoom, params: [m.userId, key, tenant, roomType, m.isBanned, ts] },
     ];
   }
 
@@ -78,37 +79,39 @@ export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store
   return {
     async createRoom(room, members) {
       checkMembersOf(room, members);
+      const key = keyOfRoom(room);
       const lastActivity = parseTime(room.lastActivity, `room ${room.roomId}: lastActivity`);
       // Not idempotent: a retried claim would find its own first attempt and report a conflict.
-      const claim = await db.exec('createRoom', q.claimRoom, [room.roomId], { isIdempotent: false });
+      const claim = await db.exec('createRoom', q.claimRoom, [key], { isIdempotent: false });
       if (!claim.wasApplied()) throw new ChatError('conflict', `room ${room.roomId} already exists`);
       const ts = db.clock.now();
       const groups: StatementGroups = new Map();
       const add = (key: string, s: Statement) => addStatement(groups, key, s);
-      add(`room\0${room.roomId}`, {
+      add(`room\0${key}`, {
         query: q.writeRoom,
         params: [ts, room.tenant, room.name, room.description, room.type, room.avatar, room.banner, room.createdBy, room.createdAt,
-          room.updatedAt, room.maxMembers, JSON.stringify(room.settings), room.isActive, JSON.stringify(room.tags), room.roomId],
+          room.updatedAt, room.maxMembers, JSON.stringify(room.settings), room.isActive, JSON.stringify(room.tags), key],
       });
-      add(`room\0${room.roomId}`, { query: q.roomActivity, params: [msTs(lastActivity), BigInt(lastActivity), room.roomId] });
-      add(`tenant\0${room.tenant}`, { query: q.tenantRoom, params: [room.tenant, room.roomId, room.type, ts] });
-      add(`tenant\0${room.tenant}`, { query: q.tenantActivity, params: [msTs(lastActivity), BigInt(lastActivity), room.tenant, room.roomId] });
+      add(`room\0${key}`, { query: q.roomActivity, params: [msTs(lastActivity), BigInt(lastActivity), key] });
+      add(`tenant\0${room.tenant}`, { query: q.tenantRoom, params: [room.tenant, key, room.type, ts] });
+      add(`tenant\0${room.tenant}`, { query: q.tenantActivity, params: [msTs(lastActivity), BigInt(lastActivity), room.tenant, key] });
       for (const m of members) {
-        const [member, userRoom] = memberStatements(m, room.tenant, room.type, ts);
-        add(`member\0${room.roomId}`, member);
+        const [member, userRoom] = memberStatements(key, m, room.tenant, room.type, ts);
+        add(`member\0${key}`, member);
         add(`user\0${m.userId}`, userRoom);
       }
       await db.write('createRoom', groups);
-      await recountMembers(room.roomId);
+      await recountMembers(key);
     },
 
     getRoom,
 
     async updateRoom(room) {
-      if (!(await keys.of('updateRoom', room.roomId))) throw new ChatError('not_found', `room ${room.roomId} does not exist`);
+      const key = keyOfRoom(room);
+      if (!(await keys.of('updateRoom', key))) throw new ChatError('not_found', `room ${room.roomId} does not exist`);
       await db.exec('updateRoom', q.updateRoom, [
         db.clock.now(), room.name, room.description, room.avatar ?? null, room.banner ?? null, JSON.stringify(room.settings),
-        JSON.stringify(room.tags), room.maxMembers, room.updatedAt, room.roomId,
+        JSON.stringify(room.tags), room.maxMembers, room.updatedAt, key,
       ]);
     },
 
@@ -153,15 +156,18 @@ export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store
       await db.write('touchRoom', groups);
     },
 
-    async putMember(member) {
-      const key = await keys.of('putMember', member.roomId);
-      if (!key) throw new ChatError('not_found', `room ${member.roomId} does not exist`);
+    async putMember(roomKey, member) {
+      if (member.roomId !== roomIdOf(roomKey)) {
+        throw new ChatError('bad_request', `member ${member.userId} belongs to room ${member.roomId}, not ${roomIdOf(roomKey)}`);
+      }
+      const facts = await keys.of('putMember', roomKey);
+      if (!facts) throw new ChatError('not_found', `room ${member.roomId} does not exist`);
       const groups: StatementGroups = new Map();
-      const [m, u] = memberStatements(member, key.tenant, key.type, db.clock.now());
+      const [m, u] = memberStatements(roomKey, member, facts.tenant, facts.type, db.clock.now());
       addStatement(groups, 'member', m);
       addStatement(groups, 'user', u);
       await db.write('putMember', groups);
-      await recountMembers(member.roomId);
+      await recountMembers(roomKey);
     },
 
     async getMember(roomId, userId) {
@@ -199,7 +205,7 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 function toRoom(row: Row): Room | undefined {
   if (row.get('name') == null || row.get('tenant') == null) return undefined; // claimed, not yet written
   const room: Room = {
-    roomId: row.get('room_id') as string,
+    roomId: roomIdOf(row.get('room_id') as string),
     tenant: row.get('tenant') as string,
     name: row.get('name') as string,
     description: row.get('description') as string,
@@ -223,7 +229,7 @@ function toRoom(row: Row): Room | undefined {
 
 function toMember(row: Row): RoomMember {
   const m: RoomMember = {
-    roomId: row.get('room_id') as string,
+    roomId: roomIdOf(row.get('room_id') as string),
     userId: row.get('user_id') as string,
     displayName: row.get('display_name') as string,
     role: row.get('role') as RoomMember['role'],

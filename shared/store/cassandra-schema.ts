@@ -1,6 +1,7 @@
 import cassandra from 'cassandra-driver';
 import { ChatError } from '../protocol/errors.ts';
 import { cassandraError } from './cassandra-errors.ts';
+import { moveRoomsToKeys } from './cassandra-room-key-moves.ts';
 import type { StoreLog } from './store-log.ts';
 
 const { Client, types } = cassandra;
@@ -29,12 +30,20 @@ const { Client, types } = cassandra;
  *   expiresAt, so Cassandra drops it by itself.
  * - rooms ((room_id)), rooms_by_tenant ((tenant), room_id), room_members ((room_id), user_id),
  *   rooms_by_user ((user_id), room_id): the control plane, written directly by the api.
+ *
+ * Since version 4 every `room_id` holds the room's key (shared/domain/room-key.ts: tenant and id),
+ * so two tenants' rooms of the same id are two rooms; the default tenant's keys are the bare ids,
+ * so its rows stayed where they were and migration 4 moved the rooms of the other tenants.
  */
 export interface Migration {
   version: number;
   name: string;
   statements: readonly string[];
+  /** Rows to rewrite once the statements ran; idempotent, like them. */
+  data?: (run: MigrationRun, keyspace: string, log: StoreLog) => Promise<void>;
 }
+
+export type MigrationRun = (cql: string, params?: unknown[], options?: cassandra.QueryOptions) => Promise<cassandra.types.ResultSet>;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -106,6 +115,12 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY ((tenant, user_id)))`,
     ],
   },
+  {
+    version: 4,
+    name: 'rooms keyed by tenant: the rooms of tenants other than the default one move to their keys',
+    statements: [],
+    data: moveRoomsToKeys,
+  },
 ];
 
 export const CASSANDRA_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -131,9 +146,9 @@ export async function migrateCassandra(client: cassandra.Client, opts: MigrateOp
   const ks = opts.keyspace;
   checkKeyspace(ks);
   const dc = opts.localDataCenter.replace(/'/g, "''");
-  const run = async (cql: string, params?: unknown[]) => {
+  const run: MigrationRun = async (cql, params, options) => {
     try {
-      return await client.execute(cql, params, { prepare: params !== undefined });
+      return await client.execute(cql, params, options ?? { prepare: params !== undefined });
     } catch (err) {
       throw cassandraError(err, 'migrate');
     }
@@ -146,6 +161,7 @@ export async function migrateCassandra(client: cassandra.Client, opts: MigrateOp
   for (const m of MIGRATIONS) {
     if (applied.has(m.version)) continue;
     for (const statement of m.statements) await run(qualify(statement, ks));
+    if (m.data) await m.data(run, ks, log);
     await run(`INSERT INTO ${ks}.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, [m.version, m.name, new Date()]);
     log.info({ keyspace: ks, version: m.version, name: m.name }, 'cassandra schema migrated');
     done.push(m.version);

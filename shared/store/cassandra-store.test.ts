@@ -8,7 +8,8 @@ import { cassandraError } from './cassandra-errors.ts';
 import { CASSANDRA_SCHEMA_VERSION, MIGRATIONS, runCassandraMigrations } from './cassandra-schema.ts';
 import { createCassandraStore } from './cassandra-store.ts';
 import { createTestKeyspace, testContactPoints } from '../../test/support/cassandra-keyspace.ts';
-import { ev, idAt, makeMessage, makeRoom, runStoreContract } from './store.contract.ts';
+import { ev, idAt, makeMember, makeMessage, makeRoom, runStoreContract } from './store.contract.ts';
+import { roomKey } from '../domain/room-key.ts';
 
 const SILENT = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const contactPoints = testContactPoints();
@@ -53,6 +54,65 @@ if (contactPoints.length === 0) {
     const newer = createCassandraStore({ contactPoints, keyspace, localDataCenter, consistency: 'LOCAL_QUORUM' });
     t.teardown(() => newer.close());
     await t.rejects(newer.ping(), { name: 'ChatError', code: 'internal', message: /knows up to/ }, 'a newer schema than this build is refused');
+  });
+
+  t.test('cassandra store - migration 4 moves the rooms of tenants other than the default one to their keys', async (t) => {
+    const keyspace = `chat_migrate_${randomBytes(4).toString('hex')}`;
+    const cfg = { contactPoints, localDataCenter, keyspace, replicationFactor: 1 };
+    const admin = new cassandra.Client({ contactPoints, localDataCenter, socketOptions: { readTimeout: 60_000 } });
+    t.teardown(async () => {
+      await admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+      await admin.shutdown();
+    });
+    await runCassandraMigrations(cfg, SILENT);
+    const store = createCassandraStore({ contactPoints, keyspace, localDataCenter, consistency: 'LOCAL_QUORUM' });
+    t.teardown(() => store.close());
+    // What a version-3 keyspace held: an acme room at its bare id (written here as the default tenant's, then retagged).
+    const start = Date.UTC(2025, 0, 1);
+    const m1 = makeMessage('r1', idAt(start + 1000), { content: 'moved words' });
+    const m2 = makeMessage('r1', idAt(start + 2000), { content: 'deleted words' });
+    await store.createRoom(makeRoom('r1', { type: 'private' }), [makeMember('r1', 'u1', { role: 'owner' }), makeMember('r1', 'u2')]);
+    await store.createRoom(makeRoom('r2'), [makeMember('r2', 'u2', { role: 'owner' })]);
+    await store.applyEvents([
+      ev.created(m1, start + 1000), ev.created(m2, start + 2000), ev.deleted('r1', m2.messageId, start + 2500),
+      ev.reactionAdded('r1', m1.messageId, 'u2', '👍', start + 1100), ev.pinned('r1', m1.messageId, start + 1200),
+      ev.readMarked('r1', 'u2', m1.messageId, start + 1300), ev.delivered('r1', m1.messageId, 'u2', start + 1400),
+      ev.created(makeMessage('r2', idAt(start + 3000), { content: 'stays' }), start + 3000),
+    ]);
+    const snapshot = async (key: string) => ({
+      members: (await store.listMembers(key, { limit: 10, offset: 0 })).members,
+      history: await store.history(key, { limit: 10 }),
+      pinned: await store.pinned(key),
+      search: await store.search({ roomIds: [key], text: 'moved', limit: 10 }),
+      read: await store.getReadState(key, 'u2'),
+      status: await store.messageStatus(key, m1.messageId),
+    });
+    const before = await snapshot('r1');
+    await admin.execute(`UPDATE ${keyspace}.rooms SET tenant = 'acme.example' WHERE room_id = 'r1'`);
+    await admin.execute(`DELETE FROM ${keyspace}.rooms_by_tenant WHERE tenant = 'default' AND room_id = 'r1'`);
+    await admin.execute(`INSERT INTO ${keyspace}.rooms_by_tenant (tenant, room_id, type) VALUES ('acme.example', 'r1', 'private')`);
+    for (const u of ['u1', 'u2']) await admin.execute(`UPDATE ${keyspace}.rooms_by_user SET tenant = 'acme.example' WHERE user_id = '${u}' AND room_id = 'r1'`);
+    await admin.execute(`DELETE FROM ${keyspace}.schema_migrations WHERE version = 4`);
+
+    t.strictSame(await runCassandraMigrations(cfg, SILENT), [4]);
+    const key = roomKey('acme.example', 'r1');
+    const fresh = createCassandraStore({ contactPoints, keyspace, localDataCenter, consistency: 'LOCAL_QUORUM' });
+    t.teardown(() => fresh.close());
+    t.match(await fresh.getRoom(key), { roomId: 'r1', tenant: 'acme.example', type: 'private', memberCount: 2 });
+    t.equal(await fresh.getRoom('r1'), undefined, 'the bare id no longer names it');
+    t.strictSame(await snapshot(key), before, 'members, messages (the deleted one too), reactions, pins, search, read marks and deliveries moved');
+    t.strictSame(await fresh.roomsOfUser('acme.example', 'u2'), [key]);
+    t.strictSame(await fresh.roomsOfUser('default', 'u2'), ['r2'], 'the default tenant\'s rooms stay');
+    t.strictSame((await fresh.listRooms({ tenant: 'acme.example', limit: 10, offset: 0 })).rooms.map((r) => r.roomId), ['r1']);
+    // later events still apply by event time on the moved cells
+    await fresh.applyEvents([ev.edited(key, m1.messageId, 'edited after the move', start + 5000), ev.edited(key, m2.messageId, 'too late', start + 6000)]);
+    t.match(await fresh.getMessage(key, m1.messageId), { content: 'edited after the move', isPinned: true });
+    t.match(await fresh.getMessage(key, m2.messageId), { content: '', isDeleted: true }, 'a deleted message stays deleted');
+    // the freed id is free in the default tenant, with nothing of the moved room in it
+    await fresh.createRoom(makeRoom('r1'), [makeMember('r1', 'u3', { role: 'owner' })]);
+    t.strictSame(await fresh.history('r1', { limit: 10 }), []);
+    t.strictSame((await fresh.listMembers('r1', { limit: 10, offset: 0 })).members.map((m) => m.userId), ['u3']);
+    t.strictSame(await runCassandraMigrations(cfg, SILENT), [], 'recorded once');
   });
 
   t.test('cassandra store - history walks time buckets in both directions, skipping empty ones', async (t) => {

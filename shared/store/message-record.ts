@@ -1,4 +1,5 @@
 import type { Message } from '../domain/models.ts';
+import { roomIdOf, type RoomKey } from '../domain/room-key.ts';
 
 /**
  * How every store keeps a message: the fields events change (content, edit and delete times,
@@ -36,7 +37,8 @@ export function messageBody(m: Message): string {
 /** A stored message as an adapter read it, before its reactions are added. */
 export interface MessageRecord {
   messageId: string;
-  roomId: string;
+  /** The room's key, as the store keys its rows; the message shows the room's id. */
+  room: RoomKey;
   authorId: string;
   /** Root of the thread the message replies in; null in the main timeline. */
   threadId: string | null;
@@ -55,7 +57,7 @@ export function toMessage(r: MessageRecord, reactions: Record<string, string[]>)
   const b = JSON.parse(r.body) as MessageBody;
   const m: Message = {
     messageId: r.messageId,
-    roomId: r.roomId,
+    roomId: roomIdOf(r.room),
     authorId: r.authorId,
     authorName: b.authorName,
     content: r.deleted ? '' : r.content,

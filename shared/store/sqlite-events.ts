@@ -1,4 +1,5 @@
 import type { DurableEvent } from '../domain/events.ts';
+import { roomIdOf } from '../domain/room-key.ts';
 import { messageBody } from './message-record.ts';
 import { contentTerms } from './search-terms.ts';
 import type { SqliteContext } from './sqlite-context.ts';
@@ -85,7 +86,7 @@ function bindEvent(e: DurableEvent, index: number): BoundEvent {
   switch (e.kind) {
     case 'message.created': {
       const m = e.message;
-      if (m.roomId !== e.roomId) throw badEvent(index, e, `message.roomId ${m.roomId} differs from the event's room`);
+      if (m.roomId !== roomIdOf(e.roomId)) throw badEvent(index, e, `message.roomId ${m.roomId} differs from the event's room`);
       const messageId = eventId(m.messageId, index, e);
       // a create's event id is its message id: parsed once
       const id = e.id === m.messageId ? messageId : eventId(e.id, index, e);

@@ -22,7 +22,7 @@ export function withReactions(s: SqliteStatements, roomId: string, rows: Message
     (byEmoji[r.emoji] ??= []).push(r.user_id);
   }
   return rows.map((row) => toMessage({
-    messageId: row.id, roomId: row.room_id, authorId: row.author_id, threadId: row.thread_id, body: row.body,
+    messageId: row.id, room: row.room_id, authorId: row.author_id, threadId: row.thread_id, body: row.body,
     content: row.content, editedAt: row.edited_at ?? undefined, deleted: row.deleted_at !== null,
     deletedAt: row.deleted_at ?? undefined, pinned: row.pinned === 1,
   }, reactions.get(row.id) ?? {}));

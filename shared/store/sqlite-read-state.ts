@@ -1,4 +1,5 @@
 import type { MessageStatus, ReadState } from '../domain/models.ts';
+import { roomIdOf } from '../domain/room-key.ts';
 import type { SqliteContext } from './sqlite-context.ts';
 import { bound, cursor, parseId } from './store-input.ts';
 import type { Store } from './store.ts';
@@ -9,7 +10,7 @@ export function sqliteReadState({ s, run }: SqliteContext): Pick<Store, 'getRead
     getReadState: (roomId, userId) => run('getReadState', () => {
       const row = s.readState.get(roomId, userId) as { id: string; at: number } | undefined;
       if (row === undefined) return undefined;
-      return { roomId, userId, lastReadId: row.id, readAt: new Date(row.at).toISOString() } satisfies ReadState;
+      return { roomId: roomIdOf(roomId), userId, lastReadId: row.id, readAt: new Date(row.at).toISOString() } satisfies ReadState;
     }),
 
     countUnread: (roomId, userId, afterId, cap) => run('countUnread', () => {

@@ -1,4 +1,5 @@
 import type { Room, RoomMember } from '../domain/models.ts';
+import { keyOfRoom, roomIdOf } from '../domain/room-key.ts';
 import { ChatError } from '../protocol/errors.ts';
 import type { SqliteContext } from './sqlite-context.ts';
 import { bound, checkMembersOf, parseTime } from './store-input.ts';
@@ -15,20 +16,22 @@ export type RoomMethods = Pick<Store,
  */
 export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
   const createRoomTx = db.transaction((room: Room, members: RoomMember[]) => {
+    const key = keyOfRoom(room);
     if (s.insertRoom.run(roomParams(room)).changes === 0) {
       throw new ChatError('conflict', `room ${room.roomId} already exists`);
     }
     checkMembersOf(room, members);
-    for (const m of members) s.upsertMember.run(memberParams(m));
-    s.recountMembers.run(room.roomId);
+    for (const m of members) s.upsertMember.run(memberParams(key, m));
+    s.recountMembers.run(key);
   });
 
-  const putMemberTx = db.transaction((m: RoomMember) => {
-    if (s.roomExists.get(m.roomId) === undefined) throw new ChatError('not_found', `room ${m.roomId} does not exist`);
-    const old = s.memberBanned.get(m.roomId, m.userId) as { is_banned: number } | undefined;
-    s.upsertMember.run(memberParams(m));
+  const putMemberTx = db.transaction((key: string, m: RoomMember) => {
+    if (m.roomId !== roomIdOf(key)) throw new ChatError('bad_request', `member ${m.userId} belongs to room ${m.roomId}, not ${roomIdOf(key)}`);
+    if (s.roomExists.get(key) === undefined) throw new ChatError('not_found', `room ${m.roomId} does not exist`);
+    const old = s.memberBanned.get(key, m.userId) as { is_banned: number } | undefined;
+    s.upsertMember.run(memberParams(key, m));
     const delta = (m.isBanned ? 0 : 1) - (old === undefined || old.is_banned ? 0 : 1);
-    if (delta !== 0) s.addMemberCount.run(delta, m.roomId);
+    if (delta !== 0) s.addMemberCount.run(delta, key);
   });
 
   const removeMemberTx = db.transaction((roomId: string, userId: string) => {
@@ -48,7 +51,7 @@ export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
 
     updateRoom: (room) => run('updateRoom', () => {
       const r = s.updateRoom.run({
-        roomId: room.roomId, name: room.name, description: room.description, avatar: room.avatar ?? null,
+        roomId: keyOfRoom(room), name: room.name, description: room.description, avatar: room.avatar ?? null,
         banner: room.banner ?? null, settings: JSON.stringify(room.settings), tags: JSON.stringify(room.tags),
         maxMembers: room.maxMembers, updatedAt: room.updatedAt,
       });
@@ -76,7 +79,7 @@ export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
       s.touchRoom.run({ roomId, ms, iso: at });
     }),
 
-    putMember: (member) => run('putMember', () => putMemberTx.immediate(member)),
+    putMember: (key, member) => run('putMember', () => putMemberTx.immediate(key, member)),
 
     getMember: (roomId, userId) => run('getMember', () => {
       const row = s.getMember.get(roomId, userId) as MemberRow | undefined;
@@ -110,7 +113,7 @@ interface MemberRow {
 function roomParams(r: Room) {
   const lastActivityMs = parseTime(r.lastActivity, `room ${r.roomId}: lastActivity`);
   return {
-    roomId: r.roomId, tenant: r.tenant, name: r.name, description: r.description, type: r.type,
+    roomId: keyOfRoom(r), tenant: r.tenant, name: r.name, description: r.description, type: r.type,
     avatar: r.avatar ?? null, banner: r.banner ?? null, createdBy: r.createdBy, createdAt: r.createdAt,
     updatedAt: r.updatedAt, maxMembers: r.maxMembers, lastActivity: r.lastActivity, lastActivityMs,
     settings: JSON.stringify(r.settings), isActive: r.isActive ? 1 : 0, tags: JSON.stringify(r.tags),
@@ -119,7 +122,7 @@ function roomParams(r: Room) {
 
 function toRoom(row: RoomRow): Room {
   const room: Room = {
-    roomId: row.room_id,
+    roomId: roomIdOf(row.room_id),
     tenant: row.tenant,
     name: row.name,
     description: row.description,
@@ -139,16 +142,16 @@ function toRoom(row: RoomRow): Room {
   return room;
 }
 
-function memberParams(m: RoomMember) {
+function memberParams(key: string, m: RoomMember) {
   return {
-    roomId: m.roomId, userId: m.userId, displayName: m.displayName, avatar: m.avatar ?? null, role: m.role,
+    roomId: key, userId: m.userId, displayName: m.displayName, avatar: m.avatar ?? null, role: m.role,
     joinedAt: m.joinedAt, isMuted: m.isMuted ? 1 : 0, isBanned: m.isBanned ? 1 : 0,
   };
 }
 
 function toMember(row: MemberRow): RoomMember {
   const m: RoomMember = {
-    roomId: row.room_id,
+    roomId: roomIdOf(row.room_id),
     userId: row.user_id,
     displayName: row.display_name,
     role: row.role,

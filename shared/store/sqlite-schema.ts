@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { BARE_KEY_TENANT, roomKey } from '../domain/room-key.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { contentTerms } from './search-terms.ts';
 import type { StoreLog } from './store-log.ts';
@@ -22,6 +23,11 @@ import type { StoreLog } from './store-log.ts';
  * (snowflakes are unique across rooms). Since version 2 it indexes the words of search-terms.ts
  * (lower-cased, accent-folded, one FTS token each with the `ascii` tokenizer) rather than the raw
  * content, so search matches whole words exactly as the Cassandra store does.
+ *
+ * Since version 4 every `room_id` column holds the room's key (shared/domain/room-key.ts: tenant
+ * and id), so two tenants' rooms of the same id are two rooms. The default tenant's keys are the
+ * bare ids: its rows stay as they were; migration 4 moves the rooms of other tenants, with their
+ * members, messages, reactions, read marks and deliveries, to their keys.
  */
 const MIGRATIONS: readonly string[] = [
   `
@@ -128,17 +134,36 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX ai_contexts_by_expiry ON ai_contexts (expires_at);
   `,
+  `
+  CREATE TEMP TABLE room_key_moves AS
+    SELECT room_id AS old_id, chat_room_key(tenant, room_id) AS new_id FROM rooms WHERE tenant <> '${BARE_KEY_TENANT}';
+  UPDATE members SET room_id = (SELECT new_id FROM room_key_moves WHERE old_id = members.room_id)
+    WHERE room_id IN (SELECT old_id FROM room_key_moves);
+  UPDATE messages SET room_id = (SELECT new_id FROM room_key_moves WHERE old_id = messages.room_id)
+    WHERE room_id IN (SELECT old_id FROM room_key_moves);
+  UPDATE reactions SET room_id = (SELECT new_id FROM room_key_moves WHERE old_id = reactions.room_id)
+    WHERE room_id IN (SELECT old_id FROM room_key_moves);
+  UPDATE read_marks SET room_id = (SELECT new_id FROM room_key_moves WHERE old_id = read_marks.room_id)
+    WHERE room_id IN (SELECT old_id FROM room_key_moves);
+  UPDATE deliveries SET room_id = (SELECT new_id FROM room_key_moves WHERE old_id = deliveries.room_id)
+    WHERE room_id IN (SELECT old_id FROM room_key_moves);
+  UPDATE rooms SET room_id = (SELECT new_id FROM room_key_moves WHERE old_id = rooms.room_id)
+    WHERE room_id IN (SELECT old_id FROM room_key_moves);
+  DROP TABLE room_key_moves;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
  * Brings the open database to SCHEMA_VERSION, one migration per transaction. Registers first the
- * SQL function `chat_search_terms` (the words search indexes), which migration 2 calls.
+ * SQL functions the migrations call: `chat_search_terms` (the words search indexes, migration 2)
+ * and `chat_room_key` (a room's key, migration 4).
  */
 export function migrateSqlite(db: Database.Database, file: string, log: StoreLog): void {
   db.function('chat_search_terms', { deterministic: true }, (content: unknown) =>
     typeof content === 'string' ? contentTerms(content).join(' ') : '');
+  db.function('chat_room_key', { deterministic: true }, (tenant: unknown, roomId: unknown) => roomKey(String(tenant), String(roomId)));
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new ChatError('internal', `the SQLite store at ${file} has schema version ${current}; this build knows up to ${MIGRATIONS.length}`);

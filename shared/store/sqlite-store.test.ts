@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import t from 'tap';
 import type { DurableEvent } from '../domain/events.ts';
+import { roomKey } from '../domain/room-key.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { createStore } from './index.ts';
 import { ftsQuery } from './sqlite-search.ts';
@@ -37,7 +38,7 @@ async function everything(store: Store, roomId: string, messageIds: string[]) {
   return {
     room: await store.getRoom(roomId),
     members: await store.listMembers(roomId, { limit: 100, offset: 0 }),
-    rooms: await store.roomsOfUser('t1', 'u2'),
+    rooms: await store.roomsOfUser('default', 'u2'),
     history: await store.history(roomId, { limit: 100 }),
     messages: await Promise.all(messageIds.map((id) => store.getMessage(roomId, id))),
     pinned: await store.pinned(roomId),
@@ -76,7 +77,7 @@ t.test('sqlite - data survives close and reopen of the file store', async (t) =>
 
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true });
   t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'schema version is recorded');
-  t.equal(SCHEMA_VERSION, 3);
+  t.equal(SCHEMA_VERSION, 4);
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   const indexed = (word: string) => (raw.prepare('SELECT rowid FROM message_fts WHERE message_fts MATCH ?').safeIntegers(true)
     .all(word) as Array<{ rowid: bigint }>).map((r) => r.rowid.toString());
@@ -88,7 +89,7 @@ t.test('sqlite - data survives close and reopen of the file store', async (t) =>
   store = createSqliteStore({ dataDir }, log);
   t.teardown(() => store.close());
   t.strictSame(await everything(store, 'r1', [m1, m2, m3]), before, 'every read answers the same after reopening');
-  t.equal((await store.findDirectRoom('t1', 'u2', 'u1'))?.roomId, 'r1');
+  t.equal((await store.findDirectRoom('default', 'u2', 'u1'))?.roomId, 'r1');
 });
 
 t.test('sqlite - a database written by a newer build is refused', async (t) => {
@@ -117,13 +118,13 @@ t.test('sqlite - a database locked by another connection answers unavailable, th
   const other = new Database(join(dataDir, SQLITE_FILE_NAME));
   t.teardown(() => other.close());
   other.exec('BEGIN IMMEDIATE');
-  await t.rejects(store.putMember(makeMember('r1', 'u1')), { name: 'ChatError', code: 'unavailable' });
+  await t.rejects(store.putMember('r1', makeMember('r1', 'u1')), { name: 'ChatError', code: 'unavailable' });
   await t.rejects(store.applyEvents([ev.created(makeMessage('r1', idAt(T)), T)]), { name: 'ChatError', code: 'unavailable' });
   t.equal((await store.getRoom('r1'))?.roomId, 'r1', 'reads go on while another connection writes (WAL)');
   t.ok(lines.some((l) => l.level === 'warn' && (l.obj as { code?: string }).code === 'SQLITE_BUSY'), 'the busy error is logged');
   other.exec('ROLLBACK');
 
-  await store.putMember(makeMember('r1', 'u1'));
+  await store.putMember('r1', makeMember('r1', 'u1'));
   t.equal((await store.getRoom('r1'))?.memberCount, 1, 'the retried write lands');
 });
 
@@ -185,7 +186,7 @@ t.test('sqlite - malformed ids and unknown rooms', async (t) => {
   await t.rejects(store.countUnread('r1', 'u1', '1e9', 10), { name: 'ChatError', code: 'bad_request' });
   t.equal(await store.getMessage('r1', 'abc'), undefined, 'an id that names no message finds nothing');
   t.strictSame(await store.messageStatus('r1', 'abc'), []);
-  await t.rejects(store.putMember(makeMember('nope', 'u1')), { name: 'ChatError', code: 'not_found' });
+  await t.rejects(store.putMember('nope', makeMember('nope', 'u1')), { name: 'ChatError', code: 'not_found' });
   await t.rejects(store.updateRoom(makeRoom('nope')), { name: 'ChatError', code: 'not_found' });
   await t.rejects(store.touchRoom('nope', 'yesterday'), { name: 'ChatError', code: 'bad_request' });
   await t.rejects(store.createRoom(makeRoom('r1'), [makeMember('r2', 'u1')]), { name: 'ChatError', code: 'bad_request' });
@@ -235,4 +236,41 @@ t.test('sqlite - version 2 re-indexes search words of a version 1 database', asy
   t.teardown(() => store.close());
   t.strictSame((await store.search({ roomIds: ['r1'], text: 'creme BRULEE', limit: 5 })).map((m) => m.messageId), [idAt(T)]);
   t.strictSame(await store.search({ roomIds: ['r1'], text: 'crem', limit: 5 }), [], 'whole words only: the old index is gone');
+});
+
+t.test('sqlite - migration 4 moves the rooms of tenants other than the default one to their keys', async (t) => {
+  const dataDir = freshDir();
+  // A version-3 file: rooms were keyed by their bare id whatever their tenant (the schema is the same).
+  let store = createSqliteStore({ dataDir });
+  const m1 = makeMessage('r1', idAt(T + 1000), { content: 'persisted words' });
+  const m2 = makeMessage('r2', idAt(T + 2000), { content: 'persisted too' });
+  await store.createRoom(makeRoom('r1'), [makeMember('r1', 'u1', { role: 'owner' }), makeMember('r1', 'u2')]);
+  await store.createRoom(makeRoom('r2'), [makeMember('r2', 'u2', { role: 'owner' })]);
+  await store.applyEvents([
+    ev.created(m1, T + 1000), ev.reactionAdded('r1', m1.messageId, 'u2', '👍', T + 1100), ev.pinned('r1', m1.messageId, T + 1200),
+    ev.readMarked('r1', 'u2', m1.messageId, T + 1300), ev.delivered('r1', m1.messageId, 'u2', T + 1400), ev.created(m2, T + 2000),
+  ]);
+  const before = await everything(store, 'r1', [m1.messageId]);
+  await store.close();
+  const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
+  raw.prepare("UPDATE rooms SET tenant = 'acme.example' WHERE room_id = 'r1'").run();
+  raw.pragma('user_version = 3');
+  raw.close();
+
+  const { log, lines } = recordingLog();
+  store = createSqliteStore({ dataDir }, log);
+  t.teardown(() => store.close());
+  t.match(lines, [{ level: 'info', obj: { from: 3, to: 4 } }], 'migration 4 ran');
+  const key = roomKey('acme.example', 'r1');
+  t.equal(await store.getRoom('r1'), undefined, 'the bare id no longer names the other tenant\'s room');
+  const after = await everything(store, key, [m1.messageId]);
+  t.strictSame({ ...after, room: { ...after.room, tenant: 'default' }, rooms: before.rooms },
+    before, 'room, members, messages, reactions, pins, search, read marks and deliveries moved with it');
+  t.strictSame(await store.roomsOfUser('acme.example', 'u2'), [key]);
+  t.strictSame(await store.roomsOfUser('default', 'u2'), ['r2'], 'the default tenant\'s rooms stay where they were');
+  t.equal((await store.history('r2', { limit: 10 }))[0]?.content, 'persisted too');
+  // the freed id is free in the default tenant, and the moved room takes new events under its key
+  await store.createRoom(makeRoom('r1'), []);
+  await store.applyEvents([ev.created(makeMessage('r1', idAt(T + 3000)), T + 3000, key)]);
+  t.equal((await store.history(key, { limit: 10 })).length, 2);
 });

@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import type { DurableEvent } from '../domain/events.ts';
+import { BARE_KEY_TENANT, roomKey } from '../domain/room-key.ts';
 import { DEFAULT_ROOM_SETTINGS, type Message, type MessageStatus, type Room, type RoomMember } from '../domain/models.ts';
 import { EPOCH_MS, compareIds, idAtTime, idTime, isId } from '../ids/snowflake.ts';
 import type { Store } from './store.ts';
@@ -25,10 +26,13 @@ let eventSeq = 0;
 /** A fresh event id; event ids only need to be unique (they break ties of equal times). */
 const nextEventId = () => idAt(T + 100_000_000 + Math.floor(eventSeq / 4096), eventSeq++ % 4096);
 
+/** The tenant of the fixtures: the default one, whose room keys are the bare ids (room-key.ts). */
+const T1 = BARE_KEY_TENANT;
+
 export function makeRoom(roomId: string, over: Partial<Room> = {}): Room {
   return {
     roomId,
-    tenant: 't1',
+    tenant: T1,
     name: `room ${roomId}`,
     description: `about ${roomId}`,
     type: 'public',
@@ -82,7 +86,8 @@ export function makeMessage(roomId: string, messageId: string, over: Partial<Mes
 
 /** Builders of durable events; `at` is the event time in ms. */
 export const ev = {
-  created: (m: Message, at: number): DurableEvent => ({ kind: 'message.created', id: m.messageId, at, roomId: m.roomId, message: m }),
+  /** `room` is the room's key: the message's id for the fixtures' (default) tenant. */
+  created: (m: Message, at: number, room = m.roomId): DurableEvent => ({ kind: 'message.created', id: m.messageId, at, roomId: room, message: m }),
   edited: (roomId: string, messageId: string, content: string, at: number, userId = 'u1'): DurableEvent =>
     ({ kind: 'message.edited', id: nextEventId(), at, roomId, messageId, userId, content }),
   deleted: (roomId: string, messageId: string, at: number, userId = 'u1'): DurableEvent =>
@@ -231,8 +236,8 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
       ...original,
       name: 'renamed', description: 'new description', avatar: 'a2', banner: 'b2', settings, tags: ['new', 'tags'],
       maxMembers: 20, updatedAt: iso(T + 5000),
-      // not mutable through updateRoom:
-      type: 'private', createdBy: 'u9', createdAt: iso(T + 1), memberCount: 42, lastActivity: iso(T + 99_000), tenant: 't9', isActive: false,
+      // not mutable through updateRoom (the tenant is part of the room's key: another tenant's is another room):
+      type: 'private', createdBy: 'u9', createdAt: iso(T + 1), memberCount: 42, lastActivity: iso(T + 99_000), isActive: false,
     });
     t.strictSame(await store.getRoom('r1'), {
       ...original, memberCount: 1,
@@ -249,8 +254,8 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
 
   test('rooms: listRooms filters by tenant, type, membership and discoverability, newest activity first', async (t, store) => {
     const spec: Array<[string, Room['type'], number, string]> = [
-      ['a', 'public', 1, 't1'], ['b', 'private', 5, 't1'], ['c', 'announcement', 3, 't1'], ['d', 'direct', 4, 't1'],
-      ['e', 'group', 2, 't1'], ['f', 'public', 5, 't1'], ['x', 'public', 9, 't2'],
+      ['a', 'public', 1, T1], ['b', 'private', 5, T1], ['c', 'announcement', 3, T1], ['d', 'direct', 4, T1],
+      ['e', 'group', 2, T1], ['f', 'public', 5, T1], ['x', 'public', 9, 't2'],
     ];
     const rooms = new Map<string, Room>();
     for (const [id, type, minutes, tenant] of spec) {
@@ -258,11 +263,11 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
       rooms.set(id, room);
       await store.createRoom(room, [makeMember(id, 'owner', { role: 'owner' })]);
     }
-    for (const id of ['a', 'b', 'd', 'x']) await store.putMember(makeMember(id, 'u1'));
-    await store.putMember(makeMember('f', 'u1', { isBanned: true }));
+    for (const id of ['a', 'b', 'd', 'x']) await store.putMember(roomKey(rooms.get(id)!.tenant, id), makeMember(id, 'u1'));
+    await store.putMember('f', makeMember('f', 'u1', { isBanned: true }));
 
     const list = async (q: Partial<Parameters<Store['listRooms']>[0]>) => {
-      const res = await store.listRooms({ tenant: 't1', limit: 100, offset: 0, ...q });
+      const res = await store.listRooms({ tenant: T1, limit: 100, offset: 0, ...q });
       return { ids: res.rooms.map((r) => r.roomId), total: res.total };
     };
     t.strictSame(await list({}), { ids: ['b', 'f', 'd', 'c', 'e', 'a'], total: 6 }, 'activity desc, then room id');
@@ -279,24 +284,24 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     t.strictSame(await list({ limit: 2, offset: 6 }), { ids: [], total: 6 });
     t.strictSame(await list({ memberOf: 'u1', limit: 1, offset: 1 }), { ids: ['d'], total: 3 });
 
-    const first = (await store.listRooms({ tenant: 't1', limit: 1, offset: 0 })).rooms[0];
+    const first = (await store.listRooms({ tenant: T1, limit: 1, offset: 0 })).rooms[0];
     t.strictSame(first, { ...rooms.get('b')!, memberCount: 2 }, 'rooms are returned whole');
   });
 
   test('rooms: findDirectRoom finds the direct room of a pair in either order', async (t, store) => {
     const mk = async (id: string, type: Room['type'], tenant: string, users: string[]) =>
       store.createRoom(makeRoom(id, { type, tenant }), users.map((u, i) => makeMember(id, u, { role: i === 0 ? 'owner' : 'member' })));
-    await mk('g1', 'group', 't1', ['u1', 'u2', 'u4']);
-    await mk('dm1', 'direct', 't1', ['u1', 'u2']);
-    await mk('dm2', 'direct', 't1', ['u3', 'u1']);
+    await mk('g1', 'group', T1, ['u1', 'u2', 'u4']);
+    await mk('dm1', 'direct', T1, ['u1', 'u2']);
+    await mk('dm2', 'direct', T1, ['u3', 'u1']);
     await mk('dm3', 'direct', 't2', ['u1', 'u2']);
-    t.equal((await store.findDirectRoom('t1', 'u1', 'u2'))?.roomId, 'dm1');
-    t.equal((await store.findDirectRoom('t1', 'u2', 'u1'))?.roomId, 'dm1');
-    t.equal((await store.findDirectRoom('t1', 'u1', 'u3'))?.roomId, 'dm2');
+    t.equal((await store.findDirectRoom(T1, 'u1', 'u2'))?.roomId, 'dm1');
+    t.equal((await store.findDirectRoom(T1, 'u2', 'u1'))?.roomId, 'dm1');
+    t.equal((await store.findDirectRoom(T1, 'u1', 'u3'))?.roomId, 'dm2');
     t.equal((await store.findDirectRoom('t2', 'u2', 'u1'))?.roomId, 'dm3');
-    t.equal(await store.findDirectRoom('t1', 'u1', 'u4'), undefined, 'a shared group room is not a direct room');
-    t.equal(await store.findDirectRoom('t1', 'u2', 'u3'), undefined);
-    t.strictSame(await store.findDirectRoom('t1', 'u1', 'u2'), { ...makeRoom('dm1', { type: 'direct' }), memberCount: 2 });
+    t.equal(await store.findDirectRoom(T1, 'u1', 'u4'), undefined, 'a shared group room is not a direct room');
+    t.equal(await store.findDirectRoom(T1, 'u2', 'u3'), undefined);
+    t.strictSame(await store.findDirectRoom(T1, 'u1', 'u2'), { ...makeRoom('dm1', { type: 'direct' }), memberCount: 2 });
   });
 
   test('rooms: touchRoom only moves lastActivity forward', async (t, store) => {
@@ -309,7 +314,7 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     t.equal(await activity('r1'), T + 5000, 'an older time does not overwrite a newer one');
     await store.touchRoom('r1', iso(T + 9000));
     t.equal(await activity('r1'), T + 9000);
-    const order = await store.listRooms({ tenant: 't1', limit: 10, offset: 0 });
+    const order = await store.listRooms({ tenant: T1, limit: 10, offset: 0 });
     t.strictSame(order.rooms.map((r) => r.roomId), ['r1', 'r2'], 'listRooms follows the touched activity');
     await store.touchRoom('missing', iso(T));
     t.equal(await store.getRoom('missing'), undefined, 'touching an unknown room creates nothing');
@@ -322,18 +327,18 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     const count = async () => (await store.getRoom('r1'))!.memberCount;
     t.equal(await count(), 1);
 
-    await store.putMember(makeMember('r1', 'u2'));
+    await store.putMember('r1', makeMember('r1', 'u2'));
     t.equal(await count(), 2);
     const changed = makeMember('r1', 'u2', { role: 'moderator', displayName: 'Mod', isMuted: true, avatar: 'av' });
-    await store.putMember(changed);
+    await store.putMember('r1', changed);
     t.equal(await count(), 2, 'replacing a member does not count it twice');
     t.strictSame(await store.getMember('r1', 'u2'), changed, 'put replaces the member');
 
-    await store.putMember(makeMember('r1', 'u3', { isBanned: true }));
+    await store.putMember('r1', makeMember('r1', 'u3', { isBanned: true }));
     t.equal(await count(), 2, 'a banned member does not count');
-    await store.putMember({ ...changed, isBanned: true });
+    await store.putMember('r1', { ...changed, isBanned: true });
     t.equal(await count(), 1, 'banning a member uncounts it');
-    await store.putMember(changed);
+    await store.putMember('r1', changed);
     t.equal(await count(), 2, 'unbanning counts it again');
 
     const all = await store.listMembers('r1', { limit: 100, offset: 0 });
@@ -366,19 +371,66 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     t.strictSame(await store.listMembers('other', { limit: 5, offset: 0 }), { members: [], total: 0 });
   });
 
+  test('tenants: two tenants\' rooms of the same id are two rooms, and nothing reaches across', async (t, store) => {
+    const A = roomKey(T1, 'shared');
+    const B = roomKey('acme.example', 'shared');
+    t.not(A, B);
+    await store.createRoom(makeRoom('shared', { type: 'private', name: 'ours' }), [makeMember('shared', 'u1', { role: 'owner' })]);
+    // the same id in another tenant is not a conflict: it is another room
+    await store.createRoom(makeRoom('shared', { tenant: 'acme.example', type: 'private', name: 'theirs' }),
+      [makeMember('shared', 'u1', { role: 'owner' }), makeMember('shared', 'u2')]);
+    await t.rejects(store.createRoom(makeRoom('shared', { tenant: 'acme.example' }), []), { code: 'conflict' }, 'within a tenant an id is taken once');
+    t.equal((await store.getRoom(A))?.name, 'ours');
+    t.match(await store.getRoom(B), { roomId: 'shared', tenant: 'acme.example', name: 'theirs', memberCount: 2 }, 'records show the id, not the key');
+    t.equal((await store.getRoom(A))?.memberCount, 1);
+    t.equal(await store.getMember(A, 'u2'), undefined);
+    t.match(await store.getMember(B, 'u2'), { roomId: 'shared', userId: 'u2' });
+    t.strictSame((await store.listMembers(A, { limit: 10, offset: 0 })).members.map((m) => m.userId), ['u1']);
+    t.strictSame(await store.roomsOfUser(T1, 'u2'), []);
+    t.strictSame(await store.roomsOfUser('acme.example', 'u2'), [B]);
+    t.strictSame((await store.listRooms({ tenant: 'acme.example', limit: 10, offset: 0 })).rooms.map((r) => r.name), ['theirs']);
+
+    const ours = makeMessage('shared', idAt(T + 1000), { content: 'needle ours' });
+    const theirs = makeMessage('shared', idAt(T + 2000), { content: 'needle theirs' });
+    await store.applyEvents([
+      ev.created(ours, T + 1000, A),
+      ev.created(theirs, T + 2000, B),
+      ev.pinned(B, theirs.messageId, T + 2100),
+      ev.readMarked(B, 'u2', theirs.messageId, T + 2200),
+      // an event naming our room and their message changes nothing of theirs
+      ev.deleted(A, theirs.messageId, T + 2300),
+    ]);
+    t.strictSame(ids(await store.history(A, { limit: 10 })), [ours.messageId]);
+    t.strictSame(ids(await store.history(B, { limit: 10 })), [theirs.messageId]);
+    t.match(await store.getMessage(B, theirs.messageId), { roomId: 'shared', content: 'needle theirs', isDeleted: false, isPinned: true });
+    t.equal(await store.getMessage(A, theirs.messageId), undefined);
+    t.strictSame(ids(await store.pinned(A)), []);
+    t.strictSame(ids(await store.search({ roomIds: [A], text: 'needle', limit: 10 })), [ours.messageId]);
+    t.strictSame(ids(await store.search({ roomIds: [B], text: 'needle', limit: 10 })), [theirs.messageId]);
+    t.match(await store.getReadState(B, 'u2'), { roomId: 'shared', lastReadId: theirs.messageId });
+    t.equal(await store.getReadState(A, 'u2'), undefined);
+    t.equal(await store.countUnread(A, 'u2', undefined, 10), 1);
+    t.equal(await store.countUnread(B, 'u2', theirs.messageId, 10), 0);
+    t.match(await store.findDirectRoom('acme.example', 'u1', 'u2'), undefined);
+    await store.updateRoom({ ...(await store.getRoom(B))!, name: 'renamed' });
+    t.equal((await store.getRoom(A))?.name, 'ours', 'an update of theirs leaves ours');
+    await store.removeMember(A, 'u1');
+    t.match(await store.getMember(B, 'u1'), { role: 'owner' }, 'a removal from ours leaves theirs');
+  });
+
   test('members: roomsOfUser lists the tenant rooms the user is not banned from', async (t, store) => {
     await store.createRoom(makeRoom('r1'), [makeMember('r1', 'u1')]);
     await store.createRoom(makeRoom('r2'), [makeMember('r2', 'u1', { isBanned: true })]);
     await store.createRoom(makeRoom('r3', { tenant: 't2' }), [makeMember('r3', 'u1')]);
     await store.createRoom(makeRoom('r4'), [makeMember('r4', 'u2')]);
-    await store.putMember(makeMember('r4', 'u1'));
-    t.strictSame((await store.roomsOfUser('t1', 'u1')).sort(), ['r1', 'r4']);
-    t.strictSame(await store.roomsOfUser('t2', 'u1'), ['r3']);
+    await store.putMember('r4', makeMember('r4', 'u1'));
+    t.strictSame((await store.roomsOfUser(T1, 'u1')).sort(), ['r1', 'r4']);
+    t.strictSame(await store.roomsOfUser('t2', 'u1'), [roomKey('t2', 'r3')], 'keys: another tenant\'s are not bare ids');
     await store.removeMember('r4', 'u1');
-    t.strictSame(await store.roomsOfUser('t1', 'u1'), ['r1']);
-    await store.putMember(makeMember('r1', 'u1', { isBanned: true }));
-    t.strictSame(await store.roomsOfUser('t1', 'u1'), []);
-    t.strictSame(await store.roomsOfUser('t1', 'nobody'), []);
+    t.strictSame(await store.roomsOfUser(T1, 'u1'), ['r1']);
+    await store.putMember('r1', makeMember('r1', 'u1', { isBanned: true }));
+    t.strictSame(await store.roomsOfUser(T1, 'u1'), []);
+    t.strictSame(await store.roomsOfUser(T1, 'nobody'), []);
   });
 
   // ---------------------------------------------------------------- messages

@@ -1,5 +1,6 @@
 import type { DurableEvent } from '../domain/events.ts';
 import type { AiContext, Message, Room, RoomMember, RoomType, ReadState, MessageStatus } from '../domain/models.ts';
+import type { RoomKey } from '../domain/room-key.ts';
 
 /**
  * The store: rooms, members and messages.
@@ -14,6 +15,11 @@ import type { AiContext, Message, Room, RoomMember, RoomType, ReadState, Message
  *   same state. A delete is a tombstone: once deleted, a message stays deleted.
  * - Atomic per call where the backend allows; when it rejects, the caller retries the whole call.
  *
+ * Rooms are addressed by their key (shared/domain/room-key.ts: tenant and id), so two tenants' rooms
+ * of the same id are two rooms, and nothing addressed by one key reaches another's rows. Records
+ * returned (Room, RoomMember, Message, ReadState) carry the room id clients know (`roomId`), and
+ * rooms their `tenant`: `keyOfRoom(room)` is the key again.
+ *
  * Reads never return messages of another room. History is ordered by message id; cursors are ids.
  * Failures surface as ChatError('unavailable') when the backend cannot be reached; other driver
  * errors as ChatError('internal') with the driver error as cause.
@@ -22,39 +28,43 @@ export interface Store {
   readonly kind: 'sqlite' | 'cassandra';
 
   // ---- rooms
-  /** Creates the room with its initial members (the creator as owner first). Rejects with conflict if the id exists. */
+  /**
+   * Creates the room (keyed by its tenant and id) with its initial members (the creator as owner
+   * first). Rejects with conflict if the tenant has a room of that id; another tenant's room of the
+   * same id is another room.
+   */
   createRoom(room: Room, members: RoomMember[]): Promise<void>;
-  getRoom(roomId: string): Promise<Room | undefined>;
-  /** Replaces the mutable fields (name, description, avatar, banner, settings, tags, maxMembers, updatedAt). */
+  getRoom(room: RoomKey): Promise<Room | undefined>;
+  /** Replaces the mutable fields (name, description, avatar, banner, settings, tags, maxMembers, updatedAt) of the room keyed by its tenant and id. */
   updateRoom(room: Room): Promise<void>;
   /** Rooms of a tenant, newest activity first. `memberOf` limits to rooms the user belongs to; `discoverable` to public and announcement rooms. */
   listRooms(query: ListRoomsQuery): Promise<{ rooms: Room[]; total: number }>;
   /** The direct room between two users of a tenant, if one exists. */
   findDirectRoom(tenant: string, userA: string, userB: string): Promise<Room | undefined>;
   /** Records activity time (monotonic: an older time never overwrites a newer one). */
-  touchRoom(roomId: string, at: string): Promise<void>;
+  touchRoom(room: RoomKey, at: string): Promise<void>;
 
   // ---- members
   /** Inserts or replaces the member and keeps the room's memberCount right (banned members do not count). */
-  putMember(member: RoomMember): Promise<void>;
-  getMember(roomId: string, userId: string): Promise<RoomMember | undefined>;
-  removeMember(roomId: string, userId: string): Promise<void>;
-  listMembers(roomId: string, page: { limit: number; offset: number }): Promise<{ members: RoomMember[]; total: number }>;
-  /** Room ids the user is a (non-banned) member of. */
-  roomsOfUser(tenant: string, userId: string): Promise<string[]>;
+  putMember(room: RoomKey, member: RoomMember): Promise<void>;
+  getMember(room: RoomKey, userId: string): Promise<RoomMember | undefined>;
+  removeMember(room: RoomKey, userId: string): Promise<void>;
+  listMembers(room: RoomKey, page: { limit: number; offset: number }): Promise<{ members: RoomMember[]; total: number }>;
+  /** Keys of the tenant's rooms the user is a (non-banned) member of. */
+  roomsOfUser(tenant: string, userId: string): Promise<RoomKey[]>;
 
-  // ---- messages (write path: persister only)
+  // ---- messages (write path: persister only; an event's `roomId` is its room's key)
   applyEvents(events: DurableEvent[]): Promise<void>;
 
-  getMessage(roomId: string, messageId: string): Promise<Message | undefined>;
+  getMessage(room: RoomKey, messageId: string): Promise<Message | undefined>;
   /**
    * A page of the room's main timeline (thread replies excluded unless `threadId` is given, then
    * only that thread's replies). Newest first. `before`/`after` are exclusive id bounds; with
    * `after` and no `before` the page is the oldest `limit` messages after it (still returned
    * newest first). Deleted messages are included with `isDeleted: true` and empty content.
    */
-  history(roomId: string, query: HistoryQuery): Promise<Message[]>;
-  pinned(roomId: string): Promise<Message[]>;
+  history(room: RoomKey, query: HistoryQuery): Promise<Message[]>;
+  pinned(room: RoomKey): Promise<Message[]>;
   /**
    * Word search over content in the given rooms (thread replies included), newest first, at most
    * `limit`, deleted messages excluded. A message matches when every word of `text` is a whole word
@@ -62,10 +72,10 @@ export interface Store {
    * no operators: any text is only words. Text without a word finds nothing.
    */
   search(query: SearchQuery): Promise<Message[]>;
-  getReadState(roomId: string, userId: string): Promise<ReadState | undefined>;
+  getReadState(room: RoomKey, userId: string): Promise<ReadState | undefined>;
   /** Messages in the room's main timeline after `afterId` not written by `userId`, counted up to `cap`. */
-  countUnread(roomId: string, userId: string, afterId: string | undefined, cap: number): Promise<number>;
-  messageStatus(roomId: string, messageId: string): Promise<MessageStatus[]>;
+  countUnread(room: RoomKey, userId: string, afterId: string | undefined, cap: number): Promise<number>;
+  messageStatus(room: RoomKey, messageId: string): Promise<MessageStatus[]>;
 
   // ---- AI contexts (the assistant's memory of a user's questions asked outside rooms)
   /** The user's context, or undefined when there is none or it expired (`expiresAt` <= `nowMs`). */
@@ -95,7 +105,8 @@ export interface HistoryQuery {
 }
 
 export interface SearchQuery {
-  roomIds: string[];
+  /** Keys of the rooms to search. */
+  roomIds: RoomKey[];
   text: string;
   limit: number;
 }
