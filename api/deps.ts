@@ -5,9 +5,9 @@ import type { Presence } from '../shared/presence/index.ts';
 import type { MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
+import type { RateLimiter, RateRule } from '../shared/rate-limit/index.ts';
 import type { HistoryReads } from './history-reads.ts';
 import type { AiConfig } from '../shared/config/index.ts';
-import type { RateLimiter } from '../shared/rate-limit/index.ts';
 import type { AiAsker, Assistant } from '../shared/ai/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
@@ -25,6 +25,8 @@ export interface ApiDeps {
   log: Logger;
   /** The history windows' bounds (HISTORY_WINDOW_*); the defaults when not given. */
   history?: HistoryConfig;
+  /** Per-user presence changes over REST (RATE_LIMIT_PRESENCE); none: unlimited. */
+  presenceRate?: { limiter: RateLimiter; rule: RateRule };
   /**
    * The assistant: AI_* config, the provider chain and the limiter of AI requests. With it the
    * process runs AI workers (every api process does); `/v1/chat/ai/ask` is served either way.

@@ -19,10 +19,11 @@ export async function main(): Promise<void> {
   const access = createStoreRoomAccess(store);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,
-    rooms: roomCommands(adapters),
-    messages: messageCommands(config, adapters, access),
+    rooms: roomCommands(config, adapters),
+    messages: messageCommands(config, adapters, access, log),
     guard: new RoomGuard(access),
     history: config.history,
+    ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
   });
   const port = await server.listen(config.host, config.port);

@@ -239,7 +239,11 @@ export const ThreadPage = Type.Object({
 });
 
 export const ReadBody = Type.Object({ messageId: MessageId });
-export const ReadResult = Type.Object({ roomId: Type.String(), messageId: Type.String(), readAt: IsoTime, seq: Type.Integer() });
+export const ReadResult = Type.Object({
+  roomId: Type.String(), messageId: Type.String(), readAt: IsoTime,
+  seq: Type.Optional(Type.Integer({ description: 'The stream sequence of the stored mark; absent when coalesced' })),
+  coalesced: Type.Optional(Type.Boolean({ description: 'Another mark of yours in this room was stored less than COALESCE_READ_MS ago: this one is stored when that window ends, unless a later one replaces it' })),
+});
 
 export const MessageStatusResult = Type.Object({
   roomId: Type.String(),

@@ -38,7 +38,7 @@ export async function startAll(env: Record<string, string | undefined> = process
   const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc', tier: 'all', nodeId: adapters.ids.nodeId });
   addDependencyChecks(server, adapters);
 
-  const rooms = roomCommands(adapters);
+  const rooms = roomCommands(config, adapters);
   const persister = startPersister({ bus, store, persist: config.persist, log: log.child({ tier: 'persister' }) });
   if (config.bus.adapter === 'memory') {
     // What the stream's journal took back after a crash is written before history is served: the
@@ -49,14 +49,15 @@ export async function startAll(env: Record<string, string | undefined> = process
   const apiAccess = createStoreRoomAccess(store);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
-    messages: messageCommands(config, adapters, apiAccess), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
+    messages: messageCommands(config, adapters, apiAccess, log), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
     history: config.history,
+    ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log.child({ tier: 'api' })), rateLimiter: adapters.rateLimiter },
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({
     server, ws: config.ws, bus, store, presence: adapters.presence, authenticator: adapters.authenticator,
-    messages: messageCommands(config, adapters, access), rooms, access, log: log.child({ tier: 'gateway' }),
+    messages: messageCommands(config, adapters, access, log), rooms, access, rateLimiter: adapters.rateLimiter, log: log.child({ tier: 'gateway' }),
   });
   const port = await server.listen(config.host, config.port);
 

@@ -19,6 +19,10 @@ export interface Connection {
   /** Frames that change stored state start one after another (websocket.ts), so each sender's order is kept. */
   queue: Promise<void>;
   closed: boolean;
+  /** The welcome was sent: a close before it is logged at warn. */
+  welcomed: boolean;
+  /** When the socket opened (ms since epoch), for that log. */
+  openedAt: number;
 }
 
 export type Socket = WebSocket<Connection>;

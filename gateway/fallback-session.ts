@@ -13,8 +13,9 @@ import type { LiveGapState } from './live-gap.ts';
 import type { LocalUsers } from './local-users.ts';
 import type { PresenceConnection, PresenceFeed } from './presence-feed.ts';
 import type { StreamReceiver } from './receiver.ts';
+import type { TokenExpiry } from './token-expiry.ts';
 import type { RoomFanout } from './room-fanout.ts';
-import { replayRoom } from './resume.ts';
+import { replayRooms, resumeLimits, type RoomResumed } from './resume.ts';
 import { ANY_ROOM, parseResumeCursor, positionOf, type ResumeCursor } from './resume-cursor.ts';
 
 /**
@@ -35,6 +36,8 @@ export interface FallbackDeps {
   liveGap: LiveGapState;
   log: Logger;
   draining(): boolean;
+  /** Ends streams and sessions whose token expired, as WebSockets are closed (see token-expiry.ts). */
+  tokenExpiry: TokenExpiry<{ expire(): void }>;
 }
 
 /** The query both fallback routes take (the OpenAPI document lists it). */
@@ -90,7 +93,8 @@ export class FallbackConnection implements StreamReceiver, PresenceConnection {
   closed = false;
 
   constructor(
-    readonly principal: Principal,
+    /** Replaced when a long poll brings a fresh token of the same user. */
+    public principal: Principal,
     readonly device: string | undefined,
     /** While the bus's live gap is repaired, `position` does not move either. */
     private readonly liveGap: LiveGapState,
@@ -153,24 +157,20 @@ export async function startConnection(deps: FallbackDeps, conn: FallbackConnecti
 }
 
 async function replay(deps: FallbackDeps, conn: FallbackConnection, resume: ResumeCursor): Promise<void> {
-  const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
-  const roomIds = new Set([...conn.rooms, ...[...resume.keys()].filter((k) => k !== ANY_ROOM)]);
-  const resend = (f: ServerFrame) => conn.deliver(f, JSON.stringify(f));
-  for (const roomId of roomIds) {
+  const refused: RoomResumed[] = [];
+  const wanted = new Map<string, string>();
+  for (const roomId of new Set([...conn.rooms, ...[...resume.keys()].filter((k) => k !== ANY_ROOM)])) {
     const position = positionOf(resume, roomId);
     if (position === undefined) continue;
-    if (!conn.rooms.has(roomId)) {
-      results.push({ roomId, recovered: false, replayed: 0 });
-      continue;
-    }
-    try {
-      results.push({ roomId, ...await replayRoom(deps.bus, roomKey(conn.principal.tenant, roomId), position, deps.ws.resumeSkewMs, resend) });
-    } catch (err) {
-      deps.log.warn({ err, roomId }, 'replay for a fallback connection failed');
-      results.push({ roomId, recovered: false, replayed: 0 });
-    }
-    if (conn.closed) return;
+    if (conn.rooms.has(roomId)) wanted.set(roomId, position);
+    else refused.push({ roomId, recovered: false, replayed: 0 });
   }
+  const replayed = await replayRooms(deps.bus, wanted, (roomId) => roomKey(conn.principal.tenant, roomId), resumeLimits(deps.ws), {
+    send: (f) => conn.deliver(f, JSON.stringify(f)),
+    closed: () => conn.closed,
+  }, (err, roomId) => deps.log.warn({ err, roomId }, 'replay for a fallback connection failed'));
+  if (conn.closed) return;
+  const results = [...replayed, ...refused];
   conn.replaying = false;
   const resumed: ServerFrame = { type: 'resumed', rooms: results };
   conn.deliver(resumed, JSON.stringify(resumed));

@@ -1,13 +1,16 @@
-import { ChatError, type ClientFrame, type ClientFrameOf, type ServerFrame } from '../shared/protocol/index.ts';
+import { ChatError, toChatError, type ClientFrame, type ClientFrameOf, type ServerFrame } from '../shared/protocol/index.ts';
 import type { Issued, MessageCommands, RoomCommands, RoomGuard } from '../shared/commands/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
-import type { Principal } from '../shared/auth/index.ts';
+import type { Authenticator, Principal } from '../shared/auth/index.ts';
+import { enforceRate, type RateLimiter, type RateRule } from '../shared/rate-limit/index.ts';
 import type { Socket } from './connection.ts';
+import type { RoomKey } from '../shared/domain/index.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { TypingTracker } from './typing.ts';
 import type { PresenceFeed } from './presence-feed.ts';
-import { replayRoom } from './resume.ts';
+import type { TokenExpiry } from './token-expiry.ts';
+import { replayRooms, type ResumeLimits, type RoomResumed } from './resume.ts';
 
 export interface HandlerDeps {
   messages: MessageCommands;
@@ -17,8 +20,14 @@ export interface HandlerDeps {
   fanout: RoomFanout;
   typing: TypingTracker;
   presence: PresenceFeed;
-  resumeSkewMs: number;
+  resume: ResumeLimits;
+  /** Per-user `resume` frames (RATE_LIMIT_RESUME); none: unlimited. */
+  resumeRate?: { limiter: RateLimiter; rule: RateRule };
   bus: Bus;
+  /** Verifies the tokens of `auth` frames, as at upgrade. */
+  authenticator: Authenticator;
+  /** Closes sockets whose token expired; an `auth` frame moves the socket's expiry. */
+  expiry: TokenExpiry<Socket>;
   /** The gateway's one way to write a frame to a socket (see sendFrame). */
   send(ws: Socket, frame: ServerFrame): void;
 }
@@ -65,8 +74,8 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
       return { roomId: frame.roomId, messageId: frame.messageId, pinned, seq: r.seq };
     }
     case 'mark_read': {
-      const r = await d.messages.markRead(who, frame);
-      return { roomId: frame.roomId, messageId: frame.messageId, seq: r.seq };
+      const r = await d.messages.offerReadMark(who, frame);
+      return { roomId: frame.roomId, messageId: frame.messageId, ...('seq' in r ? { seq: r.seq } : { coalesced: true }) };
     }
     case 'typing_start':
     case 'typing_stop': {
@@ -77,12 +86,16 @@ export async function handleFrame(d: HandlerDeps, ws: Socket, frame: ClientFrame
     }
     case 'set_presence': {
       const info = await d.presence.setStatus(ws.getUserData(), frame);
+      // coalesced: the status takes effect when the window ends, unless a later one replaces it
+      if (info === undefined) return { status: frame.status, coalesced: true, ...(frame.customStatus ? { customStatus: frame.customStatus } : {}) };
       return { status: info.status, ...(info.customStatus ? { customStatus: info.customStatus } : {}) };
     }
     case 'resume':
       return resume(d, ws, who, frame);
     case 'ping':
       return { serverTime: new Date().toISOString() };
+    case 'auth':
+      return reauthenticate(d, ws, frame.token);
     default: {
       const never: never = frame;
       throw new ChatError('bad_frame', `unhandled frame ${JSON.stringify(never).slice(0, 40)}`);
@@ -101,7 +114,7 @@ async function send(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFra
   const roomId = frame.roomId;
   const result = await d.messages.send(who, frame, issued);
   // A message ends the sender's typing indicator in that room.
-  if (ws.getUserData().typing?.has(roomId)) d.typing.expire(ws.getUserData(), roomId);
+  d.typing.messageSent(ws.getUserData(), roomId);
   return {
     roomId, messageId: result.message.messageId, clientMsgId: result.message.clientMsgId, seq: result.seq,
     timestamp: result.message.timestamp, duplicate: result.duplicate,
@@ -116,28 +129,69 @@ async function legacySend(d: HandlerDeps, ws: Socket, who: Principal, frame: Cli
   return { roomId, messageId: result.message.messageId, seq: result.seq, timestamp: result.message.timestamp };
 }
 
+/**
+ * Each room once however often the frame names it (the last position given wins, as in a
+ * fallback cursor), within the request's replay budget (see replayRooms).
+ */
 async function resume(d: HandlerDeps, ws: Socket, who: Principal, frame: ClientFrameOf<'resume'>): Promise<AckBody> {
-  const results: Array<{ roomId: string; recovered: boolean; replayed: number }> = [];
-  for (const { roomId, lastMessageId } of frame.rooms) {
-    let key;
+  // Past RATE_LIMIT_RESUME the rooms are still subscribed but nothing is replayed: every room
+  // answers recovered: false, so the client pages REST history and no gap is left behind.
+  let limited = false;
+  if (d.resumeRate) {
     try {
-      ({ key } = await d.guard.member(who, roomId));
+      await enforceRate(d.resumeRate.limiter, `resume:${who.tenant}:${who.userId}`, d.resumeRate.rule, 'resumes');
+    } catch (err) {
+      if (!(err instanceof ChatError && err.code === 'rate_limited')) throw err;
+      limited = true;
+    }
+  }
+  const named = new Map<string, string | undefined>();
+  for (const { roomId, lastMessageId } of frame.rooms) named.set(roomId, lastMessageId || undefined);
+  const refused: RoomResumed[] = [];
+  const wanted = new Map<string, string | undefined>();
+  const keys = new Map<string, RoomKey>();
+  for (const [roomId, lastMessageId] of named) {
+    try {
+      keys.set(roomId, (await d.guard.member(who, roomId)).key);
     } catch (err) {
       if (err instanceof ChatError && (err.code === 'not_found' || err.code === 'forbidden')) {
-        results.push({ roomId, recovered: false, replayed: 0 });
+        refused.push({ roomId, recovered: false, replayed: 0 });
         continue;
       }
       throw err;
     }
     // Subscribe first so nothing published during the replay is missed; the client drops repeats by seq.
     d.fanout.add(ws, roomId);
-    if (!lastMessageId) {
-      results.push({ roomId, recovered: true, replayed: 0 });
-      continue;
-    }
-    const r = await replayRoom(d.bus, key, lastMessageId, d.resumeSkewMs, (f) => d.send(ws, f));
-    results.push({ roomId, ...r });
+    wanted.set(roomId, lastMessageId);
   }
+  const conn = ws.getUserData();
+  const replayed = await replayRooms(d.bus, wanted, (roomId) => keys.get(roomId)!, limited ? { ...d.resume, maxEvents: 0 } : d.resume, {
+    send: (f) => d.send(ws, f),
+    closed: () => conn.closed,
+    buffered: () => ws.getBufferedAmount(),
+  });
+  const results = [...replayed, ...refused];
   d.send(ws, { type: 'resumed', rooms: results });
-  return { rooms: results };
+  return limited ? { rooms: results, rateLimited: true } : { rooms: results };
+}
+
+/**
+ * A fresh token for an open socket: verified as at upgrade, and for the same user and tenant (a
+ * socket never changes hands: `forbidden` otherwise). The socket then lives until the new `exp`.
+ */
+async function reauthenticate(d: HandlerDeps, ws: Socket, token: string): Promise<AckBody> {
+  const conn = ws.getUserData();
+  let next: Principal;
+  try {
+    next = await d.authenticator.verify(token);
+  } catch (err) {
+    const e = toChatError(err);
+    throw e.code === 'unauthorized' ? e : new ChatError('unauthorized', e.message, { cause: err });
+  }
+  const { userId, tenant } = conn.principal;
+  if (next.userId !== userId || next.tenant !== tenant) throw new ChatError('forbidden', 'the token is for another user: a connection keeps the user it opened with');
+  if (conn.closed) return { tokenExpiresAt: null };
+  conn.principal = next;
+  d.expiry.watch(ws, next.expiresAt);
+  return { tokenExpiresAt: next.expiresAt === undefined ? null : new Date(next.expiresAt).toISOString() };
 }

@@ -71,7 +71,7 @@ function fakeSocket(): Socket {
   const conn = {
     principal: { userId: 'u1', name: 'U', tenant: 'default', roles: [], expiresAt: undefined },
     connectionId: 'c1', format: 'msgpack', legacy: false, initialRoom: undefined, device: undefined,
-    rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false,
+    rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false, welcomed: false, openedAt: Date.now(),
   } as Connection;
   return { getUserData: () => conn, subscribe: () => true, unsubscribe: () => true } as unknown as Socket;
 }

@@ -103,8 +103,20 @@ export class PollSession {
     }
   }
 
-  end(): void {
+  /** A poll brought a fresh token for the session's user: the session lives until it expires. */
+  renew(principal: Principal): void {
+    this.conn.principal = principal;
+    this.deps.tokenExpiry.watch(this, principal.expiresAt);
+  }
+
+  /** The token expired: a waiting poll is answered `unauthorized` and the session ends. */
+  expire(): void {
+    this.end(new ChatError('unauthorized', 'token expired: poll again with a fresh token'));
+  }
+
+  end(reason: ChatError = new ChatError('unavailable', 'server is draining; poll again')): void {
     if (this.conn.closed) return;
+    this.deps.tokenExpiry.unwatch(this);
     metrics.fallbackConnections.labels('poll').dec();
     clearTimeout(this.expiry);
     clearTimeout(this.flush);
@@ -112,7 +124,7 @@ export class PollSession {
     this.waiter = undefined;
     if (waiter) {
       clearTimeout(waiter.timer);
-      waiter.res.fail(new ChatError('unavailable', 'server is draining; poll again'));
+      waiter.res.fail(reason);
     }
     endConnection(this.deps, this.conn);
     this.onEnd(this);
@@ -173,6 +185,7 @@ export function registerLongPoll(server: HttpServer, deps: FallbackDeps, session
     const roomIds = await roomsFor(deps, principal, opts.rooms);
     const session = new PollSession(deps, principal, opts.device, forget);
     sessions.set(session.id, session);
+    deps.tokenExpiry.watch(session, principal.expiresAt);
     const list = byUser.get(session.owner()) ?? [];
     list.push(session);
     byUser.set(session.owner(), list);
@@ -201,6 +214,8 @@ export function registerLongPoll(server: HttpServer, deps: FallbackDeps, session
       if (known && known.owner() === `${principal.tenant}\0${principal.userId}` && !known.ended) {
         if (known.covers(cursor!.n)) {
           session = known;
+          // each poll carries a token: the session lives as long as the newest one
+          if (principal.expiresAt !== known.conn.principal.expiresAt) known.renew(principal);
           return known.poll(pending, cursor!.n, holdMs);
         }
         known.end(); // it lost frames this client had not received: start over with a resume

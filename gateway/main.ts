@@ -17,7 +17,7 @@ export async function main(): Promise<void> {
   const access = createCachedRoomAccess(adapters.store);
   const gateway = startGateway({
     server, ws: config.ws, bus: adapters.bus, store: adapters.store, presence: adapters.presence, authenticator: adapters.authenticator,
-    messages: messageCommands(config, adapters, access), rooms: roomCommands(adapters), access, log,
+    messages: messageCommands(config, adapters, access, log), rooms: roomCommands(config, adapters), access, rateLimiter: adapters.rateLimiter, log,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port }, 'gateway listening');

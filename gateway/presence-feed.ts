@@ -3,6 +3,7 @@ import { roomKey } from '../shared/domain/index.ts';
 import { encodeMsgpack, type ClientFrameOf } from '../shared/protocol/index.ts';
 import type { Presence, PresenceInfo } from '../shared/presence/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
+import { Coalescer } from '../shared/rate-limit/index.ts';
 import type { Connection } from './connection.ts';
 
 /** What presence needs of a connection: WebSockets and fallback (SSE, long-poll) connections alike. */
@@ -15,6 +16,7 @@ export type PresenceConnection = Pick<Connection, 'principal' | 'connectionId' |
  */
 export class PresenceFeed {
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly statuses: Coalescer<{ c: Connection; frame: ClientFrameOf<'set_presence'> }>;
 
   constructor(
     private readonly bus: Bus,
@@ -22,7 +24,11 @@ export class PresenceFeed {
     private readonly ttlSec: number,
     private readonly connections: () => Iterable<PresenceConnection>,
     private readonly log: Logger,
-  ) {}
+    /** A user's set_presence frames take effect at most once per this many ms, the last winning (COALESCE_PRESENCE_MS). */
+    coalesceMs = 0,
+  ) {
+    this.statuses = new Coalescer(coalesceMs, (err) => this.log.warn({ err }, 'a held presence status was not set'));
+  }
 
   start(): void {
     const everyMs = Math.max(1000, Math.floor((this.ttlSec * 1000) / 3));
@@ -31,6 +37,7 @@ export class PresenceFeed {
 
   stop(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.statuses.close();
   }
 
   async connected(c: PresenceConnection): Promise<void> {
@@ -47,7 +54,13 @@ export class PresenceFeed {
     if (wentOffline) await this.announce(c, rooms);
   }
 
-  async setStatus(c: Connection, frame: ClientFrameOf<'set_presence'>): Promise<PresenceInfo> {
+  /** The status set, or undefined when it was held (coalesced): it is set when the user's window ends, unless a later one replaces it. */
+  async setStatus(c: Connection, frame: ClientFrameOf<'set_presence'>): Promise<PresenceInfo | undefined> {
+    const key = `${c.principal.tenant}:${c.principal.userId}`;
+    return this.statuses.offer(key, { c, frame }, (held) => this.applyStatus(held.c, held.frame));
+  }
+
+  private async applyStatus(c: Connection, frame: ClientFrameOf<'set_presence'>): Promise<PresenceInfo> {
     const info = await this.presence.setStatus(c.principal.tenant, c.principal.userId, {
       status: frame.status,
       ...(frame.customStatus !== undefined ? { customStatus: frame.customStatus } : {}),

@@ -29,7 +29,7 @@ function fakeApp() {
   const socket = (userId: string, tenant = TENANT) => {
     const conn = {
       principal: { userId, name: userId, tenant, roles: [], expiresAt: undefined }, connectionId: `ws-${userId}`, format: 'json',
-      legacy: false, initialRoom: undefined, device: undefined, rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false,
+      legacy: false, initialRoom: undefined, device: undefined, rooms: new Set<string>(), typing: undefined, queue: Promise.resolve(), closed: false, welcomed: false, openedAt: Date.now(),
     } as Connection;
     const me = {
       got: [] as ServerFrame[],

@@ -60,6 +60,13 @@ export class SseStream {
     this.write(`${id}data: ${json}\n\n`);
   }
 
+  /** The token expired: an `unauthorized` error event says so, and the stream ends (the client reconnects with a fresh token). */
+  expire(): void {
+    const frame = { type: 'error', code: 'unauthorized', message: 'token expired: reconnect with a fresh token' } as const;
+    this.event(frame, JSON.stringify(frame));
+    this.end();
+  }
+
   /** Ends the stream cleanly (drain, reset): the client reconnects, elsewhere if it must, and resumes. */
   end(): void {
     if (!this.ended) {
@@ -95,6 +102,7 @@ export class SseStream {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.deps.tokenExpiry.unwatch(this);
     metrics.fallbackConnections.labels('sse').dec();
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
@@ -118,6 +126,7 @@ export function registerSse(server: HttpServer, deps: FallbackDeps, streams: Set
       refuseWhileDraining(deps, 'reconnect');
       const stream = new SseStream(res, deps, principal, opts.device, (s) => streams.delete(s));
       streams.add(stream);
+      deps.tokenExpiry.watch(stream, principal.expiresAt);
       stream.begin();
       await startConnection(deps, stream.conn, roomIds, opts.resume).catch((err) => {
         deps.log.warn({ err }, 'SSE stream failed after it started');

@@ -1,3 +1,4 @@
+import { CLOSE_CODES } from '../shared/protocol/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
@@ -6,13 +7,16 @@ import { RoomGuard, type MessageCommands, type RoomCommands, type RoomAccess } f
 import type { WsConfig } from '../shared/config/index.ts';
 import type { HttpServer } from '../shared/http/index.ts';
 import type { Logger } from '../shared/telemetry/index.ts';
-import { sendFrame } from './connection.ts';
+import { createMemoryRateLimiter, type RateLimiter } from '../shared/rate-limit/index.ts';
+import { sendFrame, type Socket } from './connection.ts';
+import { TokenExpiry } from './token-expiry.ts';
 import { controlHandler } from './control.ts';
 import { startFallbackTransports } from './fallback.ts';
 import { LiveGapRepair } from './live-gap.ts';
 import { LocalUsers } from './local-users.ts';
 import { PresenceFeed } from './presence-feed.ts';
 import { resync } from './receiver.ts';
+import { resumeLimits } from './resume.ts';
 import { RoomFanout } from './room-fanout.ts';
 import { TypingTracker } from './typing.ts';
 import { startWebSockets } from './websocket.ts';
@@ -29,6 +33,8 @@ export interface GatewayDeps {
   rooms: RoomCommands;
   /** A caching access (createCachedRoomAccess): the gateway feeds it control events. */
   access: RoomAccess;
+  /** For per-user frame limits (RATE_LIMIT_RESUME); none: one in this process's memory. */
+  rateLimiter?: RateLimiter;
   log: Logger;
 }
 
@@ -78,22 +84,27 @@ export function startGateway(deps: GatewayDeps): Gateway {
     for (const r of users.inRooms(roomIds)) resync(r);
   });
   liveGap.start();
-  const typing = new TypingTracker(bus, deps.presence, config.typingTimeoutMs, log);
+  const typing = new TypingTracker(bus, deps.presence, config.typingTimeoutMs, log, config.coalesceTypingMs);
   const presence = new PresenceFeed(bus, deps.presence, config.presenceTtlSec,
-    () => [...websockets.connections(), ...fallback.connections()], log);
+    () => [...websockets.connections(), ...fallback.connections()], log, config.coalescePresenceMs);
+  const localLimiter = createMemoryRateLimiter();
+  const limiter = deps.rateLimiter ?? localLimiter;
+  const expiry = new TokenExpiry<Socket>((ws) => ws.end(CLOSE_CODES.tokenExpired, 'token expired: reconnect with a fresh token'));
+  const fallbackExpiry = new TokenExpiry<{ expire(): void }>((c) => c.expire());
   presence.start();
   const guard = new RoomGuard(deps.access);
 
   const websockets = startWebSockets({
     server, ws: config, authenticator: deps.authenticator, store, rooms: deps.rooms,
-    fanout, users, typing, presence, log, draining: isDraining,
+    fanout, users, typing, presence, log, draining: isDraining, expiry, localLimiter,
     handlers: {
       messages: deps.messages, rooms: deps.rooms, guard, store, fanout, typing, presence,
-      resumeSkewMs: config.resumeSkewMs, bus, send: sendFrame,
+      resume: resumeLimits(config), bus, send: sendFrame, authenticator: deps.authenticator, expiry,
+      ...(config.resumeRate ? { resumeRate: { limiter, rule: config.resumeRate } } : {}),
     },
   });
   const fallback = startFallbackTransports(server, {
-    ws: config, bus, store, guard, presence, fanout, users, liveGap, log, draining: isDraining,
+    ws: config, bus, store, guard, presence, fanout, users, liveGap, log, draining: isDraining, tokenExpiry: fallbackExpiry,
   });
 
   const open = () => websockets.count() + fallback.connections().length;
@@ -112,6 +123,10 @@ export function startGateway(deps: GatewayDeps): Gateway {
     await websockets.closeAll(IN_FLIGHT_ANSWERS_MS);
     fallback.close();
     presence.stop();
+    typing.close();
+    expiry.close();
+    fallbackExpiry.close();
+    void localLimiter.close();
     liveGap.stop();
     fanout.close();
   }

@@ -51,7 +51,7 @@ export function upgradeHandler(deps: UpgradeDeps): (res: HttpResponse, req: Http
         const conn: Connection = {
           principal, connectionId: randomUUID(), format, legacy: room !== undefined, initialRoom: room,
           device: device && DEVICES.includes(device) ? device : undefined,
-          rooms: new Set(), typing: undefined, queue: Promise.resolve(), closed: false,
+          rooms: new Set(), typing: undefined, queue: Promise.resolve(), closed: false, welcomed: false, openedAt: Date.now(),
         };
         res.cork(() => res.upgrade(conn, key, protocol, extensions, context));
       },

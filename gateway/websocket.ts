@@ -13,6 +13,8 @@ import type { PresenceFeed } from './presence-feed.ts';
 import type { RoomFanout } from './room-fanout.ts';
 import type { TypingTracker } from './typing.ts';
 import { upgradeHandler, type UpgradeDeps } from './upgrade.ts';
+import type { TokenExpiry } from './token-expiry.ts';
+import { enforceRate, type RateLimiter } from '../shared/rate-limit/index.ts';
 
 export interface WebSocketDeps extends UpgradeDeps {
   ws: WsConfig;
@@ -23,6 +25,10 @@ export interface WebSocketDeps extends UpgradeDeps {
   typing: TypingTracker;
   presence: PresenceFeed;
   handlers: HandlerDeps;
+  /** Sockets whose token expires; closed with 4401 when it does. */
+  expiry: TokenExpiry<Socket>;
+  /** For the per-socket ping limit (RATE_LIMIT_PING): local, a socket lives on one gateway. */
+  localLimiter: RateLimiter;
   log: Logger;
 }
 
@@ -53,8 +59,22 @@ const ORDERED: ReadonlySet<ClientFrameType> = new Set<ClientFrameType>([
 const IN_FLIGHT_POLL_MS = 10;
 /** Rooms subscribed at connect at most; a user in more rooms joins the rest explicitly. */
 const MAX_ROOMS_AT_CONNECT = 1000;
-/** Frames larger than this close the socket at once (uWS); up to it, an oversized frame gets an error. */
-const HARD_PAYLOAD_FACTOR = 4;
+/** Up to this many times MAX_PAYLOAD_BYTES, an oversized frame gets a `too_large` error; past it, the socket is closed with 1009. */
+const SOFT_PAYLOAD_FACTOR = 4;
+/**
+ * What uWS reads of one frame at most: past it, uWS drops the socket itself, without a close
+ * frame (1006; it cannot send 1009). It holds that much per socket while a frame arrives, so it
+ * is bounded as the send side is.
+ */
+const HARD_PAYLOAD_FACTOR = 16;
+/**
+ * uWS buffers up to MAX_BACKPRESSURE_BYTES plus this much (at least as much again) per socket,
+ * and drops frames beyond: a socket passes the limit between two sweeps, and the headroom keeps
+ * room for the sweep's close frame, which uWS would drop too.
+ */
+const BACKPRESSURE_HEADROOM_BYTES = 1024 * 1024;
+/** How often the sockets' send buffers are checked against MAX_BACKPRESSURE_BYTES. */
+const SLOW_CONSUMER_SWEEP_MS = 250;
 
 /**
  * The WebSocket transport (`/chat`, and `/ws` for seed-001 clients): a socket's life from open
@@ -91,11 +111,13 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     for (const key of keys.slice(0, MAX_ROOMS_AT_CONNECT)) fanout.add(ws, roomIdOf(key));
     if (conn.initialRoom) await joinInitialRoom(ws, conn.initialRoom);
     if (conn.closed) return;
+    const expiresAt = conn.principal.expiresAt;
     sendFrame(ws, {
       type: 'welcome', userId: principal.userId, name: principal.name, tenant: principal.tenant, connectionId: conn.connectionId,
       serverTime: new Date().toISOString(), heartbeatMs: Math.floor((config.idleTimeoutSec * 1000) / 2), format: conn.format,
-      rooms: [...conn.rooms],
+      rooms: [...conn.rooms], ...(expiresAt !== undefined ? { tokenExpiresAt: new Date(expiresAt).toISOString() } : {}),
     });
+    conn.welcomed = true;
     await presence.connected(conn);
   }
 
@@ -124,6 +146,11 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
 
   function onFrame(ws: Socket, data: ArrayBuffer, isBinary: boolean, span: Span | undefined): void {
     if (data.byteLength > config.maxPayloadBytes) {
+      if (data.byteLength > config.maxPayloadBytes * SOFT_PAYLOAD_FACTOR) {
+        if (span) endFrameSpan(span, new ChatError('too_large', 'frame closed the socket (1009)'));
+        // reasons are at most 123 bytes
+        return ws.end(CLOSE_CODES.messageTooBig, `frame of ${data.byteLength} bytes; the limit is ${config.maxPayloadBytes}`);
+      }
       return sendError(ws, new ChatError('too_large', `frame is ${data.byteLength} bytes; the limit is ${config.maxPayloadBytes}`), undefined, span);
     }
     let frame;
@@ -137,11 +164,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     const ref = frame.ref;
     const type = frame.type;
     if (span) nameFrameSpan(span, type);
-    if (type === 'ping') {
-      sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
-      if (span) endFrameSpan(span, undefined);
-      return;
-    }
+    if (type === 'ping') return void pong(ws, ref, span);
     if (closing) return sendError(ws, new ChatError('unavailable', 'server is draining; reconnect and send it again'), ref, span);
     inFlight++;
     // send -> ack is timed from here, so the wait behind the socket's earlier frames counts
@@ -163,11 +186,40 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     conn.queue = conn.queue.then(() => new Promise<void>((next) => { void run(next).finally(next); }));
   }
 
+  async function pong(ws: Socket, ref: string | number | undefined, span: Span | undefined): Promise<void> {
+    const rule = config.pingRate;
+    if (rule !== undefined) {
+      try {
+        await enforceRate(deps.localLimiter, `ping:${ws.getUserData().connectionId}`, rule, 'pings');
+      } catch (err) {
+        return sendError(ws, err, ref, span);
+      }
+    }
+    sendFrame(ws, { type: 'pong', ...(ref !== undefined ? { ref } : {}), serverTime: new Date().toISOString() });
+    if (span) endFrameSpan(span, undefined);
+  }
+
+  /**
+   * A socket that does not read what it is sent is closed with 4008 and a reason once its send
+   * buffer passes MAX_BACKPRESSURE_BYTES. Room frames reach sockets through uWS topics, which tell
+   * nothing per socket, hence the sweep; uWS drops what would pass the headroom, so memory stays
+   * bounded between sweeps, and the headroom leaves room for the close frame.
+   */
+  const sweep = setInterval(() => {
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() <= config.maxBackpressureBytes) continue;
+      log.info({ userId: ws.getUserData().principal.userId, buffered: ws.getBufferedAmount() }, 'slow consumer closed');
+      metrics.slowConsumers.labels('ws').inc();
+      ws.end(CLOSE_CODES.slowConsumer, `slow consumer: over ${config.maxBackpressureBytes} bytes unread`);
+    }
+  }, SLOW_CONSUMER_SWEEP_MS);
+  sweep.unref();
+
   const behavior = {
     compression: 0,
     maxPayloadLength: config.maxPayloadBytes * HARD_PAYLOAD_FACTOR,
-    maxBackpressure: config.maxBackpressureBytes,
-    closeOnBackpressureLimit: 1,
+    maxBackpressure: config.maxBackpressureBytes + Math.max(config.maxBackpressureBytes, BACKPRESSURE_HEADROOM_BYTES),
+    closeOnBackpressureLimit: 0,
     idleTimeout: config.idleTimeoutSec,
     sendPingsAutomatically: true,
     upgrade: upgradeHandler(deps),
@@ -176,18 +228,26 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
       metrics.connections.inc();
       metrics.connectionsTotal.inc();
       users.attach(ws);
+      deps.expiry.watch(ws, ws.getUserData().principal.expiresAt);
       opened(ws).catch((err) => {
         log.warn({ err, userId: ws.getUserData().principal.userId }, 'connection setup failed');
         sendError(ws, err instanceof ChatError ? err : new ChatError('unavailable', 'could not load your rooms; retry', { cause: err }), undefined);
       });
     },
     message,
-    close(ws: Socket, code: number) {
+    close(ws: Socket, code: number, message: ArrayBuffer) {
       const conn = ws.getUserData();
       conn.closed = true;
       sockets.delete(ws);
+      deps.expiry.unwatch(ws);
       metrics.connections.dec();
-      if (code === 1006 && !deps.draining()) log.debug({ userId: conn.principal.userId }, 'socket closed abnormally');
+      // uWS says why it dropped a socket itself (a frame over HARD_PAYLOAD_FACTOR, invalid UTF-8, ...) only here
+      const reason = Buffer.from(message).toString('utf8');
+      if (!conn.welcomed && !deps.draining()) {
+        log.warn({ userId: conn.principal.userId, code, reason, openForMs: Date.now() - conn.openedAt }, 'socket closed before its welcome');
+      } else if (code === 1006 && !deps.draining()) {
+        log.debug({ userId: conn.principal.userId, reason }, 'socket closed abnormally');
+      }
       const rooms = [...conn.rooms];
       deps.typing.stopAll(conn);
       users.detach(ws);
@@ -205,6 +265,7 @@ export function startWebSockets(deps: WebSocketDeps): WebSockets {
     },
     async closeAll(inFlightMs) {
       closing = true;
+      clearInterval(sweep);
       const deadline = Date.now() + inFlightMs;
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, IN_FLIGHT_POLL_MS));
       if (inFlight > 0) log.warn({ inFlight }, 'closing sockets with frames still unanswered; their clients send them again');

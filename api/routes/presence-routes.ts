@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ChatError, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
 import { subjects } from '../../shared/bus/index.ts';
+import { enforceRate } from '../../shared/rate-limit/index.ts';
 import { canonicalId } from '../../shared/domain/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import { PRESENCE_QUERY_MAX, PresenceQuery, PresenceSchema, SetPresenceBody } from '../schemas.ts';
@@ -8,7 +9,7 @@ import { PRESENCE_QUERY_MAX, PresenceQuery, PresenceSchema, SetPresenceBody } fr
 const tags = ['presence'];
 const path = `${CHAT_PREFIX}/presence`;
 
-export function presenceRoutes({ server, store, bus, presence }: ApiDeps): void {
+export function presenceRoutes({ server, store, bus, presence, presenceRate }: ApiDeps): void {
   server.route({
     method: 'get', path, operationId: 'getPresence', tags,
     summary: 'Status of some users of your tenant',
@@ -31,6 +32,7 @@ export function presenceRoutes({ server, store, bus, presence }: ApiDeps): void 
     body: SetPresenceBody,
     response: PresenceSchema,
     handler: async ({ principal, body }) => {
+      if (presenceRate) await enforceRate(presenceRate.limiter, `presence:${principal.tenant}:${principal.userId}`, presenceRate.rule, 'presence changes');
       const info = await presence.setStatus(principal.tenant, principal.userId, body);
       // Offline stays offline: nothing changed for anyone watching.
       if (info.connections === 0) return info;

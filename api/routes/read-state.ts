@@ -20,8 +20,9 @@ export function readStateRoutes({ server, store, rooms, messages, guard, reads }
       // The id schema admits 20 digits; one past int64 would be stored in the stream and then
       // refused by the store, holding up the persister's batch until it is dead-lettered.
       if (!isId(body.messageId)) throw new ChatError('bad_request', `messageId ${body.messageId} is not a message id`);
-      const { seq, at } = await messages.markRead(principal, { roomId: params.roomId, messageId: body.messageId });
-      return { roomId: params.roomId, messageId: body.messageId, readAt: new Date(at).toISOString(), seq };
+      const r = await messages.offerReadMark(principal, { roomId: params.roomId, messageId: body.messageId });
+      const readAt = new Date(r.at).toISOString();
+      return 'seq' in r ? { roomId: params.roomId, messageId: body.messageId, readAt, seq: r.seq } : { roomId: params.roomId, messageId: body.messageId, readAt, coalesced: true };
     },
   });
 

@@ -87,6 +87,16 @@ function chatEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     // the bench measures the server, not the per-user limiter
     RATE_LIMIT_PER_SECOND: '1000000',
     RATE_LIMIT_BURST: '1000000',
+    RATE_LIMIT_ROOM_CREATE: '1000000/s',
+    RATE_LIMIT_MEMBERSHIP: '1000000/s',
+    RATE_LIMIT_ROOM_ADMIN: '1000000/s',
+    RATE_LIMIT_RESUME: '1000000/s',
+    RATE_LIMIT_PING: '1000000/s',
+    RATE_LIMIT_PRESENCE: '1000000/s',
+    // and every frame takes effect, as with the reference peers
+    COALESCE_TYPING_MS: '0',
+    COALESCE_PRESENCE_MS: '0',
+    COALESCE_READ_MS: '0',
     ...extra,
   };
 }

@@ -239,6 +239,23 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.same(await replayAll(bus, `r${uid()}`, t1), [], 'a room without events replays nothing');
   });
 
+  t.test(`bus - a replay with a limit passes on at most that many events and says whether there were more (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const room = `r${uid()}`;
+    const first = await bus.publishDurable(room, `${room}-0`, enc.encode('e0'));
+    for (let i = 1; i < 5; i++) await bus.publishDurable(room, `${room}-${i}`, enc.encode(`e${i}`));
+    const since = (await bus.getDurable(first.seq))!.storedAt;
+    const three: string[] = [];
+    const capped = await bus.replay(room, since, (m) => { three.push(text(m.data)); }, 3);
+    t.same(three, ['e0', 'e1', 'e2'], 'the oldest events, in order, up to the limit');
+    t.equal(capped.more, true, 'the room had more');
+    const all: string[] = [];
+    const whole = await bus.replay(room, since, (m) => { all.push(text(m.data)); }, 5);
+    t.same(all, ['e0', 'e1', 'e2', 'e3', 'e4']);
+    t.equal(whole.more, false, 'exactly the limit: nothing more');
+    t.equal(whole.complete, true);
+  });
+
   t.test(`bus - room keys: two tenants' rooms of one id have their own durable and live subjects (${opts.name})`, async (t) => {
     const bus = await open(t);
     const id = `r${uid()}`;

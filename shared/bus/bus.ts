@@ -67,9 +67,11 @@ export interface Bus {
   /**
    * Calls `onEvent` for each event of the room stored at or after `sinceMs` (stream time), in
    * stream order, then resolves with whether the stream still covered `sinceMs` (false: older
-   * events were already dropped and the caller must fall back to the store).
+   * events were already dropped and the caller must fall back to the store). With `limit`, at
+   * most that many events are passed on and `more` says whether the room had more to replay
+   * (what a resume caps per request: the rest is the store's, paged over REST).
    */
-  replay(room: RoomKey, sinceMs: number, onEvent: (msg: DurableMessage) => void): Promise<{ complete: boolean; lastSeq: number }>;
+  replay(room: RoomKey, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit?: number): Promise<ReplayResult>;
   consume(options: ConsumeOptions, handler: BatchHandler): Consumer;
 
   /** Resolves when the bus is connected and the stream exists; rejects with why not. */
@@ -99,6 +101,9 @@ export interface LiveWatcher {
 export interface Subscription {
   unsubscribe(): void;
 }
+
+/** What a replay passed on (see `Bus.replay`); `more` only with a limit. */
+export interface ReplayResult { complete: boolean; lastSeq: number; more?: boolean }
 
 export interface DurableAck {
   seq: number;

@@ -10,7 +10,7 @@ import type { StreamJournal } from './journal.ts';
 import { openSqliteJournal } from './sqlite-journal.ts';
 
 export type {
-  Bus, LiveHandler, LiveWatcher, SubscribeOptions, Subscription, DurableAck, DurableMessage, Delivery, ConsumeOptions, BatchHandler, Consumer,
+  Bus, LiveHandler, LiveWatcher, SubscribeOptions, Subscription, DurableAck, DurableMessage, Delivery, ReplayResult, ConsumeOptions, BatchHandler, Consumer,
 } from './bus.ts';
 export { subjects, subjectToken } from './bus.ts';
 export { createMemoryBus, type MemoryBus, type MemoryBusConfig, type MemoryBusOptions } from './memory-bus.ts';

@@ -1,6 +1,6 @@
 import { ChatError } from '../protocol/errors.ts';
 import {
-  subjects, type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type DurableAck, type DurableMessage, type LiveHandler, type SubscribeOptions,
+  subjects, type BatchHandler, type Bus, type ConsumeOptions, type Consumer, type DurableAck, type DurableMessage, type ReplayResult, type LiveHandler, type SubscribeOptions,
   type LiveWatcher, type Subscription,
 } from './bus.ts';
 import { DEFAULT_DEDUPE_WINDOW_SEC, DEFAULT_MEMORY_STREAM_MAX_BYTES } from './bus-defaults.ts';
@@ -156,9 +156,9 @@ class InProcessBus implements MemoryBus {
     return this.#stream.get(seq);
   }
 
-  async replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): Promise<{ complete: boolean; lastSeq: number }> {
+  async replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit?: number): Promise<ReplayResult> {
     this.#checkOpen();
-    return this.#stream.replay(roomId, sinceMs, onEvent);
+    return this.#stream.replay(roomId, sinceMs, onEvent, limit);
   }
 
   consume(options: ConsumeOptions, handler: BatchHandler): Consumer {

@@ -1,5 +1,5 @@
 import { ChatError } from '../protocol/errors.ts';
-import type { DurableAck, DurableMessage } from './bus.ts';
+import type { DurableAck, DurableMessage, ReplayResult } from './bus.ts';
 
 /** Below this many dropped slots the stream array is not compacted (compaction copies the array). */
 const COMPACT_MIN = 1024;
@@ -219,7 +219,7 @@ export class MemoryStream {
    * `lastSeq` is the stream's last sequence when the replay ran: every event of the room up to it
    * (and stored at or after sinceMs) was passed to onEvent.
    */
-  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): { complete: boolean; lastSeq: number } {
+  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit = Infinity): ReplayResult {
     this.#trim(0);
     const lastSeq = this.#visibleNext - 1;
     // events leave in stream order, so the newest dropped one tells whether any at/after sinceMs left
@@ -235,12 +235,17 @@ export class MemoryStream {
       }
       // a snapshot: onEvent may publish, which appends to and trims this index
       const events = room.msgs.slice(lo);
+      let passed = 0;
       for (const msg of events) {
         if (msg.seq > lastSeq) break;
+        // past the limit, one more event only says that there was more
+        if (passed >= limit) return { complete, lastSeq, more: true };
         onEvent(msg);
+        passed++;
       }
+      if (limit !== Infinity) return { complete, lastSeq, more: false };
     }
-    return { complete, lastSeq };
+    return limit === Infinity ? { complete, lastSeq } : { complete, lastSeq, more: false };
   }
 
   /** A group settled an event: retention may have been waiting for it. */

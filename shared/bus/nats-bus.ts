@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { ChatError } from '../protocol/errors.ts';
 import type {
-  BatchHandler, Bus, ConsumeOptions, Consumer, DurableAck, DurableMessage, LiveHandler, SubscribeOptions, LiveWatcher, Subscription,
+  BatchHandler, Bus, ConsumeOptions, Consumer, DurableAck, DurableMessage, ReplayResult, LiveHandler, SubscribeOptions, LiveWatcher, Subscription,
 } from './bus.ts';
 import { consumerSettings } from './consume-options.ts';
 import { NatsBusConnection } from './nats-connection.ts';
@@ -135,8 +135,8 @@ class NatsBus implements Bus {
     return this.#reader.get(seq);
   }
 
-  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): Promise<{ complete: boolean; lastSeq: number }> {
-    return this.#reader.replay(roomId, sinceMs, onEvent);
+  replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit?: number): Promise<ReplayResult> {
+    return this.#reader.replay(roomId, sinceMs, onEvent, limit);
   }
 
   consume(options: ConsumeOptions, handler: BatchHandler): Consumer {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { AckPolicy, DeliverPolicy, ErrorCode, nanos, type JetStreamClient, type JetStreamManager, type StoredMsg, type StreamState } from 'nats';
 import { ChatError } from '../protocol/errors.ts';
-import type { DurableMessage } from './bus.ts';
+import type { DurableMessage, ReplayResult } from './bus.ts';
 import { checkRoomId } from './durable-arguments.ts';
 import type { NatsBusConnection } from './nats-connection.ts';
 import { JS_NO_MESSAGE, jsErrCode, unavailable } from './nats-errors.ts';
@@ -44,7 +44,7 @@ export class NatsStreamReader {
    * `lastSeq` is the stream's last sequence when the replay started (or the room's last event if
    * that is later): every event of the room up to it, stored at or after sinceMs, was passed on.
    */
-  async replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void): Promise<{ complete: boolean; lastSeq: number }> {
+  async replay(roomId: string, sinceMs: number, onEvent: (msg: DurableMessage) => void, limit = Infinity): Promise<ReplayResult> {
     checkRoomId(roomId);
     const { js, jsm, replayJsm } = this.#connection.require();
     // storedAt is whole ms: "stored at or after 10.5" means from 11
@@ -63,13 +63,26 @@ export class NatsStreamReader {
       throw unavailable(err, `replay of room ${roomId}`);
     }
     const lastSeq = Math.max(state.last_seq, last?.seq ?? 0);
-    if (last === undefined || Date.parse(last.timestamp) < since) return { complete: covers(state, since), lastSeq };
+    const limited = limit !== Infinity;
+    if (last === undefined || Date.parse(last.timestamp) < since) return { complete: covers(state, since), lastSeq, ...(limited ? { more: false } : {}) };
 
-    const reachedTarget = await this.#replayUntil(js, replayJsm, roomId, subject, since, last.seq, onEvent);
-    if (reachedTarget) return { complete: covers(state, since), lastSeq };
+    // past the limit, the next event only tells that there was more: it stops the read
+    let passed = 0;
+    let more = false;
+    const reachedTarget = await this.#replayUntil(js, replayJsm, roomId, subject, since, last.seq, (msg) => {
+      if (passed >= limit) {
+        more = true;
+        return false;
+      }
+      passed++;
+      onEvent(msg);
+      return true;
+    });
+    const extra = limited ? { more } : {};
+    if (reachedTarget) return { complete: covers(state, since), lastSeq, ...extra };
     // the room's last event aged out while we read: judge by what the stream holds now
     const now = await jsm.streams.info(this.#stream).catch((err: unknown) => { throw unavailable(err, `replay of room ${roomId}`); });
-    return { complete: covers(now.state, since), lastSeq };
+    return { complete: covers(now.state, since), lastSeq, ...extra };
   }
 
   /**
@@ -83,12 +96,13 @@ export class NatsStreamReader {
    * replays). nats.js's ordered consumer is not used because it re-creates a stalled consumer
    * by itself, forever, even after it was stopped and the connection closed.
    */
-  async #replayUntil(js: JetStreamClient, jsm: JetStreamManager, roomId: string, subject: string, since: number, target: number, onEvent: (msg: DurableMessage) => void): Promise<boolean> {
+  async #replayUntil(js: JetStreamClient, jsm: JetStreamManager, roomId: string, subject: string, since: number, target: number, onEvent: (msg: DurableMessage) => boolean): Promise<boolean> {
     let after = 0;
     for (let attempt = 1; ; attempt++) {
       const r = await this.#replayAttempt(js, jsm, roomId, subject, after === 0 ? { since } : { fromSeq: after + 1 }, target, (msg) => {
-        onEvent(msg);
+        if (!onEvent(msg)) return false;
         after = msg.seq;
+        return true;
       });
       if (r !== 'stalled') return r;
       if (attempt >= REPLAY_ATTEMPTS) {
@@ -100,7 +114,8 @@ export class NatsStreamReader {
 
   async #replayAttempt(
     js: JetStreamClient, jsm: JetStreamManager, roomId: string, subject: string, start: { since: number } | { fromSeq: number }, target: number,
-    onEvent: (msg: DurableMessage) => void,
+    /** false: stop here (the caller has what it wants), as if the target was reached */
+    onEvent: (msg: DurableMessage) => boolean,
   ): Promise<boolean | 'stalled'> {
     let name: string;
     let consumer;
@@ -130,7 +145,7 @@ export class NatsStreamReader {
             got++;
             if (msg.seq > target) return true;
             inHandler = true;
-            onEvent(jsToDurable(msg));
+            if (!onEvent(jsToDurable(msg))) return true;
             inHandler = false;
             if (msg.seq === target) return true;
             if (msg.info.pending === 0) return false;

@@ -15,6 +15,10 @@ import { openWebSocket } from './websocket-transport.ts';
 
 type Welcome = FrameOf<'welcome'>;
 
+/** Refs of the SDK's own `auth` frames (token refresh). */
+const AUTH_REF = 'sdk-auth-';
+/** A token is refreshed at most this long before it expires. */
+const REFRESH_LEAD_MAX_MS = 60_000;
 /** WebSocket close code 1001: the server is going away (draining). */
 const CLOSE_GOING_AWAY = 1001;
 /** A `reconnect` frame's delay is honoured up to this (the server's grace is longer). */
@@ -62,9 +66,11 @@ export class ChatConnection {
   private codec: Codec | undefined;
   private readonly everOpened = new Set<TransportKind>();
   private failures = 0;
+  private authRefs = 0;
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private waiters: Array<{ resolve(w: Welcome): void; reject(err: ChatClientError): void }> = [];
   /** Why the next attempt is made, which decides the gateway it goes to. */
   private reason: GatewayChoice = 'connect';
@@ -104,6 +110,7 @@ export class ChatConnection {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.drainTimer);
     this.stopPing();
+    clearTimeout(this.refreshTimer);
     const t = this.transport;
     this.transport = undefined;
     t?.close(1000, 'client closed');
@@ -174,6 +181,12 @@ export class ChatConnection {
   private onFrame(f: ServerFrame): void {
     if (f.type === 'welcome') return this.onWelcome(f);
     if (!this.welcomed) return;
+    if (f.type === 'ack' && f['action'] === 'auth') return this.scheduleRefresh(f['tokenExpiresAt']);
+    if (f.type === 'error' && typeof f.ref === 'string' && f.ref.startsWith(AUTH_REF)) {
+      // the socket lives until the old token expires (4401), then reconnects with a token asked anew
+      this.d.emitter.emit('error', new ChatClientError('unauthorized', `token refresh refused: ${f.message}`));
+      return;
+    }
     this.resume.heard();
     if (f.type === 'reconnect') this.leaveAfter(f.retryAfterMs);
     this.d.onFrame(f);
@@ -214,6 +227,7 @@ export class ChatConnection {
     }
     this.setState('open');
     this.startPing();
+    this.scheduleRefresh(w.tokenExpiresAt);
     // A `state` listener may have closed the client meanwhile: then there is no transport to send on.
     const t = this.transport;
     if (t) this.d.requests.online((request) => t.send(request));
@@ -226,6 +240,7 @@ export class ChatConnection {
     this.transport = undefined;
     this.welcomed = false;
     this.stopPing();
+    clearTimeout(this.refreshTimer);
     clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
     this.reason = leftDraining || info.code === CLOSE_GOING_AWAY ? 'draining' : wasOpen ? 'lost' : 'failed';
@@ -274,6 +289,25 @@ export class ChatConnection {
     this.d.emitter.emit('error', err);
     for (const w of this.waiters.splice(0)) w.reject(err);
     this.close();
+  }
+
+  /**
+   * With a token function, an open WebSocket gets a fresh token (`auth` frame) before the one it
+   * connected with expires, so the server does not close it (4401): a third of the time left
+   * before `exp`, at most a minute before. SSE and long-poll reconnect with a fresh token instead.
+   */
+  private scheduleRefresh(expiresAt: unknown): void {
+    clearTimeout(this.refreshTimer);
+    if (typeof expiresAt !== 'string' || typeof this.d.options.token !== 'function' || this.transport?.kind !== 'websocket') return;
+    const left = Date.parse(expiresAt) - Date.now();
+    if (!Number.isFinite(left)) return;
+    const t = this.transport;
+    this.refreshTimer = setTimeout(() => {
+      void this.d.rest.token().then((token) => {
+        if (this.transport === t && this.welcomed) t.send({ type: 'auth', token, ref: `${AUTH_REF}${++this.authRefs}` });
+      }, (err: unknown) => this.d.emitter.emit('error', new ChatClientError('unauthorized', `no token to refresh with: ${(err as Error)?.message ?? String(err)}`, { cause: err })));
+    }, Math.max(0, left - Math.min(REFRESH_LEAD_MAX_MS, left / 3)));
+    (this.refreshTimer as { unref?: () => void }).unref?.();
   }
 
   private startPing(): void {

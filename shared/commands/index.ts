@@ -1,4 +1,4 @@
-export { MessageCommands, AI_AUTHOR_ID, AI_AUTHOR_NAME, type MessageCommandDeps, type SendInput, type SendResult, type EventResult, type Issued } from './message-commands.ts';
-export { RoomCommands, publicRoom, type CreateRoomInput, type UpdateRoomInput, type RoomCommandDeps } from './room-commands.ts';
+export { MessageCommands, AI_AUTHOR_ID, AI_AUTHOR_NAME, type MessageCommandDeps, type SendInput, type SendResult, type EventResult, type ReadMarkResult, type Issued } from './message-commands.ts';
+export { RoomCommands, publicRoom, type CreateRoomInput, type UpdateRoomInput, type RoomCommandDeps, type RoomRates } from './room-commands.ts';
 export { createStoreRoomAccess, createCachedRoomAccess, type RoomAccess } from './room-access.ts';
 export { RoomGuard } from './room-guard.ts';

@@ -15,6 +15,7 @@ import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
 import { RoomGuard } from './room-guard.ts';
 import { inSpan, SpanKind, traceHeaders, tracingEnabled } from '../telemetry/tracing.ts';
+import { Coalescer } from '../rate-limit/coalescer.ts';
 import { mayTriggerAi } from '../ai/triggers.ts';
 import { moderate } from '../ai/moderation.ts';
 import { aiMetrics } from '../ai/ai-metrics.ts';
@@ -42,6 +43,10 @@ export interface MessageCommandDeps {
   userRate: RateRule;
   /** Per-tenant limit; undefined for none. */
   tenantRate: RateRule | undefined;
+  /** A user's read marks in a room are stored at most once per this many ms, the last one winning (COALESCE_READ_MS; 0 or none: each). */
+  coalesceReadMs?: number;
+  /** Told when a held read mark fails when its window ends (its request was answered already). */
+  onHeldError?: (err: unknown) => void;
   now?: () => number;
 }
 
@@ -70,6 +75,9 @@ export interface EventResult {
   at: number;
 }
 
+/** A read mark stored now (`seq`), or held: a later mark of the same window wins, stored when it ends. */
+export type ReadMarkResult = EventResult | { coalesced: true; at: number };
+
 /**
  * Told once the command's event was handed to the stream (or the command failed before that):
  * the stream stores events in the order they were handed over, so a sender's next command may
@@ -89,10 +97,12 @@ const UNREAD_RECOUNT_CAP = 1000;
 export class MessageCommands {
   private readonly now: () => number;
   private readonly guard: RoomGuard;
+  private readonly reads: Coalescer<{ who: Principal; roomId: string; messageId: string }>;
 
   constructor(private readonly deps: MessageCommandDeps) {
     this.now = deps.now ?? Date.now;
     this.guard = new RoomGuard(deps.access);
+    this.reads = new Coalescer(deps.coalesceReadMs ?? 0, (err) => deps.onHeldError?.(err));
   }
 
   /** In a command span when tracing is on: a message's trace shows its checks apart from its publish. */
@@ -273,6 +283,20 @@ export class MessageCommands {
       }));
     }
     return result;
+  }
+
+  /**
+   * A client's read mark (frame or REST): stored at once, or, within COALESCE_READ_MS of the
+   * user's last stored mark in the room, held and stored when that window ends unless a later
+   * mark replaces it. A flood of marks costs one stored event per window.
+   */
+  async offerReadMark(who: Principal, input: { roomId: string; messageId: string }): Promise<ReadMarkResult> {
+    assertId(input.messageId);
+    // Checked before it is held, so a refused mark is refused at once (a held one is checked again when stored).
+    await this.guard.member(who, input.roomId);
+    const mark = { roomId: input.roomId, messageId: input.messageId };
+    const now = this.reads.offer(`${who.tenant}:${who.userId}:${input.roomId}`, { who, ...mark }, (held) => this.markRead(held.who, held));
+    return now ?? { coalesced: true, at: this.now() };
   }
 
   /**

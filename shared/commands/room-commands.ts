@@ -14,6 +14,8 @@ import {
 } from '../domain/permissions.ts';
 import { canonicalId, canonicalName } from '../domain/identity.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
+import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
+import { enforceRate } from '../rate-limit/enforce.ts';
 import { roomKey, type RoomKey } from '../domain/room-key.ts';
 
 /**
@@ -54,8 +56,20 @@ export interface RoomCommandDeps {
   presence: Presence;
   ids: Snowflake;
   now?: () => number;
+  /** Per-user limits (RATE_LIMIT_ROOM_CREATE, _MEMBERSHIP, _ROOM_ADMIN); a rule left out is unlimited. */
+  rates?: RoomRates;
 }
 
+export interface RoomRates {
+  limiter: RateLimiter;
+  create?: RateRule;
+  /** Joins and leaves. */
+  membership?: RateRule;
+  /** Settings, invitations, kicks, roles, mutes, bans. */
+  admin?: RateRule;
+}
+
+const RATE_NAMES = { create: 'room creations', membership: 'joins and leaves', admin: 'room changes' } as const;
 /** Members read per store call while looking for the next owner. */
 const HEIR_PAGE = 1000;
 
@@ -67,6 +81,7 @@ export class RoomCommands {
   }
 
   async create(who: Principal, input: CreateRoomInput): Promise<Room> {
+    await this.limit(who, 'create');
     const name = canonicalName(input.name, 'the room name');
     const others = dedupeMembers((input.members ?? []).map(memberRef), who.userId);
     if (input.type === 'direct') {
@@ -119,6 +134,7 @@ export class RoomCommands {
   }
 
   async update(who: Principal, roomId: string, patch: UpdateRoomInput): Promise<Room> {
+    await this.limit(who, 'admin');
     const { key, room } = await this.room(who, roomId);
     assertCanUpdateRoom(room, await this.deps.store.getMember(key, who.userId));
     const settings = { ...room.settings, ...patch.settings };
@@ -141,6 +157,7 @@ export class RoomCommands {
 
   /** Joins a discoverable room (idempotent). Private, group and direct rooms are joined by invite only. */
   async join(who: Principal, roomId: string): Promise<{ room: Room; member: RoomMember; joined: boolean }> {
+    await this.limit(who, 'membership');
     const { key, room } = await this.room(who, roomId);
     const existing = await this.deps.store.getMember(key, who.userId);
     if (existing?.isBanned) {
@@ -163,6 +180,7 @@ export class RoomCommands {
 
   /** Leaves the room. An owner leaving passes ownership to the highest-ranked, longest-standing member. */
   async leave(who: Principal, roomId: string): Promise<void> {
+    await this.limit(who, 'membership');
     const { key, room } = await this.room(who, roomId);
     const member = await this.deps.store.getMember(key, who.userId);
     if (!member || member.isBanned) throw new ChatError('not_found', `you are not a member of room ${roomId}`);
@@ -256,11 +274,20 @@ export class RoomCommands {
     return { key, room };
   }
 
+  /** A change made by a member to the room or another member: each counts against RATE_LIMIT_ROOM_ADMIN. */
   private async actor(who: Principal, roomId: string): Promise<{ key: RoomKey; room: Room; actor: RoomMember }> {
+    await this.limit(who, 'admin');
     const { key, room } = await this.room(who, roomId);
     const actor = await this.deps.store.getMember(key, who.userId);
     assertMember(room, actor);
     return { key, room, actor };
+  }
+
+  private async limit(who: Principal, rule: keyof typeof RATE_NAMES): Promise<void> {
+    const rates = this.deps.rates;
+    const r = rates?.[rule];
+    if (rates === undefined || r === undefined) return;
+    await enforceRate(rates.limiter, `${rule}:${who.tenant}:${who.userId}`, r, RATE_NAMES[rule]);
   }
 
   /** A member to act on; a banned user is no member (their row is the ban, which kick must not lift). */

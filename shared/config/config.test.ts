@@ -56,3 +56,18 @@ t.test('config - the README documents every variable', async (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   for (const name of Object.keys(ENV_SCHEMA)) t.match(readme, new RegExp('^\\| `' + name + '` \\|', 'm'), `${name} is in the README's table`);
 });
+
+t.test('config - each limit is a rule of its own: N/Ts rates and coalescing windows, bad values named', async (t) => {
+  const d = loadConfig({});
+  t.same(d.rateLimit.roomCreate, { perSecond: 10 / 60, burst: 10 }, 'room creation: 10/60s by default');
+  t.same(d.rateLimit.membership, { perSecond: 3, burst: 30 });
+  t.equal(d.ws.resumeMaxEvents, 1000);
+  t.equal(d.ws.coalesceTypingMs, 1000);
+  const c = loadConfig({ RATE_LIMIT_ROOM_CREATE: '3/60s', RATE_LIMIT_PING: '5/s', COALESCE_READ_MS: '0', RESUME_MAX_EVENTS: '50' });
+  t.same(c.rateLimit.roomCreate, { perSecond: 0.05, burst: 3 });
+  t.same(c.ws.pingRate, { perSecond: 5, burst: 5 });
+  t.equal(c.rateLimit.coalesceReadMs, 0);
+  t.equal(c.ws.resumeMaxEvents, 50);
+  const err = t.throws(() => loadConfig({ RATE_LIMIT_MEMBERSHIP: 'fast', RATE_LIMIT_RESUME: '0/10s' })) as ConfigError;
+  t.match(err.problems, [/RATE_LIMIT_MEMBERSHIP: expected N\/Ts/, /RATE_LIMIT_RESUME: expected N\/Ts/]);
+});

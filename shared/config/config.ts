@@ -1,4 +1,4 @@
-import { readEnv, ConfigError, type VarSpec } from './env-schema.ts';
+import { readEnv, ConfigError, type Rate, type VarSpec } from './env-schema.ts';
 
 /** The development signing secret; start refuses it when NODE_ENV=production. */
 export const DEV_JWT_SECRET = 'chat-svc-dev-secret-change-me-0123456789';
@@ -44,6 +44,22 @@ export const DEFAULTS = {
   historyWindowIdleSec: 300,
   authCacheTokens: 10_000,
   authCacheTtlSec: 30,
+  resumeMaxEvents: 1000,
+  /** Per user: rooms created (REST, and `/ws?room=` on first use). */
+  roomCreateRate: { perSecond: 10 / 60, burst: 10 },
+  /** Per user: joins and leaves (frames and REST). */
+  membershipRate: { perSecond: 30 / 10, burst: 30 },
+  /** Per user: room settings, invitations, kicks, roles, mutes and bans (REST). */
+  roomAdminRate: { perSecond: 30 / 10, burst: 30 },
+  /** Per user: `resume` frames (each replays at most RESUME_MAX_EVENTS). */
+  resumeRate: { perSecond: 10 / 60, burst: 10 },
+  /** Per socket: `ping` frames. */
+  pingRate: { perSecond: 30 / 10, burst: 30 },
+  /** Per user: presence set over REST (the frame is coalesced instead). */
+  presenceRate: { perSecond: 10 / 10, burst: 10 },
+  coalesceTypingMs: 1000,
+  coalescePresenceMs: 1000,
+  coalesceReadMs: 1000,
   aiProviders: ['local'],
   openaiBaseUrl: 'https://api.openai.com/v1',
   openaiModel: 'gpt-4o-mini',
@@ -113,6 +129,16 @@ export const ENV_SCHEMA = {
   HISTORY_WINDOW_IDLE: { kind: 'int', default: DEFAULTS.historyWindowIdleSec, min: 1, doc: 'seconds after its last history read that a room\'s window is dropped' },
   AUTH_CACHE_TOKENS: { kind: 'int', default: DEFAULTS.authCacheTokens, min: 0, doc: 'verified tokens remembered, so a repeated token is not verified again (0: verify every time)' },
   AUTH_CACHE_TTL: { kind: 'int', default: DEFAULTS.authCacheTtlSec, min: 1, max: 300, doc: 'seconds a verified token is remembered (never past its exp)' },
+  RESUME_MAX_EVENTS: { kind: 'int', default: DEFAULTS.resumeMaxEvents, min: 1, max: 1_000_000, doc: 'events one resume request replays at most, over all its rooms (the rest: recovered false, page REST history)' },
+  RATE_LIMIT_ROOM_CREATE: { kind: 'rate', default: DEFAULTS.roomCreateRate, doc: 'rooms a user creates (REST, and /ws?room= on first use)' },
+  RATE_LIMIT_MEMBERSHIP: { kind: 'rate', default: DEFAULTS.membershipRate, doc: 'joins and leaves per user (frames and REST)' },
+  RATE_LIMIT_ROOM_ADMIN: { kind: 'rate', default: DEFAULTS.roomAdminRate, doc: 'room updates, invitations, kicks, role, mute and ban changes per user (REST)' },
+  RATE_LIMIT_RESUME: { kind: 'rate', default: DEFAULTS.resumeRate, doc: 'resume frames per user that replay (past it: no replay, recovered false)' },
+  RATE_LIMIT_PING: { kind: 'rate', default: DEFAULTS.pingRate, doc: 'ping frames per socket' },
+  RATE_LIMIT_PRESENCE: { kind: 'rate', default: DEFAULTS.presenceRate, doc: 'presence changes per user over REST (the set_presence frame is coalesced instead)' },
+  COALESCE_TYPING_MS: { kind: 'int', default: DEFAULTS.coalesceTypingMs, min: 0, max: 60_000, doc: 'typing frames of a user in a room take effect at most once per this many ms; the last state wins (0: every frame)' },
+  COALESCE_PRESENCE_MS: { kind: 'int', default: DEFAULTS.coalescePresenceMs, min: 0, max: 60_000, doc: 'set_presence frames of a user take effect at most once per this many ms; the last wins (0: every frame)' },
+  COALESCE_READ_MS: { kind: 'int', default: DEFAULTS.coalesceReadMs, min: 0, max: 60_000, doc: 'read marks of a user in a room (frame and REST) are stored at most once per this many ms; the last wins (0: every mark)' },
 
   AI_PROVIDERS: { kind: 'list', default: [...DEFAULTS.aiProviders], doc: 'AI providers in fallback order: openai, gemini, local (local works offline with no model)' },
   OPENAI_API_KEY: { kind: 'string', doc: 'key for the openai provider (vLLM, Ollama and llama.cpp servers usually need none); never logged' },
@@ -210,6 +236,14 @@ export interface LimitsConfig {
 export interface WsConfig {
   maxPayloadBytes: number; maxBackpressureBytes: number; idleTimeoutSec: number;
   typingTimeoutMs: number; presenceTtlSec: number; resumeSkewMs: number;
+  /** Events one resume request replays at most (default DEFAULTS.resumeMaxEvents). */
+  resumeMaxEvents?: number;
+  /** Per-user `resume` frames and per-socket `ping` frames (none: unlimited). */
+  resumeRate?: Rate;
+  pingRate?: Rate;
+  /** Windows within which typing and set_presence frames coalesce (0 or none: every frame takes effect). */
+  coalesceTypingMs?: number;
+  coalescePresenceMs?: number;
   /** How long a draining gateway waits for its clients to move before closing them with 1001. */
   drainGraceMs: number;
 }
@@ -250,6 +284,10 @@ export type PresenceConfig =
 export interface RateLimitConfig {
   adapter: 'memory' | 'redis'; redisUrl: string | undefined; redisTopology?: RedisTopology;
   perSecond: number; burst: number; tenantPerSecond: number;
+  /** The rules of the other writes (see ENV_SCHEMA); none: unlimited. */
+  roomCreate?: Rate; membership?: Rate; roomAdmin?: Rate; presence?: Rate;
+  /** Read marks of a user in a room are stored at most once per this many ms (0 or none: every mark). */
+  coalesceReadMs?: number;
 }
 /** Where Redis is when it is not the single server of the URL. Nodes are `host:port`. */
 export type RedisTopology =
@@ -316,6 +354,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: {
       maxPayloadBytes: v.MAX_PAYLOAD_BYTES, maxBackpressureBytes: v.MAX_BACKPRESSURE_BYTES, idleTimeoutSec: v.WEBSOCKET_IDLE_TIMEOUT,
       typingTimeoutMs: v.TYPING_TIMEOUT, presenceTtlSec: v.PRESENCE_TTL, resumeSkewMs: v.RESUME_SKEW,
+      resumeMaxEvents: v.RESUME_MAX_EVENTS, resumeRate: v.RATE_LIMIT_RESUME, pingRate: v.RATE_LIMIT_PING,
+      coalesceTypingMs: v.COALESCE_TYPING_MS, coalescePresenceMs: v.COALESCE_PRESENCE_MS,
       drainGraceMs: v.DRAIN_GRACE_MS,
     },
     persist: { intervalMs: v.PERSIST_INTERVAL_MS, batchMax: v.PERSIST_BATCH_MAX, maxDeliver: v.PERSIST_MAX_DELIVER, ackWaitMs: v.PERSIST_ACK_WAIT_MS },
@@ -345,6 +385,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimit: {
       adapter: v.REDIS_URL ? 'redis' : 'memory', redisUrl: v.REDIS_URL, ...(redisTopology ? { redisTopology } : {}),
       perSecond: v.RATE_LIMIT_PER_SECOND, burst: v.RATE_LIMIT_BURST, tenantPerSecond: v.TENANT_RATE_LIMIT_PER_SECOND,
+      roomCreate: v.RATE_LIMIT_ROOM_CREATE, membership: v.RATE_LIMIT_MEMBERSHIP, roomAdmin: v.RATE_LIMIT_ROOM_ADMIN,
+      presence: v.RATE_LIMIT_PRESENCE, coalesceReadMs: v.COALESCE_READ_MS,
     },
     http: { bodyLimitBytes: v.HTTP_BODY_LIMIT_BYTES, corsOrigins: v.CORS_ORIGINS, reusePort: v.REUSE_PORT },
     history: {

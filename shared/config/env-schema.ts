@@ -8,12 +8,36 @@ export type VarSpec =
   | { kind: 'string'; default?: string; doc: string; pattern?: RegExp }
   | { kind: 'bool'; default?: boolean; doc: string }
   | { kind: 'enum'; values: readonly string[]; default?: string; doc: string }
-  | { kind: 'list'; default?: string[]; doc: string };
+  | { kind: 'list'; default?: string[]; doc: string }
+  /** A token bucket: `N/Ts` is N at once and N per T seconds (`N/s`: per second). */
+  | { kind: 'rate'; default?: Rate; doc: string };
+
+/** A rate rule as read from the environment: `burst` at once, refilled at `perSecond`. */
+export interface Rate { perSecond: number; burst: number }
+
+const RATE = /^(\d+)\/(\d*)s$/;
+
+/** Reads `N/Ts` (N per T seconds, N at once) or `N/s`; undefined when malformed. */
+export function parseRate(text: string): Rate | undefined {
+  const m = RATE.exec(text.trim());
+  if (!m) return undefined;
+  const count = Number(m[1]);
+  const seconds = m[2] === '' ? 1 : Number(m[2]);
+  if (!(count >= 1 && seconds >= 1 && Number.isSafeInteger(count) && Number.isSafeInteger(seconds))) return undefined;
+  return { perSecond: count / seconds, burst: count };
+}
+
+/** The text form of a rate, for docs and messages. */
+export function formatRate(rate: Rate): string {
+  const seconds = rate.burst / rate.perSecond;
+  return seconds === 1 ? `${rate.burst}/s` : `${rate.burst}/${seconds}s`;
+}
 
 export type ValueOf<S extends VarSpec> =
   S extends { kind: 'int' } ? number :
   S extends { kind: 'bool' } ? boolean :
   S extends { kind: 'list' } ? string[] :
+  S extends { kind: 'rate' } ? Rate :
   S extends { kind: 'enum'; values: readonly (infer V)[] } ? V :
   string;
 
@@ -60,6 +84,12 @@ export function readEnv<T extends Record<string, VarSpec>>(schema: T, env: Recor
       case 'list':
         out[name] = raw.split(',').map((s) => s.trim()).filter(Boolean);
         break;
+      case 'rate': {
+        const rate = parseRate(raw);
+        if (rate === undefined) problems.push(`${name}: expected N/Ts (N at once, N per T seconds, e.g. 10/60s) or N/s, got "${raw}"`);
+        else out[name] = rate;
+        break;
+      }
       case 'string':
         if (spec.pattern && !spec.pattern.test(raw)) problems.push(`${name}: "${raw}" does not match ${spec.pattern}`);
         else out[name] = raw;

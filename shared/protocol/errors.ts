@@ -58,6 +58,12 @@ export function errorMapping(code: ErrorCode): ErrorMapping {
 export const CLOSE_CODES = {
   /** Server is shutting down or draining; reconnect elsewhere and resume. */
   goingAway: 1001,
+  /** A frame larger than four times MAX_PAYLOAD_BYTES (RFC 6455 "message too big"); the reason says the limit. */
+  messageTooBig: 1009,
+  /** The socket's send buffer passed MAX_BACKPRESSURE_BYTES: it reads too slowly. Reconnect and resume. */
+  slowConsumer: 4008,
+  /** The token's `exp` passed without an `auth` frame extending it: reconnect with a fresh token and resume. */
+  tokenExpired: 4401,
   /**
    * Live delivery to the socket was cut off (NATS outage) and the events it missed could not be
    * replayed from the stream in time; reconnect and resume, which replays them.

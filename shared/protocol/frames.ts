@@ -81,6 +81,8 @@ export const ClientFrames = {
     ref: Ref,
   }),
   ping: Type.Object({ type: Type.Literal('ping'), ref: Ref }),
+  /** A fresh token for the open socket, before the one it connected with expires: same user, verified as at upgrade. */
+  auth: Type.Object({ type: Type.Literal('auth'), token: Type.String({ minLength: 1, maxLength: 8192 }), ref: Ref }),
   /** Seed 001's frame: `{type:'message', data:{room, message}}`, accepted as send_message. */
   message: Type.Object({
     type: Type.Literal('message'),
@@ -99,7 +101,11 @@ export interface UserRef { userId: string; name: string }
 export interface PresenceDevice { type?: string; platform?: string; version?: string }
 
 export type ServerFrame =
-  | { type: 'welcome'; userId: string; name: string; tenant: string; connectionId: string; serverTime: string; heartbeatMs: number; format: 'json' | 'msgpack'; rooms: string[] }
+  | {
+    type: 'welcome'; userId: string; name: string; tenant: string; connectionId: string; serverTime: string; heartbeatMs: number; format: 'json' | 'msgpack'; rooms: string[];
+    /** When the token expires and the connection is closed (4401) unless an `auth` frame extends it; absent: never. */
+    tokenExpiresAt?: string;
+  }
   | { type: 'ack'; ref?: string | number; [key: string]: unknown }
   | { type: 'error'; code: string; message: string; ref?: string | number; retryAfterMs?: number; details?: Record<string, unknown> }
   | { type: 'new_message'; roomId: string; message: Message; seq: number }

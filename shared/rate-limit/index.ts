@@ -24,3 +24,5 @@ export async function createRateLimiter(cfg: RateLimitConfig, log: Logger): Prom
     }
   }
 }
+export { Coalescer } from './coalescer.ts';
+export { enforceRate } from './enforce.ts';

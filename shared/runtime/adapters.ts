@@ -43,7 +43,7 @@ export async function buildAdapters(config: Config, log: Logger): Promise<Adapte
   };
 }
 
-export function messageCommands(config: Config, a: Adapters, access: RoomAccess): MessageCommands {
+export function messageCommands(config: Config, a: Adapters, access: RoomAccess, log?: Logger): MessageCommands {
   return new MessageCommands({
     bus: a.bus, store: a.store, presence: a.presence, access, ids: a.ids,
     limits: { maxMessageLength: config.limits.maxMessageLength, ...(config.limits.maxMetadataBytes !== undefined ? { maxMetadataBytes: config.limits.maxMetadataBytes } : {}) },
@@ -52,9 +52,15 @@ export function messageCommands(config: Config, a: Adapters, access: RoomAccess)
     tenantRate: config.rateLimit.tenantPerSecond > 0
       ? { perSecond: config.rateLimit.tenantPerSecond, burst: config.rateLimit.tenantPerSecond * 2 }
       : undefined,
+    coalesceReadMs: config.rateLimit.coalesceReadMs,
+    onHeldError: (err) => log?.warn({ err }, 'a held read mark was not stored'),
   });
 }
 
-export function roomCommands(a: Adapters): RoomCommands {
-  return new RoomCommands({ bus: a.bus, store: a.store, presence: a.presence, ids: a.ids });
+export function roomCommands(config: Config, a: Adapters): RoomCommands {
+  const { roomCreate, membership, roomAdmin } = config.rateLimit;
+  return new RoomCommands({
+    bus: a.bus, store: a.store, presence: a.presence, ids: a.ids,
+    rates: { limiter: a.rateLimiter, create: roomCreate, membership, admin: roomAdmin },
+  });
 }
