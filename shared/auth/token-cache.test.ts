@@ -8,13 +8,20 @@ import { cachingAuthenticator } from './token-cache.ts';
 /** An authenticator whose tokens are `user:expMs`, counting verifications; `bad` tokens fail. */
 function counting(): Authenticator & { calls: string[] } {
   const calls: string[] = [];
+  const check = (token: string) => {
+    calls.push(token);
+    const [user, exp] = token.split(':');
+    if (user === 'bad') throw new ChatError('unauthorized', 'token signature invalid');
+    return { userId: user!, name: user!, tenant: 'default', roles: ['r'], expiresAt: exp ? Number(exp) : undefined };
+  };
   return {
     calls,
     async verify(token) {
-      calls.push(token);
-      const [user, exp] = token.split(':');
-      if (user === 'bad') throw new ChatError('unauthorized', 'token signature invalid');
-      return { userId: user!, name: user!, tenant: 'default', roles: ['r'], expiresAt: exp ? Number(exp) : undefined };
+      return check(token);
+    },
+    // `jwks:` tokens stand for keys only the asynchronous path can fetch
+    verifyNow(token) {
+      return token.startsWith('jwks') ? undefined : check(token);
     },
     async sign() {
       return 'signed';
@@ -92,4 +99,18 @@ t.test('auth cache - off with 0 tokens; on by default through the config', async
   await t.rejects(auth.verify(token.slice(0, -2) + 'xx'), { code: 'unauthorized' }, 'a changed token is verified again');
   const plain = await createAuthenticator(loadConfig({ AUTH_CACHE_TOKENS: '0' }).auth);
   t.not(await plain.verify(token), await plain.verify(token), 'AUTH_CACHE_TOKENS=0 verifies every time');
+});
+
+t.test('auth cache - verifyNow answers from the cache, remembers what it verifies, and leaves undecidable tokens to verify', async (t) => {
+  const inner = counting();
+  const auth = cachingAuthenticator(inner, { maxTokens: 10, maxAgeMs: 30_000, now: () => 1000 });
+  const a = auth.verifyNow('alice:100000');
+  t.match(a, { userId: 'alice' });
+  t.equal(await auth.verify('alice:100000'), a, 'verify reuses what verifyNow verified');
+  t.equal(auth.verifyNow('alice:100000'), a);
+  t.same(inner.calls, ['alice:100000'], 'one verification for all three');
+  t.throws(() => auth.verifyNow('bad:1'), { code: 'unauthorized' });
+  t.equal(auth.verifyNow('jwks-user:100000'), undefined, 'a token only verify can decide');
+  const later = await auth.verify('jwks-user:100000');
+  t.equal(auth.verifyNow('jwks-user:100000'), later, 'once verified, it is answered synchronously');
 });

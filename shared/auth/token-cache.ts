@@ -28,23 +28,34 @@ export function cachingAuthenticator(inner: Authenticator, opts: TokenCacheOptio
   if (opts.maxTokens <= 0) return inner;
   const now = opts.now ?? Date.now;
   const entries = new Map<string, Entry>();
+  const cached = (token: string): Principal | undefined => {
+    const hit = entries.get(token);
+    if (hit === undefined) return undefined;
+    if (now() < hit.until) return hit.principal;
+    entries.delete(token);
+    return undefined;
+  };
+  const remember = (token: string, verified: Principal): Principal => {
+    const principal = Object.freeze({ ...verified });
+    Object.freeze(principal.roles);
+    const verifiedAt = now();
+    const until = Math.min(principal.expiresAt ?? Infinity, verifiedAt + opts.maxAgeMs);
+    if (verifiedAt < until) {
+      // oldest first: Map keeps insertion order
+      while (entries.size >= opts.maxTokens) entries.delete(entries.keys().next().value!);
+      entries.set(token, { principal, until });
+    }
+    return principal;
+  };
   return {
     async verify(token) {
-      const hit = entries.get(token);
-      if (hit !== undefined) {
-        if (now() < hit.until) return hit.principal;
-        entries.delete(token);
-      }
-      const principal = Object.freeze({ ...(await inner.verify(token)) });
-      Object.freeze(principal.roles);
-      const verifiedAt = now();
-      const until = Math.min(principal.expiresAt ?? Infinity, verifiedAt + opts.maxAgeMs);
-      if (verifiedAt < until) {
-        // oldest first: Map keeps insertion order
-        while (entries.size >= opts.maxTokens) entries.delete(entries.keys().next().value!);
-        entries.set(token, { principal, until });
-      }
-      return principal;
+      return cached(token) ?? remember(token, await inner.verify(token));
+    },
+    verifyNow(token) {
+      const hit = cached(token);
+      if (hit !== undefined) return hit;
+      const verified = inner.verifyNow(token);
+      return verified === undefined ? undefined : remember(token, verified);
     },
     sign: (claims, ttlSec) => inner.sign(claims, ttlSec),
   };
