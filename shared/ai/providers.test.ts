@@ -150,3 +150,14 @@ t.test('local - summary, sentiment, and an honest "no model" for questions and t
   const tr = await p.complete(prompt({ task: 'translate', text: 'hi', language: 'fr' }), () => {}, signal());
   t.equal(tr.confidence, 0);
 });
+
+t.test('openai - a provider that streams an endless line is cut as malformed, not buffered', async (t) => {
+  const fake = await startFakeProvider('openai');
+  t.teardown(() => fake.close());
+  const p = createOpenAiProvider({ apiKey: 'k', baseUrl: fake.url, model: 'm' });
+  fake.script({ kind: 'endless', megabytes: 8 });
+  const err = await p.complete(prompt(), () => {}, AbortSignal.timeout(20_000)).then(() => undefined, (e: unknown) => e);
+  t.ok(err instanceof AiProviderError, 'a typed provider error');
+  t.equal((err as AiProviderError).kind, 'malformed', 'cut at the buffer bound (1 MiB), long before the 8 MiB line or the timeout');
+  t.match((err as AiProviderError).message, /over \d+ characters/);
+});

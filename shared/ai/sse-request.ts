@@ -1,10 +1,11 @@
-import { SseParser } from '../client/sse-parser.ts';
+import { createParser, type ParseError } from 'eventsource-parser';
 import { AiProviderError } from './ai.ts';
 
 /**
  * POSTs JSON and hands each Server-Sent Event of the answer to `onEvent`, in order. Both remote
- * providers stream this way; a plain fetch and the SDK's SSE parser are all it takes, so tests
- * fake a provider with a local HTTP server speaking its wire format.
+ * providers stream this way; a plain fetch and `eventsource-parser` are all it takes, so tests
+ * fake a provider with a local HTTP server speaking its wire format. A provider that sends an
+ * endless line or event is cut at SSE_BUFFER_CHARS as malformed, so it cannot grow our memory.
  *
  * `onEvent` may throw an AiProviderError (a malformed event) to end the stream. A non-2xx answer
  * becomes `rate_limited` (429, with its Retry-After) or `http`; an abort becomes `timeout`.
@@ -14,15 +15,28 @@ export async function postSse(
   onEvent: (data: string) => void, delivered: () => number,
 ): Promise<void> {
   const res = await post(url, { ...headers, accept: 'text/event-stream' }, body, signal, delivered);
-  const parser = new SseParser((ev) => onEvent(ev.data));
+  let overflow: ParseError | undefined;
+  const parser = createParser({
+    maxBufferSize: SSE_BUFFER_CHARS,
+    onEvent: (ev) => onEvent(ev.data),
+    onError: (err) => { if (err.type === 'max-buffer-size-exceeded') overflow = err; },
+  });
   const decoder = new TextDecoder();
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.push(decoder.decode(chunk, { stream: true }));
-    parser.push(decoder.decode() + '\n\n');
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (overflow) throw new AiProviderError('malformed', `an event over ${SSE_BUFFER_CHARS} characters`, delivered(), { cause: overflow });
+    }
+    parser.feed(decoder.decode());
+    // an answer whose last event lacks its blank line still counts
+    parser.reset({ consume: true });
   } catch (err) {
     throw asProviderError(err, signal, delivered());
   }
 }
+
+/** Longest line or event a provider may send: far above any chunk of a streamed answer. */
+const SSE_BUFFER_CHARS = 1024 * 1024;
 
 /** POSTs JSON and returns the parsed JSON answer. */
 export async function postJson(url: string, headers: Record<string, string>, body: unknown, signal: AbortSignal): Promise<unknown> {

@@ -12,7 +12,9 @@ export type Behaviour =
   | { kind: 'status'; status: number; retryAfter?: string }
   | { kind: 'hang' }
   | { kind: 'malformed'; after?: string[] }
-  | { kind: 'truncated'; pieces: string[] };
+  | { kind: 'truncated'; pieces: string[] }
+  /** One `data:` line that never ends: `megabytes` MiB, then the response stays open. */
+  | { kind: 'endless'; megabytes: number };
 
 export interface SeenRequest {
   path: string;
@@ -74,6 +76,15 @@ async function play(flavour: 'openai' | 'gemini', url: string, b: Behaviour, res
       res.write('data: {"choices": [ {"delta": \n\n');
       res.end();
       return;
+    case 'endless': {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: ');
+      const block = 'x'.repeat(64 * 1024);
+      for (let i = 0; i < b.megabytes * 16 && !res.destroyed; i++) {
+        if (!res.write(block)) await new Promise((r) => res.once('drain', r).once('close', r));
+      }
+      return; // left open: only the client's bound can end it before its timeout
+    }
     case 'truncated':
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       for (const p of b.pieces) res.write(event(flavour, p));
