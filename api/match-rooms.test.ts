@@ -1,5 +1,6 @@
 import t from 'tap';
 import { startApiHarness, type Client } from '../test/support/api-harness.ts';
+import { ChatRest } from '../shared/client/index.ts';
 
 const h = await startApiHarness();
 t.teardown(() => h.close());
@@ -113,4 +114,18 @@ t.test('api - match rooms - bad input gets 400 bad_request', async (t) => {
   t.equal((await openMatch(alice, 'match-g', 'bob')).status, 201, 'the refused calls claimed nothing');
   t.equal((await alice.get('/rooms?archived=maybe')).status, 400, 'archived is true or false');
   t.equal((await alice.post('/rooms/has.dot/archive')).status, 400, 'a malformed room id');
+});
+
+t.test('api - match rooms - the SDK opens, archives and lists match rooms', async (t) => {
+  const sdk = (user: string) => new ChatRest({ baseUrl: h.base, token: () => h.token(user) });
+  const [ann, ben] = [sdk('ann'), sdk('ben')];
+  const room = await ann.createRoom({ name: 'Match', type: 'direct', matchId: 'match-sdk', members: ['ben'] });
+  t.equal((await ben.createRoom({ name: 'Match', type: 'direct', matchId: 'match-sdk', members: ['ann'] })).roomId, room.roomId);
+  const state = await ann.archiveRoom(room.roomId);
+  t.match(state, { roomId: room.roomId, archived: true });
+  t.strictSame((await ann.listRooms({ scope: 'joined' })).rooms.map((r) => r.roomId), [], 'hidden from ann');
+  t.strictSame((await ann.listRooms({ archived: true })).rooms.map((r) => [r.roomId, r.isArchived]), [[room.roomId, true]]);
+  t.strictSame((await ben.listRooms({ scope: 'joined' })).rooms.map((r) => [r.roomId, r.isArchived]), [[room.roomId, false]], 'not from ben');
+  t.strictSame(await ann.unarchiveRoom(room.roomId), { roomId: room.roomId, archived: false, archivedAt: null });
+  await t.rejects(sdk('cid').archiveRoom(room.roomId), { code: 'not_found' });
 });
