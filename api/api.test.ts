@@ -104,6 +104,7 @@ t.test('api - rate limit - sending too fast is 429 with Retry-After', async (t) 
 const CHAT_ROUTES = [
   'get /v1/chat/rooms', 'post /v1/chat/rooms', 'get /v1/chat/rooms/{roomId}', 'patch /v1/chat/rooms/{roomId}',
   'post /v1/chat/rooms/{roomId}/join', 'delete /v1/chat/rooms/{roomId}/leave',
+  'post /v1/chat/rooms/{roomId}/archive', 'post /v1/chat/rooms/{roomId}/unarchive',
   'get /v1/chat/rooms/{roomId}/members', 'post /v1/chat/rooms/{roomId}/members', 'delete /v1/chat/rooms/{roomId}/members/{userId}',
   'put /v1/chat/rooms/{roomId}/members/{userId}/role',
   'post /v1/chat/rooms/{roomId}/members/{userId}/mute', 'delete /v1/chat/rooms/{roomId}/members/{userId}/mute',

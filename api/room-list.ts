@@ -10,21 +10,25 @@ export type RoomScope = 'all' | 'joined' | 'discover';
 export interface RoomListQuery {
   scope: RoomScope;
   type?: RoomType;
+  /** false: the rooms the reader has not archived; true: only those they archived. */
+  archived: boolean;
   limit: number;
   offset: number;
 }
 
-export type RoomListItem = Omit<Room, 'tenant'> & { isJoined: boolean; unreadCount: number };
+export type RoomListItem = Omit<Room, 'tenant'> & { isJoined: boolean; unreadCount: number; isArchived: boolean };
 
 /**
  * GET /v1/chat/rooms. `joined` and `discover` are one store query each. `all` is their union,
  * which the store port cannot express in one query (memberOf and discoverable intersect), so
  * both lists are read up to offset+limit, merged in the store's order (newest activity first,
  * then room id) and cut: every room of the union's window is within the window of its own list.
- * The total subtracts the rooms counted twice.
+ * The total subtracts the rooms counted twice. The reader's archived rooms are left out, or with
+ * `archived` only they are listed (archives are the reader's own: setArchived).
  */
 export async function listRooms(store: Store, presence: Presence, who: Principal, q: RoomListQuery) {
-  const base = { tenant: who.tenant, ...(q.type ? { type: q.type } : {}) };
+  // the archive filter applies to each list alike, so the union's arithmetic below still holds
+  const base = { tenant: who.tenant, ...(q.type ? { type: q.type } : {}), archive: { userId: who.userId, archived: q.archived } };
   let page: Room[];
   let total: number;
   // the tenant's rooms: ids are unique within it
@@ -48,7 +52,7 @@ export async function listRooms(store: Store, presence: Presence, who: Principal
   const unread = await presence.unreadCounts(who.tenant, who.userId, page.filter((r) => joinedIds.has(r.roomId)).map((r) => r.roomId));
   const rooms: RoomListItem[] = page.map((room) => {
     const isJoined = joinedIds.has(room.roomId);
-    return { ...(publicRoom(room) as Omit<Room, 'tenant'>), isJoined, unreadCount: unread.get(room.roomId) ?? 0 };
+    return { ...(publicRoom(room) as Omit<Room, 'tenant'>), isJoined, unreadCount: unread.get(room.roomId) ?? 0, isArchived: q.archived };
   });
   return { rooms, pagination: { total, limit: q.limit, offset: q.offset, hasMore: q.offset + rooms.length < total } };
 }

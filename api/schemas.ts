@@ -1,6 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { AttachmentSchema, DeviceTypeSchema, MessageId, MessageTypeSchema, NewMessageFields, PresenceStatusSchema, RoomId } from '../shared/protocol/index.ts';
-import { MODERATION_LEVELS, ROLES, ROOM_TYPES } from '../shared/domain/index.ts';
+import { MATCH_ID_PATTERN, MODERATION_LEVELS, ROLES, ROOM_TYPES } from '../shared/domain/index.ts';
 
 /**
  * The REST api's request and response schemas (seed 000's shapes). They validate requests, check
@@ -89,19 +89,25 @@ const roomFields = {
   settings: RoomSettingsSchema,
   isActive: Type.Boolean(),
   tags: Type.Array(Type.String()),
+  matchId: Type.Optional(Type.String({ description: 'the match this direct room was opened for (seed 004)' })),
 };
+
+const MatchId = Type.String({ pattern: MATCH_ID_PATTERN, description: 'one room per matchId in a tenant' });
+const IsArchived = Type.Boolean({ description: 'you archived the room (only your own list hides it)' });
 
 /** A room as its reader sees it: whether they are in it and with which role. */
 export const RoomDetails = Type.Object({
   ...roomFields,
   isJoined: Type.Boolean(),
   role: Type.Union([RoleSchema, Type.Null()], { description: 'your role; null when not a member' }),
+  isArchived: IsArchived,
 }, { $id: 'RoomDetails' });
 
 export const RoomListItem = Type.Object({
   ...roomFields,
   isJoined: Type.Boolean(),
   unreadCount: Type.Integer({ minimum: 0, description: 'capped at 100; 0 for rooms you have not joined' }),
+  isArchived: IsArchived,
 }, { $id: 'RoomListItem' });
 
 export const RoomIdParams = Type.Object({ roomId: RoomId });
@@ -111,6 +117,7 @@ export const ListRoomsQuery = Type.Object({
   scope: Type.Union([Type.Literal('all'), Type.Literal('joined'), Type.Literal('discover')], {
     default: 'all', description: 'joined: rooms you are in; discover: public and announcement rooms; all: both',
   }),
+  archived: Type.Boolean({ default: false, description: 'false: the rooms you have not archived; true: only those you archived' }),
   ...OffsetPageQuery,
 });
 
@@ -130,7 +137,14 @@ export const CreateRoomBody = Type.Object({
     maxItems: 100, description: 'users added at once; a direct room needs exactly one',
   })),
   settings: Type.Optional(RoomSettingsPatch),
+  matchId: Type.Optional({ ...MatchId, description: 'a direct room for this match: the first call creates it (201), later ones return it (200)' }),
 });
+
+export const ArchiveResult = Type.Object({
+  roomId: Type.String(),
+  archived: Type.Boolean(),
+  archivedAt: Type.Union([IsoTime, Type.Null()], { description: 'when you archived it; null when not archived' }),
+}, { $id: 'ArchiveResult' });
 
 export const UpdateRoomBody = Type.Object({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),

@@ -125,6 +125,36 @@ if (!contactPoints) {
     const gone = await rest('GET', `/v1/chat/search?q=number%200&roomId=${roomId}`);
     t.strictSame(gone.body.data.messages, [], 'the edited-away words are no longer found');
   });
+
+  t.test('cassandra e2e - a match opened at once through two api processes has one room; archives are per user', async (t) => {
+    const api2 = await startChatProcess({ command: 'api', env: env(4), dataDir, timeoutMs: 60_000 });
+    procs.push(api2);
+    const [adaToken, boToken] = [await devToken('ada'), await devToken('bo')];
+    const ada = restClient(api.http, adaToken);
+    const adaElsewhere = restClient(api2.http, adaToken);
+    const bo = restClient(api2.http, boToken);
+    const cy = restClient(api.http, await devToken('cy'));
+    const open = (call: typeof ada, other: string) =>
+      call('POST', '/v1/chat/rooms', { name: 'match', type: 'direct', matchId: 'match-e2e', members: [other] });
+
+    const replies = await Promise.all([open(ada, 'bo'), open(bo, 'ada'), open(adaElsewhere, 'bo'), open(bo, 'ada')]);
+    t.strictSame(replies.map((r) => r.status).sort(), [200, 200, 200, 201], 'one call created the room, the others found it');
+    const ids = new Set(replies.map((r) => r.body.data?.roomId));
+    t.equal(ids.size, 1, 'every call got the same room');
+    const roomId = [...ids][0] as string;
+    t.match(replies[0]!.body.data, { matchId: 'match-e2e', memberCount: 2, isJoined: true });
+
+    const listIds = async (call: typeof ada, query = '') =>
+      ((await call('GET', `/v1/chat/rooms${query}`)).body.data.rooms as Array<{ roomId: string }>).map((r) => r.roomId);
+    t.ok((await listIds(ada)).includes(roomId) && (await listIds(bo)).includes(roomId), 'both members list it');
+    t.equal((await ada('POST', `/v1/chat/rooms/${roomId}/archive`)).status, 200);
+    t.notOk((await listIds(adaElsewhere)).includes(roomId), 'archived: hidden from ada, whichever api answers');
+    t.strictSame(await listIds(adaElsewhere, '?archived=true'), [roomId], '?archived=true lists it');
+    t.ok((await listIds(bo)).includes(roomId), 'bo still sees it');
+    t.equal((await cy('POST', `/v1/chat/rooms/${roomId}/archive`)).status, 404, 'a non-member gets the missing-room answer');
+    t.equal((await adaElsewhere('POST', `/v1/chat/rooms/${roomId}/unarchive`)).status, 200);
+    t.ok((await listIds(ada)).includes(roomId), 'unarchived: listed again');
+  });
 }
 
 function runChat(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {

@@ -1,6 +1,6 @@
 import { ChatClientError } from './errors.ts';
 import type {
-  CreateRoomInput, Me, MemberWithPresence, Message, MessagePage, MessageStatusView, OffsetPage, Presence, PresenceStatus, RoomDetails,
+  ArchiveState, CreateRoomInput, Me, MemberWithPresence, Message, MessagePage, MessageStatusView, OffsetPage, Presence, PresenceStatus, RoomDetails,
   RoomListItem, RoomType, SendOptions,
 } from './types.ts';
 
@@ -61,8 +61,19 @@ export class ChatRest {
     return this.request('GET', '/v1/chat/me');
   }
 
-  listRooms(q: { scope?: 'all' | 'joined' | 'discover'; type?: RoomType; limit?: number; offset?: number } = {}): Promise<{ rooms: RoomListItem[]; pagination: OffsetPage }> {
-    return this.request('GET', `/v1/chat/rooms${query(q)}`);
+  /** Your rooms and discoverable ones, without those you archived; `archived: true` lists only those. */
+  listRooms(q: { scope?: 'all' | 'joined' | 'discover'; type?: RoomType; archived?: boolean; limit?: number; offset?: number } = {}): Promise<{ rooms: RoomListItem[]; pagination: OffsetPage }> {
+    const { archived, ...rest } = q;
+    return this.request('GET', `/v1/chat/rooms${query({ ...rest, archived: archived === undefined ? undefined : String(archived) })}`);
+  }
+
+  /** Archives the room for you alone: your list hides it, other members' lists do not change. */
+  archiveRoom(roomId: string): Promise<ArchiveState> {
+    return this.request('POST', `/v1/chat/rooms/${enc(roomId)}/archive`);
+  }
+
+  unarchiveRoom(roomId: string): Promise<ArchiveState> {
+    return this.request('POST', `/v1/chat/rooms/${enc(roomId)}/unarchive`);
   }
 
   createRoom(input: CreateRoomInput): Promise<RoomDetails> {

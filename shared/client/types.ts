@@ -8,8 +8,10 @@ export type FrameOf<T extends ServerFrame['type']> = Extract<ServerFrame, { type
 
 /** A room as the REST api shows it (the tenant is never shown). */
 export type RoomView = Omit<Room, 'tenant'>;
-export type RoomListItem = RoomView & { isJoined: boolean; unreadCount: number };
-export type RoomDetails = RoomView & { isJoined: boolean; role: Role | null };
+export type RoomListItem = RoomView & { isJoined: boolean; unreadCount: number; isArchived: boolean };
+export type RoomDetails = RoomView & { isJoined: boolean; role: Role | null; isArchived: boolean };
+/** The caller's own archive of a room (POST /rooms/{roomId}/archive and /unarchive). */
+export interface ArchiveState { roomId: string; archived: boolean; archivedAt: string | null }
 export type MemberWithPresence = RoomMember & { isOnline: boolean; lastSeen: string | null };
 
 export interface OffsetPage { total: number; limit: number; offset: number; hasMore: boolean }
@@ -37,6 +39,8 @@ export interface CreateRoomInput {
   members?: Array<string | { userId: string; displayName?: string }>;
   settings?: Partial<RoomSettings>;
   tags?: string[];
+  /** With type direct: the match's room, created by the first call and returned by every later one. */
+  matchId?: string;
 }
 
 export interface SendOptions {

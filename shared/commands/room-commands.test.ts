@@ -428,3 +428,37 @@ t.test('room commands - identity: users named in requests are canonical ids; roo
   const dm = await rooms.create(alice, { name: 'dm', type: 'direct', members: [{ userId: 'ｄａｖｅ' }] });
   t.equal((await rooms.create(alice, { name: 'dm', type: 'direct', members: [{ userId: 'dave' }] })).roomId, dm.roomId, 'the direct room with ｄａｖｅ is the one with dave');
 });
+
+t.test('room commands - openMatch tells the members once, when it creates the room; later calls only answer it', async (t) => {
+  const { rooms, store, watch, tick } = await setup(t);
+  const frames = watch();
+  const first = await rooms.openMatch(alice, { name: 'Match', type: 'direct', matchId: 'm-1', members: [{ userId: 'ｂｏｂ' }] });
+  t.equal(first.created, true);
+  t.match(first.room, { type: 'direct', matchId: 'm-1', memberCount: 2, createdBy: 'alice' });
+  t.strictSame(frames(), [`${user('alice')} user_joined`, `${user('bob')} user_joined`], 'each member hears of the new room');
+  t.strictSame((await store.getMember(k(first.room.roomId), 'bob'))?.role, 'member', 'the other person, in canonical form');
+  tick();
+  const again = watch();
+  const second = await rooms.openMatch(bob, { name: 'Other name', type: 'direct', matchId: 'm-1', members: [{ userId: 'alice' }] });
+  t.strictSame([second.created, second.room.roomId, second.room.name], [false, first.room.roomId, 'Match'], 'the existing room, unchanged');
+  t.strictSame(again(), [], 'nothing announced again');
+  await t.rejects(rooms.openMatch(carol, { name: 'Match', type: 'direct', matchId: 'm-1', members: [{ userId: 'alice' }] }), { code: 'conflict' });
+  await t.rejects(rooms.openMatch(alice, { name: 'Match', type: 'direct', matchId: 'bad id', members: [{ userId: 'bob' }] }), { code: 'bad_request' });
+  await t.rejects(rooms.openMatch(alice, { name: 'Match', type: 'private', matchId: 'm-2', members: [{ userId: 'bob' }] }), { code: 'bad_request' });
+});
+
+t.test('room commands - setArchived is the caller\'s own, idempotent, and refuses non-members as a missing room', async (t) => {
+  const { rooms, store, tick, watch } = await setup(t);
+  const room = await rooms.create(alice, { name: 'Team', type: 'public', members: [{ userId: 'bob' }] });
+  const frames = watch();
+  const first = await rooms.setArchived(alice, room.roomId, true);
+  t.strictSame(first, { roomId: room.roomId, archived: true, archivedAt: '2025-01-01T00:00:00.000Z' });
+  tick();
+  t.strictSame(await rooms.setArchived(alice, room.roomId, true), first, 'archiving again keeps the first time');
+  t.equal(await store.archivedAt(k(room.roomId), 'bob'), undefined, 'bob\'s state is untouched');
+  t.strictSame(frames(), [], 'nothing is announced: the archive is the caller\'s alone');
+  await t.rejects(rooms.setArchived(carol, room.roomId, true), { code: 'not_found', message: `room ${room.roomId} not found` });
+  await t.rejects(rooms.setArchived(carol, 'no_such_room', true), { code: 'not_found', message: 'room no_such_room not found' });
+  t.strictSame(await rooms.setArchived(alice, room.roomId, false), { roomId: room.roomId, archived: false, archivedAt: null });
+  t.equal(await store.archivedAt(k(room.roomId), 'alice'), undefined);
+});

@@ -13,10 +13,11 @@ import {
   assertCanInvite, assertCanModerate, assertCanSee, assertCanSetRole, assertCanUpdateRoom, assertMember, isDiscoverable, roleRank,
 } from '../domain/permissions.ts';
 import { canonicalId, canonicalName } from '../domain/identity.ts';
+import { checkMatchId } from '../domain/match.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
 import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
 import { enforceRate } from '../rate-limit/enforce.ts';
-import { roomKey, type RoomKey } from '../domain/room-key.ts';
+import { keyOfRoom, roomKey, type RoomKey } from '../domain/room-key.ts';
 
 /**
  * Room and membership commands (the control plane). Written to the store directly so the caller
@@ -37,6 +38,18 @@ export interface CreateRoomInput {
   members?: Array<{ userId: string; displayName?: string }>;
   settings?: Partial<RoomSettings>;
   allowInvites?: boolean;
+}
+
+/** A direct room opened for a match (seed 004): one per matchId in the tenant. */
+export interface MatchRoomInput extends CreateRoomInput {
+  matchId: string;
+}
+
+/** The caller's archive of a room: only their own room list hides an archived room. */
+export interface ArchiveState {
+  roomId: string;
+  archived: boolean;
+  archivedAt: string | null;
 }
 
 export interface UpdateRoomInput {
@@ -63,7 +76,7 @@ export interface RoomCommandDeps {
 export interface RoomRates {
   limiter: RateLimiter;
   create?: RateRule;
-  /** Joins and leaves. */
+  /** Joins, leaves, archives. */
   membership?: RateRule;
   /** Settings, invitations, kicks, roles, mutes, bans. */
   admin?: RateRule;
@@ -97,6 +110,67 @@ export class RoomCommands {
     }
     if (others.length + 1 > maxMembers) throw new ChatError('bad_request', `too many members: the room holds ${maxMembers}`);
 
+    const { room, members } = this.newRoom(who, input, name, others, maxMembers);
+    // the id is the tenant's: another tenant's room of the same id is another room (room-key.ts)
+    await this.deps.store.createRoom(room, members);
+    await this.welcome(room, members);
+    return room;
+  }
+
+  /**
+   * The direct room of a match between the caller and one other person: created by the first call,
+   * returned by every later one (`created` tells which). The store decides atomically, so
+   * simultaneous first calls from any processes make one room. A caller who is not in the match's
+   * room, or who names someone else than its other member, gets conflict: the match is another
+   * pair's, and its room is not shown to them.
+   */
+  async openMatch(who: Principal, input: MatchRoomInput): Promise<{ room: Room; created: boolean }> {
+    await this.limit(who, 'create');
+    const matchId = checkMatchId(input.matchId);
+    if (input.type !== 'direct') throw new ChatError('bad_request', 'a match room is a direct room: "type" must be "direct"');
+    const name = canonicalName(input.name, 'the room name');
+    const others = dedupeMembers((input.members ?? []).map(memberRef), who.userId);
+    if (others.length !== DIRECT_MEMBERS - 1) throw new ChatError('bad_request', 'a match room needs exactly one other member in "members"');
+    const { room, members } = this.newRoom(who, input, name, others, DIRECT_MEMBERS);
+    const opened = await this.deps.store.createMatchRoom({ ...room, matchId }, members);
+    if (opened.created) {
+      await this.welcome(opened.room, members);
+      return opened;
+    }
+    const key = keyOfRoom(opened.room);
+    const [mine, theirs] = await Promise.all([this.deps.store.getMember(key, who.userId), this.deps.store.getMember(key, others[0]!.userId)]);
+    if (!mine || mine.isBanned || !theirs || theirs.isBanned) {
+      throw new ChatError('conflict', `match ${matchId} already has a room, and it is not yours with ${others[0]!.userId}`);
+    }
+    return opened;
+  }
+
+  /** Records (or clears) the caller's own archive of a room; a non-member gets the missing-room answer. Idempotent. */
+  async setArchived(who: Principal, roomId: string, archived: boolean): Promise<ArchiveState> {
+    await this.limit(who, 'membership');
+    const { key } = await this.room(who, roomId);
+    const member = await this.deps.store.getMember(key, who.userId);
+    if (!member || member.isBanned) throw new ChatError('not_found', `room ${roomId} not found`);
+    const since = await this.deps.store.archivedAt(key, who.userId);
+    if (archived) {
+      // archiving again keeps the first time
+      if (since !== undefined) return { roomId, archived: true, archivedAt: since };
+      const at = new Date(this.now()).toISOString();
+      await this.deps.store.setArchived(key, who.userId, at);
+      return { roomId, archived: true, archivedAt: at };
+    }
+    if (since !== undefined) await this.deps.store.setArchived(key, who.userId, undefined);
+    return { roomId, archived: false, archivedAt: null };
+  }
+
+  /** When the caller archived the room (undefined: they did not). */
+  archivedAt(who: Principal, room: Room): Promise<string | undefined> {
+    return this.deps.store.archivedAt(keyOfRoom(room), who.userId);
+  }
+
+  private newRoom(
+    who: Principal, input: CreateRoomInput, name: string, others: Array<{ userId: string; displayName?: string }>, maxMembers: number,
+  ): { room: Room; members: RoomMember[] } {
     const at = new Date(this.now()).toISOString();
     const roomId = input.roomId ?? `room_${this.deps.ids.next()}`;
     const settings: RoomSettings = {
@@ -118,11 +192,14 @@ export class RoomCommands {
         roomId, userId: o.userId, displayName: o.displayName ?? o.userId, role: 'member', joinedAt: at, isMuted: false, isBanned: false,
       })),
     ];
-    // the id is the tenant's: another tenant's room of the same id is another room (room-key.ts)
-    await this.deps.store.createRoom(room, members);
-    await Promise.all(members.map((m) => this.deps.presence.markRoomRead(who.tenant, roomId, m.userId)));
-    for (const m of members) this.announceToUser(who.tenant, m.userId, { type: 'user_joined', roomId, user: { userId: m.userId, name: m.displayName }, role: m.role });
-    return room;
+    return { room, members };
+  }
+
+  /** New members start with nothing unread, and their connections learn of the room. */
+  private async welcome(room: Room, members: RoomMember[]): Promise<void> {
+    const { tenant, roomId } = room;
+    await Promise.all(members.map((m) => this.deps.presence.markRoomRead(tenant, roomId, m.userId)));
+    for (const m of members) this.announceToUser(tenant, m.userId, { type: 'user_joined', roomId, user: { userId: m.userId, name: m.displayName }, role: m.role });
   }
 
   /** The room as the user may see it (private rooms are not found for non-members). */

@@ -47,7 +47,7 @@ export const DEFAULTS = {
   resumeMaxEvents: 1000,
   /** Per user: rooms created (REST, and `/ws?room=` on first use). */
   roomCreateRate: { perSecond: 10 / 60, burst: 10 },
-  /** Per user: joins and leaves (frames and REST). */
+  /** Per user: joins, leaves and archives (frames and REST). */
   membershipRate: { perSecond: 30 / 10, burst: 30 },
   /** Per user: room settings, invitations, kicks, roles, mutes and bans (REST). */
   roomAdminRate: { perSecond: 30 / 10, burst: 30 },
@@ -131,7 +131,7 @@ export const ENV_SCHEMA = {
   AUTH_CACHE_TTL: { kind: 'int', default: DEFAULTS.authCacheTtlSec, min: 1, max: 300, doc: 'seconds a verified token is remembered (never past its exp)' },
   RESUME_MAX_EVENTS: { kind: 'int', default: DEFAULTS.resumeMaxEvents, min: 1, max: 1_000_000, doc: 'events one resume request replays at most, over all its rooms (the rest: recovered false, page REST history)' },
   RATE_LIMIT_ROOM_CREATE: { kind: 'rate', default: DEFAULTS.roomCreateRate, doc: 'rooms a user creates (REST, and /ws?room= on first use)' },
-  RATE_LIMIT_MEMBERSHIP: { kind: 'rate', default: DEFAULTS.membershipRate, doc: 'joins and leaves per user (frames and REST)' },
+  RATE_LIMIT_MEMBERSHIP: { kind: 'rate', default: DEFAULTS.membershipRate, doc: 'joins, leaves and archives per user (frames and REST)' },
   RATE_LIMIT_ROOM_ADMIN: { kind: 'rate', default: DEFAULTS.roomAdminRate, doc: 'room updates, invitations, kicks, role, mute and ban changes per user (REST)' },
   RATE_LIMIT_RESUME: { kind: 'rate', default: DEFAULTS.resumeRate, doc: 'resume frames per user that replay (past it: no replay, recovered false)' },
   RATE_LIMIT_PING: { kind: 'rate', default: DEFAULTS.pingRate, doc: 'ping frames per socket' },

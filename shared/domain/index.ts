@@ -4,3 +4,4 @@ export type { DurableEvent, DurableEventKind } from './events.ts';
 export { checkContent, checkMetadata, extractMentions, assertClientMessageType, type MessageLimits } from './message-rules.ts';
 export { canonicalId, canonicalName, MAX_ID_LENGTH } from './identity.ts';
 export { roomKey, keyOfRoom, roomIdOf, tenantOf, tenantToken, BARE_KEY_TENANT, type RoomKey } from './room-key.ts';
+export { MATCH_ID_PATTERN, checkMatchId } from './match.ts';

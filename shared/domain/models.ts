@@ -89,6 +89,8 @@ export interface Room {
   settings: RoomSettings;
   isActive: boolean;
   tags: string[];
+  /** The match a direct room was opened for (seed 004: one conversation per match); absent for other rooms. */
+  matchId?: string;
 }
 
 export interface RoomMember {

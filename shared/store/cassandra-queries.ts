@@ -13,7 +13,9 @@ export function cassandraQueries(ks: string) {
     // rooms
     claimRoom: `INSERT INTO ${t('rooms')} (room_id, claimed) VALUES (?, true) IF NOT EXISTS`,
     writeRoom: `UPDATE ${t('rooms')} USING TIMESTAMP ? SET tenant = ?, name = ?, description = ?, type = ?, avatar = ?, banner = ?,
-      created_by = ?, created_at = ?, updated_at = ?, max_members = ?, settings = ?, is_active = ?, tags = ? WHERE room_id = ?`,
+      created_by = ?, created_at = ?, updated_at = ?, max_members = ?, settings = ?, is_active = ?, tags = ?, match_id = ? WHERE room_id = ?`,
+    claimMatch: `INSERT INTO ${t('rooms_by_match')} (tenant, match_id, room_id) VALUES (?, ?, ?) IF NOT EXISTS`,
+    releaseMatch: `DELETE FROM ${t('rooms_by_match')} WHERE tenant = ? AND match_id = ? IF room_id = ?`,
     updateRoom: `UPDATE ${t('rooms')} USING TIMESTAMP ? SET name = ?, description = ?, avatar = ?, banner = ?, settings = ?,
       tags = ?, max_members = ?, updated_at = ? WHERE room_id = ?`,
     roomActivity: `UPDATE ${t('rooms')} USING TIMESTAMP ? SET last_activity = ? WHERE room_id = ?`,
@@ -34,6 +36,10 @@ export function cassandraQueries(ks: string) {
     members: `SELECT * FROM ${t('room_members')} WHERE room_id = ?`,
     memberBans: `SELECT is_banned FROM ${t('room_members')} WHERE room_id = ?`,
     userRooms: `SELECT room_id, tenant, room_type, is_banned FROM ${t('rooms_by_user')} WHERE user_id = ?`,
+    putArchive: `INSERT INTO ${t('archived_rooms')} (user_id, room_id, archived_at) VALUES (?, ?, ?) USING TIMESTAMP ?`,
+    deleteArchive: `DELETE FROM ${t('archived_rooms')} USING TIMESTAMP ? WHERE user_id = ? AND room_id = ?`,
+    getArchive: `SELECT archived_at FROM ${t('archived_rooms')} WHERE user_id = ? AND room_id = ?`,
+    userArchives: `SELECT room_id FROM ${t('archived_rooms')} WHERE user_id = ?`,
     // message writes
     createMessage: `INSERT INTO ${t('messages')} (room_id, bucket, message_id, created, author_id, thread_id, body, content, content_terms, edited_at)
       VALUES (?, ?, ?, true, ?, ?, ?, ?, ?, 0) USING TIMESTAMP ?`,

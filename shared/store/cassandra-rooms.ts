@@ -10,6 +10,12 @@ import type { ListRoomsQuery, Store } from './store.ts';
 
 type Row = cassandra.types.Row;
 
+/** How long a call that lost a match's claim waits for the claimer's room, and how often it looks. */
+const MATCH_WAIT_MS = 5000;
+const MATCH_POLL_MS = 25;
+/** A claimed match whose room id is not even claimed after this long lost its claimer: the waiter writes the room. */
+const MATCH_ADOPT_MS = 1000;
+
 /** Room ids per `IN` query. */
 const ID_IN_CHUNK = 100;
 const ROLE_RANK: Record<RoomMember['role'], number> = { owner: 0, admin: 1, moderator: 2, member: 3 };
@@ -52,8 +58,8 @@ export function activityStatements(groups: StatementGroups, db: CassandraSession
  * wins.
  */
 export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store,
-  'createRoom' | 'getRoom' | 'updateRoom' | 'listRooms' | 'findDirectRoom' | 'touchRoom'
-  | 'putMember' | 'getMember' | 'removeMember' | 'listMembers' | 'roomsOfUser'> {
+  'createRoom' | 'createMatchRoom' | 'getRoom' | 'updateRoom' | 'listRooms' | 'findDirectRoom' | 'touchRoom'
+  | 'putMember' | 'getMember' | 'removeMember' | 'listMembers' | 'roomsOfUser' | 'setArchived' | 'archivedAt'> {
   const { q } = db;
 
   async function getRoom(roomId: string): Promise<Room | undefined> {
@@ -76,32 +82,89 @@ export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store
     await db.exec('memberCount', q.memberCount, [startedAt, n, roomId]);
   }
 
+  async function createRoom(room: Room, members: RoomMember[]): Promise<void> {
+    checkMembersOf(room, members);
+    const key = keyOfRoom(room);
+    const lastActivity = parseTime(room.lastActivity, `room ${room.roomId}: lastActivity`);
+    // Not idempotent: a retried claim would find its own first attempt and report a conflict.
+    const claim = await db.exec('createRoom', q.claimRoom, [key], { isIdempotent: false });
+    if (!claim.wasApplied()) throw new ChatError('conflict', `room ${room.roomId} already exists`);
+    const ts = db.clock.now();
+    const groups: StatementGroups = new Map();
+    const add = (key: string, s: Statement) => addStatement(groups, key, s);
+    add(`room\0${key}`, {
+      query: q.writeRoom,
+      params: [ts, room.tenant, room.name, room.description, room.type, room.avatar, room.banner, room.createdBy, room.createdAt,
+        room.updatedAt, room.maxMembers, JSON.stringify(room.settings), room.isActive, JSON.stringify(room.tags), room.matchId, key],
+    });
+    add(`room\0${key}`, { query: q.roomActivity, params: [msTs(lastActivity), BigInt(lastActivity), key] });
+    add(`tenant\0${room.tenant}`, { query: q.tenantRoom, params: [room.tenant, key, room.type, ts] });
+    add(`tenant\0${room.tenant}`, { query: q.tenantActivity, params: [msTs(lastActivity), BigInt(lastActivity), room.tenant, key] });
+    for (const m of members) {
+      const [member, userRoom] = memberStatements(key, m, room.tenant, room.type, ts);
+      add(`member\0${key}`, member);
+      add(`user\0${m.userId}`, userRoom);
+    }
+    await db.write('createRoom', groups);
+    await recountMembers(key);
+  }
+
+  /**
+   * The room a match's claim points at, once it is whole: createRoom writes member_count last
+   * (after the room and its members), so a room with a member count is readable with its members.
+   * The claimer may have stopped between claiming the match and claiming the room: after a grace
+   * time the waiter writes the room itself under the claimed id (one of any such waiters wins the
+   * room's own claim; the rest keep waiting).
+   */
+  async function matchRoom(claimedKey: string, room: Room, members: RoomMember[]): Promise<{ room: Room; created: boolean }> {
+    const started = Date.now();
+    for (;;) {
+      const row = (await db.exec('createMatchRoom', q.getRoom, [claimedKey])).first();
+      const whole = row && row.get('member_count') != null ? toRoom(row) : undefined;
+      if (whole) {
+        if (whole.matchId !== room.matchId) throw new ChatError('conflict', `match ${room.matchId} points at room ${whole.roomId} of another match`);
+        return { room: whole, created: false };
+      }
+      const waited = Date.now() - started;
+      if (!row && waited >= MATCH_ADOPT_MS) {
+        const roomId = roomIdOf(claimedKey);
+        try {
+          await createRoom({ ...room, roomId }, members.map((m) => ({ ...m, roomId })));
+          const adopted = await getRoom(claimedKey);
+          if (adopted) return { room: adopted, created: true };
+        } catch (err) {
+          if (!(err instanceof ChatError && err.code === 'conflict')) throw err;
+        }
+      }
+      if (waited >= MATCH_WAIT_MS) throw new ChatError('unavailable', `the room of match ${room.matchId} is still being created: retry`);
+      await new Promise((resolve) => setTimeout(resolve, MATCH_POLL_MS));
+    }
+  }
+
   return {
-    async createRoom(room, members) {
+    createRoom,
+
+    async createMatchRoom(room, members) {
+      if (!room.matchId) throw new ChatError('bad_request', `room ${room.roomId} has no matchId`);
       checkMembersOf(room, members);
       const key = keyOfRoom(room);
-      const lastActivity = parseTime(room.lastActivity, `room ${room.roomId}: lastActivity`);
-      // Not idempotent: a retried claim would find its own first attempt and report a conflict.
-      const claim = await db.exec('createRoom', q.claimRoom, [key], { isIdempotent: false });
-      if (!claim.wasApplied()) throw new ChatError('conflict', `room ${room.roomId} already exists`);
-      const ts = db.clock.now();
-      const groups: StatementGroups = new Map();
-      const add = (key: string, s: Statement) => addStatement(groups, key, s);
-      add(`room\0${key}`, {
-        query: q.writeRoom,
-        params: [ts, room.tenant, room.name, room.description, room.type, room.avatar, room.banner, room.createdBy, room.createdAt,
-          room.updatedAt, room.maxMembers, JSON.stringify(room.settings), room.isActive, JSON.stringify(room.tags), key],
-      });
-      add(`room\0${key}`, { query: q.roomActivity, params: [msTs(lastActivity), BigInt(lastActivity), key] });
-      add(`tenant\0${room.tenant}`, { query: q.tenantRoom, params: [room.tenant, key, room.type, ts] });
-      add(`tenant\0${room.tenant}`, { query: q.tenantActivity, params: [msTs(lastActivity), BigInt(lastActivity), room.tenant, key] });
-      for (const m of members) {
-        const [member, userRoom] = memberStatements(key, m, room.tenant, room.type, ts);
-        add(`member\0${key}`, member);
-        add(`user\0${m.userId}`, userRoom);
+      // Not idempotent, as the room claim: a retry would find its own first attempt.
+      const claim = await db.exec('createMatchRoom', q.claimMatch, [room.tenant, room.matchId, key], { isIdempotent: false });
+      if (claim.wasApplied()) {
+        try {
+          await createRoom(room, members);
+        } catch (err) {
+          // the room id is another room's: free the match for a call with a free id
+          if (err instanceof ChatError && err.code === 'conflict') {
+            await db.exec('createMatchRoom', q.releaseMatch, [room.tenant, room.matchId, key], { isIdempotent: false });
+          }
+          throw err;
+        }
+        const created = await getRoom(key);
+        if (!created) throw new ChatError('internal', `room ${room.roomId} of match ${room.matchId} is not readable after its creation`);
+        return { room: created, created: true };
       }
-      await db.write('createRoom', groups);
-      await recountMembers(key);
+      return matchRoom(claim.first().get('room_id') as string, room, members);
     },
 
     getRoom,
@@ -127,9 +190,13 @@ export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store
         for (let i = 0; i < mine.length; i += ID_IN_CHUNK) chunks.push(mine.slice(i, i + ID_IN_CHUNK));
         entries = (await Promise.all(chunks.map((ids) => db.all('listRooms', q.tenantRoomsIn, [query.tenant, ids])))).flat();
       }
+      const archive = query.archive;
+      const archived = archive === undefined ? undefined
+        : new Set((await db.all('listRooms', q.userArchives, [archive.userId])).map((r) => r.get('room_id') as string));
       const matching = entries
         .map((r) => ({ roomId: r.get('room_id') as string, type: r.get('type') as string, activity: Number(r.get('last_activity') ?? 0n) }))
         .filter((r) => (query.type === undefined || r.type === query.type) && (!query.discoverable || r.type === 'public' || r.type === 'announcement'))
+        .filter((r) => archived === undefined || archived.has(r.roomId) === archive!.archived)
         .sort((a, b) => b.activity - a.activity || cmp(a.roomId, b.roomId));
       const offset = bound(query.offset);
       const page = matching.slice(offset, offset + bound(query.limit));
@@ -181,6 +248,7 @@ export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store
       const groups: StatementGroups = new Map();
       addStatement(groups, 'member', { query: q.deleteMember, params: [ts, roomId, userId] });
       addStatement(groups, 'user', { query: q.deleteUserRoom, params: [ts, userId, roomId] });
+      addStatement(groups, 'archive', { query: q.deleteArchive, params: [ts, userId, roomId] });
       await db.write('removeMember', groups);
       if (key) await recountMembers(roomId);
     },
@@ -196,6 +264,17 @@ export function cassandraRooms(db: CassandraSession, keys: RoomKeys): Pick<Store
       return (await db.all('roomsOfUser', q.userRooms, [userId]))
         .filter((r) => r.get('tenant') === tenant && r.get('is_banned') !== true)
         .map((r) => r.get('room_id') as string);
+    },
+
+    async setArchived(roomId, userId, archivedAt) {
+      const ts = db.clock.now();
+      if (archivedAt === undefined) await db.exec('setArchived', q.deleteArchive, [ts, userId, roomId]);
+      else await db.exec('setArchived', q.putArchive, [userId, roomId, archivedAt, ts]);
+    },
+
+    async archivedAt(roomId, userId) {
+      const row = (await db.exec('archivedAt', q.getArchive, [userId, roomId])).first();
+      return (row?.get('archived_at') as string | null | undefined) ?? undefined;
     },
   };
 }
@@ -224,6 +303,7 @@ function toRoom(row: Row): Room | undefined {
   };
   if (row.get('avatar') != null) room.avatar = row.get('avatar') as string;
   if (row.get('banner') != null) room.banner = row.get('banner') as string;
+  if (row.get('match_id') != null) room.matchId = row.get('match_id') as string;
   return room;
 }
 

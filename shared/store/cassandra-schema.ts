@@ -30,6 +30,9 @@ const { Client, types } = cassandra;
  *   expiresAt, so Cassandra drops it by itself.
  * - rooms ((room_id)), rooms_by_tenant ((tenant), room_id), room_members ((room_id), user_id),
  *   rooms_by_user ((user_id), room_id): the control plane, written directly by the api.
+ * - rooms_by_match ((tenant, match_id)): the room of each match (seed 004), claimed with a
+ *   lightweight transaction so one match has one room; archived_rooms ((user_id), room_id): the
+ *   rooms each member archived for themselves (since version 5).
  *
  * Since version 4 every `room_id` holds the room's key (shared/domain/room-key.ts: tenant and id),
  * so two tenants' rooms of the same id are two rooms; the default tenant's keys are the bare ids,
@@ -121,6 +124,19 @@ export const MIGRATIONS: readonly Migration[] = [
     statements: [],
     data: moveRoomsToKeys,
   },
+  {
+    version: 5,
+    name: 'match rooms (one room per match in a tenant) and the rooms each member archived',
+    statements: [
+      'ALTER TABLE rooms ADD IF NOT EXISTS match_id text',
+      `CREATE TABLE IF NOT EXISTS rooms_by_match (
+        tenant text, match_id text, room_id text,
+        PRIMARY KEY ((tenant, match_id)))`,
+      `CREATE TABLE IF NOT EXISTS archived_rooms (
+        user_id text, room_id text, archived_at text,
+        PRIMARY KEY ((user_id), room_id))`,
+    ],
+  },
 ];
 
 export const CASSANDRA_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -186,6 +202,7 @@ export async function appliedVersions(client: cassandra.Client, keyspace: string
 function qualify(statement: string, ks: string): string {
   return statement
     .replace(/^(\s*CREATE TABLE IF NOT EXISTS )(\w+)/, `$1${ks}.$2`)
+    .replace(/^(\s*ALTER TABLE )(\w+)/, `$1${ks}.$2`)
     .replace(/( ON )(\w+)( \()/, `$1${ks}.$2$3`);
 }
 

@@ -9,7 +9,7 @@ import { CASSANDRA_SCHEMA_VERSION, MIGRATIONS, runCassandraMigrations } from './
 import { createCassandraStore } from './cassandra-store.ts';
 import { createTestKeyspace, testContactPoints } from '../../test/support/cassandra-keyspace.ts';
 import { ev, idAt, makeMember, makeMessage, makeRoom, runStoreContract } from './store.contract.ts';
-import { roomKey } from '../domain/room-key.ts';
+import { BARE_KEY_TENANT, roomKey } from '../domain/room-key.ts';
 
 const SILENT = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const contactPoints = testContactPoints();
@@ -113,6 +113,38 @@ if (contactPoints.length === 0) {
     t.strictSame(await fresh.history('r1', { limit: 10 }), []);
     t.strictSame((await fresh.listMembers('r1', { limit: 10, offset: 0 })).members.map((m) => m.userId), ['u3']);
     t.strictSame(await runCassandraMigrations(cfg, SILENT), [], 'recorded once');
+  });
+
+  t.test('cassandra store - match rooms: stores of two processes opening one match at once agree on one room', async (t) => {
+    const stores = [await ks.open({ empty: true }), await ks.open()];
+    t.teardown(() => Promise.all(stores.map((s) => s.close())));
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => {
+      const id = `p${i}`;
+      return stores[i % 2]!.createMatchRoom(makeRoom(id, { type: 'direct', matchId: 'm-procs' }), [makeMember(id, 'u1'), makeMember(id, 'u2')]);
+    }));
+    t.equal(results.filter((r) => r.created).length, 1, 'one call created the room');
+    t.equal(new Set(results.map((r) => r.room.roomId)).size, 1, 'every call, on either store, answers that room');
+    t.ok(results.every((r) => r.room.memberCount === 2), 'whole, with its members');
+  });
+
+  t.test('cassandra store - match rooms: a match claimed by a process that stopped before writing its room is taken over', async (t) => {
+    const store = await ks.open({ empty: true });
+    const admin = new cassandra.Client({ contactPoints, localDataCenter, keyspace: ks.keyspace });
+    t.teardown(async () => {
+      await store.close();
+      await admin.shutdown();
+    });
+    // what a process leaves when it stops between the match's claim and the room's
+    await admin.execute('INSERT INTO rooms_by_match (tenant, match_id, room_id) VALUES (?, ?, ?)', [BARE_KEY_TENANT, 'm-stopped', 'orphan'], { prepare: true });
+    const started = Date.now();
+    const opened = await store.createMatchRoom(makeRoom('mine', { type: 'direct', matchId: 'm-stopped' }), [makeMember('mine', 'u1'), makeMember('mine', 'u2')]);
+    t.ok(Date.now() - started >= 1000, 'after waiting for the claimer');
+    t.strictSame({ created: opened.created, roomId: opened.room.roomId, matchId: opened.room.matchId, memberCount: opened.room.memberCount },
+      { created: true, roomId: 'orphan', matchId: 'm-stopped', memberCount: 2 }, 'the room is written under the claimed id');
+    t.strictSame(await store.getMember('orphan', 'u2'), makeMember('orphan', 'u2'));
+    t.equal(await store.getRoom('mine'), undefined, 'no second room');
+    const again = await store.createMatchRoom(makeRoom('later', { type: 'direct', matchId: 'm-stopped' }), [makeMember('later', 'u1'), makeMember('later', 'u2')]);
+    t.strictSame([again.created, again.room.roomId], [false, 'orphan'], 'later calls find it');
   });
 
   t.test('cassandra store - history walks time buckets in both directions, skipping empty ones', async (t) => {

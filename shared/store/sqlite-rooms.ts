@@ -7,8 +7,8 @@ import type { ListRoomsQuery, Store } from './store.ts';
 
 /** The control plane of the SQLite store: rooms and their members. */
 export type RoomMethods = Pick<Store,
-  'createRoom' | 'getRoom' | 'updateRoom' | 'listRooms' | 'findDirectRoom' | 'touchRoom'
-  | 'putMember' | 'getMember' | 'removeMember' | 'listMembers' | 'roomsOfUser'>;
+  'createRoom' | 'createMatchRoom' | 'getRoom' | 'updateRoom' | 'listRooms' | 'findDirectRoom' | 'touchRoom'
+  | 'putMember' | 'getMember' | 'removeMember' | 'listMembers' | 'roomsOfUser' | 'setArchived' | 'archivedAt'>;
 
 /**
  * memberCount is kept in the rooms row by every member write, in the write's transaction, so
@@ -25,6 +25,16 @@ export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
     s.recountMembers.run(key);
   });
 
+  // one transaction: the match lookup and the insert see the same rows, and the unique index
+  // (tenant, match_id) refuses a second room of the match even from another connection to the file
+  const createMatchRoomTx = db.transaction((room: Room, members: RoomMember[]): { room: Room; created: boolean } => {
+    if (!room.matchId) throw new ChatError('bad_request', `room ${room.roomId} has no matchId`);
+    const existing = s.matchRoom.get(room.tenant, room.matchId) as RoomRow | undefined;
+    if (existing !== undefined) return { room: toRoom(existing), created: false };
+    createRoomTx(room, members);
+    return { room: toRoom(s.getRoom.get(keyOfRoom(room)) as RoomRow), created: true };
+  });
+
   const putMemberTx = db.transaction((key: string, m: RoomMember) => {
     if (m.roomId !== roomIdOf(key)) throw new ChatError('bad_request', `member ${m.userId} belongs to room ${m.roomId}, not ${roomIdOf(key)}`);
     if (s.roomExists.get(key) === undefined) throw new ChatError('not_found', `room ${m.roomId} does not exist`);
@@ -35,6 +45,7 @@ export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
   });
 
   const removeMemberTx = db.transaction((roomId: string, userId: string) => {
+    s.deleteArchive.run(roomId, userId);
     const old = s.memberBanned.get(roomId, userId) as { is_banned: number } | undefined;
     if (old === undefined) return;
     s.deleteMember.run(roomId, userId);
@@ -43,6 +54,8 @@ export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
 
   return {
     createRoom: (room, members) => run('createRoom', () => createRoomTx.immediate(room, members)),
+
+    createMatchRoom: (room, members) => run('createMatchRoom', () => createMatchRoomTx.immediate(room, members)),
 
     getRoom: (roomId) => run('getRoom', () => {
       const row = s.getRoom.get(roomId) as RoomRow | undefined;
@@ -61,6 +74,7 @@ export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
     listRooms: (q: ListRoomsQuery) => run('listRooms', () => {
       const params = {
         tenant: q.tenant, type: q.type ?? null, memberOf: q.memberOf ?? null, discoverable: q.discoverable ? 1 : 0,
+        archiveUser: q.archive?.userId ?? null, archived: q.archive?.archived ? 1 : 0,
         limit: bound(q.limit), offset: bound(q.offset),
       };
       const [list, count] = q.memberOf === undefined ? [s.listRooms, s.countRooms] : [s.listRoomsOf, s.countRoomsOf];
@@ -96,6 +110,14 @@ export function sqliteRooms({ db, s, run }: SqliteContext): RoomMethods {
 
     roomsOfUser: (tenant, userId) => run('roomsOfUser', () =>
       (s.roomsOfUser.all(userId, tenant) as Array<{ room_id: string }>).map((r) => r.room_id)),
+
+    setArchived: (roomId, userId, archivedAt) => run('setArchived', () => {
+      if (archivedAt === undefined) s.deleteArchive.run(roomId, userId);
+      else s.putArchive.run(roomId, userId, archivedAt);
+    }),
+
+    archivedAt: (roomId, userId) => run('archivedAt', () =>
+      (s.getArchive.get(roomId, userId) as { archived_at: string } | undefined)?.archived_at),
   };
 }
 
@@ -103,6 +125,7 @@ interface RoomRow {
   room_id: string; tenant: string; name: string; description: string; type: Room['type'];
   avatar: string | null; banner: string | null; created_by: string; created_at: string; updated_at: string;
   member_count: number; max_members: number; last_activity: string; settings: string; is_active: number; tags: string;
+  match_id: string | null;
 }
 
 interface MemberRow {
@@ -117,6 +140,7 @@ function roomParams(r: Room) {
     avatar: r.avatar ?? null, banner: r.banner ?? null, createdBy: r.createdBy, createdAt: r.createdAt,
     updatedAt: r.updatedAt, maxMembers: r.maxMembers, lastActivity: r.lastActivity, lastActivityMs,
     settings: JSON.stringify(r.settings), isActive: r.isActive ? 1 : 0, tags: JSON.stringify(r.tags),
+    matchId: r.matchId ?? null,
   };
 }
 
@@ -139,6 +163,7 @@ function toRoom(row: RoomRow): Room {
   };
   if (row.avatar !== null) room.avatar = row.avatar;
   if (row.banner !== null) room.banner = row.banner;
+  if (row.match_id !== null) room.matchId = row.match_id;
   return room;
 }
 

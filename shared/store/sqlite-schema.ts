@@ -151,6 +151,19 @@ const MIGRATIONS: readonly string[] = [
     WHERE room_id IN (SELECT old_id FROM room_key_moves);
   DROP TABLE room_key_moves;
   `,
+  `
+  -- Seed 004: the match a direct room was opened for; one room per match in a tenant.
+  ALTER TABLE rooms ADD COLUMN match_id TEXT;
+  CREATE UNIQUE INDEX rooms_by_match ON rooms (tenant, match_id) WHERE match_id IS NOT NULL;
+
+  -- The rooms each member archived for themselves (only their own room list hides them).
+  CREATE TABLE archives (
+    room_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    archived_at TEXT NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -11,6 +11,10 @@ const UPSERT_RETURNING = 'created, deleted_at IS NULL AS live, content';
 
 const ROLE_ORDER = `CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'moderator' THEN 2 ELSE 3 END`;
 
+/** The archive filter of listRooms: off while @archiveUser is null, else the user's archive state must equal @archived. */
+const ARCHIVED = (rooms: string) =>
+  `AND (@archiveUser IS NULL OR EXISTS (SELECT 1 FROM archives a WHERE a.room_id = ${rooms}.room_id AND a.user_id = @archiveUser) = @archived)`;
+
 export type SqliteStatements = ReturnType<typeof prepareStatements>;
 
 /**
@@ -23,11 +27,13 @@ export function prepareStatements(db: Database.Database) {
     ping: db.prepare('SELECT 1'),
 
     // rooms
+    // no conflict target: a taken room id and a taken (tenant, match_id) both insert nothing
     insertRoom: db.prepare(`INSERT INTO rooms (room_id, tenant, name, description, type, avatar, banner, created_by,
-        created_at, updated_at, member_count, max_members, last_activity, last_activity_ms, settings, is_active, tags)
+        created_at, updated_at, member_count, max_members, last_activity, last_activity_ms, settings, is_active, tags, match_id)
       VALUES (@roomId, @tenant, @name, @description, @type, @avatar, @banner, @createdBy, @createdAt, @updatedAt, 0,
-        @maxMembers, @lastActivity, @lastActivityMs, @settings, @isActive, @tags)
-      ON CONFLICT (room_id) DO NOTHING`),
+        @maxMembers, @lastActivity, @lastActivityMs, @settings, @isActive, @tags, @matchId)
+      ON CONFLICT DO NOTHING`),
+    matchRoom: db.prepare('SELECT * FROM rooms WHERE tenant = ? AND match_id = ?'),
     getRoom: db.prepare('SELECT * FROM rooms WHERE room_id = ?'),
     roomExists: db.prepare('SELECT 1 FROM rooms WHERE room_id = ?'),
     updateRoom: db.prepare(`UPDATE rooms SET name = @name, description = @description, avatar = @avatar, banner = @banner,
@@ -36,16 +42,20 @@ export function prepareStatements(db: Database.Database) {
       WHERE room_id = @roomId AND last_activity_ms < @ms`),
     listRooms: db.prepare(`SELECT * FROM rooms WHERE tenant = @tenant
       AND (@type IS NULL OR type = @type) AND (@discoverable = 0 OR type IN ('public', 'announcement'))
+      ${ARCHIVED('rooms')}
       ORDER BY last_activity_ms DESC, room_id LIMIT @limit OFFSET @offset`),
     countRooms: db.prepare(`SELECT count(*) AS n FROM rooms WHERE tenant = @tenant
-      AND (@type IS NULL OR type = @type) AND (@discoverable = 0 OR type IN ('public', 'announcement'))`),
+      AND (@type IS NULL OR type = @type) AND (@discoverable = 0 OR type IN ('public', 'announcement'))
+      ${ARCHIVED('rooms')}`),
     listRoomsOf: db.prepare(`SELECT r.* FROM members m CROSS JOIN rooms r ON r.room_id = m.room_id
       WHERE m.user_id = @memberOf AND m.is_banned = 0 AND r.tenant = @tenant
       AND (@type IS NULL OR r.type = @type) AND (@discoverable = 0 OR r.type IN ('public', 'announcement'))
+      ${ARCHIVED('r')}
       ORDER BY r.last_activity_ms DESC, r.room_id LIMIT @limit OFFSET @offset`),
     countRoomsOf: db.prepare(`SELECT count(*) AS n FROM members m CROSS JOIN rooms r ON r.room_id = m.room_id
       WHERE m.user_id = @memberOf AND m.is_banned = 0 AND r.tenant = @tenant
-      AND (@type IS NULL OR r.type = @type) AND (@discoverable = 0 OR r.type IN ('public', 'announcement'))`),
+      AND (@type IS NULL OR r.type = @type) AND (@discoverable = 0 OR r.type IN ('public', 'announcement'))
+      ${ARCHIVED('r')}`),
     findDirectRoom: db.prepare(`SELECT r.* FROM members a CROSS JOIN rooms r ON r.room_id = a.room_id
       WHERE a.user_id = @userA AND r.tenant = @tenant AND r.type = 'direct'
       AND EXISTS (SELECT 1 FROM members b WHERE b.room_id = r.room_id AND b.user_id = @userB)
@@ -66,6 +76,10 @@ export function prepareStatements(db: Database.Database) {
     countMembers: db.prepare('SELECT count(*) AS n FROM members WHERE room_id = ?'),
     roomsOfUser: db.prepare(`SELECT m.room_id FROM members m CROSS JOIN rooms r ON r.room_id = m.room_id
       WHERE m.user_id = ? AND m.is_banned = 0 AND r.tenant = ? ORDER BY m.room_id`),
+    putArchive: db.prepare(`INSERT INTO archives (room_id, user_id, archived_at) VALUES (?, ?, ?)
+      ON CONFLICT (room_id, user_id) DO UPDATE SET archived_at = excluded.archived_at`),
+    deleteArchive: db.prepare('DELETE FROM archives WHERE room_id = ? AND user_id = ?'),
+    getArchive: db.prepare('SELECT archived_at FROM archives WHERE room_id = ? AND user_id = ?'),
 
     // message events: positional parameters, in the order of each comment (binding by position
     // costs less than by name, and these run once per event)

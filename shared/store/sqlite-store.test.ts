@@ -23,6 +23,13 @@ const freshDir = () => join(base, `store-${++dirs}`);
 runStoreContract(t, { name: 'sqlite :memory:', open: async () => createSqliteStore({ file: ':memory:' }) });
 runStoreContract(t, { name: 'sqlite file', open: async () => createSqliteStore({ dataDir: freshDir() }) });
 
+/** Undoes what migrations after 4 added, so a test can roll a current file back to an older version. */
+function undoAfterVersion4(raw: Database.Database): void {
+  raw.exec(`DROP TABLE archives;
+    DROP INDEX rooms_by_match;
+    ALTER TABLE rooms DROP COLUMN match_id;`);
+}
+
 /** A logger that remembers what it was told, typed as pino's to prove a pino logger fits. */
 function recordingLog() {
   const lines: Array<{ level: string; obj: object; msg: string | undefined }> = [];
@@ -77,7 +84,7 @@ t.test('sqlite - data survives close and reopen of the file store', async (t) =>
 
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true });
   t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'schema version is recorded');
-  t.equal(SCHEMA_VERSION, 4);
+  t.equal(SCHEMA_VERSION, 5);
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   const indexed = (word: string) => (raw.prepare('SELECT rowid FROM message_fts WHERE message_fts MATCH ?').safeIntegers(true)
     .all(word) as Array<{ rowid: bigint }>).map((r) => r.rowid.toString());
@@ -225,6 +232,7 @@ t.test('sqlite - version 2 re-indexes search words of a version 1 database', asy
   await current.close();
   // Back to version 1 as it shipped: raw content in a unicode61 index.
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
+  undoAfterVersion4(raw);
   raw.exec(`DROP TABLE ai_contexts;
     DROP TABLE message_fts;
     CREATE VIRTUAL TABLE message_fts USING fts5(content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');`);
@@ -254,13 +262,14 @@ t.test('sqlite - migration 4 moves the rooms of tenants other than the default o
   await store.close();
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
   raw.prepare("UPDATE rooms SET tenant = 'acme.example' WHERE room_id = 'r1'").run();
+  undoAfterVersion4(raw);
   raw.pragma('user_version = 3');
   raw.close();
 
   const { log, lines } = recordingLog();
   store = createSqliteStore({ dataDir }, log);
   t.teardown(() => store.close());
-  t.match(lines, [{ level: 'info', obj: { from: 3, to: 4 } }], 'migration 4 ran');
+  t.match(lines, [{ level: 'info', obj: { from: 3, to: 4 } }, { level: 'info', obj: { from: 4 } }], 'migration 4 ran, then the later ones');
   const key = roomKey('acme.example', 'r1');
   t.equal(await store.getRoom('r1'), undefined, 'the bare id no longer names the other tenant\'s room');
   const after = await everything(store, key, [m1.messageId]);

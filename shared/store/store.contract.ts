@@ -304,6 +304,48 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     t.strictSame(await store.findDirectRoom(T1, 'u1', 'u2'), { ...makeRoom('dm1', { type: 'direct' }), memberCount: 2 });
   });
 
+  test('rooms: createMatchRoom creates one room per match in a tenant; later calls return it', async (t, store) => {
+    const pair = (id: string) => [makeMember(id, 'u1'), makeMember(id, 'u2')];
+    const matchRoom = (id: string, over: Partial<Room> = {}) => makeRoom(id, { type: 'direct', matchId: 'match-1', ...over });
+    const first = await store.createMatchRoom(matchRoom('m1'), pair('m1'));
+    t.strictSame(first, { room: { ...matchRoom('m1'), memberCount: 2 }, created: true });
+    t.strictSame(await store.getRoom('m1'), first.room, 'the room keeps its matchId');
+    t.strictSame(await store.getMember('m1', 'u2'), pair('m1')[1]);
+
+    const again = await store.createMatchRoom(matchRoom('m2', { name: 'second' }), pair('m2'));
+    t.strictSame(again, { room: first.room, created: false }, 'the match\'s room, not a new one');
+    t.equal(await store.getRoom('m2'), undefined, 'the second call created no room');
+    t.equal(await store.getMember('m2', 'u1'), undefined, 'nor members');
+    t.strictSame((await store.listRooms({ tenant: T1, memberOf: 'u1', limit: 10, offset: 0 })).rooms.map((r) => r.roomId), ['m1']);
+
+    const other = await store.createMatchRoom(matchRoom('m3', { tenant: 't2' }), pair('m3'));
+    t.equal(other.created, true, 'another tenant\'s match of the same id is another match');
+    t.strictSame(await store.getRoom(roomKey('t2', 'm3')), other.room);
+
+    await store.createRoom(makeRoom('plain'), []);
+    const plain = await store.getRoom('plain');
+    t.notOk(plain && 'matchId' in plain, 'a room of no match has no matchId');
+    await t.rejects(store.createMatchRoom(makeRoom('m4', { type: 'direct' }), []), { name: 'ChatError', code: 'bad_request' }, 'a matchId is required');
+    await t.rejects(store.createMatchRoom(matchRoom('plain', { matchId: 'match-2' }), []), { name: 'ChatError', code: 'conflict' },
+      'a room id taken by another room');
+    t.equal((await store.getRoom('plain'))?.matchId, undefined, 'the other room is untouched');
+    const freed = await store.createMatchRoom(matchRoom('m5', { matchId: 'match-2' }), pair('m5'));
+    t.strictSame([freed.created, freed.room.roomId], [true, 'm5'], 'the refused call left the match free');
+  });
+
+  test('rooms: concurrent createMatchRoom calls of one match agree on one room', async (t, store) => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => {
+      const id = `c${i}`;
+      return store.createMatchRoom(makeRoom(id, { type: 'direct', matchId: 'match-c' }), [makeMember(id, 'u1'), makeMember(id, 'u2')]);
+    }));
+    t.equal(results.filter((r) => r.created).length, 1, 'exactly one call created the room');
+    const ids = new Set(results.map((r) => r.room.roomId));
+    t.equal(ids.size, 1, 'every call answers the same room');
+    t.ok(results.every((r) => r.room.memberCount === 2 && r.room.matchId === 'match-c'), 'each answer is the whole room');
+    const listed = await store.listRooms({ tenant: T1, memberOf: 'u2', limit: 20, offset: 0 });
+    t.strictSame(listed.rooms.map((r) => r.roomId), [...ids], 'one room exists for the match');
+  });
+
   test('rooms: touchRoom only moves lastActivity forward', async (t, store) => {
     await store.createRoom(makeRoom('r1', { lastActivity: iso(T) }), []);
     await store.createRoom(makeRoom('r2', { lastActivity: iso(T + 1000) }), []);
@@ -321,6 +363,43 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
   });
 
   // ---------------------------------------------------------------- members
+
+  test('members: archives are per user; listRooms filters on them; removeMember clears them', async (t, store) => {
+    await store.createRoom(makeRoom('a', { type: 'direct', lastActivity: iso(T + 3000) }), [makeMember('a', 'u1'), makeMember('a', 'u2')]);
+    await store.createRoom(makeRoom('b', { lastActivity: iso(T + 2000) }), [makeMember('b', 'u1', { role: 'owner' })]);
+    await store.createRoom(makeRoom('c', { lastActivity: iso(T + 1000) }), [makeMember('c', 'u2', { role: 'owner' })]);
+    const list = async (q: Partial<Parameters<Store['listRooms']>[0]>) => {
+      const res = await store.listRooms({ tenant: T1, limit: 100, offset: 0, ...q });
+      return { ids: res.rooms.map((r) => r.roomId), total: res.total };
+    };
+    const hidden = (userId: string) => ({ userId, archived: false });
+    const shown = (userId: string) => ({ userId, archived: true });
+
+    t.equal(await store.archivedAt('a', 'u1'), undefined, 'nothing archived yet');
+    await store.setArchived('a', 'u1', iso(T + 5000));
+    t.equal(await store.archivedAt('a', 'u1'), iso(T + 5000));
+    t.equal(await store.archivedAt('a', 'u2'), undefined, 'another member\'s archive state is untouched');
+    t.strictSame(await list({ memberOf: 'u1', archive: hidden('u1') }), { ids: ['b'], total: 1 });
+    t.strictSame(await list({ memberOf: 'u1', archive: shown('u1') }), { ids: ['a'], total: 1 });
+    t.strictSame(await list({ memberOf: 'u1' }), { ids: ['a', 'b'], total: 2 }, 'no archive filter: every room');
+    t.strictSame(await list({ memberOf: 'u2', archive: hidden('u2') }), { ids: ['a', 'c'], total: 2 }, 'the other member still lists it');
+
+    await store.setArchived('b', 'u1', iso(T + 6000));
+    t.strictSame(await list({ discoverable: true, archive: hidden('u1') }), { ids: ['c'], total: 1 }, 'the filter applies to any list');
+    t.strictSame(await list({ archive: shown('u1') }), { ids: ['a', 'b'], total: 2 });
+    t.strictSame(await list({ memberOf: 'u1', archive: hidden('u1'), limit: 1 }), { ids: [], total: 0 });
+
+    await store.setArchived('a', 'u1', iso(T + 7000));
+    t.equal(await store.archivedAt('a', 'u1'), iso(T + 7000), 'the last call wins');
+    await store.setArchived('a', 'u1', undefined);
+    t.equal(await store.archivedAt('a', 'u1'), undefined, 'unarchived');
+    t.strictSame(await list({ memberOf: 'u1', archive: hidden('u1') }), { ids: ['a'], total: 1 });
+
+    await store.removeMember('b', 'u1');
+    t.equal(await store.archivedAt('b', 'u1'), undefined, 'leaving a room forgets its archive');
+    await store.putMember('b', makeMember('b', 'u1'));
+    t.strictSame(await list({ memberOf: 'u1', archive: hidden('u1') }), { ids: ['a', 'b'], total: 2 }, 'a returning member sees it again');
+  });
 
   test('members: put, get, remove and list keep memberCount right', async (t, store) => {
     await store.createRoom(makeRoom('r1'), [makeMember('r1', 'u1', { role: 'owner' })]);

@@ -31,7 +31,8 @@ export interface Store {
   /**
    * Creates the room (keyed by its tenant and id) with its initial members (the creator as owner
    * first). Rejects with conflict if the tenant has a room of that id; another tenant's room of the
-   * same id is another room.
+   * same id is another room. A room's matchId is stored as given; only createMatchRoom keeps one
+   * room per match.
    */
   createRoom(room: Room, members: RoomMember[]): Promise<void>;
   getRoom(room: RoomKey): Promise<Room | undefined>;
@@ -39,6 +40,18 @@ export interface Store {
   updateRoom(room: Room): Promise<void>;
   /** Rooms of a tenant, newest activity first. `memberOf` limits to rooms the user belongs to; `discoverable` to public and announcement rooms. */
   listRooms(query: ListRoomsQuery): Promise<{ rooms: Room[]; total: number }>;
+  /**
+   * The room of a match (seed 004: one conversation per match). Creates `room` (its `matchId` set)
+   * with `members` as createRoom does, unless the room's tenant already holds a room for that
+   * matchId; resolves with the room that holds the match and whether this call created it. The
+   * (tenant, matchId) pair is a unique key of the store, claimed atomically (SQLite: a unique index
+   * in the creating transaction; Cassandra: a lightweight transaction), so concurrent calls from
+   * any number of processes agree on one room. A call that finds the match claimed resolves once the
+   * claimer's room is readable with its members; it rejects with unavailable when that does not
+   * happen within a few seconds. Rejects with bad_request without a matchId, and with conflict when
+   * the room id is taken by a room that is not this match's.
+   */
+  createMatchRoom(room: Room, members: RoomMember[]): Promise<{ room: Room; created: boolean }>;
   /** The direct room between two users of a tenant, if one exists. */
   findDirectRoom(tenant: string, userA: string, userB: string): Promise<Room | undefined>;
   /** Records activity time (monotonic: an older time never overwrites a newer one). */
@@ -52,6 +65,14 @@ export interface Store {
   listMembers(room: RoomKey, page: { limit: number; offset: number }): Promise<{ members: RoomMember[]; total: number }>;
   /** Keys of the tenant's rooms the user is a (non-banned) member of. */
   roomsOfUser(tenant: string, userId: string): Promise<RoomKey[]>;
+  /**
+   * Records (an ISO time) or clears (undefined) that the user archived the room for themselves: it
+   * changes only their own room list (ListRoomsQuery.archive), never another member's. Last call
+   * wins. Membership is the caller's to check; removeMember clears the user's archive of the room.
+   */
+  setArchived(room: RoomKey, userId: string, archivedAt: string | undefined): Promise<void>;
+  /** When the user archived the room, or undefined when they did not (or unarchived it). */
+  archivedAt(room: RoomKey, userId: string): Promise<string | undefined>;
 
   // ---- messages (write path: persister only; an event's `roomId` is its room's key)
   applyEvents(events: DurableEvent[]): Promise<void>;
@@ -93,6 +114,8 @@ export interface ListRoomsQuery {
   type?: RoomType;
   memberOf?: string;
   discoverable?: boolean;
+  /** Keeps only the rooms whose archive state for `userId` (setArchived) is `archived`. */
+  archive?: { userId: string; archived: boolean };
   limit: number;
   offset: number;
 }
