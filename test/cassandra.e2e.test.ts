@@ -109,7 +109,13 @@ if (!contactPoints) {
     const contents = (await rest('GET', `/v1/chat/rooms/${roomId}/messages?limit=3`)).body.data.messages.map((m: { content: string }) => m.content);
     t.strictSame(contents, [sent[119]!.content, sent[118]!.content, sent[117]!.content], 'with their content');
 
-    const found = await rest('GET', `/v1/chat/search?q=${encodeURIComponent('CREME brulee')}&roomId=${roomId}&limit=50`);
+    // history's newest page comes from the live window at once; search reads the store, which the
+    // persister fills a batch later: wait for it before judging what search returns
+    const accented = sent.filter((s) => s.content.startsWith('Crème')).length;
+    const found = await eventually(async () => {
+      const r = await rest('GET', `/v1/chat/search?q=${encodeURIComponent('CREME brulee')}&roomId=${roomId}&limit=50`);
+      return r.status === 200 && r.body.data.messages.length >= accented ? r : undefined;
+    }, 15_000);
     t.equal(found.status, 200);
     t.strictSame(found.body.data.messages.map((m: { messageId: string }) => m.messageId),
       sent.filter((s) => s.content.startsWith('Crème')).map((s) => s.id).reverse(), 'search finds the accented words, newest first');
