@@ -76,6 +76,24 @@ export interface Peer {
 /** Variables that would switch chat-svc to other adapters: the bench sets them itself. */
 const ADAPTER_VARS = ['NATS_URL', 'BUS', 'STORE', 'CASSANDRA_CONTACT_POINTS', 'PRESENCE', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'NODE_ID', 'PORT'];
 
+/**
+ * The bench measures the server, not its per-user limiters: every limit out of reach, and every
+ * frame takes effect at once (no coalescing), as with the reference peers.
+ */
+export const UNLIMITED_ENV: Readonly<Record<string, string>> = {
+  RATE_LIMIT_PER_SECOND: '1000000',
+  RATE_LIMIT_BURST: '1000000',
+  RATE_LIMIT_ROOM_CREATE: '1000000/s',
+  RATE_LIMIT_MEMBERSHIP: '1000000/s',
+  RATE_LIMIT_ROOM_ADMIN: '1000000/s',
+  RATE_LIMIT_RESUME: '1000000/s',
+  RATE_LIMIT_PING: '1000000/s',
+  RATE_LIMIT_PRESENCE: '1000000/s',
+  COALESCE_TYPING_MS: '0',
+  COALESCE_PRESENCE_MS: '0',
+  COALESCE_READ_MS: '0',
+};
+
 function chatEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const v of ADAPTER_VARS) delete env[v];
@@ -84,19 +102,7 @@ function chatEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
-    // the bench measures the server, not the per-user limiter
-    RATE_LIMIT_PER_SECOND: '1000000',
-    RATE_LIMIT_BURST: '1000000',
-    RATE_LIMIT_ROOM_CREATE: '1000000/s',
-    RATE_LIMIT_MEMBERSHIP: '1000000/s',
-    RATE_LIMIT_ROOM_ADMIN: '1000000/s',
-    RATE_LIMIT_RESUME: '1000000/s',
-    RATE_LIMIT_PING: '1000000/s',
-    RATE_LIMIT_PRESENCE: '1000000/s',
-    // and every frame takes effect, as with the reference peers
-    COALESCE_TYPING_MS: '0',
-    COALESCE_PRESENCE_MS: '0',
-    COALESCE_READ_MS: '0',
+    ...UNLIMITED_ENV,
     ...extra,
   };
 }

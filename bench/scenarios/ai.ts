@@ -3,6 +3,7 @@ import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.t
 import { sumCpu } from '../lib/proc-stats.ts';
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
+import { UNLIMITED_ENV } from '../peers/peers.ts';
 import { startChatProcess, removeDir, type ChatProcess } from '../../test/support/chat-process.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -61,7 +62,7 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
     srv = await startChatProcess({
       env: {
         AI_PROVIDERS: 'openai', OPENAI_BASE_URL: url, AI_RESPONSE_TIMEOUT: '60000',
-        AI_RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000',
+        ...UNLIMITED_ENV, AI_RATE_LIMIT_PER_MINUTE: '1000000',
       },
     });
     const http = srv.http;
