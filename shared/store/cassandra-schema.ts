@@ -28,6 +28,9 @@ const { Client, types } = cassandra;
  *   earliest time of each mark or delivery is what stays.
  * - ai_contexts ((tenant, user_id)): a user's AI context as JSON, written with a TTL up to its
  *   expiresAt, so Cassandra drops it by itself.
+ * - notification_prefs ((tenant, user_id)), webhooks ((tenant, owner), webhook_id) (owner: the
+ *   user's id, or '' for the tenant's), push_subscriptions ((tenant, user_id), endpoint),
+ *   notifications_sent ((tenant, user_id), message_id) with a TTL: the offline notifier's state.
  * - rooms ((room_id)), rooms_by_tenant ((tenant), room_id), room_members ((room_id), user_id),
  *   rooms_by_user ((user_id), room_id): the control plane, written directly by the api.
  *
@@ -120,6 +123,24 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'rooms keyed by tenant: the rooms of tenants other than the default one move to their keys',
     statements: [],
     data: moveRoomsToKeys,
+  },
+  {
+    version: 5,
+    name: 'offline notifications: preferences, webhooks, push subscriptions, sent-records',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS notification_prefs (
+        tenant text, user_id text, body text,
+        PRIMARY KEY ((tenant, user_id)))`,
+      `CREATE TABLE IF NOT EXISTS webhooks (
+        tenant text, owner text, webhook_id text, body text, health text,
+        PRIMARY KEY ((tenant, owner), webhook_id))`,
+      `CREATE TABLE IF NOT EXISTS push_subscriptions (
+        tenant text, user_id text, endpoint text, body text,
+        PRIMARY KEY ((tenant, user_id), endpoint))`,
+      `CREATE TABLE IF NOT EXISTS notifications_sent (
+        tenant text, user_id text, message_id text, expires_at bigint,
+        PRIMARY KEY ((tenant, user_id), message_id))`,
+    ],
   },
 ];
 
