@@ -25,6 +25,7 @@ export async function main(): Promise<void> {
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
+    notify: config.notify,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
