@@ -15,11 +15,6 @@ import { recipientsOf } from './recipients.ts';
 export const NOTIFIER_DURABLE = 'notifier';
 /** Events handed over at most per batch. */
 const BATCH_MAX = 256;
-/**
- * How long a dead notifier keeps its events from the others. A live one holds an event while its
- * deliveries are retried (minutes, at worst) and marks it in progress every third of this.
- */
-const ACK_WAIT_MS = 30_000;
 /** Notifications being delivered at once, past which the notifier takes no new batch. */
 const MAX_IN_FLIGHT = 200;
 
@@ -71,9 +66,11 @@ export function startNotifier(deps: NotifierDeps): Notifier {
   /** Deliveries handed back to the bus only once every group they feed is done. */
   const pending = new Map<Delivery, { left: number; failed: boolean }>();
 
+  // NOTIFY_ACK_WAIT_MS is how long a dead notifier keeps its events from the others; a live one
+  // holds an event while its deliveries are retried (minutes, at worst), so it says so meanwhile
   const keepAlive = setInterval(() => {
     for (const d of pending.keys()) d.working();
-  }, Math.floor(ACK_WAIT_MS / 3));
+  }, Math.floor(config.ackWaitMs / 3));
   keepAlive.unref();
 
   async function handle(batch: Delivery[]): Promise<void> {
@@ -176,7 +173,7 @@ export function startNotifier(deps: NotifierDeps): Notifier {
   }
 
   const consumer: Consumer = bus.consume(
-    { durable: NOTIFIER_DURABLE, maxBatch: BATCH_MAX, maxWaitMs: config.collapseMs, ackWaitMs: ACK_WAIT_MS },
+    { durable: NOTIFIER_DURABLE, maxBatch: BATCH_MAX, maxWaitMs: config.collapseMs, ackWaitMs: config.ackWaitMs },
     handle,
   );
   log.debug({ collapseMs: config.collapseMs, channels: channels.map((c) => c.name) }, 'notifier consuming');

@@ -74,6 +74,7 @@ export const DEFAULTS = {
   aiRoomContextMessages: 30,
   aiSummaryMessages: 50,
   notifyCollapseMs: 2000,
+  notifyAckWaitMs: 30_000,
   notifyMaxAgeSec: 3600,
   notifyMaxAttempts: 5,
   notifyRetryInitialMs: 1000,
@@ -166,6 +167,7 @@ export const ENV_SCHEMA = {
   AI_SUMMARY_MESSAGES: { kind: 'int', default: DEFAULTS.aiSummaryMessages, min: 1, max: 500, doc: 'messages `@ai summarize` covers at most' },
 
   NOTIFY_COLLAPSE_MS: { kind: 'int', default: DEFAULTS.notifyCollapseMs, min: 0, max: 600_000, doc: 'ms offline notifications wait so that those of one room for one user go out as one' },
+  NOTIFY_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.notifyAckWaitMs, min: 300, max: 3_600_000, doc: 'ms the events a dead notifier (api process) held wait before another one gets them (a live one keeps them while it delivers)' },
   NOTIFY_MAX_AGE: { kind: 'int', default: DEFAULTS.notifyMaxAgeSec, min: 1, doc: 'seconds after which a message no longer notifies (a new notifier starting on an old stream stays quiet)' },
   NOTIFY_MAX_ATTEMPTS: { kind: 'int', default: DEFAULTS.notifyMaxAttempts, min: 1, max: 50, doc: 'tries of one webhook or Web Push delivery before it is dead-lettered' },
   NOTIFY_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.notifyRetryInitialMs, min: 1, doc: 'ms before the first retry of a delivery; doubles each time' },
@@ -222,6 +224,8 @@ export interface Config {
 /** The offline notifier (api/notify): collapsing, retries, where URLs may point, Web Push keys. */
 export interface NotifyConfig {
   collapseMs: number;
+  /** How long a dead notifier's events wait before another one gets them. */
+  ackWaitMs: number;
   maxAgeMs: number;
   /** How long a sent-record is kept: longer than the stream can redeliver an event. */
   sentRecordTtlMs: number;
@@ -451,6 +455,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     notify: {
       collapseMs: v.NOTIFY_COLLAPSE_MS,
+      ackWaitMs: v.NOTIFY_ACK_WAIT_MS,
       maxAgeMs: v.NOTIFY_MAX_AGE * 1000,
       // the stream redelivers for at most its recovery window; a day more covers a slow consumer
       sentRecordTtlMs: (v.RECOVERY_WINDOW + 86_400) * 1000,
