@@ -33,10 +33,16 @@ export function pushChannel(deps: PushChannelDeps): NotifyChannel {
 
   async function deliver(n: Notification, sub: PushSubscriptionRecord, payload: string): Promise<void> {
     const outcome = await withRetries(deps.policy, async () => {
-      // a fresh encryption each try: every message needs its own salt and key
-      const details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, payload, {
-        vapidDetails: deps.vapid, TTL: deps.ttlSec, contentEncoding: 'aes128gcm', urgency: 'high',
-      });
+      let details: ReturnType<typeof webpush.generateRequestDetails>;
+      try {
+        // a fresh encryption each try: every message needs its own salt and key
+        details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, payload, {
+          vapidDetails: deps.vapid, TTL: deps.ttlSec, contentEncoding: 'aes128gcm', urgency: 'high',
+        });
+      } catch (err) {
+        // keys the routes let through but web-push refuses: no later try can do better
+        return { kind: 'failed', error: `cannot encrypt for this subscription: ${err instanceof Error ? err.message : String(err)}`, retryable: false };
+      }
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(details.headers)) if (k.toLowerCase() !== 'content-length') headers[k.toLowerCase()] = String(v);
       try {

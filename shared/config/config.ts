@@ -381,6 +381,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (aiProviders.includes('gemini') && !v.GEMINI_API_KEY) problems.push('GEMINI_API_KEY: required when AI_PROVIDERS includes gemini');
   const vapidSet = [v.VAPID_PUBLIC_KEY, v.VAPID_PRIVATE_KEY, v.VAPID_SUBJECT].filter((x) => x !== undefined).length;
   if (vapidSet !== 0 && vapidSet !== 3) problems.push('VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT: set all three or none');
+  if (v.VAPID_PUBLIC_KEY !== undefined && base64UrlBytes(v.VAPID_PUBLIC_KEY) !== 65) problems.push('VAPID_PUBLIC_KEY: expected an uncompressed P-256 public key (65 bytes), base64url, as `chat vapid` prints');
+  if (v.VAPID_PRIVATE_KEY !== undefined && base64UrlBytes(v.VAPID_PRIVATE_KEY) !== 32) problems.push('VAPID_PRIVATE_KEY: expected a P-256 private key (32 bytes), base64url, as `chat vapid` prints');
   for (const cidr of v.NOTIFY_ALLOW_NETWORKS) if (!CIDR.test(cidr)) problems.push(`NOTIFY_ALLOW_NETWORKS: expected CIDRs such as 127.0.0.0/8, got "${cidr}"`);
   if (problems.length) throw new ConfigError(problems);
 
@@ -478,6 +480,11 @@ function readAiProviders(list: string[], problems: string[]): AiProviderChoice[]
   if (new Set(list).size !== list.length) problems.push('AI_PROVIDERS: a provider is listed twice');
   if (list.length === 0) problems.push('AI_PROVIDERS: name at least one provider (local needs no model)');
   return list.filter((p): p is AiProviderChoice => (AI_PROVIDER_CHOICES as readonly string[]).includes(p));
+}
+
+/** Bytes a base64url string holds, or -1 when it is not base64url. */
+function base64UrlBytes(s: string): number {
+  return /^[A-Za-z0-9_-]+$/.test(s) ? Buffer.from(s, 'base64url').length : -1;
 }
 
 const CIDR = /^([0-9.]+\/\d{1,2}|[0-9A-Fa-f:.]+\/\d{1,3})$/;
