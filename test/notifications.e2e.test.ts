@@ -173,3 +173,32 @@ t.test('notifications e2e - a webhook that keeps failing is dead-lettered, then 
   const enabled = await dave('POST', `/webhooks/${hook.webhookId}/enable`);
   t.match(enabled.body.data, { status: 'active', consecutiveFailures: 0 });
 });
+
+t.test('notifications e2e - SSRF and malformed keys are refused with 400 by a real process; loopback only where config allows it', async (t) => {
+  const f = await fixture(t);
+  const bob = await f.as('bob');
+  for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/hook', 'http://[fe80::1]/', 'ftp://93.184.216.34/x', 'file:///etc/passwd']) {
+    const r = await bob('POST', '/webhooks', { url });
+    t.equal(r.status, 400, `refused: ${url}`);
+    t.equal(r.body.error?.code, 'bad_request');
+  }
+  t.equal((await bob('POST', '/webhooks', { url: f.hooks.url('/ok') })).status, 201, 'loopback: NOTIFY_ALLOW_NETWORKS allows it here');
+  const sub = f.push.subscribe('bob');
+  const bad = await bob('POST', '/push/subscriptions', { ...sub, keys: { ...sub.keys, p256dh: sub.keys.p256dh.slice(0, 40) } });
+  t.equal(bad.status, 400, 'a truncated p256dh');
+  t.equal(bad.body.error?.code, 'bad_request');
+  t.equal((await bob('POST', '/push/subscriptions', { ...sub, keys: { ...sub.keys, auth: 'AAAA' } })).status, 400, 'a short auth');
+  t.strictSame((await bob('GET', '/push/subscriptions')).body.data.subscriptions, [], 'nothing stored');
+
+  const strict = await startChatProcess({ env: { ...ENV, NOTIFY_ALLOW_NETWORKS: '' } });
+  t.teardown(async () => {
+    await strict.kill();
+    removeDir(strict.dataDir);
+  });
+  const bob2 = restClient(`${strict.http}/v1/chat`, await devToken('bob'));
+  const loop = await bob2('POST', '/webhooks', { url: f.hooks.url('/ok') });
+  t.equal(loop.status, 400, 'without the allow-list, loopback is refused');
+  t.match(loop.body.error?.message, /127\.0\.0\.1/);
+  t.equal((await bob2('POST', '/push/subscriptions', sub)).status, 400, 'a push endpoint on loopback too');
+  t.equal(f.hooks.received.length, 0, 'no request reached the receiver');
+});
