@@ -11,6 +11,8 @@ import { silentLogger } from '../../shared/telemetry/index.ts';
 import type { NotifyChannel } from './channel.ts';
 import type { Notification } from './notification.ts';
 import { startNotifier } from './notifier.ts';
+import { StoppedError } from './attempts.ts';
+import { StopSignal } from './stop-signal.ts';
 
 const COLLAPSE_MS = 150;
 
@@ -107,4 +109,40 @@ t.test('notifier - a redelivered event finds its sent-record and notifies nobody
   await f.republish(m);
   await settle();
   t.equal(f.sent.length, 1, 'the redelivery sent nothing');
+});
+
+t.test('notifier - stopping ends deliveries waiting for a retry at once; their event goes to the next notifier', async (t) => {
+  const config = loadConfig({ NODE_ENV: 'test', NOTIFY_COLLAPSE_MS: '50' }).notify;
+  const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 10_000 });
+  const store = createSqliteStore({ file: ':memory:' });
+  const presence = createMemoryPresence({ ttlSec: 300, typingTimeoutMs: 3000 });
+  t.teardown(async () => { await bus.close(); await presence.close(); await store.close(); });
+  await store.createRoom(makeRoom('general'), [makeMember('general', 'ann', { role: 'owner' }), makeMember('general', 'bob')]);
+  const signal = new StopSignal();
+  let tries = 0;
+  const stuck: NotifyChannel = {
+    name: 'webhook',
+    async send() {
+      tries++;
+      await signal.sleep(60_000); // a retry far away
+      if (!signal.running()) throw new StoppedError('stopping');
+    },
+  };
+  const first = startNotifier({ bus, store, presence, config, channels: [stuck], stopDeliveries: () => signal.stop(), log: silentLogger() });
+  const m = makeMessage('general', new Snowflake(4).next(), { authorId: 'ann', content: '@bob', mentions: ['bob'] });
+  const event = ev.created(m, Date.now());
+  await store.applyEvents([event]);
+  await bus.publishDurable('general', event.id, encodeMsgpack(event));
+  while (tries === 0) await settle(20);
+  const began = Date.now();
+  await first.stop(5000);
+  t.ok(Date.now() - began < 1000, `stopped in ${Date.now() - began} ms, not after the retry`);
+
+  const sent: Notification[] = [];
+  const second = startNotifier({
+    bus, store, presence, config, channels: [{ name: 'webhook', send: async (n) => { sent.push(n); } }], stopDeliveries: () => undefined, log: silentLogger(),
+  });
+  t.teardown(() => second.stop(1000));
+  await settle(800);
+  t.strictSame(sent.map((n) => n.messages[0]!.message.messageId), [m.messageId], 'the next notifier sends it');
 });

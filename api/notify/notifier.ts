@@ -180,8 +180,9 @@ export function startNotifier(deps: NotifierDeps): Notifier {
 
   return {
     async stop(timeoutMs = 10_000) {
-      await consumer.stop();
+      // retries first: a handler held by the in-flight limit waits for them, and the consumer for it
       deps.stopDeliveries();
+      await consumer.stop();
       const drained = Promise.allSettled([...inFlight]);
       const timedOut = new Promise<'timeout'>((r) => setTimeout(r, timeoutMs, 'timeout').unref());
       if (await Promise.race([drained, timedOut]) === 'timeout') log.warn({ inFlight: inFlight.size }, 'notifier stopped with deliveries under way; their events come back');
