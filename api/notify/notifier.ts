@@ -10,6 +10,7 @@ import { StoppedError } from './attempts.ts';
 import type { NotifyChannel } from './channel.ts';
 import { strongestReason, type Notification } from './notification.ts';
 import { recipientsOf } from './recipients.ts';
+import { RoomCache } from './room-cache.ts';
 
 /** The durable consumer every notifier of a deployment shares. */
 export const NOTIFIER_DURABLE = 'notifier';
@@ -68,6 +69,7 @@ export function startNotifier(deps: NotifierDeps): Notifier {
 
   // NOTIFY_ACK_WAIT_MS is how long a dead notifier keeps its events from the others; a live one
   // holds an event while its deliveries are retried (minutes, at worst), so it says so meanwhile
+  const roomCache = new RoomCache(store);
   const keepAlive = setInterval(() => {
     for (const d of pending.keys()) d.working();
   }, Math.floor(config.ackWaitMs / 3));
@@ -75,7 +77,6 @@ export function startNotifier(deps: NotifierDeps): Notifier {
 
   async function handle(batch: Delivery[]): Promise<void> {
     const groups = new Map<string, Group>();
-    const rooms = new Map<RoomKey, Room | undefined>();
     for (const d of batch) {
       let event: DurableEvent;
       try {
@@ -97,8 +98,7 @@ export function startNotifier(deps: NotifierDeps): Notifier {
       let room: Room | undefined;
       let recipients: Map<string, NotifyReason>;
       try {
-        if (!rooms.has(event.roomId)) rooms.set(event.roomId, await store.getRoom(event.roomId));
-        room = rooms.get(event.roomId);
+        room = await roomCache.get(event.roomId, now());
         recipients = room ? await recipientsOf(store, event.roomId, room, m) : new Map();
       } catch (err) {
         log.warn({ err, seq: d.seq }, 'notifier: recipients unknown, the event comes back later');
