@@ -10,7 +10,7 @@ type NotificationParts =
   | 'notifiedOf' | 'markNotified';
 
 /**
- * Preferences, webhooks, push subscriptions and sent-records (cassandra-schema.ts, migration 5).
+ * Preferences, webhooks, push subscriptions and sent-records (their migration is in cassandra-schema.ts).
  * A webhook's health is its own cell, so a delivery's health update never overwrites an edit of
  * the webhook; an update that lands after a delete makes a row without `body`, which reads skip.
  * Sent-records carry a TTL up to their expiry, so Cassandra drops them by itself.
