@@ -118,6 +118,10 @@ const CHAT_ROUTES = [
   'get /v1/chat/rooms/{roomId}/threads/{messageId}', 'post /v1/chat/rooms/{roomId}/threads/{messageId}',
   'post /v1/chat/rooms/{roomId}/read', 'get /v1/chat/rooms/{roomId}/messages/{messageId}/status',
   'get /v1/chat/search', 'get /v1/chat/presence', 'put /v1/chat/presence', 'get /v1/chat/me', 'post /v1/chat/ai/ask',
+  'get /v1/chat/me/notifications', 'put /v1/chat/me/notifications',
+  'post /v1/chat/webhooks', 'get /v1/chat/webhooks', 'get /v1/chat/webhooks/{webhookId}', 'delete /v1/chat/webhooks/{webhookId}',
+  'post /v1/chat/webhooks/{webhookId}/enable',
+  'get /v1/chat/push/vapid-public-key', 'post /v1/chat/push/subscriptions', 'get /v1/chat/push/subscriptions', 'delete /v1/chat/push/subscriptions',
 ];
 
 t.test('api - openapi - the document lists every route with its schemas', async (t) => {

@@ -1,4 +1,4 @@
-import type { AuthConfig, HistoryConfig } from '../shared/config/index.ts';
+import type { AuthConfig, HistoryConfig, NotifyConfig } from '../shared/config/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
@@ -32,6 +32,12 @@ export interface ApiDeps {
    * process runs AI workers (every api process does); `/v1/chat/ai/ask` is served either way.
    */
   ai?: { config: AiConfig; assistant: Assistant; rateLimiter: RateLimiter };
+  /**
+   * NOTIFY_*, WEBHOOK_* and VAPID_* config. With it the process runs a notifier (every api process
+   * does: they share its durable consumer); the notification, webhook and push routes are served
+   * either way (without it no URL may point at a private network and Web Push is off).
+   */
+  notify?: NotifyConfig;
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

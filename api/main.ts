@@ -25,10 +25,14 @@ export async function main(): Promise<void> {
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
+    notify: config.notify,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
-  if (config.bus.adapter === 'memory') {
+  if (config.bus.adapter === 'nats' && config.presence.adapter === 'memory') {
+    log.warn('presence is in this process\'s memory: the notifier sees no gateway\'s connections and takes every user for offline; set REDIS_URL');
+  }
+    if (config.bus.adapter === 'memory') {
     log.warn('the api runs alone on the in-process bus: messages sent here reach no persister or gateway; set NATS_URL or run `chat all`');
   }
 

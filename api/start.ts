@@ -13,6 +13,10 @@ import { devTokenRoutes } from './routes/dev-token.ts';
 import { serveWebApp } from './web-app.ts';
 import { historyReads } from './history-reads.ts';
 import { aiRoutes } from './routes/ai.ts';
+import { notificationPrefsRoutes } from './routes/notification-prefs.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { pushRoutes } from './routes/push-subscriptions.ts';
+import { startNotifications, type Notifier } from './notify/index.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
 import type { Message } from '../shared/domain/index.ts';
@@ -41,6 +45,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const routeDeps = { ...deps, reads, asking };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes,
+    notificationPrefsRoutes, webhookRoutes, pushRoutes,
   ]) register(routeDeps);
   // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
   const workers: AiWorkers | undefined = deps.ai && startAiWorkers({
@@ -48,12 +53,19 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
     postAnswer: (input) => deps.messages.postAiAnswer(input), log: deps.log.child({ part: 'ai' }),
     history: async (roomId, q) => (await reads.windows.history(roomId, q)).map((item) => JSON.parse(item.json) as Message),
   });
+  // the notifier runs here, not in the persister: it reads presence (which the persister never
+  // connects to) and makes outgoing HTTP calls that may be slow, and the persister's store writes
+  // must never wait behind them; api processes share its durable consumer like the AI workers'
+  // queue group
+  const notifier: Notifier | undefined = deps.notify && startNotifications({
+    bus: deps.bus, store: deps.store, presence: deps.presence, config: deps.notify, log: deps.log.child({ part: 'notify' }),
+  });
   await devTokenRoutes(deps);
   serveWebApp(deps.server, deps.log);
   deps.log.debug('api routes registered');
   return {
     async stop(timeoutMs = STOP_TIMEOUT_MS) {
-      const [left] = await Promise.all([deps.server.drain(timeoutMs), workers?.stop(timeoutMs)]);
+      const [left] = await Promise.all([deps.server.drain(timeoutMs), workers?.stop(timeoutMs), notifier?.stop(timeoutMs)]);
       reads.close();
       if (left > 0) deps.log.warn({ inFlight: left }, 'api stopped with requests still running');
     },

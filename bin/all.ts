@@ -53,6 +53,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log.child({ tier: 'api' })), rateLimiter: adapters.rateLimiter },
+    notify: config.notify,
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({

@@ -52,6 +52,14 @@ program.command('migrate')
     process.stderr.write(`${await migrateStore(config.store, log)}\n`);
   });
 
+program.command('vapid')
+  .description('print a fresh VAPID key pair for Web Push, as environment lines (for development; keep the private key secret)')
+  .action(async () => {
+    const { default: webpush } = await import('web-push');
+    const keys = webpush.generateVAPIDKeys();
+    process.stdout.write(`VAPID_PUBLIC_KEY=${keys.publicKey}\nVAPID_PRIVATE_KEY=${keys.privateKey}\nVAPID_SUBJECT=mailto:admin@example.com\n`);
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`chat: ${err.message}\n`);

@@ -6,8 +6,8 @@ import { DEFAULTS } from '../config/index.ts';
  */
 
 /**
- * How long an unacked delivery stays with one consumer. The persister is the one consumer group;
- * its PERSIST_ACK_WAIT_MS default is the bus's.
+ * How long an unacked delivery stays with one consumer when its group does not say (the
+ * persister's PERSIST_ACK_WAIT_MS default; the notifier sets its own, NOTIFY_ACK_WAIT_MS).
  */
 export const DEFAULT_ACK_WAIT_MS = DEFAULTS.persistAckWaitMs;
 

@@ -73,6 +73,15 @@ export const DEFAULTS = {
   aiContextTurns: 10,
   aiRoomContextMessages: 30,
   aiSummaryMessages: 50,
+  notifyCollapseMs: 2000,
+  notifyAckWaitMs: 30_000,
+  notifyMaxAgeSec: 3600,
+  notifyMaxAttempts: 5,
+  notifyRetryInitialMs: 1000,
+  notifyRetryMaxMs: 60_000,
+  notifyHttpTimeoutMs: 5000,
+  webhookDisableAfter: 5,
+  pushTtlSec: 86_400,
   /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
   aiStreamFlushMs: 100,
 } as const;
@@ -157,6 +166,20 @@ export const ENV_SCHEMA = {
   AI_STREAM_FLUSH_MS: { kind: 'int', default: DEFAULTS.aiStreamFlushMs, min: 0, max: 5000, doc: 'ms the pieces of an answer streamed into a room are gathered into one ai_response frame (0: one frame per piece)' },
   AI_SUMMARY_MESSAGES: { kind: 'int', default: DEFAULTS.aiSummaryMessages, min: 1, max: 500, doc: 'messages `@ai summarize` covers at most' },
 
+  NOTIFY_COLLAPSE_MS: { kind: 'int', default: DEFAULTS.notifyCollapseMs, min: 0, max: 600_000, doc: 'ms offline notifications wait so that those of one room for one user go out as one' },
+  NOTIFY_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.notifyAckWaitMs, min: 300, max: 3_600_000, doc: 'ms the events a dead notifier (api process) held wait before another one gets them (a live one keeps them while it delivers)' },
+  NOTIFY_MAX_AGE: { kind: 'int', default: DEFAULTS.notifyMaxAgeSec, min: 1, doc: 'seconds after which a message no longer notifies (a new notifier starting on an old stream stays quiet)' },
+  NOTIFY_MAX_ATTEMPTS: { kind: 'int', default: DEFAULTS.notifyMaxAttempts, min: 1, max: 50, doc: 'tries of one webhook or Web Push delivery before it is dead-lettered' },
+  NOTIFY_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.notifyRetryInitialMs, min: 1, doc: 'ms before the first retry of a delivery; doubles each time' },
+  NOTIFY_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.notifyRetryMaxMs, min: 1, doc: 'longest wait between two tries of a delivery, ms' },
+  NOTIFY_HTTP_TIMEOUT_MS: { kind: 'int', default: DEFAULTS.notifyHttpTimeoutMs, min: 100, max: 120_000, doc: 'ms one webhook or push request may take' },
+  NOTIFY_ALLOW_NETWORKS: { kind: 'list', default: [], doc: 'CIDRs that webhook and push URLs may point at although private, loopback or link-local (refused otherwise), e.g. 127.0.0.0/8 for local tests' },
+  WEBHOOK_DISABLE_AFTER: { kind: 'int', default: DEFAULTS.webhookDisableAfter, min: 1, doc: 'dead-lettered deliveries in a row after which a webhook is disabled' },
+  VAPID_PUBLIC_KEY: { kind: 'string', doc: 'Web Push VAPID public key, base64url (`chat vapid` prints a pair); Web Push is off without it' },
+  VAPID_PRIVATE_KEY: { kind: 'string', doc: 'Web Push VAPID private key, base64url; never logged' },
+  VAPID_SUBJECT: { kind: 'string', pattern: /^(mailto:|https:\/\/)\S+$/, doc: 'contact the push services see in the VAPID token (mailto: or https:)' },
+  PUSH_TTL: { kind: 'int', default: DEFAULTS.pushTtlSec, min: 0, max: 2_419_200, doc: 'seconds a push service keeps a notification for an unreachable device' },
+
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
   NATS_STREAM: { kind: 'string', default: DEFAULTS.natsStream, pattern: /^[A-Za-z0-9_-]{1,64}$/, doc: 'JetStream stream holding chat.durable.> (created or updated at start)' },
@@ -195,6 +218,25 @@ export interface Config {
   http: HttpConfig;
   history: HistoryConfig;
   ai: AiConfig;
+  notify: NotifyConfig;
+}
+
+/** The offline notifier (api/notify): collapsing, retries, where URLs may point, Web Push keys. */
+export interface NotifyConfig {
+  collapseMs: number;
+  /** How long a dead notifier's events wait before another one gets them. */
+  ackWaitMs: number;
+  maxAgeMs: number;
+  /** How long a sent-record is kept: longer than the stream can redeliver an event. */
+  sentRecordTtlMs: number;
+  maxAttempts: number;
+  retry: { initialDelayMs: number; maxDelayMs: number };
+  httpTimeoutMs: number;
+  allowNetworks: string[];
+  webhookDisableAfter: number;
+  /** Off (undefined) without VAPID keys. */
+  vapid: { publicKey: string; privateKey: string; subject: string } | undefined;
+  pushTtlSec: number;
 }
 
 /** The assistant (shared/ai): providers in fallback order and each one's section, limits, context sizes. */
@@ -337,6 +379,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (redisTopology !== undefined && !v.REDIS_URL) problems.push('REDIS_URL: required with REDIS_CLUSTER_NODES or REDIS_SENTINELS (redis://host gives none of user, password or TLS)');
   const aiProviders = readAiProviders(v.AI_PROVIDERS, problems);
   if (aiProviders.includes('gemini') && !v.GEMINI_API_KEY) problems.push('GEMINI_API_KEY: required when AI_PROVIDERS includes gemini');
+  const vapidSet = [v.VAPID_PUBLIC_KEY, v.VAPID_PRIVATE_KEY, v.VAPID_SUBJECT].filter((x) => x !== undefined).length;
+  if (vapidSet !== 0 && vapidSet !== 3) problems.push('VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT: set all three or none');
+  if (v.VAPID_PUBLIC_KEY !== undefined && base64UrlBytes(v.VAPID_PUBLIC_KEY) !== 65) problems.push('VAPID_PUBLIC_KEY: expected an uncompressed P-256 public key (65 bytes), base64url, as `chat vapid` prints');
+  if (v.VAPID_PRIVATE_KEY !== undefined && base64UrlBytes(v.VAPID_PRIVATE_KEY) !== 32) problems.push('VAPID_PRIVATE_KEY: expected a P-256 private key (32 bytes), base64url, as `chat vapid` prints');
+  for (const cidr of v.NOTIFY_ALLOW_NETWORKS) if (!CIDR.test(cidr)) problems.push(`NOTIFY_ALLOW_NETWORKS: expected CIDRs such as 127.0.0.0/8, got "${cidr}"`);
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -408,6 +455,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       summaryMessages: v.AI_SUMMARY_MESSAGES,
       streamFlushMs: v.AI_STREAM_FLUSH_MS,
     },
+    notify: {
+      collapseMs: v.NOTIFY_COLLAPSE_MS,
+      ackWaitMs: v.NOTIFY_ACK_WAIT_MS,
+      maxAgeMs: v.NOTIFY_MAX_AGE * 1000,
+      // the stream redelivers for at most its recovery window; a day more covers a slow consumer
+      sentRecordTtlMs: (v.RECOVERY_WINDOW + 86_400) * 1000,
+      maxAttempts: v.NOTIFY_MAX_ATTEMPTS,
+      retry: { initialDelayMs: v.NOTIFY_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.NOTIFY_RETRY_INITIAL_MS, v.NOTIFY_RETRY_MAX_MS) },
+      httpTimeoutMs: v.NOTIFY_HTTP_TIMEOUT_MS,
+      allowNetworks: v.NOTIFY_ALLOW_NETWORKS,
+      webhookDisableAfter: v.WEBHOOK_DISABLE_AFTER,
+      vapid: v.VAPID_PUBLIC_KEY !== undefined && v.VAPID_PRIVATE_KEY !== undefined && v.VAPID_SUBJECT !== undefined
+        ? { publicKey: v.VAPID_PUBLIC_KEY, privateKey: v.VAPID_PRIVATE_KEY, subject: v.VAPID_SUBJECT } : undefined,
+      pushTtlSec: v.PUSH_TTL,
+    },
   };
   return deepFreeze(config);
 }
@@ -419,6 +481,13 @@ function readAiProviders(list: string[], problems: string[]): AiProviderChoice[]
   if (list.length === 0) problems.push('AI_PROVIDERS: name at least one provider (local needs no model)');
   return list.filter((p): p is AiProviderChoice => (AI_PROVIDER_CHOICES as readonly string[]).includes(p));
 }
+
+/** Bytes a base64url string holds, or -1 when it is not base64url. */
+function base64UrlBytes(s: string): number {
+  return /^[A-Za-z0-9_-]+$/.test(s) ? Buffer.from(s, 'base64url').length : -1;
+}
+
+const CIDR = /^([0-9.]+\/\d{1,2}|[0-9A-Fa-f:.]+\/\d{1,3})$/;
 
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/;
 

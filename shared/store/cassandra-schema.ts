@@ -28,6 +28,10 @@ const { Client, types } = cassandra;
  *   earliest time of each mark or delivery is what stays.
  * - ai_contexts ((tenant, user_id)): a user's AI context as JSON, written with a TTL up to its
  *   expiresAt, so Cassandra drops it by itself.
+ * - notification_prefs ((tenant, user_id)), webhooks ((tenant, owner), webhook_id) (owner: the
+ *   user's id, or '' for the tenant's), push_subscriptions ((tenant, user_id), endpoint),
+ *   notifications_sent ((tenant, user_id), message_id) with a TTL: the offline notifier's state
+ *   (since version 6).
  * - rooms ((room_id)), rooms_by_tenant ((tenant), room_id), room_members ((room_id), user_id),
  *   rooms_by_user ((user_id), room_id): the control plane, written directly by the api.
  * - rooms_by_match ((tenant, match_id)): the room of each match (seed 004), claimed with a
@@ -135,6 +139,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE IF NOT EXISTS archived_rooms (
         user_id text, room_id text, archived_at text,
         PRIMARY KEY ((user_id), room_id))`,
+    ],
+  },
+  {
+    version: 6,
+    name: 'offline notifications: preferences, webhooks, push subscriptions, sent-records',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS notification_prefs (
+        tenant text, user_id text, body text,
+        PRIMARY KEY ((tenant, user_id)))`,
+      `CREATE TABLE IF NOT EXISTS webhooks (
+        tenant text, owner text, webhook_id text, body text, health text,
+        PRIMARY KEY ((tenant, owner), webhook_id))`,
+      `CREATE TABLE IF NOT EXISTS push_subscriptions (
+        tenant text, user_id text, endpoint text, body text,
+        PRIMARY KEY ((tenant, user_id), endpoint))`,
+      `CREATE TABLE IF NOT EXISTS notifications_sent (
+        tenant text, user_id text, message_id text, expires_at bigint,
+        PRIMARY KEY ((tenant, user_id), message_id))`,
     ],
   },
 ];

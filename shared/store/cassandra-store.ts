@@ -3,6 +3,7 @@ import cassandra from 'cassandra-driver';
 import type { CassandraConsistency } from '../config/config.ts';
 import { cassandraEvents } from './cassandra-events.ts';
 import { MessageRows, cassandraMessages } from './cassandra-messages.ts';
+import { cassandraNotifications } from './cassandra-notifications.ts';
 import { cassandraReadState } from './cassandra-read-state.ts';
 import { RoomKeys, cassandraRooms } from './cassandra-rooms.ts';
 import { checkKeyspace } from './cassandra-schema.ts';
@@ -97,6 +98,7 @@ export function createCassandraStore(cfg: CassandraStoreConfig, log: StoreLog = 
     ...cassandraSearch(db, rows),
     ...cassandraReadState(db, rows),
     ...cassandraAiContext(db),
+    ...cassandraNotifications(db),
 
     async ping() {
       await db.exec('ping', db.q.ping, [], { readTimeout: 2000 });

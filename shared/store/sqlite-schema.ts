@@ -164,6 +164,29 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (room_id, user_id)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Offline notifications (api/notify): each user's preferences, the webhooks of a user or of the
+  -- tenant (owner ''), Web Push subscriptions, and the sent-records that make a redelivered event
+  -- notify nobody twice (swept once expired).
+  -- IF NOT EXISTS: a file set back to an older version for a test runs it again.
+  CREATE TABLE IF NOT EXISTS notification_prefs (
+    tenant TEXT NOT NULL, user_id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS webhooks (
+    tenant TEXT NOT NULL, owner TEXT NOT NULL, webhook_id TEXT NOT NULL, body TEXT NOT NULL, health TEXT NOT NULL,
+    PRIMARY KEY (tenant, owner, webhook_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS push_subscriptions (
+    tenant TEXT NOT NULL, user_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_id, endpoint)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS notifications_sent (
+    tenant TEXT NOT NULL, user_id TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, user_id, message_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS notifications_sent_by_expiry ON notifications_sent (expires_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

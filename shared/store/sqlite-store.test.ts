@@ -84,7 +84,7 @@ t.test('sqlite - data survives close and reopen of the file store', async (t) =>
 
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true });
   t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'schema version is recorded');
-  t.equal(SCHEMA_VERSION, 5);
+  t.equal(SCHEMA_VERSION, 6);
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   const indexed = (word: string) => (raw.prepare('SELECT rowid FROM message_fts WHERE message_fts MATCH ?').safeIntegers(true)
     .all(word) as Array<{ rowid: bigint }>).map((r) => r.rowid.toString());
@@ -234,6 +234,7 @@ t.test('sqlite - version 2 re-indexes search words of a version 1 database', asy
   const raw = new Database(join(dataDir, SQLITE_FILE_NAME));
   undoAfterVersion4(raw);
   raw.exec(`DROP TABLE ai_contexts;
+    DROP TABLE notification_prefs; DROP TABLE webhooks; DROP TABLE push_subscriptions; DROP TABLE notifications_sent;
     DROP TABLE message_fts;
     CREATE VIRTUAL TABLE message_fts USING fts5(content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');`);
   raw.prepare('INSERT INTO message_fts (rowid, content) VALUES (?, ?)').run(BigInt(idAt(T)), 'Crème Brûlée');

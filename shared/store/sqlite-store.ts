@@ -7,6 +7,7 @@ import { sqliteContext } from './sqlite-context.ts';
 import { sqliteError } from './sqlite-errors.ts';
 import { sqliteEvents } from './sqlite-events.ts';
 import { sqliteMessages } from './sqlite-messages.ts';
+import { sqliteNotifications } from './sqlite-notifications.ts';
 import { sqliteReadState } from './sqlite-read-state.ts';
 import { sqliteRooms } from './sqlite-rooms.ts';
 import { SCHEMA_VERSION, migrateSqlite } from './sqlite-schema.ts';
@@ -76,6 +77,7 @@ export function createSqliteStore(cfg: SqliteStoreConfig, log: StoreLog = SILENT
     ...sqliteSearch(ctx),
     ...sqliteReadState(ctx),
     ...sqliteAiContext(ctx),
+    ...sqliteNotifications(ctx),
 
     ping: () => ctx.run('ping', () => {
       ctx.s.ping.get();

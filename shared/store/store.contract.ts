@@ -197,6 +197,74 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     t.equal(await store.getAiContext('t1', 'u3', now + 60_000), undefined, 'gone at expiresAt');
   });
 
+  test('notifications: preferences per tenant and user, replaced by the next put', async (t, store) => {
+    t.equal(await store.getNotificationPrefs('t1', 'u1'), undefined, 'none before the first put');
+    await store.putNotificationPrefs('t1', 'u1', { level: 'mentions', mutedRooms: ['r1', 'r2'] });
+    t.strictSame(await store.getNotificationPrefs('t1', 'u1'), { level: 'mentions', mutedRooms: ['r1', 'r2'] });
+    t.equal(await store.getNotificationPrefs('t1', 'u2'), undefined, 'another user');
+    t.equal(await store.getNotificationPrefs('t2', 'u1'), undefined, 'another tenant');
+    await store.putNotificationPrefs('t1', 'u1', { level: 'none', mutedRooms: [] });
+    t.strictSame(await store.getNotificationPrefs('t1', 'u1'), { level: 'none', mutedRooms: [] }, 'replaced');
+  });
+
+  test('notifications: webhooks by owner, healthy when put, health replaced alone, deleted ones stay deleted', async (t, store) => {
+    const hook = (webhookId: string, scope: 'user' | 'tenant', userId: string, tenant = 't1') => ({
+      webhookId, tenant, scope, userId, createdBy: 'u1', url: `https://example.com/${webhookId}`, secret: `s-${webhookId}`, createdAt: iso(T),
+    });
+    const healthy = { status: 'active' as const, consecutiveFailures: 0 };
+    await store.putWebhook(hook('w2', 'user', 'u1'));
+    await store.putWebhook(hook('w1', 'user', 'u1'));
+    await store.putWebhook(hook('w3', 'tenant', ''));
+    await store.putWebhook(hook('w4', 'user', 'u1', 't2'));
+    t.strictSame((await store.listWebhooks('t1', 'u1')).map((w) => w.webhookId), ['w1', 'w2'], "the user's, by id");
+    t.strictSame(await store.listWebhooks('t1', ''), [{ ...hook('w3', 'tenant', ''), health: healthy }], "the tenant's");
+    t.strictSame((await store.listWebhooks('t2', 'u1')).map((w) => w.webhookId), ['w4'], 'another tenant');
+    t.strictSame(await store.getWebhook('t1', 'u1', 'w1'), { ...hook('w1', 'user', 'u1'), health: healthy });
+    t.equal(await store.getWebhook('t1', 'u2', 'w1'), undefined, "another owner's id");
+
+    const disabled = {
+      status: 'disabled' as const, consecutiveFailures: 3, lastError: 'HTTP 500', lastAttemptAt: iso(T + 5),
+      disabledAt: iso(T + 5), disabledReason: '3 deliveries in a row failed',
+    };
+    await store.setWebhookHealth('t1', 'u1', 'w1', disabled);
+    t.strictSame(await store.getWebhook('t1', 'u1', 'w1'), { ...hook('w1', 'user', 'u1'), health: disabled });
+    t.strictSame((await store.getWebhook('t1', 'u1', 'w2'))?.health, healthy, 'only that webhook');
+    await store.putWebhook(hook('w1', 'user', 'u1'));
+    t.strictSame((await store.getWebhook('t1', 'u1', 'w1'))?.health, healthy, 'put again: healthy');
+
+    await store.deleteWebhook('t1', 'u1', 'w1');
+    t.equal(await store.getWebhook('t1', 'u1', 'w1'), undefined, 'deleted');
+    await store.setWebhookHealth('t1', 'u1', 'w1', disabled);
+    t.equal(await store.getWebhook('t1', 'u1', 'w1'), undefined, 'a health update after the delete brings nothing back');
+    t.strictSame((await store.listWebhooks('t1', 'u1')).map((w) => w.webhookId), ['w2']);
+  });
+
+  test('notifications: push subscriptions per user, replaced by endpoint, deleted by endpoint', async (t, store) => {
+    const sub = (endpoint: string, auth = 'a') => ({ endpoint, keys: { p256dh: 'BKey', auth }, createdAt: iso(T) });
+    await store.putPushSubscription('t1', 'u1', sub('https://push.example/b'));
+    await store.putPushSubscription('t1', 'u1', sub('https://push.example/a'));
+    await store.putPushSubscription('t1', 'u1', sub('https://push.example/a', 'a2'));
+    await store.putPushSubscription('t1', 'u2', sub('https://push.example/c'));
+    t.strictSame(await store.listPushSubscriptions('t1', 'u1'), [sub('https://push.example/a', 'a2'), sub('https://push.example/b')]);
+    t.strictSame(await store.listPushSubscriptions('t2', 'u1'), [], 'another tenant');
+    await store.deletePushSubscription('t1', 'u1', 'https://push.example/a');
+    t.strictSame(await store.listPushSubscriptions('t1', 'u1'), [sub('https://push.example/b')]);
+    t.strictSame(await store.listPushSubscriptions('t1', 'u2'), [sub('https://push.example/c')], "another user's stays");
+  });
+
+  test('notifications: sent-records per tenant, user and message, until they expire', async (t, store) => {
+    const now = Date.now();
+    const [m1, m2, m3] = [idAt(T + 1), idAt(T + 2), idAt(T + 3)];
+    t.strictSame([...await store.notifiedOf('t1', 'u1', [m1, m2], now)], [], 'none before');
+    t.strictSame([...await store.notifiedOf('t1', 'u1', [], now)], [], 'an empty question');
+    await store.markNotified('t1', 'u1', [m1, m2], now + 60_000);
+    await store.markNotified('t1', 'u1', [m2], now + 60_000);
+    t.strictSame([...await store.notifiedOf('t1', 'u1', [m1, m2, m3], now)].sort(), [m1, m2].sort());
+    t.strictSame([...await store.notifiedOf('t1', 'u2', [m1], now)], [], 'another user');
+    t.strictSame([...await store.notifiedOf('t2', 'u1', [m1], now)], [], 'another tenant');
+    t.strictSame([...await store.notifiedOf('t1', 'u1', [m1], now + 60_000)], [], 'gone once expired');
+  });
+
   test('rooms: createRoom stores the room and its members, getRoom returns it', async (t, store) => {
     const room = makeRoom('r1', { avatar: 'https://img/a.png', banner: 'https://img/b.png', tags: ['x', 'y'], memberCount: 99, type: 'group' });
     const members = [

@@ -1,5 +1,6 @@
 import type { DurableEvent } from '../domain/events.ts';
 import type { AiContext, Message, Room, RoomMember, RoomType, ReadState, MessageStatus } from '../domain/models.ts';
+import type { NotificationPrefs, PushSubscriptionRecord, StoredWebhook, Webhook, WebhookHealth } from '../domain/notifications.ts';
 import type { RoomKey } from '../domain/room-key.ts';
 
 /**
@@ -103,6 +104,36 @@ export interface Store {
   getAiContext(tenant: string, userId: string, nowMs: number): Promise<AiContext | undefined>;
   /** Inserts or replaces the user's context; it is gone once `expiresAt` passed. */
   putAiContext(tenant: string, context: AiContext): Promise<void>;
+
+  // ---- offline notifications (read-your-writes, like the control plane)
+  /** The user's notification preferences, or undefined when they never set any. */
+  getNotificationPrefs(tenant: string, userId: string): Promise<NotificationPrefs | undefined>;
+  /** Replaces the user's preferences. */
+  putNotificationPrefs(tenant: string, userId: string, prefs: NotificationPrefs): Promise<void>;
+  /**
+   * Stores a webhook, healthy (replacing one of the same id and owner, its health too). The owner
+   * is `webhookOwner(scope, userId)`: the user's id, or '' for the tenant's webhooks.
+   */
+  putWebhook(webhook: Webhook): Promise<void>;
+  getWebhook(tenant: string, owner: string, webhookId: string): Promise<StoredWebhook | undefined>;
+  /** The owner's webhooks, ordered by id. */
+  listWebhooks(tenant: string, owner: string): Promise<StoredWebhook[]>;
+  deleteWebhook(tenant: string, owner: string, webhookId: string): Promise<void>;
+  /** Replaces a webhook's health; a webhook that was deleted stays deleted (no row is made). */
+  setWebhookHealth(tenant: string, owner: string, webhookId: string, health: WebhookHealth): Promise<void>;
+  /** Stores (or replaces: same endpoint) one of the user's Web Push subscriptions. */
+  putPushSubscription(tenant: string, userId: string, sub: PushSubscriptionRecord): Promise<void>;
+  /** The user's subscriptions, ordered by endpoint. */
+  listPushSubscriptions(tenant: string, userId: string): Promise<PushSubscriptionRecord[]>;
+  deletePushSubscription(tenant: string, userId: string, endpoint: string): Promise<void>;
+  /**
+   * Sent-records: which of `messageIds` the user was already notified of (and not expired). With
+   * `markNotified` they make the notifier idempotent: a redelivered event whose notification was
+   * sent is not sent again.
+   */
+  notifiedOf(tenant: string, userId: string, messageIds: string[], nowMs: number): Promise<Set<string>>;
+  /** Records that the user was notified of these messages; each record is gone after `expiresAtMs`. */
+  markNotified(tenant: string, userId: string, messageIds: string[], expiresAtMs: number): Promise<void>;
 
   /** Resolves when the backend answers a trivial query. */
   ping(): Promise<void>;

@@ -72,6 +72,13 @@ export const metrics = {
   persistedEvents: new Counter({ name: 'chat_persisted_events_total', help: 'Durable events written to the store', labelNames: ['kind'], registers: [registry] }),
   persistFailures: new Counter({ name: 'chat_persist_failures_total', help: 'Batches the store rejected (retried)', registers: [registry] }),
   deadLetters: new Counter({ name: 'chat_dead_letters_total', help: 'Events sent to the dead-letter subject', registers: [registry] }),
+  notifications: new Counter({ name: 'chat_notifications_total', help: 'Offline notifications sent to a user (all channels), by reason', labelNames: ['reason'], registers: [registry] }),
+  notifyDeliveries: new Counter({
+    name: 'chat_notify_deliveries_total', help: 'Webhook and Web Push deliveries by channel and outcome (delivered, dead_letter, gone)',
+    labelNames: ['channel', 'outcome'], registers: [registry],
+  }),
+  notifyDeadLetters: new Counter({ name: 'chat_notify_dead_letters_total', help: 'Webhook and Web Push deliveries given up on after their tries, by channel', labelNames: ['channel'], registers: [registry] }),
+  webhooksDisabled: new Counter({ name: 'chat_webhooks_disabled_total', help: 'Webhooks disabled because their deliveries kept failing', registers: [registry] }),
   persistLag: new Histogram({
     name: 'chat_persist_lag_seconds', help: 'Per persisted event: stream publish time to store commit',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],

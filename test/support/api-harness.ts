@@ -29,8 +29,8 @@ export interface ApiHarness {
   server: HttpServer;
   /** A bearer token for `userId` (tenant `acme` unless given). */
   token(userId: string, tenant?: string): Promise<string>;
-  /** A client acting as `userId` (tenant `acme` unless given). */
-  as(userId: string, tenant?: string): Client;
+  /** A client acting as `userId` (tenant `acme` unless given), with the token roles given. */
+  as(userId: string, tenant?: string, roles?: string[]): Client;
   close(): Promise<void>;
 }
 
@@ -90,19 +90,19 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
   const base = `http://127.0.0.1:${port}`;
 
   const tokens = new Map<string, Promise<string>>();
-  const token = (userId: string, tenant: string) => {
-    const key = `${tenant}/${userId}`;
+  const token = (userId: string, tenant: string, roles: string[] = []) => {
+    const key = `${tenant}/${userId}/${roles.join(',')}`;
     let t = tokens.get(key);
-    if (!t) tokens.set(key, (t = authenticator.sign({ sub: userId, name: userId[0]!.toUpperCase() + userId.slice(1), tenant })));
+    if (!t) tokens.set(key, (t = authenticator.sign({ sub: userId, name: userId[0]!.toUpperCase() + userId.slice(1), tenant, ...(roles.length ? { roles } : {}) })));
     return t;
   };
 
   return {
     base, store, bus, presence, server,
     token: (userId, tenant = 'acme') => token(userId, tenant),
-    as(userId, tenant = 'acme') {
+    as(userId, tenant = 'acme', roles = []) {
       const request = async (method: string, path: string, body?: unknown, text = body === undefined ? undefined : JSON.stringify(body)): Promise<Reply> => {
-        const headers: Record<string, string> = { authorization: `Bearer ${await token(userId, tenant)}` };
+        const headers: Record<string, string> = { authorization: `Bearer ${await token(userId, tenant, roles)}` };
         if (text !== undefined) headers['content-type'] = 'application/json';
         const res = await fetch(`${base}/v1/chat${path}`, { method, headers, ...(text !== undefined ? { body: text } : {}) });
         const json = (await res.json()) as any;

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { ChatModel } from '../model.ts';
+import { PushToggle } from './PushToggle.tsx';
 import type { RoomListItem } from '../../../../shared/client/index.ts';
 
 const TYPE_MARK: Record<RoomListItem['type'], string> = { public: '#', announcement: '📢', private: '🔒', group: '👥', direct: '@' };
@@ -20,6 +21,7 @@ export function Sidebar({ model, onOpen, onSearch, onSignOut }: {
         </div>
         <button class="link" onClick={onSignOut}>Sign out</button>
       </header>
+      <PushToggle token={model.session.token} />
 
       <form class="search" role="search" onSubmit={(e) => { e.preventDefault(); if (query.trim()) onSearch(query.trim()); }}>
         <input type="search" placeholder="Search messages" value={query} data-testid="search-input"
