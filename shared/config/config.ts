@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { readEnv, ConfigError, type Rate, type VarSpec } from './env-schema.ts';
 
 /** The development signing secret; start refuses it when NODE_ENV=production. */
@@ -75,6 +76,11 @@ export const DEFAULTS = {
   aiSummaryMessages: 50,
   /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
   aiStreamFlushMs: 100,
+  /** Seed 000: MAX_FILE_SIZE=10485760. */
+  maxFileSizeBytes: 10 * 1024 * 1024,
+  s3Region: 'us-east-1',
+  /** Long enough for a slow upload of MAX_FILE_SIZE to start, short enough that a leaked URL soon stops working. */
+  s3PresignTtlSec: 300,
 } as const;
 
 export const AI_PROVIDER_CHOICES = ['openai', 'gemini', 'local'] as const;
@@ -157,6 +163,16 @@ export const ENV_SCHEMA = {
   AI_STREAM_FLUSH_MS: { kind: 'int', default: DEFAULTS.aiStreamFlushMs, min: 0, max: 5000, doc: 'ms the pieces of an answer streamed into a room are gathered into one ai_response frame (0: one frame per piece)' },
   AI_SUMMARY_MESSAGES: { kind: 'int', default: DEFAULTS.aiSummaryMessages, min: 1, max: 500, doc: 'messages `@ai summarize` covers at most' },
 
+  MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
+  OBJECTS: { kind: 'enum', values: ['disk', 's3'], doc: 'where attachments are stored (default: s3 when S3_BUCKET_ATTACHMENTS is set, else disk under DATA_DIR/attachments)' },
+  S3_BUCKET_ATTACHMENTS: { kind: 'string', doc: 'S3 bucket of attachments' },
+  S3_ENDPOINT: { kind: 'string', pattern: /^https?:\/\/\S+$/, doc: 'S3-compatible endpoint URL (default: AWS for S3_REGION)' },
+  S3_REGION: { kind: 'string', default: DEFAULTS.s3Region, doc: 'S3 region' },
+  S3_ACCESS_KEY_ID: { kind: 'string', doc: 'S3 access key (with S3_SECRET_ACCESS_KEY; unset: the AWS SDK\'s default credential chain)' },
+  S3_SECRET_ACCESS_KEY: { kind: 'string', doc: 'S3 secret key; never logged' },
+  S3_FORCE_PATH_STYLE: { kind: 'bool', default: false, doc: 'address the bucket in the path (most S3-compatible servers) rather than as a subdomain' },
+  S3_PRESIGN_TTL: { kind: 'int', default: DEFAULTS.s3PresignTtlSec, min: 10, max: 7 * 24 * 3600, doc: 'seconds a presigned upload or download URL stays valid' },
+
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
   NATS_STREAM: { kind: 'string', default: DEFAULTS.natsStream, pattern: /^[A-Za-z0-9_-]{1,64}$/, doc: 'JetStream stream holding chat.durable.> (created or updated at start)' },
@@ -195,7 +211,20 @@ export interface Config {
   http: HttpConfig;
   history: HistoryConfig;
   ai: AiConfig;
+  attachments: AttachmentsConfig;
 }
+
+/** Attachments: the largest upload and where files are stored (shared/objects). */
+export interface AttachmentsConfig {
+  maxFileSize: number;
+  objects: ObjectsConfig;
+}
+export type ObjectsConfig =
+  | { adapter: 'disk'; dir: string }
+  | {
+    adapter: 's3'; bucket: string; endpoint: string | undefined; region: string; forcePathStyle: boolean; presignTtlSec: number;
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
 
 /** The assistant (shared/ai): providers in fallback order and each one's section, limits, context sizes. */
 export interface AiConfig {
@@ -337,6 +366,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (redisTopology !== undefined && !v.REDIS_URL) problems.push('REDIS_URL: required with REDIS_CLUSTER_NODES or REDIS_SENTINELS (redis://host gives none of user, password or TLS)');
   const aiProviders = readAiProviders(v.AI_PROVIDERS, problems);
   if (aiProviders.includes('gemini') && !v.GEMINI_API_KEY) problems.push('GEMINI_API_KEY: required when AI_PROVIDERS includes gemini');
+  const objectsAdapter = v.OBJECTS ?? (v.S3_BUCKET_ATTACHMENTS ? 's3' : 'disk');
+  if (objectsAdapter === 's3' && !v.S3_BUCKET_ATTACHMENTS) problems.push('S3_BUCKET_ATTACHMENTS: required when OBJECTS=s3');
+  if ((v.S3_ACCESS_KEY_ID === undefined) !== (v.S3_SECRET_ACCESS_KEY === undefined)) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -407,6 +439,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       roomContextMessages: v.AI_ROOM_CONTEXT_MESSAGES,
       summaryMessages: v.AI_SUMMARY_MESSAGES,
       streamFlushMs: v.AI_STREAM_FLUSH_MS,
+    },
+    attachments: {
+      maxFileSize: v.MAX_FILE_SIZE,
+      objects: objectsAdapter === 's3'
+        ? {
+          adapter: 's3', bucket: v.S3_BUCKET_ATTACHMENTS ?? '', endpoint: v.S3_ENDPOINT, region: v.S3_REGION,
+          forcePathStyle: v.S3_FORCE_PATH_STYLE, presignTtlSec: v.S3_PRESIGN_TTL,
+          ...(v.S3_ACCESS_KEY_ID !== undefined && v.S3_SECRET_ACCESS_KEY !== undefined
+            ? { credentials: { accessKeyId: v.S3_ACCESS_KEY_ID, secretAccessKey: v.S3_SECRET_ACCESS_KEY } } : {}),
+        }
+        : { adapter: 'disk', dir: join(v.DATA_DIR, 'attachments') },
     },
   };
   return deepFreeze(config);
