@@ -9,6 +9,7 @@ import type { RateLimiter, RateRule } from '../shared/rate-limit/index.ts';
 import type { HistoryReads } from './history-reads.ts';
 import type { AiConfig } from '../shared/config/index.ts';
 import type { AiAsker, Assistant } from '../shared/ai/index.ts';
+import type { Objects } from '../shared/objects/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -32,6 +33,11 @@ export interface ApiDeps {
    * process runs AI workers (every api process does); `/v1/chat/ai/ask` is served either way.
    */
   ai?: { config: AiConfig; assistant: Assistant; rateLimiter: RateLimiter };
+  /**
+   * Attachments: where files are stored, MAX_FILE_SIZE, and how long presigned URLs live (when the
+   * objects adapter offers them). Without it the attachment routes are not served.
+   */
+  attachments?: { objects: Objects; maxFileSize: number; presignTtlSec?: number };
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

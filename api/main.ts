@@ -1,6 +1,6 @@
 import { loadConfig } from '../shared/config/index.ts';
 import { createLogger, startTracing } from '../shared/telemetry/index.ts';
-import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
+import { addDependencyChecks, attachmentStorage, buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
 import { createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
@@ -17,6 +17,7 @@ export async function main(): Promise<void> {
   const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api', tier: 'api', nodeId: adapters.ids.nodeId });
   addDependencyChecks(server, adapters);
   const access = createStoreRoomAccess(store);
+  const attachments = attachmentStorage(config);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,
     rooms: roomCommands(config, adapters),
@@ -25,6 +26,7 @@ export async function main(): Promise<void> {
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
+    attachments,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
@@ -38,7 +40,7 @@ export async function main(): Promise<void> {
       server.stopListening();
       await api.stop();
       server.close();
-      await adapters.close();
+      await Promise.all([adapters.close(), attachments.objects.close()]);
       await tracing?.shutdown();
     },
   });

@@ -13,6 +13,7 @@ import { devTokenRoutes } from './routes/dev-token.ts';
 import { serveWebApp } from './web-app.ts';
 import { historyReads } from './history-reads.ts';
 import { aiRoutes } from './routes/ai.ts';
+import { attachmentRoutes } from './routes/attachments.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
 import type { Message } from '../shared/domain/index.ts';
@@ -40,7 +41,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   };
   const routeDeps = { ...deps, reads, asking };
   for (const register of [
-    roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes,
+    roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes, attachmentRoutes,
   ]) register(routeDeps);
   // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
   const workers: AiWorkers | undefined = deps.ai && startAiWorkers({

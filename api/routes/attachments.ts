@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { ChatError } from '../../shared/protocol/index.ts';
+import type { Objects } from '../../shared/objects/index.ts';
+import type { BinaryAnswer } from '../../shared/http/index.ts';
+import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
+import { AttachmentParams, DownloadQuery, RoomIdParams, UploadQuery, UploadedAttachment } from '../schemas.ts';
+import { detectFileType, SNIFF_BYTES } from '../file-type.ts';
+import { assertAllowedType, uploadLimit } from '../upload-policy.ts';
+import { cleanFileName } from '../content-disposition.ts';
+import { parseByteRange } from '../byte-range.ts';
+import { attachmentObjectKey, downloadHeaders, etagOf, toAttachment, UPLOADED_BY } from '../attachment-files.ts';
+
+const tags = ['attachments'];
+
+/**
+ * Attachments: a member uploads a file to a room (streamed to the objects port, its type decided
+ * from its bytes), gets seed 000's Attachment back, and puts it in a message's `attachments`;
+ * members download it. Anyone else gets the answer of a room that does not exist.
+ */
+export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void {
+  if (!attachments) return;
+  const { objects, maxFileSize } = attachments;
+
+  server.binary({
+    method: 'post', path: `${CHAT_PREFIX}/rooms/:roomId/attachments`, operationId: 'uploadAttachment', tags,
+    summary: 'Upload a file to a room: the request body is the file\'s bytes',
+    description: 'Members only (others: 404 as for a missing room). The room\'s `allowFileUploads`, `maxFileSize` and '
+      + '`allowedFileTypes` apply, and `MAX_FILE_SIZE`: a larger file is refused with 413 before more than the limit is read. '
+      + 'The type is decided from the file\'s first bytes, whatever the request says (415 when the room does not take it). '
+      + 'Send the bytes as they are (not multipart/form-data), the name in `fileName`.',
+    params: RoomIdParams, query: UploadQuery,
+    body: { contentType: 'application/octet-stream', maxBodyBytes: maxFileSize },
+    response: UploadedAttachment, status: 201, errors: ['unsupported_type'],
+    handler: async ({ principal, params, query, headers, body }) => {
+      if (headers['content-type']?.toLowerCase().startsWith('multipart/')) {
+        throw new ChatError('bad_request', 'send the file\'s bytes as the request body, not multipart/form-data (the name goes in ?fileName=)');
+      }
+      const { key, room } = await guard.uploader(principal, params.roomId);
+      const upload = body!;
+      upload.setLimit(uploadLimit(room.settings, maxFileSize));
+      const head = await upload.peek(SNIFF_BYTES);
+      if (head.length === 0) throw new ChatError('bad_request', 'the file is empty');
+      const detected = await detectFileType(head);
+      assertAllowedType(room.settings, detected);
+      const id = randomUUID();
+      const fileName = cleanFileName(query.fileName) ?? (detected.ext ? `file.${detected.ext}` : 'file');
+      const info = await objects.put(attachmentObjectKey(key, id), upload, {
+        contentType: detected.mime, fileName, extra: { [UPLOADED_BY]: principal.userId },
+      });
+      return { kind: 'json', status: 201, data: toAttachment(params.roomId, id, info) };
+    },
+  });
+
+  server.binary({
+    method: 'get', path: `${CHAT_PREFIX}/rooms/:roomId/attachments/:attachmentId`, operationId: 'downloadAttachment', tags,
+    summary: 'Download an attachment (members only)',
+    description: 'Served with ranges (`Range: bytes=...` answers 206), `ETag`/`If-None-Match`, and `Content-Disposition` '
+      + '(inline for images, attachment for everything else). With S3 storage the answer is a redirect to a short-lived '
+      + 'presigned URL. Non-members get 404 as for a missing room.',
+    params: AttachmentParams, query: DownloadQuery, tokenInQuery: true, headers: ['range', 'if-none-match', 'if-range'],
+    contentType: 'application/octet-stream', status: 200,
+    handler: async ({ principal, params, headers }) => {
+      const { key } = await guard.insider(principal, params.roomId);
+      return serveFile(objects, attachmentObjectKey(key, params.attachmentId), params.attachmentId, headers, attachments.presignTtlSec);
+    },
+  });
+}
+
+async function serveFile(
+  objects: Objects, objectKey: string, id: string, headers: Readonly<Record<string, string | undefined>>, presignTtlSec: number | undefined,
+): Promise<BinaryAnswer> {
+  const info = await objects.head(objectKey);
+  if (!info) throw new ChatError('not_found', `attachment ${id} not found`);
+  const common = downloadHeaders(id, info);
+  if (objects.direct) {
+    const get = await objects.direct.presignGet(objectKey, {
+      expiresInSec: presignTtlSec ?? 300, contentType: info.contentType, contentDisposition: common.find(([k]) => k === 'Content-Disposition')![1],
+    });
+    // the URL expires: nobody may keep the redirect
+    return { kind: 'redirect', status: 302, location: get.url, headers: [['Cache-Control', 'no-store']] };
+  }
+  if (headers['if-none-match'] !== undefined && headers['if-none-match'].split(',').some((t) => t.trim() === etagOf(id) || t.trim() === '*')) {
+    return { kind: 'bytes', status: 304, headers: common.filter(([k]) => k !== 'Content-Type'), size: 0 };
+  }
+  // If-Range names the version the client holds part of; another version gets the whole file
+  const rangeApplies = headers['if-range'] === undefined || headers['if-range'] === etagOf(id);
+  const range = rangeApplies ? parseByteRange(headers['range'], info.size) : undefined;
+  if (range === 'unsatisfiable') {
+    return { kind: 'bytes', status: 416, headers: [['Content-Range', `bytes */${info.size}`], ...common.filter(([k]) => k === 'Accept-Ranges')], size: 0 };
+  }
+  const read = await objects.get(objectKey, range);
+  if (!read) throw new ChatError('not_found', `attachment ${id} not found`);
+  if (!range) return { kind: 'bytes', status: 200, headers: common, size: info.size, body: read.body };
+  return {
+    kind: 'bytes', status: 206, size: range.end - range.start + 1, body: read.body,
+    headers: [...common, ['Content-Range', `bytes ${range.start}-${range.end}/${info.size}`]],
+  };
+}
