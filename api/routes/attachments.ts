@@ -46,7 +46,7 @@ export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void 
       const fileName = cleanFileName(query.fileName) ?? (detected.ext ? `file.${detected.ext}` : 'file');
       const info = await objects.put(attachmentObjectKey(key, id), upload, {
         contentType: detected.mime, fileName, extra: { [UPLOADED_BY]: principal.userId },
-      });
+      }, upload.declaredLength !== undefined ? { size: upload.declaredLength } : {});
       return { kind: 'json', status: 201, data: toAttachment(params.roomId, id, info) };
     },
   });

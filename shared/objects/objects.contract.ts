@@ -46,6 +46,13 @@ export function runObjectsContract(t: Test, opts: ObjectsContractOptions): void 
       t.ok((await readAll(read!.body)).equals(bytes), 'same bytes');
     });
 
+    t.test('a body of announced size', async (t) => {
+      const bytes = randomBytes(200_000);
+      const put = await objects.put('r/sized', chunksOf(bytes), { contentType: 'application/pdf' }, { size: bytes.length });
+      t.equal(put.size, bytes.length);
+      t.ok((await readAll((await objects.get('r/sized'))!.body)).equals(bytes));
+    });
+
     t.test('a range reads only its bytes', async (t) => {
       const bytes = randomBytes(10_000);
       await objects.put('r/range', chunksOf(bytes, 1000), { contentType: 'application/octet-stream' });

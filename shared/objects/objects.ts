@@ -73,7 +73,8 @@ export interface DirectTransfers {
  */
 export interface Objects {
   readonly kind: 'disk' | 's3';
-  put(key: string, body: AsyncIterable<Uint8Array>, meta: ObjectMeta): Promise<ObjectInfo>;
+  /** `size`, when the caller knows the body's length (a Content-Length), lets an adapter stream it without buffering any of it. */
+  put(key: string, body: AsyncIterable<Uint8Array>, meta: ObjectMeta, opts?: { size?: number }): Promise<ObjectInfo>;
   head(key: string): Promise<ObjectInfo | undefined>;
   get(key: string, range?: ByteRange): Promise<ObjectRead | undefined>;
   commit(from: string, to: string, meta: ObjectMeta): Promise<ObjectInfo>;
