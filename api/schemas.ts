@@ -330,3 +330,24 @@ export const UploadedAttachment = Type.Object({
   fileSize: Type.Integer({ minimum: 0 }),
   mimeType: Type.String({ description: 'decided from the file\'s bytes, not from what the uploader declared' }),
 }, { $id: 'UploadedAttachment' });
+
+export const DirectUploadParams = Type.Object({ roomId: RoomId, attachmentId: Type.String({ pattern: '^[0-9a-f-]{36}$' }) });
+
+export const DirectUploadBody = Type.Object({
+  fileSize: Type.Integer({ minimum: 1, description: 'the exact size of the file: the URL takes a PUT of this length only' }),
+});
+
+export const DirectUploadTicket = Type.Object({
+  attachmentId: Type.String(),
+  upload: Type.Object({
+    method: Type.Literal('PUT'),
+    url: Type.String({ description: 'PUT the file\'s bytes here, as they are' }),
+    headers: Type.Record(Type.String(), Type.String(), { description: 'headers the PUT must carry' }),
+    expiresAt: Type.String({ description: 'ISO 8601 time' }),
+  }),
+  completeUrl: Type.String({ description: 'POST here once the PUT succeeded' }),
+}, { $id: 'DirectUploadTicket' });
+
+export const CompleteUploadBody = Type.Object({
+  fileName: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+});

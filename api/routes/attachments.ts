@@ -3,12 +3,15 @@ import { ChatError } from '../../shared/protocol/index.ts';
 import type { Objects } from '../../shared/objects/index.ts';
 import type { BinaryAnswer } from '../../shared/http/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
-import { AttachmentParams, DownloadQuery, RoomIdParams, UploadQuery, UploadedAttachment } from '../schemas.ts';
+import {
+  AttachmentParams, CompleteUploadBody, DirectUploadBody, DirectUploadParams, DirectUploadTicket, DownloadQuery, RoomIdParams, UploadQuery,
+  UploadedAttachment,
+} from '../schemas.ts';
 import { detectFileType, SNIFF_BYTES } from '../file-type.ts';
 import { assertAllowedType, uploadLimit } from '../upload-policy.ts';
 import { cleanFileName } from '../content-disposition.ts';
 import { parseByteRange } from '../byte-range.ts';
-import { attachmentObjectKey, downloadHeaders, etagOf, toAttachment, UPLOADED_BY } from '../attachment-files.ts';
+import { attachmentObjectKey, downloadHeaders, etagOf, pendingObjectKey, toAttachment, UPLOADED_BY } from '../attachment-files.ts';
 
 const tags = ['attachments'];
 
@@ -51,6 +54,64 @@ export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void 
     },
   });
 
+  if (objects.direct) {
+    const direct = objects.direct;
+    const ttl = attachments.presignTtlSec ?? DEFAULT_PRESIGN_TTL_SEC;
+    const uploads = `${CHAT_PREFIX}/rooms/:roomId/attachments/uploads`;
+
+    server.route({
+      method: 'post', path: uploads, operationId: 'startDirectUpload', tags,
+      summary: 'Start an upload straight to object storage: a presigned PUT URL for a file of this size',
+      description: 'Only with S3 storage. The browser PUTs the file to `upload.url` (the URL takes exactly `fileSize` bytes, '
+        + 'until `expiresAt`), then POSTs to `completeUrl`, which checks the stored file like a direct upload and answers the Attachment.',
+      params: RoomIdParams, body: DirectUploadBody, response: DirectUploadTicket, status: 201,
+      handler: async ({ principal, params, body }) => {
+        const { key, room } = await guard.uploader(principal, params.roomId);
+        const limit = uploadLimit(room.settings, maxFileSize);
+        if (body.fileSize > limit) throw tooLarge(limit);
+        const id = randomUUID();
+        const put = await direct.presignPut(pendingObjectKey(key, id), { expiresInSec: ttl, contentLength: body.fileSize });
+        return {
+          attachmentId: id,
+          upload: { method: 'PUT' as const, url: put.url, headers: put.headers, expiresAt: put.expiresAt.toISOString() },
+          completeUrl: `${CHAT_PREFIX}/rooms/${params.roomId}/attachments/uploads/${id}/complete`,
+        };
+      },
+    });
+
+    server.route({
+      method: 'post', path: `${uploads}/:attachmentId/complete`, operationId: 'completeDirectUpload', tags,
+      summary: 'Finish a direct upload: the stored file is checked (size, type by its bytes) and becomes the attachment',
+      description: 'A file over the limit (413) or of a type the room does not take (415) is deleted. 404 when nothing was uploaded.',
+      params: DirectUploadParams, body: CompleteUploadBody, response: UploadedAttachment, status: 201,
+      handler: async ({ principal, params, body }) => {
+        const { key, room } = await guard.uploader(principal, params.roomId);
+        const pending = pendingObjectKey(key, params.attachmentId);
+        const stored = await objects.head(pending);
+        if (!stored) throw new ChatError('not_found', `upload ${params.attachmentId} not found (not uploaded, or already completed)`);
+        const refuse = async (err: ChatError): Promise<never> => {
+          await objects.delete(pending);
+          throw err;
+        };
+        const limit = uploadLimit(room.settings, maxFileSize);
+        if (stored.size > limit) await refuse(tooLarge(limit));
+        if (stored.size === 0) await refuse(new ChatError('bad_request', 'the file is empty'));
+        const head = await readHead(objects, pending, Math.min(SNIFF_BYTES, stored.size));
+        const detected = await detectFileType(head);
+        try {
+          assertAllowedType(room.settings, detected);
+        } catch (err) {
+          await refuse(err as ChatError);
+        }
+        const fileName = cleanFileName(body.fileName) ?? (detected.ext ? `file.${detected.ext}` : 'file');
+        const info = await objects.commit(pending, attachmentObjectKey(key, params.attachmentId), {
+          contentType: detected.mime, fileName, extra: { [UPLOADED_BY]: principal.userId },
+        });
+        return toAttachment(params.roomId, params.attachmentId, info);
+      },
+    });
+  }
+
   server.binary({
     method: 'get', path: `${CHAT_PREFIX}/rooms/:roomId/attachments/:attachmentId`, operationId: 'downloadAttachment', tags,
     summary: 'Download an attachment (members only)',
@@ -66,6 +127,21 @@ export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void 
   });
 }
 
+const DEFAULT_PRESIGN_TTL_SEC = 300;
+
+function tooLarge(limit: number): ChatError {
+  return new ChatError('too_large', `the file is larger than ${limit} bytes`, { details: { limit } });
+}
+
+/** The first `n` bytes of a stored object, to judge its type. */
+async function readHead(objects: Objects, key: string, n: number): Promise<Buffer> {
+  const read = await objects.get(key, { start: 0, end: n - 1 });
+  if (!read) throw new ChatError('not_found', 'the upload disappeared while it was checked');
+  const parts: Buffer[] = [];
+  for await (const chunk of read.body) parts.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(parts).subarray(0, n);
+}
+
 async function serveFile(
   objects: Objects, objectKey: string, id: string, headers: Readonly<Record<string, string | undefined>>, presignTtlSec: number | undefined,
 ): Promise<BinaryAnswer> {
@@ -74,7 +150,7 @@ async function serveFile(
   const common = downloadHeaders(id, info);
   if (objects.direct) {
     const get = await objects.direct.presignGet(objectKey, {
-      expiresInSec: presignTtlSec ?? 300, contentType: info.contentType, contentDisposition: common.find(([k]) => k === 'Content-Disposition')![1],
+      expiresInSec: presignTtlSec ?? DEFAULT_PRESIGN_TTL_SEC, contentType: info.contentType, contentDisposition: common.find(([k]) => k === 'Content-Disposition')![1],
     });
     // the URL expires: nobody may keep the redirect
     return { kind: 'redirect', status: 302, location: get.url, headers: [['Cache-Control', 'no-store']] };

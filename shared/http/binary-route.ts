@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { TSchema } from '@sinclair/typebox';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Exchange } from './exchange.ts';
-import { clientError, JSON_TYPE, writeHead, type HeaderList } from './reply.ts';
+import { clientError, errorReply, JSON_TYPE, writeHead, type ErrorReply, type HeaderList } from './reply.ts';
 import { RequestStream } from './request-stream.ts';
 import { decodeParams, parseQuery, validate } from './request-input.ts';
 import type { BinaryAnswer, BinaryRouteDef } from './route.ts';
@@ -36,7 +36,7 @@ export function mountBinary(core: ServerCore, def: BinaryRouteDef<TSchema, TSche
       if (stream.error) {
         // a declared length over the limit is refused before a byte of the body is read
         stream.detach();
-        settled(ex.writeError(stream.error, true));
+        settled(answerEarly(ex, stream, errorReply(stream.error)));
         return;
       }
     }
@@ -46,23 +46,43 @@ export function mountBinary(core: ServerCore, def: BinaryRouteDef<TSchema, TSche
       const query = validate(route.query, parseQuery(rawQuery, def.query), 'query', true);
       const answer = await def.handler({ principal, params, query, headers, body });
       body?.detach();
-      // an answer before the whole body arrived: the rest would be read as the next request
-      writeAnswer(ex, answer, body !== undefined && !body.complete, settled, core.log, ctx);
+      if (body !== undefined && !body.complete && answer.kind === 'json') {
+        settled(answerEarly(ex, body, { status: answer.status, headers: answer.headers ?? [], body: JSON.stringify({ success: true, data: answer.data }) }));
+        return;
+      }
+      writeAnswer(ex, answer, settled, core.log, ctx);
     })().catch((err: unknown) => {
       body?.detach();
-      settled(ex.writeError(clientError(err, core.log, ctx), body !== undefined && !body.complete));
+      const e = clientError(err, core.log, ctx);
+      if (body !== undefined && !body.complete) settled(answerEarly(ex, body, errorReply(e)));
+      else settled(ex.writeError(e));
     });
   });
 }
 
-function writeAnswer(ex: Exchange, answer: BinaryAnswer, closeConnection: boolean, settled: (status: number) => void, log: Logger, ctx: Record<string, unknown>): void {
+/**
+ * Answers a request whose body has not all arrived (refused, or answered without it). Closing the
+ * connection with the answer would lose it: data the client still sends to a closed socket draws
+ * a reset, and a reset makes the client's system drop the answer it had not read yet. So the whole
+ * answer goes out at once, saying `Connection: close` (a client closes once it read it), and the
+ * connection stays up: uWS reads the rest of the body by its framing (Content-Length or chunks)
+ * and the stream drops it, so nothing of it is kept or taken for a next request. A client that
+ * never stops sending is cut by the idle timeout like any other.
+ */
+function answerEarly(ex: Exchange, body: RequestStream, reply: ErrorReply): number {
+  body.detach();
+  ex.write(reply.status, JSON_TYPE, reply.body, [['Connection', 'close'], ...reply.headers]);
+  return reply.status;
+}
+
+function writeAnswer(ex: Exchange, answer: BinaryAnswer, settled: (status: number) => void, log: Logger, ctx: Record<string, unknown>): void {
   switch (answer.kind) {
     case 'json':
-      ex.write(answer.status, JSON_TYPE, JSON.stringify({ success: true, data: answer.data }), answer.headers, closeConnection);
+      ex.write(answer.status, JSON_TYPE, JSON.stringify({ success: true, data: answer.data }), answer.headers);
       settled(answer.status);
       return;
     case 'redirect':
-      ex.write(answer.status, 'text/plain; charset=utf-8', '', [['Location', answer.location], ...(answer.headers ?? [])], closeConnection);
+      ex.write(answer.status, 'text/plain; charset=utf-8', '', [['Location', answer.location], ...(answer.headers ?? [])]);
       settled(answer.status);
       return;
     case 'bytes':

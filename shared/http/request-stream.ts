@@ -26,6 +26,8 @@ export class RequestStream implements AsyncIterable<Uint8Array> {
   private paused = false;
   /** The response was answered or aborted: `res` may no longer be touched. */
   private detached = false;
+  /** What arrives from now on is dropped (the answer is out, or the body was refused). */
+  private discarding = false;
   private wake: (() => void) | undefined;
 
   /**
@@ -61,10 +63,16 @@ export class RequestStream implements AsyncIterable<Uint8Array> {
     this.fail(new ChatError('bad_request', 'the client closed the request before sending its whole body'));
   }
 
-  /** The answer is being written: from now on the stream leaves the response alone (reading goes on if unpaused). */
+  /**
+   * The answer is being written: from now on the stream leaves the response alone, and what is
+   * left of the body is read and dropped (so a client still sending is not cut off mid-write).
+   */
   detach(): void {
     this.resume();
     this.detached = true;
+    this.discarding = true;
+    this.queue.length = 0;
+    this.queued = 0;
   }
 
   /**
@@ -101,7 +109,9 @@ export class RequestStream implements AsyncIterable<Uint8Array> {
   }
 
   private take(chunk: ArrayBuffer, isLast: boolean): void {
-    if (this.failure || this.ended) return;
+    if (this.ended) return;
+    if (isLast) this.ended = true;
+    if (this.discarding || this.failure) return;
     this.received += chunk.byteLength;
     if (this.received > this.limit) {
       this.fail(tooLarge(this.limit));
@@ -113,8 +123,7 @@ export class RequestStream implements AsyncIterable<Uint8Array> {
       this.queue.push(copy);
       this.queued += copy.length;
     }
-    if (isLast) this.ended = true;
-    else if (this.queued >= HIGH_WATER_BYTES) this.pause();
+    if (!isLast && this.queued >= HIGH_WATER_BYTES) this.pause();
     this.notify();
   }
 
