@@ -18,19 +18,29 @@ export function pendingObjectKey(key: RoomKey, attachmentId: string): string {
   return `pending/${key}/${attachmentId}`;
 }
 
+/** An image's thumbnail, beside it. */
+export function thumbnailObjectKey(key: RoomKey, attachmentId: string): string {
+  return `${key}/${attachmentId}.thumbnail`;
+}
+
 export function attachmentUrl(roomId: string, attachmentId: string): string {
   return `${CHAT_PREFIX}/rooms/${roomId}/attachments/${attachmentId}`;
+}
+
+export function thumbnailUrl(roomId: string, attachmentId: string): string {
+  return `${attachmentUrl(roomId, attachmentId)}/thumbnail`;
 }
 
 /** Metadata keys kept with the file. */
 export const UPLOADED_BY = 'uploaded-by';
 
 /** Seed 000's Attachment for a stored file. */
-export function toAttachment(roomId: string, attachmentId: string, info: ObjectInfo): Attachment & { fileName: string; fileSize: number; mimeType: string } {
+export function toAttachment(roomId: string, attachmentId: string, info: ObjectInfo, withThumbnail: boolean): Attachment & { fileName: string; fileSize: number; mimeType: string } {
   return {
     id: attachmentId,
     type: attachmentKind(info.contentType),
     url: attachmentUrl(roomId, attachmentId),
+    ...(withThumbnail ? { thumbnailUrl: thumbnailUrl(roomId, attachmentId) } : {}),
     fileName: info.fileName ?? 'file',
     fileSize: info.size,
     mimeType: info.contentType,
@@ -47,18 +57,19 @@ export function downloadDisposition(info: ObjectInfo): string {
  * (privately: it is not for shared caches), and `ETag` is the id. The sandbox CSP keeps a file
  * opened in a tab from running anything on our origin, whatever it holds.
  */
-export function downloadHeaders(attachmentId: string, info: ObjectInfo): HeaderList {
+export function downloadHeaders(etag: string, info: ObjectInfo): HeaderList {
   return [
     ['Content-Type', info.contentType],
     ['Content-Disposition', downloadDisposition(info)],
     ['Accept-Ranges', 'bytes'],
-    ['ETag', etagOf(attachmentId)],
+    ['ETag', etag],
     ['Last-Modified', info.lastModified.toUTCString()],
     ['Cache-Control', 'private, max-age=31536000, immutable'],
     ['Content-Security-Policy', "default-src 'none'; sandbox"],
   ];
 }
 
-export function etagOf(attachmentId: string): string {
-  return `"${attachmentId}"`;
+/** A stored file never changes under its key: its name is its version. */
+export function etagOf(name: string): string {
+  return `"${name}"`;
 }

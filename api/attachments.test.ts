@@ -23,7 +23,7 @@ async function room(owner: Client, settings: Record<string, unknown> = {}): Prom
   return roomId;
 }
 
-/** Every file stored, pending ones and temporaries included. */
+/** Every file stored, pending ones and temporaries included (not thumbnails). */
 function storedFiles(): string[] {
   const walk = (d: string): string[] => {
     try {
@@ -32,7 +32,7 @@ function storedFiles(): string[] {
       return [];
     }
   };
-  return walk(join(dir, 'data')).concat(walk(join(dir, 'tmp')));
+  return walk(join(dir, 'data')).concat(walk(join(dir, 'tmp'))).filter((f) => !f.endsWith('.thumbnail'));
 }
 
 runAttachmentFlow(t, h, { viaRedirect: false });

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { ChatError } from '../../shared/protocol/index.ts';
 import type { Objects } from '../../shared/objects/index.ts';
@@ -11,7 +12,13 @@ import { detectFileType, SNIFF_BYTES } from '../file-type.ts';
 import { assertAllowedType, uploadLimit } from '../upload-policy.ts';
 import { cleanFileName } from '../content-disposition.ts';
 import { parseByteRange } from '../byte-range.ts';
-import { attachmentObjectKey, downloadHeaders, etagOf, pendingObjectKey, toAttachment, UPLOADED_BY } from '../attachment-files.ts';
+import {
+  attachmentObjectKey, downloadHeaders, etagOf, pendingObjectKey, thumbnailObjectKey, toAttachment, UPLOADED_BY,
+} from '../attachment-files.ts';
+import { hasThumbnail, makeThumbnail, THUMBNAIL_TYPE } from '../thumbnail.ts';
+import type { RoomKey } from '../../shared/domain/index.ts';
+import type { Logger } from '../../shared/telemetry/index.ts';
+import type { ObjectInfo } from '../../shared/objects/index.ts';
 
 const tags = ['attachments'];
 
@@ -20,9 +27,12 @@ const tags = ['attachments'];
  * from its bytes), gets seed 000's Attachment back, and puts it in a message's `attachments`;
  * members download it. Anyone else gets the answer of a room that does not exist.
  */
-export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void {
+export function attachmentRoutes({ server, guard, attachments, log }: ApiDeps): void {
   if (!attachments) return;
   const { objects, maxFileSize } = attachments;
+  /** The Attachment of a stored file, an image's thumbnail made first. */
+  const finish = async (roomId: string, key: RoomKey, id: string, info: ObjectInfo) =>
+    toAttachment(roomId, id, info, await addThumbnail(objects, key, id, info, log));
 
   server.binary({
     method: 'post', path: `${CHAT_PREFIX}/rooms/:roomId/attachments`, operationId: 'uploadAttachment', tags,
@@ -50,7 +60,7 @@ export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void 
       const info = await objects.put(attachmentObjectKey(key, id), upload, {
         contentType: detected.mime, fileName, extra: { [UPLOADED_BY]: principal.userId },
       }, upload.declaredLength !== undefined ? { size: upload.declaredLength } : {});
-      return { kind: 'json', status: 201, data: toAttachment(params.roomId, id, info) };
+      return { kind: 'json', status: 201, data: await finish(params.roomId, key, id, info) };
     },
   });
 
@@ -107,7 +117,7 @@ export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void 
         const info = await objects.commit(pending, attachmentObjectKey(key, params.attachmentId), {
           contentType: detected.mime, fileName, extra: { [UPLOADED_BY]: principal.userId },
         });
-        return toAttachment(params.roomId, params.attachmentId, info);
+        return finish(params.roomId, key, params.attachmentId, info);
       },
     });
   }
@@ -122,9 +132,42 @@ export function attachmentRoutes({ server, guard, attachments }: ApiDeps): void 
     contentType: 'application/octet-stream', status: 200,
     handler: async ({ principal, params, headers }) => {
       const { key } = await guard.insider(principal, params.roomId);
-      return serveFile(objects, attachmentObjectKey(key, params.attachmentId), params.attachmentId, headers, attachments.presignTtlSec);
+      return serveFile(objects, attachmentObjectKey(key, params.attachmentId), params.attachmentId, etagOf(params.attachmentId), headers, attachments.presignTtlSec);
     },
   });
+
+  server.binary({
+    method: 'get', path: `${CHAT_PREFIX}/rooms/:roomId/attachments/:attachmentId/thumbnail`, operationId: 'downloadThumbnail', tags,
+    summary: 'An image attachment\'s thumbnail (WebP, at most 320 pixels a side; members only)',
+    description: 'Served like the attachment itself. 404 for files that have none (not an image, or not decodable).',
+    params: AttachmentParams, query: DownloadQuery, tokenInQuery: true, headers: ['range', 'if-none-match', 'if-range'],
+    contentType: THUMBNAIL_TYPE, status: 200,
+    handler: async ({ principal, params, headers }) => {
+      const { key } = await guard.insider(principal, params.roomId);
+      return serveFile(objects, thumbnailObjectKey(key, params.attachmentId), params.attachmentId, etagOf(`${params.attachmentId}.thumbnail`), headers, attachments.presignTtlSec);
+    },
+  });
+}
+
+/**
+ * Makes and stores an image's thumbnail; false when the file is no image or cannot be decoded
+ * (the upload stands: a thumbnail is a nicety). The image is read back whole: decoding needs it.
+ */
+async function addThumbnail(objects: Objects, key: RoomKey, id: string, info: ObjectInfo, log: Logger): Promise<boolean> {
+  if (!hasThumbnail(info.contentType)) return false;
+  try {
+    const read = await objects.get(attachmentObjectKey(key, id));
+    if (!read) return false;
+    const parts: Buffer[] = [];
+    for await (const chunk of read.body) parts.push(Buffer.from(chunk as Uint8Array));
+    const thumbnail = await makeThumbnail(Buffer.concat(parts));
+    await objects.put(thumbnailObjectKey(key, id), Readable.from([thumbnail]), { contentType: THUMBNAIL_TYPE }, { size: thumbnail.length });
+    return true;
+  } catch (err) {
+    if (err instanceof ChatError) log.warn({ err, attachmentId: id }, 'no thumbnail: it could not be stored');
+    else log.info({ err, attachmentId: id, contentType: info.contentType }, 'no thumbnail: the image could not be decoded');
+    return false;
+  }
 }
 
 const DEFAULT_PRESIGN_TTL_SEC = 300;
@@ -143,11 +186,11 @@ async function readHead(objects: Objects, key: string, n: number): Promise<Buffe
 }
 
 async function serveFile(
-  objects: Objects, objectKey: string, id: string, headers: Readonly<Record<string, string | undefined>>, presignTtlSec: number | undefined,
+  objects: Objects, objectKey: string, id: string, etag: string, headers: Readonly<Record<string, string | undefined>>, presignTtlSec: number | undefined,
 ): Promise<BinaryAnswer> {
   const info = await objects.head(objectKey);
   if (!info) throw new ChatError('not_found', `attachment ${id} not found`);
-  const common = downloadHeaders(id, info);
+  const common = downloadHeaders(etag, info);
   if (objects.direct) {
     const get = await objects.direct.presignGet(objectKey, {
       expiresInSec: presignTtlSec ?? DEFAULT_PRESIGN_TTL_SEC, contentType: info.contentType, contentDisposition: common.find(([k]) => k === 'Content-Disposition')![1],
@@ -155,11 +198,11 @@ async function serveFile(
     // the URL expires: nobody may keep the redirect
     return { kind: 'redirect', status: 302, location: get.url, headers: [['Cache-Control', 'no-store']] };
   }
-  if (headers['if-none-match'] !== undefined && headers['if-none-match'].split(',').some((t) => t.trim() === etagOf(id) || t.trim() === '*')) {
+  if (headers['if-none-match'] !== undefined && headers['if-none-match'].split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
     return { kind: 'bytes', status: 304, headers: common.filter(([k]) => k !== 'Content-Type'), size: 0 };
   }
   // If-Range names the version the client holds part of; another version gets the whole file
-  const rangeApplies = headers['if-range'] === undefined || headers['if-range'] === etagOf(id);
+  const rangeApplies = headers['if-range'] === undefined || headers['if-range'] === etag;
   const range = rangeApplies ? parseByteRange(headers['range'], info.size) : undefined;
   if (range === 'unsatisfiable') {
     return { kind: 'bytes', status: 416, headers: [['Content-Range', `bytes */${info.size}`], ...common.filter(([k]) => k === 'Accept-Ranges')], size: 0 };

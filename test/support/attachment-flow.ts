@@ -1,7 +1,8 @@
 import type { Test } from 'tap';
 import type { ApiHarness } from './api-harness.ts';
 import { historyOf } from './api-harness.ts';
-import { pngOf } from './attachment-files.ts';
+import sharp from 'sharp';
+import { PDF_HEAD, pngOf } from './attachment-files.ts';
 
 /** POST a file's bytes to a room's attachments, as a browser's fetch(url, {body: file}) does. */
 export async function upload(h: ApiHarness, userId: string, roomId: string, bytes: Buffer, opts: { fileName?: string; contentType?: string; tenant?: string } = {}) {
@@ -70,11 +71,34 @@ export function runAttachmentFlow(t: Test, h: ApiHarness, opts: { viaRedirect: b
 
     // a member of another room cannot reach the file through their own room
     const other = (await bob.post('/rooms', { name: 'elsewhere', type: 'public' })).data.roomId as string;
+    // the rest of the test is about a bob who is a member elsewhere
     const foreign = await bob.post(`/rooms/${other}/messages`, { content: 'see this', attachments: [up.data] });
     t.equal(foreign.status, 400, 'a message may not carry another room\'s file');
     t.match(foreign.error?.message, /its url must be/);
     const sideways = await download(h, 'bob', `/v1/chat/rooms/${other}/attachments/${up.data.id}`);
     t.equal(sideways.status, 404);
     t.equal(JSON.parse(sideways.bytes.toString()).error.message, `attachment ${up.data.id} not found`);
+  });
+
+  t.test('attachments - an image gets a thumbnail, for members only', async (t) => {
+    const alice = h.as('alice');
+    const roomId = (await alice.post('/rooms', { name: 'photos', type: 'public' })).data.roomId as string;
+    const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toBuffer();
+    const up = await upload(h, 'alice', roomId, photo, { fileName: 'red.jpg' });
+    t.equal(up.status, 201);
+    t.equal(up.data.mimeType, 'image/jpeg');
+    t.equal(up.data.thumbnailUrl, `${up.data.url}/thumbnail`);
+    const thumb = await download(h, 'alice', up.data.thumbnailUrl);
+    t.equal(thumb.status, 200);
+    t.equal(thumb.headers.get('content-type'), 'image/webp');
+    t.match(await sharp(thumb.bytes).metadata(), { format: 'webp', width: 320, height: 240 }, 'at most 320 pixels a side, proportions kept');
+    t.equal((await download(h, 'bob', up.data.thumbnailUrl)).status, 404, 'a non-member gets no thumbnail either');
+
+    const pdf = await upload(h, 'alice', roomId, PDF_HEAD);
+    t.equal(pdf.data.thumbnailUrl, undefined, 'no thumbnail for a PDF');
+    t.equal((await download(h, 'alice', `${pdf.data.url}/thumbnail`)).status, 404);
+    const broken = await upload(h, 'alice', roomId, Buffer.concat([photo.subarray(0, 200), Buffer.alloc(5000)]), { fileName: 'broken.jpg' });
+    t.equal(broken.status, 201, 'an image that cannot be decoded is still stored');
+    t.equal(broken.data.thumbnailUrl, undefined);
   });
 }
