@@ -30,6 +30,9 @@ export async function main(): Promise<void> {
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
+  if (config.attachments.objects.adapter === 'disk') {
+    log.warn({ dir: config.attachments.objects.dir }, 'attachments are stored on this process\'s disk: other api processes cannot serve them; set S3_BUCKET_ATTACHMENTS to share them');
+  }
   if (config.bus.adapter === 'memory') {
     log.warn('the api runs alone on the in-process bus: messages sent here reach no persister or gateway; set NATS_URL or run `chat all`');
   }

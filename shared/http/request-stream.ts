@@ -1,5 +1,6 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { ChatError } from '../protocol/errors.ts';
+import type { RequestBody } from './route.ts';
 
 /** Bytes held before the socket is paused: enough to keep a disk or S3 write busy, small per upload. */
 const HIGH_WATER_BYTES = 256 * 1024;
@@ -16,7 +17,7 @@ const HIGH_WATER_BYTES = 256 * 1024;
  *
  * Must be made synchronously in the uWS handler (uWS delivers the body once, to `onData` set then).
  */
-export class RequestStream implements AsyncIterable<Uint8Array> {
+export class RequestStream implements RequestBody {
   /** Bytes received from the client so far. */
   received = 0;
   private readonly queue: Buffer[] = [];
