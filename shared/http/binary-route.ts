@@ -67,7 +67,7 @@ export function mountBinary(core: ServerCore, def: BinaryRouteDef<TSchema, TSche
  * answer goes out at once, saying `Connection: close` (a client closes once it read it), and the
  * connection stays up: uWS reads the rest of the body by its framing (Content-Length or chunks)
  * and the stream drops it, so nothing of it is kept or taken for a next request. A client that
- * never stops sending is cut by the idle timeout like any other.
+ * sends on regardless costs the reading of its bytes, never memory.
  */
 function answerEarly(ex: Exchange, body: RequestStream, reply: ErrorReply): number {
   body.detach();
