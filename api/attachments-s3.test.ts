@@ -1,6 +1,6 @@
 import t from 'tap';
 import { startApiHarness, type Client } from '../test/support/api-harness.ts';
-import { createS3Objects } from '../shared/objects/index.ts';
+import { createS3Objects } from '../shared/objects/s3-objects.ts';
 import { download, runAttachmentFlow, upload } from '../test/support/attachment-flow.ts';
 import { PDF_HEAD, pngOf } from '../test/support/attachment-files.ts';
 import { s3proxyJar, startS3Proxy } from '../test/support/s3proxy-server.ts';

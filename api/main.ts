@@ -17,7 +17,7 @@ export async function main(): Promise<void> {
   const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api', tier: 'api', nodeId: adapters.ids.nodeId });
   addDependencyChecks(server, adapters);
   const access = createStoreRoomAccess(store);
-  const attachments = attachmentStorage(config);
+  const attachments = await attachmentStorage(config);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,
     rooms: roomCommands(config, adapters),

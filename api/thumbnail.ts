@@ -1,4 +1,6 @@
-import sharp from 'sharp';
+/** sharp loads libvips, a native library: only once the first image arrives, not at every start. */
+let loading: Promise<SharpFactory> | undefined;
+type SharpFactory = typeof import('sharp');
 
 /** The longest side of a thumbnail, in pixels. */
 export const THUMBNAIL_SIZE = 320;
@@ -23,6 +25,7 @@ export function hasThumbnail(mime: string): boolean {
  * libuv's thread pool, off the event loop. Rejects for an image it cannot decode.
  */
 export async function makeThumbnail(image: Buffer): Promise<Buffer> {
+  const sharp = await (loading ??= import('sharp').then((m) => m.default as SharpFactory));
   return sharp(image, { limitInputPixels: MAX_INPUT_PIXELS, animated: false })
     .rotate()
     .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })

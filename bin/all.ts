@@ -47,7 +47,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     if (!flushed) log.warn({ pending }, 'serving before every recovered stream event was written to the store');
   }
   const apiAccess = createStoreRoomAccess(store);
-  const attachments = attachmentStorage(config);
+  const attachments = await attachmentStorage(config);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
     messages: messageCommands(config, adapters, apiAccess, log), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),

@@ -12,10 +12,10 @@ export interface AttachmentStorage {
  * The api's file storage. Not a readiness check: with the object store down, uploads and downloads
  * fail with `unavailable` while chat goes on, rather than the whole api leaving the balancer.
  */
-export function attachmentStorage(config: Config): AttachmentStorage {
+export async function attachmentStorage(config: Config): Promise<AttachmentStorage> {
   const cfg = config.attachments;
   return {
-    objects: createObjects(cfg.objects),
+    objects: await createObjects(cfg.objects),
     maxFileSize: cfg.maxFileSize,
     ...(cfg.objects.adapter === 's3' ? { presignTtlSec: cfg.objects.presignTtlSec } : {}),
   };
