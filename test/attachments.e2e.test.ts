@@ -6,6 +6,7 @@ import { TestClient } from './support/ws-client.ts';
 import { restClient } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
 import { pngOf } from './support/attachment-files.ts';
+import { s3proxyJar, startS3Proxy } from './support/s3proxy-server.ts';
 
 /**
  * Attachments as the embedded server serves them (`chat all`, a real process, default config: disk
@@ -60,4 +61,34 @@ t.test('attachments e2e - upload, send_message with it, new_message to members, 
   await stranger.arrayBuffer();
   const foreign = await sender.request({ type: 'send_message', roomId, content: 'x', attachments: [{ ...attachment, url: attachment.url.replace(roomId, 'elsewhere') }] });
   t.match(foreign, { type: 'error', code: 'bad_request' }, 'a frame may not point at another room\'s file');
+});
+
+t.test('attachments e2e - chat all with OBJECTS=s3 stores in the bucket and redirects downloads', async (t) => {
+  const found = await s3proxyJar();
+  if ('skip' in found) {
+    t.comment(found.skip);
+    return;
+  }
+  const s3 = await startS3Proxy(found.jar);
+  const s3srv = await startChatProcess({ env: s3.env });
+  t.teardown(async () => {
+    await s3srv.stop();
+    removeDir(s3srv.dataDir);
+    await s3.stop();
+  });
+  const alice = await devToken('alice');
+  const roomId = (await restClient(s3srv.http, alice)('POST', '/v1/chat/rooms', { name: 'bucket', type: 'private' })).body.data.roomId as string;
+  const bytes = pngOf(100_000);
+  const up = await fetch(`${s3srv.http}/v1/chat/rooms/${roomId}/attachments?fileName=b.png`, {
+    method: 'POST', headers: { authorization: `Bearer ${alice}` }, body: bytes,
+  });
+  const body = (await up.json()) as any;
+  t.equal(up.status, 201, JSON.stringify(body.error));
+  const attachment = body.data;
+  t.notOk(existsSync(join(s3srv.dataDir, 'attachments')), 'nothing on the process\'s disk');
+  const res = await fetch(`${s3srv.http}${attachment.url}`, { headers: { authorization: `Bearer ${alice}` }, redirect: 'manual' });
+  t.equal(res.status, 302);
+  t.equal(new URL(res.headers.get('location')!).origin, s3.endpoint, 'to the bucket');
+  const file = await fetch(res.headers.get('location')!);
+  t.ok(Buffer.from(await file.arrayBuffer()).equals(bytes), 'the bucket holds the bytes');
 });

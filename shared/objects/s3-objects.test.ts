@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import t from 'tap';
 import { createS3Objects } from './s3-objects.ts';
 import { runObjectsContract } from './objects.contract.ts';
@@ -22,6 +23,17 @@ if ('skip' in found) {
         credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
       });
     },
+  });
+
+  t.test('s3 objects - credentials from a frozen config (loadConfig freezes it) work', async (t) => {
+    const objects = createS3Objects(Object.freeze({
+      bucket: server.bucket, endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true,
+      credentials: Object.freeze({ accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey }),
+    }));
+    const put = await objects.put('frozen/x', Readable.from([Buffer.from('ok')]), { contentType: 'text/plain' }, { size: 2 });
+    t.equal(put.size, 2);
+    t.equal((await objects.head('frozen/x'))?.size, 2);
+    await objects.close();
   });
 
   t.test('s3 objects - an unreachable server is unavailable, a missing bucket too', async (t) => {

@@ -39,7 +39,8 @@ export function createS3Objects(cfg: S3ObjectsConfig): Objects {
     region: cfg.region,
     forcePathStyle: cfg.forcePathStyle,
     ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-    ...(cfg.credentials ? { credentials: cfg.credentials } : {}),
+    // a copy: the SDK marks the object it is given, and the config it comes from is frozen
+    ...(cfg.credentials ? { credentials: { accessKeyId: cfg.credentials.accessKeyId, secretAccessKey: cfg.credentials.secretAccessKey } } : {}),
     // checksums only where S3 demands them: S3-compatible servers do not all take the SDK's
     // default trailing checksums, and a presigned PUT would require the browser to send one
     requestChecksumCalculation: 'WHEN_REQUIRED',
