@@ -9,6 +9,7 @@ import type { RateLimiter, RateRule } from '../shared/rate-limit/index.ts';
 import type { HistoryReads } from './history-reads.ts';
 import type { AiConfig } from '../shared/config/index.ts';
 import type { AiAsker, Assistant } from '../shared/ai/index.ts';
+import type { Objects } from '../shared/objects/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -38,6 +39,11 @@ export interface ApiDeps {
    * either way (without it no URL may point at a private network and Web Push is off).
    */
   notify?: NotifyConfig;
+  /**
+   * Attachments: where files are stored, MAX_FILE_SIZE, and how long presigned URLs live (when the
+   * objects adapter offers them). Without it the attachment routes are not served.
+   */
+  attachments?: { objects: Objects; maxFileSize: number; presignTtlSec?: number };
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

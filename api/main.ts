@@ -1,6 +1,6 @@
 import { loadConfig } from '../shared/config/index.ts';
 import { createLogger, startTracing } from '../shared/telemetry/index.ts';
-import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
+import { addDependencyChecks, attachmentStorage, buildAdapters, messageCommands, roomCommands, onShutdown } from '../shared/runtime/index.ts';
 import { createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
@@ -17,6 +17,7 @@ export async function main(): Promise<void> {
   const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api', tier: 'api', nodeId: adapters.ids.nodeId });
   addDependencyChecks(server, adapters);
   const access = createStoreRoomAccess(store);
+  const attachments = await attachmentStorage(config);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,
     rooms: roomCommands(config, adapters),
@@ -26,13 +27,17 @@ export async function main(): Promise<void> {
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
     notify: config.notify,
+    attachments,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
   if (config.bus.adapter === 'nats' && config.presence.adapter === 'memory') {
     log.warn('presence is in this process\'s memory: the notifier sees no gateway\'s connections and takes every user for offline; set REDIS_URL');
   }
-    if (config.bus.adapter === 'memory') {
+  if (config.attachments.objects.adapter === 'disk') {
+    log.warn({ dir: config.attachments.objects.dir }, 'attachments are stored on this process\'s disk: other api processes cannot serve them; set S3_BUCKET_ATTACHMENTS to share them');
+  }
+  if (config.bus.adapter === 'memory') {
     log.warn('the api runs alone on the in-process bus: messages sent here reach no persister or gateway; set NATS_URL or run `chat all`');
   }
 
@@ -42,7 +47,7 @@ export async function main(): Promise<void> {
       server.stopListening();
       await api.stop();
       server.close();
-      await adapters.close();
+      await Promise.all([adapters.close(), attachments.objects.close()]);
       await tracing?.shutdown();
     },
   });

@@ -321,3 +321,47 @@ export const MeResult = Type.Object({
 export const JoinResult = Type.Object({ roomId: Type.String(), joined: Type.Literal(true), role: RoleSchema, memberCount: Type.Integer() });
 export const LeaveResult = Type.Object({ roomId: Type.String(), left: Type.Literal(true) });
 export const KickResult = Type.Object({ roomId: Type.String(), userId: Type.String(), removed: Type.Literal(true) });
+
+// ---- attachments
+
+export const AttachmentParams = Type.Object({ roomId: RoomId, attachmentId: Type.String({ pattern: '^[0-9a-f-]{36}$' }) });
+
+export const UploadQuery = Type.Object({
+  fileName: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'the file\'s name, shown and offered on download (a path keeps its last part)' })),
+});
+
+export const DownloadQuery = Type.Object({
+  token: Type.Optional(Type.String({ description: 'The bearer token, for `<img src>` and download links, which cannot send an Authorization header' })),
+});
+
+/** Seed 000's Attachment, as an upload answers it: what a message's `attachments` then carries. */
+export const UploadedAttachment = Type.Object({
+  id: Type.String(),
+  type: Type.Union([Type.Literal('image'), Type.Literal('file'), Type.Literal('audio'), Type.Literal('video')]),
+  url: Type.String({ description: 'where members download it: this server\'s path, relative to its origin' }),
+  thumbnailUrl: Type.Optional(Type.String()),
+  fileName: Type.String(),
+  fileSize: Type.Integer({ minimum: 0 }),
+  mimeType: Type.String({ description: 'decided from the file\'s bytes, not from what the uploader declared' }),
+}, { $id: 'UploadedAttachment' });
+
+export const DirectUploadParams = Type.Object({ roomId: RoomId, attachmentId: Type.String({ pattern: '^[0-9a-f-]{36}$' }) });
+
+export const DirectUploadBody = Type.Object({
+  fileSize: Type.Integer({ minimum: 1, description: 'the exact size of the file: the URL takes a PUT of this length only' }),
+});
+
+export const DirectUploadTicket = Type.Object({
+  attachmentId: Type.String(),
+  upload: Type.Object({
+    method: Type.Literal('PUT'),
+    url: Type.String({ description: 'PUT the file\'s bytes here, as they are' }),
+    headers: Type.Record(Type.String(), Type.String(), { description: 'headers the PUT must carry' }),
+    expiresAt: Type.String({ description: 'ISO 8601 time' }),
+  }),
+  completeUrl: Type.String({ description: 'POST here once the PUT succeeded' }),
+}, { $id: 'DirectUploadTicket' });
+
+export const CompleteUploadBody = Type.Object({
+  fileName: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+});

@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../shared/config/index.ts';
 import { createLogger, startTracing, type Logger } from '../shared/telemetry/index.ts';
-import { addDependencyChecks, buildAdapters, messageCommands, roomCommands, onShutdown, SHUTTING_DOWN, type Adapters } from '../shared/runtime/index.ts';
+import { addDependencyChecks, attachmentStorage, buildAdapters, messageCommands, roomCommands, onShutdown, SHUTTING_DOWN, type Adapters } from '../shared/runtime/index.ts';
 import { createCachedRoomAccess, createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
@@ -47,6 +47,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     if (!flushed) log.warn({ pending }, 'serving before every recovered stream event was written to the store');
   }
   const apiAccess = createStoreRoomAccess(store);
+  const attachments = await attachmentStorage(config);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
     messages: messageCommands(config, adapters, apiAccess, log), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
@@ -54,6 +55,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log.child({ tier: 'api' })), rateLimiter: adapters.rateLimiter },
     notify: config.notify,
+    attachments,
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({
@@ -75,7 +77,7 @@ export async function startAll(env: Record<string, string | undefined> = process
         const { pending } = await persister.flushAndStop();
         if (pending) log.warn({ pending }, 'stopped before every event was written');
         server.close();
-        await adapters.close();
+        await Promise.all([adapters.close(), attachments.objects.close()]);
       })();
       return stopped;
     },

@@ -2,6 +2,7 @@ import t from 'tap';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { startChatProcess, removeDir, type ChatProcess } from './support/chat-process.ts';
 
 /**
@@ -129,6 +130,45 @@ if (!existsSync(CHROMIUM) && process.env['CI'] !== 'true') {
     mkdirSync(ARTIFACTS, { recursive: true });
     await alice.screenshot({ path: join(ARTIFACTS, 'web-chat-alice.png') });
     await bob.screenshot({ path: join(ARTIFACTS, 'web-chat-bob.png') });
+  });
+
+  t.test('web page - attach an image and a file: the image shows inline, the file downloads', async (t) => {
+    const dan = await signIn('Dan');
+    await dan.getByTestId('new-room').click();
+    await dan.locator('input[name=room-name]').fill('Holiday photos');
+    await dan.getByTestId('create-room').getByRole('button', { name: 'Create' }).click();
+    await dan.getByTestId('room-title').filter({ hasText: 'Holiday photos' }).waitFor();
+    const erin = await signIn('Erin');
+    await erin.getByTestId('discover-room').filter({ hasText: 'Holiday photos' }).getByTestId('join').click();
+    await erin.getByTestId('room-title').filter({ hasText: 'Holiday photos' }).waitFor();
+
+    const photo = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 20, g: 120, b: 200 } } }).png().toBuffer();
+    const pdf = Buffer.from('%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n');
+    await dan.getByTestId('file-input').setInputFiles([
+      { name: 'beach.png', mimeType: 'image/png', buffer: photo },
+      { name: 'tickets.pdf', mimeType: 'application/pdf', buffer: pdf },
+    ]);
+    await dan.getByTestId('pending-attachment').nth(1).waitFor();
+    await send(dan, 'from the trip');
+
+    const seen = message(erin, 'from the trip');
+    const img = seen.getByTestId('attachment-image').locator('img');
+    await img.waitFor();
+    await t.resolves(erin.waitForFunction((el) => (el as unknown as { complete: boolean; naturalWidth: number }).complete && (el as unknown as { complete: boolean; naturalWidth: number }).naturalWidth > 0, await img.elementHandle()),
+      'the image loaded on erin\'s page');
+    t.equal(await img.evaluate((el) => (el as unknown as { complete: boolean; naturalWidth: number }).naturalWidth), 320, 'through its thumbnail');
+    const file = seen.getByTestId('attachment-file');
+    t.match(await file.textContent(), /tickets\.pdf/);
+    t.equal(await file.getAttribute('download'), 'tickets.pdf');
+    const href = await file.getAttribute('href');
+    const got = await fetch(`${srv.http}${href}`);
+    t.equal(got.status, 200, 'the link downloads for a member');
+    t.equal(got.headers.get('content-type'), 'application/pdf');
+    t.match(got.headers.get('content-disposition'), /^attachment;/);
+    t.ok(Buffer.from(await got.arrayBuffer()).equals(pdf));
+    t.same(pageErrors, [], 'no script error on either page');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await erin.screenshot({ path: join(ARTIFACTS, 'web-attachments-erin.png') });
   });
 
   t.test('web page - history loads on scroll, unread counts, a direct room with read receipts, edit, search and delete', async (t) => {

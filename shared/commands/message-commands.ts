@@ -9,7 +9,7 @@ import type { DurableEvent } from '../domain/events.ts';
 import type { Attachment, Message, MessageType } from '../domain/models.ts';
 import { roomIdOf, type RoomKey } from '../domain/room-key.ts';
 import { assertCanDelete, assertCanEdit, assertCanPin } from '../domain/permissions.ts';
-import { assertClientMessageType, checkContent, checkMetadata, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
+import { assertClientMessageType, checkAttachments, checkContent, checkMetadata, extractMentions, type MessageLimits } from '../domain/message-rules.ts';
 import { canonicalId } from '../domain/identity.ts';
 import { idTime, isId, type Snowflake } from '../ids/snowflake.ts';
 import type { RoomAccess } from './room-access.ts';
@@ -116,6 +116,7 @@ export class MessageCommands {
     assertClientMessageType(type);
     const content = checkContent(input.content, this.deps.limits, { attachments: input.attachments, type });
     checkMetadata(input.metadata, this.deps.limits);
+    checkAttachments(input.roomId, input.attachments);
     // named users as tokens name them (domain/identity.ts): `@ａｄｍｉｎ` mentions admin
     const mentioned = input.mentions?.map((id) => canonicalId(id, 'a mentioned user id'));
     const { key, room, member } = await this.guard.poster(who, input.roomId);

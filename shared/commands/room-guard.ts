@@ -3,6 +3,7 @@ import type { Room, RoomMember } from '../domain/models.ts';
 import { roomKey, type RoomKey } from '../domain/room-key.ts';
 import { assertCanPost, assertCanRead, assertCanReact, assertMember } from '../domain/permissions.ts';
 import type { RoomAccess } from './room-access.ts';
+import { ChatError } from '../protocol/errors.ts';
 
 /**
  * Who may do what in a room, for every frame and request that touches one: the message commands
@@ -35,6 +36,23 @@ export class RoomGuard {
   /** Sending: members who are not muted, in an active room, by role in announcement rooms. */
   async poster(who: Principal, roomId: string): Promise<{ key: RoomKey; room: Room; member: RoomMember }> {
     const { key, room, member } = await this.load(who, roomId);
+    assertCanPost(room, member);
+    return { key, room, member };
+  }
+
+  /**
+   * Attachments' files, read or uploaded: members only, and to anyone else (a non-member of a
+   * public room included) the room is as absent as one that does not exist, so file ids leak nothing.
+   */
+  async insider(who: Principal, roomId: string): Promise<{ key: RoomKey; room: Room; member: RoomMember }> {
+    const { key, room, member } = await this.load(who, roomId);
+    if (!member || member.isBanned) throw new ChatError('not_found', `room ${roomId} not found`);
+    return { key, room, member };
+  }
+
+  /** Uploading a file: an insider (else not_found) who may post. */
+  async uploader(who: Principal, roomId: string): Promise<{ key: RoomKey; room: Room; member: RoomMember }> {
+    const { key, room, member } = await this.insider(who, roomId);
     assertCanPost(room, member);
     return { key, room, member };
   }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { readEnv, ConfigError, type Rate, type VarSpec } from './env-schema.ts';
 
 /** The development signing secret; start refuses it when NODE_ENV=production. */
@@ -84,6 +85,11 @@ export const DEFAULTS = {
   pushTtlSec: 86_400,
   /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
   aiStreamFlushMs: 100,
+  /** Seed 000: MAX_FILE_SIZE=10485760. */
+  maxFileSizeBytes: 10 * 1024 * 1024,
+  s3Region: 'us-east-1',
+  /** Long enough for a slow upload of MAX_FILE_SIZE to start, short enough that a leaked URL soon stops working. */
+  s3PresignTtlSec: 300,
 } as const;
 
 export const AI_PROVIDER_CHOICES = ['openai', 'gemini', 'local'] as const;
@@ -179,6 +185,15 @@ export const ENV_SCHEMA = {
   VAPID_PRIVATE_KEY: { kind: 'string', doc: 'Web Push VAPID private key, base64url; never logged' },
   VAPID_SUBJECT: { kind: 'string', pattern: /^(mailto:|https:\/\/)\S+$/, doc: 'contact the push services see in the VAPID token (mailto: or https:)' },
   PUSH_TTL: { kind: 'int', default: DEFAULTS.pushTtlSec, min: 0, max: 2_419_200, doc: 'seconds a push service keeps a notification for an unreachable device' },
+  MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
+  OBJECTS: { kind: 'enum', values: ['disk', 's3'], doc: 'where attachments are stored (default: s3 when S3_BUCKET_ATTACHMENTS is set, else disk under DATA_DIR/attachments)' },
+  S3_BUCKET_ATTACHMENTS: { kind: 'string', doc: 'S3 bucket of attachments' },
+  S3_ENDPOINT: { kind: 'string', pattern: /^https?:\/\/\S+$/, doc: 'S3-compatible endpoint URL (default: AWS for S3_REGION)' },
+  S3_REGION: { kind: 'string', default: DEFAULTS.s3Region, doc: 'S3 region' },
+  S3_ACCESS_KEY_ID: { kind: 'string', doc: 'S3 access key (with S3_SECRET_ACCESS_KEY; unset: the AWS SDK\'s default credential chain)' },
+  S3_SECRET_ACCESS_KEY: { kind: 'string', doc: 'S3 secret key; never logged' },
+  S3_FORCE_PATH_STYLE: { kind: 'bool', default: false, doc: 'address the bucket in the path (most S3-compatible servers) rather than as a subdomain' },
+  S3_PRESIGN_TTL: { kind: 'int', default: DEFAULTS.s3PresignTtlSec, min: 10, max: 7 * 24 * 3600, doc: 'seconds a presigned upload or download URL stays valid' },
 
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
@@ -218,6 +233,7 @@ export interface Config {
   http: HttpConfig;
   history: HistoryConfig;
   ai: AiConfig;
+  attachments: AttachmentsConfig;
   notify: NotifyConfig;
 }
 
@@ -238,6 +254,18 @@ export interface NotifyConfig {
   vapid: { publicKey: string; privateKey: string; subject: string } | undefined;
   pushTtlSec: number;
 }
+
+/** Attachments: the largest upload and where files are stored (shared/objects). */
+export interface AttachmentsConfig {
+  maxFileSize: number;
+  objects: ObjectsConfig;
+}
+export type ObjectsConfig =
+  | { adapter: 'disk'; dir: string }
+  | {
+    adapter: 's3'; bucket: string; endpoint: string | undefined; region: string; forcePathStyle: boolean; presignTtlSec: number;
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
 
 /** The assistant (shared/ai): providers in fallback order and each one's section, limits, context sizes. */
 export interface AiConfig {
@@ -384,6 +412,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (v.VAPID_PUBLIC_KEY !== undefined && base64UrlBytes(v.VAPID_PUBLIC_KEY) !== 65) problems.push('VAPID_PUBLIC_KEY: expected an uncompressed P-256 public key (65 bytes), base64url, as `chat vapid` prints');
   if (v.VAPID_PRIVATE_KEY !== undefined && base64UrlBytes(v.VAPID_PRIVATE_KEY) !== 32) problems.push('VAPID_PRIVATE_KEY: expected a P-256 private key (32 bytes), base64url, as `chat vapid` prints');
   for (const cidr of v.NOTIFY_ALLOW_NETWORKS) if (!CIDR.test(cidr)) problems.push(`NOTIFY_ALLOW_NETWORKS: expected CIDRs such as 127.0.0.0/8, got "${cidr}"`);
+  const objectsAdapter = v.OBJECTS ?? (v.S3_BUCKET_ATTACHMENTS ? 's3' : 'disk');
+  if (objectsAdapter === 's3' && !v.S3_BUCKET_ATTACHMENTS) problems.push('S3_BUCKET_ATTACHMENTS: required when OBJECTS=s3');
+  if ((v.S3_ACCESS_KEY_ID === undefined) !== (v.S3_SECRET_ACCESS_KEY === undefined)) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -454,6 +485,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       roomContextMessages: v.AI_ROOM_CONTEXT_MESSAGES,
       summaryMessages: v.AI_SUMMARY_MESSAGES,
       streamFlushMs: v.AI_STREAM_FLUSH_MS,
+    },
+    attachments: {
+      maxFileSize: v.MAX_FILE_SIZE,
+      objects: objectsAdapter === 's3'
+        ? {
+          adapter: 's3', bucket: v.S3_BUCKET_ATTACHMENTS ?? '', endpoint: v.S3_ENDPOINT, region: v.S3_REGION,
+          forcePathStyle: v.S3_FORCE_PATH_STYLE, presignTtlSec: v.S3_PRESIGN_TTL,
+          ...(v.S3_ACCESS_KEY_ID !== undefined && v.S3_SECRET_ACCESS_KEY !== undefined
+            ? { credentials: { accessKeyId: v.S3_ACCESS_KEY_ID, secretAccessKey: v.S3_SECRET_ACCESS_KEY } } : {}),
+        }
+        : { adapter: 'disk', dir: join(v.DATA_DIR, 'attachments') },
     },
     notify: {
       collapseMs: v.NOTIFY_COLLAPSE_MS,

@@ -45,6 +45,24 @@ export function checkContent(content: string, limits: MessageLimits, opts: { att
   return content;
 }
 
+/** Where this server serves a room's attachments (the api's upload answers with these urls). */
+const SERVED_ATTACHMENT = /^\/v1\/chat\/rooms\/([^/?#]+)\/attachments\/([^/?#]+)$/;
+
+/**
+ * Attachments served by this server (their url is its own path) must be this room's, under their
+ * own id: a message must not send its readers to another room's files, which they cannot open and
+ * whose ids it would spread. Other urls (files elsewhere) are the client's business.
+ */
+export function checkAttachments(roomId: string, attachments: Attachment[] | undefined): void {
+  for (const a of attachments ?? []) {
+    if (!a.url.startsWith('/v1/chat/')) continue;
+    const m = SERVED_ATTACHMENT.exec(a.url);
+    if (!m || m[1] !== roomId || m[2] !== a.id) {
+      throw new ChatError('bad_request', `attachment ${a.id}: its url must be ${'/v1/chat/rooms/'}${roomId}/attachments/${a.id}, as its upload answered`);
+    }
+  }
+}
+
 const MENTION = /(?:^|[\s(])@([A-Za-z0-9_.\-]{1,64})/g;
 
 /** User ids mentioned as `@id` in the text, merged with explicit mentions, without duplicates. */

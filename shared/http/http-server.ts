@@ -13,7 +13,8 @@ import { InFlight } from './in-flight.ts';
 import { errorReply, JSON_TYPE, writeReply } from './reply.ts';
 import { mountRoute } from './rest-route.ts';
 import { RouteTable } from './route-table.ts';
-import type { AnyRouteDef, HeldRouteDef, RouteDef } from './route.ts';
+import type { AnyRouteDef, BinaryRouteDef, HeldRouteDef, RouteDef } from './route.ts';
+import { mountBinary } from './binary-route.ts';
 import type { ServerCore } from './server-core.ts';
 import { assertNativeUws } from './uws-native.ts';
 
@@ -33,6 +34,8 @@ export interface HttpServer {
   ): void;
   /** A route whose answer outlives its handler (a stream, a held poll): see HeldRouteDef. */
   held<Q extends TSchema = TObject<{}>, B extends TSchema = TUnknown>(def: HeldRouteDef<Q, B>): void;
+  /** A route whose request body or answer is bytes (uploads, downloads): see BinaryRouteDef. */
+  binary<P extends TSchema = TObject<{}>, Q extends TSchema = TObject<{}>>(def: BinaryRouteDef<P, Q>): void;
   /**
    * Answers a request no route handles (a refused WebSocket upgrade) with the error envelope,
    * CORS included, as routes do. The caller owns `res`: it was not aborted, nothing was written.
@@ -122,6 +125,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     },
     held(def) {
       mountHeld(core, def as unknown as HeldRouteDef<TSchema, TSchema>);
+    },
+    binary(def) {
+      mountBinary(core, def as unknown as BinaryRouteDef<TSchema, TSchema>);
     },
     writeError(res, origin, err) {
       const reply = errorReply(err);

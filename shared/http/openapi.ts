@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import { ERROR_CODES, errorMapping } from '../protocol/errors.ts';
+import { ERROR_CODES, errorMapping, type ErrorCode } from '../protocol/errors.ts';
 import type { RouteBase } from './route.ts';
 
 /** What the OpenAPI document needs to know about one route, of any kind. */
@@ -14,6 +14,10 @@ export interface DocRoute extends Omit<RouteBase<TSchema>, 'headers'> {
   contentType?: string;
   /** Whether failures answer with the error envelope (default: `envelope`). */
   errors?: boolean;
+  /** The request body is bytes of this type (an upload), not JSON. */
+  bodyContentType?: string;
+  /** Error codes the route may answer besides the usual ones. */
+  moreErrors?: ErrorCode[];
 }
 
 type Json = Record<string, unknown>;
@@ -77,10 +81,12 @@ function operation(route: DocRoute, components: Record<string, Json>): Json {
   };
   if (route.body) {
     op['requestBody'] = { required: true, content: { 'application/json': { schema: toJsonSchema(route.body, components) } } };
+  } else if (route.bodyContentType) {
+    op['requestBody'] = { required: true, content: { [route.bodyContentType]: { schema: { type: 'string', format: 'binary' } } } };
   }
   const success = route.response ? toJsonSchema(route.response, components) : {};
-  const content = route.contentType?.startsWith('text/')
-    ? { [route.contentType]: { schema: { type: 'string' } } }
+  const content = route.contentType !== undefined && route.contentType !== 'application/json'
+    ? { [route.contentType]: { schema: route.contentType.startsWith('text/') ? { type: 'string' } : { type: 'string', format: 'binary' } } }
     : {
         'application/json': {
           schema: route.envelope
@@ -105,6 +111,7 @@ function errorStatuses(route: DocRoute): number[] {
   const statuses = new Set<number>([errorMapping('internal').http]);
   if (route.params || route.query || route.body) statuses.add(errorMapping('bad_request').http);
   if (route.body) statuses.add(errorMapping('too_large').http);
+  for (const code of route.moreErrors ?? []) statuses.add(errorMapping(code).http);
   if (route.auth) {
     statuses.add(errorMapping('unauthorized').http);
     statuses.add(errorMapping('forbidden').http);

@@ -2,6 +2,8 @@ import type { Static, TSchema, TObject, TUnknown } from '@sinclair/typebox';
 import type { Principal } from '../auth/principal.ts';
 import type { HeaderList } from './reply.ts';
 import type { JsonText } from './json-text.ts';
+import type { Readable } from 'node:stream';
+import type { ErrorCode } from '../protocol/errors.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'del';
 
@@ -116,3 +118,57 @@ export interface HeldResponse {
   /** The error envelope, if nothing was written yet. */
   fail(err: unknown): void;
 }
+
+/**
+ * A route whose request body or answer is bytes rather than JSON: an upload streamed to storage,
+ * a file download (with ranges), a redirect to where the bytes are. It is authenticated, its
+ * params and query validated, its errors are the error envelope with CORS, counted and documented,
+ * like a REST route.
+ */
+export interface BinaryRouteDef<P extends TSchema = TObject<{}>, Q extends TSchema = TObject<{}>> extends RouteBase<Q> {
+  method: 'get' | 'post' | 'put';
+  params?: P;
+  /**
+   * `post`/`put`: the body is the bytes of this type (documentation only; the handler decides what
+   * they are), handed to the handler as a stream, refused past `maxBodyBytes`.
+   */
+  body?: { contentType: string; maxBodyBytes: number };
+  /** Also take the bearer token from `?token=` (an `<img src>` or a download link cannot send a header). */
+  tokenInQuery?: boolean;
+  /** For the OpenAPI document: a JSON answer is `{success:true, data}` with this `data`... */
+  response?: TSchema;
+  /** ...or a body of this content type. */
+  contentType?: string;
+  /** Success status, documented (default 200). */
+  status?: number;
+  /** Error codes the route answers besides the usual ones, for the document. */
+  errors?: ErrorCode[];
+  handler: (ctx: BinaryContext<Static<P>, Static<Q>>) => Promise<BinaryAnswer>;
+}
+
+export interface BinaryContext<P, Q> {
+  principal: Principal;
+  params: P;
+  query: Q;
+  headers: RequestHeaders;
+  /** The request body of a `post`/`put` route (see BinaryRouteDef.body). */
+  body: RequestBody | undefined;
+}
+
+/** A streamed request body: see RequestStream. */
+export interface RequestBody extends AsyncIterable<Uint8Array> {
+  readonly declaredLength: number | undefined;
+  readonly received: number;
+  setLimit(limit: number): void;
+  peek(n: number): Promise<Buffer>;
+}
+
+export type BinaryAnswer =
+  /** The `{success:true, data}` envelope. */
+  | { kind: 'json'; status: number; data: unknown; headers?: HeaderList }
+  /**
+   * Bytes: `size` of them from `body` (which the server destroys if the client goes away), or no
+   * body (304, 416). The server writes Content-Length; `headers` are the rest.
+   */
+  | { kind: 'bytes'; status: number; headers: HeaderList; size: number; body?: Readable }
+  | { kind: 'redirect'; status: 302 | 303 | 307; location: string; headers?: HeaderList };

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'timeout',
   'internal',
   'moderated',
+  'unsupported_type',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -47,6 +48,8 @@ export function errorMapping(code: ErrorCode): ErrorMapping {
     case 'internal': return { http: 500, close: 4500, retryable: true };
     // a room with moderationLevel strict refused the content; sending it again is refused again
     case 'moderated': return { http: 422, close: 4422, retryable: false };
+    // an upload whose bytes are of a type the room does not take (judged by its content, not its claim)
+    case 'unsupported_type': return { http: 415, close: 4415, retryable: false };
     default: {
       const never: never = code;
       throw new Error(`unmapped error code ${String(never)}`);

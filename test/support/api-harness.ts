@@ -12,6 +12,7 @@ import { Snowflake } from '../../shared/ids/index.ts';
 import { silentLogger } from '../../shared/telemetry/index.ts';
 import { startApi } from '../../api/start.ts';
 import { createAssistant } from '../../shared/ai/index.ts';
+import type { AttachmentStorage } from '../../shared/runtime/index.ts';
 
 /**
  * A real api over HTTP for tests: `:memory:` SQLite, the in-process bus with a small persister
@@ -56,7 +57,11 @@ export interface Client {
   raw(method: string, path: string, text: string): Promise<Reply>;
 }
 
-export async function startApiHarness(opts: { ratePerSecond?: number; burst?: number; aiEnv?: Record<string, string> } = {}): Promise<ApiHarness> {
+export async function startApiHarness(opts: {
+  ratePerSecond?: number; burst?: number; aiEnv?: Record<string, string>;
+  /** Serves the attachment routes over this storage (the caller closes its objects). */
+  attachments?: AttachmentStorage;
+} = {}): Promise<ApiHarness> {
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: SECRET, DEFAULT_TENANT: 'acme', MAX_MESSAGE_LENGTH: String(MAX_MESSAGE_LENGTH),
     HTTP_BODY_LIMIT_BYTES: String(64 * 1024), LOG_LEVEL: 'silent', ...opts.aiEnv,
@@ -81,6 +86,7 @@ export async function startApiHarness(opts: { ratePerSecond?: number; burst?: nu
     server, auth: config.auth, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log,
     // the AI workers run when the test configures the assistant
     ...(opts.aiEnv ? { ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter } } : {}),
+    ...(opts.attachments ? { attachments: opts.attachments } : {}),
   });
   const persister = bus.consume({ durable: 'test', maxBatch: 500, maxWaitMs: 20 }, async (batch) => {
     await store.applyEvents(batch.map((d) => decodeMsgpack(d.data) as DurableEvent));

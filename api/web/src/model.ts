@@ -4,6 +4,8 @@ import {
 } from '../../../shared/client/index.ts';
 import type { Session } from './session.ts';
 
+export type Attachment = Message['attachments'][number];
+
 export interface Timeline {
   /** Oldest first. */
   messages: Message[];
@@ -189,9 +191,40 @@ export class ChatModel {
     }
   }
 
-  async send(roomId: string, content: string, replyTo: string | undefined): Promise<void> {
+  async send(roomId: string, content: string, replyTo: string | undefined, attachments: Attachment[] = []): Promise<void> {
     this.client.typing(roomId, false);
-    await this.run(this.client.send(roomId, content, replyTo ? { replyTo } : {}));
+    await this.run(this.client.send(roomId, content, {
+      ...(replyTo ? { replyTo } : {}),
+      ...(attachments.length ? { attachments, messageType: attachments.every((a) => a.type === 'image') ? 'image' : 'file' } : {}),
+    }));
+  }
+
+  /**
+   * Uploads a file to the room (its bytes as the body, streamed by the browser) and resolves with
+   * the attachment to send; undefined when the server refused it (the reason is flashed).
+   */
+  async upload(roomId: string, file: File): Promise<Attachment | undefined> {
+    try {
+      const res = await fetch(`/v1/chat/rooms/${encodeURIComponent(roomId)}/attachments?fileName=${encodeURIComponent(file.name)}`, {
+        method: 'POST', headers: { authorization: `Bearer ${this.session.token}`, 'content-type': 'application/octet-stream' }, body: file,
+      });
+      const body = (await res.json()) as { success: boolean; data?: Attachment; error?: { code: string; message: string } };
+      if (!body.success || !body.data) throw new ChatClientError(body.error?.code ?? 'internal', body.error?.message ?? `HTTP ${res.status}`);
+      return body.data;
+    } catch (err) {
+      this.flash(`${file.name}: ${describe(err)}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Where the page may load an attachment from: this server's own files, with the token in the
+   * query (an <img> or a link cannot send a header); undefined for anything else, so a message
+   * can never make the page load another site or a javascript: URL.
+   */
+  fileUrl(url: string | undefined): string | undefined {
+    if (!url || !/^\/v1\/chat\/rooms\/[A-Za-z0-9_-]+\/attachments\/[0-9a-f-]+(\/thumbnail)?$/.test(url)) return undefined;
+    return `${url}?token=${encodeURIComponent(this.session.token)}`;
   }
 
   edit(roomId: string, messageId: string, content: string): Promise<void> {

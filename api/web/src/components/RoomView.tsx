@@ -1,5 +1,5 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { ChatModel } from '../model.ts';
+import type { Attachment, ChatModel } from '../model.ts';
 import type { Message } from '../../../../shared/client/index.ts';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉'];
@@ -159,6 +159,9 @@ function MessageItem({ m, model, prev, replied, receipt, onReply, onEdit }: {
       {m.isDeleted
         ? <div class="content deleted" data-testid="message-content"><em>message deleted</em></div>
         : <div class="content" data-testid="message-content">{m.content}{m.isEdited && <span class="muted small"> (edited)</span>}</div>}
+      {!m.isDeleted && m.attachments.length > 0 && (
+        <div class="attachments">{m.attachments.map((a) => <AttachmentView key={a.id} a={a} model={model} />)}</div>
+      )}
       {Object.keys(m.reactions).length > 0 && (
         <div class="reactions">
           {Object.entries(m.reactions).map(([emoji, users]) => (
@@ -184,10 +187,38 @@ function MessageItem({ m, model, prev, replied, receipt, onReply, onEdit }: {
   );
 }
 
+/** Images shown inline (their thumbnail, a link to the whole image), anything else a download link. */
+function AttachmentView({ a, model }: { a: Attachment; model: ChatModel }) {
+  const href = model.fileUrl(a.url);
+  const name = a.fileName ?? 'file';
+  if (!href) return <span class="attachment muted small" data-testid="attachment-elsewhere">📎 {name}</span>;
+  if (a.type === 'image') {
+    return (
+      <a class="attachment image" href={href} target="_blank" rel="noopener noreferrer" data-testid="attachment-image">
+        <img src={model.fileUrl(a.thumbnailUrl) ?? href} alt={name} loading="lazy" />
+      </a>
+    );
+  }
+  return (
+    <a class="attachment file" href={href} download={name} data-testid="attachment-file">
+      📎 {name}{a.fileSize !== undefined && <span class="muted small"> ({formatSize(a.fileSize)})</span>}
+    </a>
+  );
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
 function Composer({ model, roomId, replyTo, editing, onDone }: {
   model: ChatModel; roomId: string; replyTo: Message | undefined; editing: Message | undefined; onDone(): void;
 }) {
   const [text, setText] = useState('');
+  const [files, setFiles] = useState<Attachment[]>([]);
+  const [uploading, setUploading] = useState(0);
+  const picker = useRef<HTMLInputElement>(null);
   const typingSentAt = useRef(0);
   const idle = useRef<ReturnType<typeof setTimeout> | undefined>();
   const input = useRef<HTMLTextAreaElement>(null);
@@ -215,14 +246,27 @@ function Composer({ model, roomId, replyTo, editing, onDone }: {
     idle.current = setTimeout(stopTyping, TYPING_IDLE_MS);
     if (!value) stopTyping();
   };
+  const attach = async (chosen: FileList | null) => {
+    const list = [...(chosen ?? [])];
+    if (picker.current) picker.current.value = '';
+    setUploading((n) => n + list.length);
+    for (const file of list) {
+      const uploaded = await model.upload(roomId, file);
+      setUploading((n) => n - 1);
+      if (uploaded) setFiles((f) => [...f, uploaded]);
+    }
+  };
   const submit = async () => {
     const content = text.trim();
-    if (!content) return;
+    if (uploading > 0) return;
+    if (!content && (editing || files.length === 0)) return;
+    const attachments = files;
     setText('');
+    setFiles([]);
     clearTimeout(idle.current);
     typingSentAt.current = 0;
     if (editing) await model.edit(roomId, editing.messageId, content);
-    else await model.send(roomId, content, replyTo?.messageId);
+    else await model.send(roomId, content, replyTo?.messageId, attachments);
     onDone();
   };
 
@@ -234,14 +278,31 @@ function Composer({ model, roomId, replyTo, editing, onDone }: {
           <button type="button" class="link" onClick={() => { setText(''); onDone(); }}>Cancel</button>
         </div>
       )}
+      {(files.length > 0 || uploading > 0) && (
+        <div class="composer-files" data-testid="composer-files">
+          {files.map((f) => (
+            <span key={f.id} class="chip" data-testid="pending-attachment">
+              📎 {f.fileName}
+              <button type="button" class="link" title="Remove" onClick={() => setFiles((all) => all.filter((x) => x.id !== f.id))}>×</button>
+            </span>
+          ))}
+          {uploading > 0 && <span class="muted small" data-testid="uploading">uploading {uploading}…</span>}
+        </div>
+      )}
       <div class="composer-row">
+        {!editing && (
+          <>
+            <input ref={picker} type="file" multiple hidden data-testid="file-input" onChange={(e) => void attach((e.target as HTMLInputElement).files)} />
+            <button type="button" title="Attach files" data-testid="attach" onClick={() => picker.current?.click()}>📎</button>
+          </>
+        )}
         <textarea ref={input} rows={1} value={text} placeholder="Write a message" data-testid="composer-input" maxLength={5000}
           onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void submit(); }
             if (e.key === 'Escape') { setText(''); onDone(); }
           }} />
-        <button type="submit" data-testid="send">{editing ? 'Save' : 'Send'}</button>
+        <button type="submit" data-testid="send" disabled={uploading > 0}>{editing ? 'Save' : 'Send'}</button>
       </div>
     </form>
   );
