@@ -1,7 +1,7 @@
 import t from 'tap';
 import { subjects } from '../shared/bus/bus.ts';
 import { decodeMsgpack } from '../shared/protocol/codec.ts';
-import { historyOf, startApiHarness } from '../test/support/api-harness.ts';
+import { eventually, historyOf, startApiHarness } from '../test/support/api-harness.ts';
 import { roomKey } from '../shared/domain/index.ts';
 
 const h = await startApiHarness();
@@ -36,8 +36,12 @@ t.test('api - search - finds messages in your rooms, or in one room you may read
   await alice.post(`/rooms/${pub}/messages`, { content: 'unrelated chatter' });
   await historyOf(alice, priv, 1);
   await historyOf(alice, pub, 2);
-
-  const mine = await alice.get('/search?q=deployment');
+  // history shows a message from the live window at once; search reads the store, a persister
+  // batch later
+  const mine = await eventually(async () => {
+    const r = await alice.get('/search?q=deployment');
+    return r.data?.messages?.length === 2 ? r : undefined;
+  }, 'both deployment messages searchable');
   t.equal(mine.status, 200);
   t.equal(mine.data.query, 'deployment');
   t.same(mine.data.messages.map((m: any) => m.content).sort(), ['public deployment notes', 'the deployment pipeline is green']);
