@@ -217,7 +217,8 @@ if (!existsSync(CHROMIUM) && process.env['CI'] !== 'true') {
     await ping.getByTestId('edit').click();
     // the composer takes the message's text once edit mode renders; filling before that lost the
     // new text to it (the edit then went out unchanged)
-    await carol.waitForFunction(`document.querySelector('[data-testid=composer-input]')?.value === 'ping dave'`);
+    // (runs in the page: the test's TypeScript has no DOM types, and the page's CSP forbids a string)
+    await carol.waitForFunction(() => (globalThis as any).document.querySelector('[data-testid=composer-input]')?.value === 'ping dave');
     await carol.getByTestId('composer-input').fill('ping dave, edited');
     await carol.getByTestId('composer-input').press('Enter');
     await dave.getByTestId('message-content').filter({ hasText: 'ping dave, edited' }).filter({ hasText: '(edited)' }).waitFor();
