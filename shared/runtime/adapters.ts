@@ -3,7 +3,7 @@ import { createStore, type Store } from '../store/index.ts';
 import { createBus, type Bus } from '../bus/index.ts';
 import { createPresence, type Presence } from '../presence/index.ts';
 import { createRateLimiter, type RateLimiter } from '../rate-limit/index.ts';
-import { createAuthenticator, type Authenticator } from '../auth/index.ts';
+import { createApiKeyVerifier, createAuthenticator, type ApiKeyVerifier, type Authenticator } from '../auth/index.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
 import { claimNodeId, LeasedSnowflake } from '../ids/index.ts';
 import { MessageCommands, RoomCommands, type RoomAccess } from '../commands/index.ts';
@@ -17,6 +17,8 @@ export interface Adapters {
   presence: Presence;
   rateLimiter: RateLimiter;
   authenticator: Authenticator;
+  /** Tenant API keys, checked against the store. */
+  apiKeys: ApiKeyVerifier;
   ids: Snowflake;
   close(): Promise<void>;
 }
@@ -33,7 +35,7 @@ export async function buildAdapters(config: Config, log: Logger): Promise<Adapte
   exitOnLostNodeId(lease, log);
   const ids = new LeasedSnowflake(lease);
   return {
-    store, bus, presence, rateLimiter, authenticator, ids,
+    store, bus, presence, rateLimiter, authenticator, apiKeys: createApiKeyVerifier(store), ids,
     async close() {
       await lease.release();
       await bus.close();
