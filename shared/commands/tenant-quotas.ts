@@ -1,5 +1,8 @@
 import type { TenantQuotas, TenantRecord } from '../domain/tenants.ts';
 import { QUOTA_NAMES } from '../domain/tenants.ts';
+import { ChatError } from '../protocol/errors.ts';
+import { metrics } from '../telemetry/metrics.ts';
+import type { RateLimiter } from '../rate-limit/rate-limit.ts';
 
 /** The quotas in force for a tenant: its own where it set them, else the deployment's defaults. */
 export function effectiveQuotas(defaults: TenantQuotas, record: Pick<TenantRecord, 'quotas'> | undefined): TenantQuotas {
@@ -30,7 +33,14 @@ export class TenantQuotaReader {
   readonly #ttlMs: number;
   readonly #now: () => number;
 
-  constructor(defaults: TenantQuotas, source: TenantQuotaSource | undefined, opts: { ttlMs?: number; now?: () => number } = {}) {
+  readonly #labels: ReadonlySet<string>;
+
+  /** `metricLabels`: the tenants counted under their own name in chat_quota_refusals_total; the others are "other". */
+  constructor(
+    defaults: TenantQuotas, source: TenantQuotaSource | undefined,
+    opts: { ttlMs?: number; now?: () => number; metricLabels?: readonly string[] } = {},
+  ) {
+    this.#labels = new Set(opts.metricLabels ?? []);
     this.#defaults = defaults;
     this.#source = source;
     this.#ttlMs = opts.ttlMs ?? QUOTA_CACHE_MS;
@@ -48,5 +58,32 @@ export class TenantQuotaReader {
     if (this.#cache.size >= CACHE_MAX) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(tenant, { at: now, quotas });
     return quotas;
+  }
+
+  /** The tenant as a metric label: bounded by TENANT_METRIC_LABELS, whatever the number of tenants. */
+  label(tenant: string): string {
+    return this.#labels.has(tenant) ? tenant : 'other';
+  }
+
+  /** The error of a count over its quota (rooms, members per room), counted. */
+  exceeded(tenant: string, quota: 'rooms' | 'membersPerRoom', limit: number, what: string): ChatError {
+    metrics.quotaRefusals.inc({ tenant: this.label(tenant), quota });
+    return new ChatError('quota_exceeded', `tenant quota ${quota} exceeded: ${what} (limit ${limit})`, { details: { quota, limit } });
+  }
+
+  /**
+   * Takes one from the tenant's bucket of a rate quota, `limit` per `perSec` seconds with a burst of
+   * `burst`; rate_limited naming the quota when it is spent. A quota of 0 is unlimited.
+   */
+  async takeRate(limiter: RateLimiter, tenant: string, quota: 'messagesPerSecond' | 'aiRequestsPerMinute', key: string): Promise<void> {
+    const limit = (await this.of(tenant))[quota];
+    if (limit <= 0) return;
+    const rule = quota === 'messagesPerSecond' ? { perSecond: limit, burst: limit * 2 } : { perSecond: limit / 60, burst: limit };
+    const taken = await limiter.take(key, rule);
+    if (taken.allowed) return;
+    metrics.quotaRefusals.inc({ tenant: this.label(tenant), quota });
+    const retryAfterMs = Math.ceil(taken.retryAfterMs);
+    const unit = quota === 'messagesPerSecond' ? '/s' : '/min';
+    throw new ChatError('rate_limited', `tenant quota ${quota} exceeded (${limit}${unit}); retry in ${retryAfterMs} ms`, { details: { quota, limit, retryAfterMs } });
   }
 }

@@ -6,7 +6,7 @@ import { createRateLimiter, type RateLimiter } from '../rate-limit/index.ts';
 import { createApiKeyVerifier, createAuthenticator, type ApiKeyVerifier, type Authenticator } from '../auth/index.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
 import { claimNodeId, LeasedSnowflake } from '../ids/index.ts';
-import { MessageCommands, RoomCommands, type RoomAccess } from '../commands/index.ts';
+import { MessageCommands, RoomCommands, TenantQuotaReader, type RoomAccess } from '../commands/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { exitOnLostNodeId } from './shutdown.ts';
 
@@ -54,6 +54,7 @@ export function messageCommands(config: Config, a: Adapters, access: RoomAccess,
     tenantRate: config.rateLimit.tenantPerSecond > 0
       ? { perSecond: config.rateLimit.tenantPerSecond, burst: config.rateLimit.tenantPerSecond * 2 }
       : undefined,
+    quotas: tenantQuotas(config, a),
     coalesceReadMs: config.rateLimit.coalesceReadMs,
     onHeldError: (err) => log?.warn({ err }, 'a held read mark was not stored'),
   });
@@ -64,5 +65,11 @@ export function roomCommands(config: Config, a: Adapters): RoomCommands {
   return new RoomCommands({
     bus: a.bus, store: a.store, presence: a.presence, ids: a.ids,
     rates: { limiter: a.rateLimiter, create: roomCreate, membership, admin: roomAdmin },
+    quotas: tenantQuotas(config, a),
   });
+}
+
+/** The tenants' quotas (their own, else TENANT_* defaults), read through a short cache. */
+export function tenantQuotas(config: Config, a: Pick<Adapters, 'store'>): TenantQuotaReader {
+  return new TenantQuotaReader(config.tenants.defaultQuotas, a.store, { metricLabels: config.tenants.metricLabels });
 }

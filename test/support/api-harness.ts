@@ -4,7 +4,7 @@ import { createSqliteStore, type Store } from '../../shared/store/index.ts';
 import { createMemoryBus, type Bus } from '../../shared/bus/index.ts';
 import { createMemoryPresence, type Presence } from '../../shared/presence/index.ts';
 import { createMemoryRateLimiter } from '../../shared/rate-limit/index.ts';
-import { MessageCommands, RoomCommands, RoomGuard, createStoreRoomAccess } from '../../shared/commands/index.ts';
+import { MessageCommands, RoomCommands, RoomGuard, TenantQuotaReader, createStoreRoomAccess } from '../../shared/commands/index.ts';
 import { createHttpServer, type HttpServer } from '../../shared/http/index.ts';
 import { decodeMsgpack } from '../../shared/protocol/index.ts';
 import type { DurableEvent } from '../../shared/domain/index.ts';
@@ -81,13 +81,14 @@ export async function startApiHarness(opts: {
   const rateLimiter = createMemoryRateLimiter();
   const authenticator = await createAuthenticator(config.auth);
   const ids = new Snowflake(1);
-  const rooms = new RoomCommands({ bus, store, presence, ids });
+  const quotas = new TenantQuotaReader(config.tenants.defaultQuotas, store, { metricLabels: config.tenants.metricLabels });
+  const rooms = new RoomCommands({ bus, store, presence, ids, quotas });
   const access = createStoreRoomAccess(store);
   const messages = new MessageCommands({
     bus, store, presence, ids, access, rateLimiter,
     limits: { maxMessageLength: config.limits.maxMessageLength },
     userRate: { perSecond: opts.ratePerSecond ?? 10_000, burst: opts.burst ?? 10_000 },
-    tenantRate: undefined,
+    tenantRate: undefined, quotas,
   });
   const server = createHttpServer({ http: config.http, log, authenticator, apiKeys: createApiKeyVerifier(store), checkResponses: true });
   const api = await startApi({
