@@ -69,7 +69,11 @@ export function roomCommands(config: Config, a: Adapters): RoomCommands {
   });
 }
 
-/** The tenants' quotas (their own, else TENANT_* defaults), read through a short cache. */
+const quotaReaders = new WeakMap<object, TenantQuotaReader>();
+
+/** The tenants' quotas (their own, else TENANT_* defaults), read through a short cache one per store, shared by the commands. */
 export function tenantQuotas(config: Config, a: Pick<Adapters, 'store'>): TenantQuotaReader {
-  return new TenantQuotaReader(config.tenants.defaultQuotas, a.store, { metricLabels: config.tenants.metricLabels });
+  let reader = quotaReaders.get(a.store);
+  if (!reader) quotaReaders.set(a.store, (reader = new TenantQuotaReader(config.tenants.defaultQuotas, a.store, { metricLabels: config.tenants.metricLabels })));
+  return reader;
 }
