@@ -1,4 +1,4 @@
-import type { AuthConfig, HistoryConfig, NotifyConfig } from '../shared/config/index.ts';
+import type { AuthConfig, HistoryConfig, NotifyConfig, TenantsConfig } from '../shared/config/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
@@ -44,6 +44,8 @@ export interface ApiDeps {
    * objects adapter offers them). Without it the attachment routes are not served.
    */
   attachments?: { objects: Objects; maxFileSize: number; presignTtlSec?: number };
+  /** Tenants' default quotas (TENANT_*); without it every default is 0 (unlimited). */
+  tenants?: TenantsConfig;
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

@@ -14,7 +14,7 @@ export async function main(): Promise<void> {
   const adapters = await buildAdapters(config, log);
   const { store, bus, presence } = adapters;
 
-  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc api', tier: 'api', nodeId: adapters.ids.nodeId });
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, apiKeys: adapters.apiKeys, title: 'chat-svc api', tier: 'api', nodeId: adapters.ids.nodeId });
   addDependencyChecks(server, adapters);
   const access = createStoreRoomAccess(store);
   const attachments = await attachmentStorage(config);
@@ -26,7 +26,7 @@ export async function main(): Promise<void> {
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
-    notify: config.notify,
+    notify: config.notify, tenants: config.tenants,
     attachments,
   });
   const port = await server.listen(config.host, config.port);

@@ -18,8 +18,10 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { pushRoutes } from './routes/push-subscriptions.ts';
 import { startNotifications, type Notifier } from './notify/index.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
+import { tenantRoutes } from './routes/tenants.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
+import { TenantQuotaReader } from '../shared/commands/index.ts';
 import type { Message } from '../shared/domain/index.ts';
 
 export type { ApiDeps } from './deps.ts';
@@ -46,10 +48,11 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const routeDeps = { ...deps, reads, asking };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes, attachmentRoutes,
-    notificationPrefsRoutes, webhookRoutes, pushRoutes,
+    notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes,
   ]) register(routeDeps);
   // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
   const workers: AiWorkers | undefined = deps.ai && startAiWorkers({
+    ...(deps.tenants ? { quotas: new TenantQuotaReader(deps.tenants.defaultQuotas, deps.store, { metricLabels: deps.tenants.metricLabels }) } : {}),
     bus: deps.bus, store: deps.store, rateLimiter: deps.ai.rateLimiter, assistant: deps.ai.assistant, ai: deps.ai.config,
     postAnswer: (input) => deps.messages.postAiAnswer(input), log: deps.log.child({ part: 'ai' }),
     history: async (roomId, q) => (await reads.windows.history(roomId, q)).map((item) => JSON.parse(item.json) as Message),

@@ -35,7 +35,7 @@ export async function startAll(env: Record<string, string | undefined> = process
   log ??= createLogger(config.logLevel, { service: 'chat-svc', tier: 'all' });
   const adapters = await buildAdapters(config, log);
   const { store, bus } = adapters;
-  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, title: 'chat-svc', tier: 'all', nodeId: adapters.ids.nodeId });
+  const server = createHttpServer({ http: config.http, log, authenticator: adapters.authenticator, apiKeys: adapters.apiKeys, title: 'chat-svc', tier: 'all', nodeId: adapters.ids.nodeId });
   addDependencyChecks(server, adapters);
 
   const rooms = roomCommands(config, adapters);
@@ -54,7 +54,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     history: config.history,
     ...(config.rateLimit.presence ? { presenceRate: { limiter: adapters.rateLimiter, rule: config.rateLimit.presence } } : {}),
     ai: { config: config.ai, assistant: createAssistant(config.ai, log.child({ tier: 'api' })), rateLimiter: adapters.rateLimiter },
-    notify: config.notify,
+    notify: config.notify, tenants: config.tenants,
     attachments,
   });
   const access = createCachedRoomAccess(store);

@@ -8,11 +8,11 @@ import { AddressGuard, newWebhookSecret, secretHint } from '../notify/index.ts';
 
 /** Webhooks one owner (a user, or the tenant) may have. */
 export const WEBHOOKS_MAX = 10;
-/** The token role that may manage the tenant's webhooks. */
-export const TENANT_ADMIN_ROLE = 'admin';
+/** The token roles that may manage the tenant's webhooks (the tenant admin API's). */
+export const TENANT_ADMIN_ROLES = ['admin', 'tenant_admin'];
 
 const Scope = Type.Union([Type.Literal('user'), Type.Literal('tenant')], {
-  description: "user: your notifications; tenant: every user's of your tenant (tokens with the admin role)",
+  description: "user: your notifications; tenant: every user's of your tenant (tokens with the admin or tenant_admin role)",
 });
 
 const WebhookSchema = Type.Object({
@@ -45,7 +45,7 @@ function view(w: StoredWebhook): Record<string, unknown> & { webhookId: string }
 }
 
 function isTenantAdmin(p: Principal): boolean {
-  return p.roles.includes(TENANT_ADMIN_ROLE);
+  return TENANT_ADMIN_ROLES.some((r) => p.roles.includes(r));
 }
 
 export function webhookRoutes({ server, store, notify }: ApiDeps): void {
@@ -71,7 +71,7 @@ export function webhookRoutes({ server, store, notify }: ApiDeps): void {
     response: CreatedWebhookSchema,
     handler: async ({ principal, body }) => {
       const scope: WebhookScope = body.scope ?? 'user';
-      if (scope === 'tenant' && !isTenantAdmin(principal)) throw new ChatError('forbidden', `only tokens with the ${TENANT_ADMIN_ROLE} role manage the tenant's webhooks`);
+      if (scope === 'tenant' && !isTenantAdmin(principal)) throw new ChatError('forbidden', `only tokens with the ${TENANT_ADMIN_ROLES.join(' or ')} role manage the tenant's webhooks`);
       const url = await guard.checkUrl(body.url, 'url');
       const userId = scope === 'user' ? principal.userId : '';
       if ((await store.listWebhooks(principal.tenant, webhookOwner(scope, userId))).length >= WEBHOOKS_MAX) {

@@ -57,7 +57,14 @@ export function createAiAsker(bus: Bus, waitMs: number): AiAsker {
               return finish(undefined, answer);
             }
             case 'error':
-              return finish(new ChatError(knownCode(reply.code), reply.message, reply.retryAfterMs !== undefined ? { details: { retryAfterMs: reply.retryAfterMs } } : undefined));
+            {
+              const details = {
+                ...(reply.retryAfterMs !== undefined ? { retryAfterMs: reply.retryAfterMs } : {}),
+                ...(typeof reply.quota === 'string' ? { quota: reply.quota } : {}),
+                ...(typeof reply.limit === 'number' ? { limit: reply.limit } : {}),
+              };
+              return finish(new ChatError(knownCode(reply.code), reply.message, Object.keys(details).length ? { details } : undefined));
+            }
             default: {
               const never: never = reply;
               return finish(new ChatError('internal', `unknown AI reply ${JSON.stringify(never)}`));

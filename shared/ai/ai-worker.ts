@@ -1,3 +1,4 @@
+import type { TenantQuotaReader } from '../commands/tenant-quotas.ts';
 import { randomUUID } from 'node:crypto';
 import { subjects, type Bus, type Subscription } from '../bus/bus.ts';
 import type { AiConfig } from '../config/config.ts';
@@ -27,6 +28,8 @@ export interface AiWorkerDeps {
   /** Stores a finished answer in its room through the stream (MessageCommands.postAiAnswer). */
   postAnswer(input: { room: RoomKey; roomId: string; requestId: string; replyTo: string; content: string; metadata: Record<string, unknown> }): Promise<Message>;
   ai: Pick<AiConfig, 'userRate' | 'tenantRate' | 'contextTtlMs' | 'contextTurns' | 'roomContextMessages' | 'summaryMessages' | 'streamFlushMs'>;
+  /** The tenants' own aiRequestsPerMinute quotas (AI_TENANT_RATE_LIMIT_PER_MINUTE their default); `ai.tenantRate` is unused with it. */
+  quotas?: TenantQuotaReader;
   log: Logger;
   now?: () => number;
 }
@@ -81,7 +84,14 @@ export function startAiWorkers(deps: AiWorkerDeps): AiWorkers {
 async function limited(deps: AiWorkerDeps, tenant: string, userId: string): Promise<ChatError | undefined> {
   const user = await deps.rateLimiter.take(`ai:u:${tenant}:${userId}`, deps.ai.userRate);
   if (!user.allowed) return rateLimited(user.retryAfterMs);
-  if (deps.ai.tenantRate) {
+  if (deps.quotas) {
+    try {
+      await deps.quotas.takeRate(deps.rateLimiter, tenant, 'aiRequestsPerMinute', `ai:t:${tenant}`);
+    } catch (err) {
+      if (err instanceof ChatError && err.code === 'rate_limited') return err;
+      throw err;
+    }
+  } else if (deps.ai.tenantRate) {
     const t = await deps.rateLimiter.take(`ai:t:${tenant}`, deps.ai.tenantRate);
     if (!t.allowed) return rateLimited(t.retryAfterMs);
   }
@@ -113,8 +123,11 @@ async function answerAsk(deps: AiWorkerDeps, req: AskRequest, now: () => number)
   } catch (err) {
     const e = toChatError(err);
     if (e.code === 'internal') deps.log.error({ err, requestId: req.requestId }, 'AI ask failed');
-    const retryAfterMs = e.details?.['retryAfterMs'];
-    reply({ t: 'error', code: e.code, message: e.code === 'internal' ? 'internal error' : e.message, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}) });
+    const { retryAfterMs, quota, limit } = e.details ?? {};
+    reply({
+      t: 'error', code: e.code, message: e.code === 'internal' ? 'internal error' : e.message, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
+      ...(typeof quota === 'string' ? { quota } : {}), ...(typeof limit === 'number' ? { limit } : {}),
+    });
   }
 }
 

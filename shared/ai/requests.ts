@@ -37,7 +37,7 @@ export interface RoomRequest extends Asker {
 export type AiReply =
   | { t: 'delta'; text: string }
   | { t: 'done'; response: string; sources: string[]; confidence: number; responseTime: number; provider: string; model: string; tokens: number }
-  | { t: 'error'; code: string; message: string; retryAfterMs?: number };
+  | { t: 'error'; code: string; message: string; retryAfterMs?: number; /** the tenant quota that refused it, and its limit */ quota?: string; limit?: number };
 
 export function encodeAiRequest(req: AiRequest): Uint8Array {
   return encodeMsgpack(req);

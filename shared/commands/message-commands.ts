@@ -1,3 +1,4 @@
+import type { TenantQuotaReader } from './tenant-quotas.ts';
 import { ChatError } from '../protocol/errors.ts';
 import { encodeMsgpack, decodeMsgpack } from '../protocol/codec.ts';
 import { subjects, type Bus, type DurableAck } from '../bus/bus.ts';
@@ -41,8 +42,10 @@ export interface MessageCommandDeps {
   limits: MessageLimits;
   rateLimiter: RateLimiter;
   userRate: RateRule;
-  /** Per-tenant limit; undefined for none. */
+  /** Per-tenant limit; undefined for none. Unused with `quotas`, whose messagesPerSecond is the limit. */
   tenantRate: RateRule | undefined;
+  /** The tenants' own messagesPerSecond quotas (TENANT_RATE_LIMIT_PER_SECOND their default). */
+  quotas?: TenantQuotaReader;
   /** A user's read marks in a room are stored at most once per this many ms, the last one winning (COALESCE_READ_MS; 0 or none: each). */
   coalesceReadMs?: number;
   /** Told when a held read mark fails when its window ends (its request was answered already). */
@@ -337,7 +340,8 @@ export class MessageCommands {
   private async limit(who: Principal): Promise<void> {
     const user = await this.deps.rateLimiter.take(`u:${who.tenant}:${who.userId}`, this.deps.userRate);
     if (!user.allowed) throw rateLimited(user.retryAfterMs);
-    if (this.deps.tenantRate) {
+    if (this.deps.quotas) await this.deps.quotas.takeRate(this.deps.rateLimiter, who.tenant, 'messagesPerSecond', `t:${who.tenant}`);
+    else if (this.deps.tenantRate) {
       const tenant = await this.deps.rateLimiter.take(`t:${who.tenant}`, this.deps.tenantRate);
       if (!tenant.allowed) throw rateLimited(tenant.retryAfterMs);
     }

@@ -18,6 +18,7 @@ import type { Snowflake } from '../ids/snowflake.ts';
 import type { RateLimiter, RateRule } from '../rate-limit/rate-limit.ts';
 import { enforceRate } from '../rate-limit/enforce.ts';
 import { keyOfRoom, roomKey, type RoomKey } from '../domain/room-key.ts';
+import type { TenantQuotaReader } from './tenant-quotas.ts';
 
 /**
  * Room and membership commands (the control plane). Written to the store directly so the caller
@@ -71,6 +72,8 @@ export interface RoomCommandDeps {
   now?: () => number;
   /** Per-user limits (RATE_LIMIT_ROOM_CREATE, _MEMBERSHIP, _ROOM_ADMIN); a rule left out is unlimited. */
   rates?: RoomRates;
+  /** The tenants' quotas of rooms and of members per room; none: unlimited. */
+  quotas?: TenantQuotaReader;
 }
 
 export interface RoomRates {
@@ -109,6 +112,7 @@ export class RoomCommands {
       throw new ChatError('bad_request', `a group room holds at most ${GROUP_MAX_MEMBERS} members`);
     }
     if (others.length + 1 > maxMembers) throw new ChatError('bad_request', `too many members: the room holds ${maxMembers}`);
+    await this.checkQuotas(who, others.length + 1);
 
     const { room, members } = this.newRoom(who, input, name, others, maxMembers);
     // the id is the tenant's: another tenant's room of the same id is another room (room-key.ts)
@@ -131,6 +135,7 @@ export class RoomCommands {
     const name = canonicalName(input.name, 'the room name');
     const others = dedupeMembers((input.members ?? []).map(memberRef), who.userId);
     if (others.length !== DIRECT_MEMBERS - 1) throw new ChatError('bad_request', 'a match room needs exactly one other member in "members"');
+    await this.checkQuotas(who, DIRECT_MEMBERS);
     const { room, members } = this.newRoom(who, input, name, others, DIRECT_MEMBERS);
     const opened = await this.deps.store.createMatchRoom({ ...room, matchId }, members);
     if (opened.created) {
@@ -246,6 +251,7 @@ export class RoomCommands {
     if (!isDiscoverable(room)) throw new ChatError('not_found', `room ${roomId} not found`);
     if (room.settings.requireApproval) throw new ChatError('forbidden', 'this room requires approval: ask a moderator to invite you');
     if (room.memberCount >= room.maxMembers) throw new ChatError('conflict', `room is full (${room.maxMembers} members)`);
+    await this.checkMemberQuota(who.tenant, room.memberCount + 1);
     const member: RoomMember = {
       roomId, userId: who.userId, displayName: who.name, role: 'member', joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
     };
@@ -274,6 +280,7 @@ export class RoomCommands {
     if (existing?.isBanned) throw new ChatError('forbidden', `${target.userId} is banned from this room; unban first`);
     if (existing) return existing;
     if (room.memberCount >= room.maxMembers) throw new ChatError('conflict', `room is full (${room.maxMembers} members)`);
+    await this.checkMemberQuota(who.tenant, room.memberCount + 1);
     const member: RoomMember = {
       roomId, userId: target.userId, displayName: target.displayName ?? target.userId, role: 'member',
       joinedAt: new Date(this.now()).toISOString(), isMuted: false, isBanned: false,
@@ -358,6 +365,30 @@ export class RoomCommands {
     const actor = await this.deps.store.getMember(key, who.userId);
     assertMember(room, actor);
     return { key, room, actor };
+  }
+
+  /**
+   * The tenant's quotas for a new room of `memberCount` members. The rooms are counted before the
+   * create, so simultaneous creates may pass the quota by as many as run at once: a quota is a
+   * bound on use, not a uniqueness constraint.
+   */
+  private async checkQuotas(who: Principal, memberCount: number): Promise<void> {
+    const quotas = this.deps.quotas;
+    if (!quotas) return;
+    await this.checkMemberQuota(who.tenant, memberCount);
+    const { rooms } = await quotas.of(who.tenant);
+    if (rooms <= 0) return;
+    const { total } = await this.deps.store.listRooms({ tenant: who.tenant, limit: 1, offset: 0 });
+    if (total >= rooms) throw quotas.exceeded(who.tenant, 'rooms', rooms, `the tenant holds ${total} rooms`);
+  }
+
+  private async checkMemberQuota(tenant: string, memberCount: number): Promise<void> {
+    const quotas = this.deps.quotas;
+    if (!quotas) return;
+    const { membersPerRoom } = await quotas.of(tenant);
+    if (membersPerRoom > 0 && memberCount > membersPerRoom) {
+      throw quotas.exceeded(tenant, 'membersPerRoom', membersPerRoom, `a room of ${memberCount} members`);
+    }
   }
 
   private async limit(who: Principal, rule: keyof typeof RATE_NAMES): Promise<void> {

@@ -124,6 +124,9 @@ export const ENV_SCHEMA = {
   RATE_LIMIT_PER_SECOND: { kind: 'int', default: DEFAULTS.rateLimitPerSecond, min: 1, doc: 'messages per second per user' },
   RATE_LIMIT_BURST: { kind: 'int', default: DEFAULTS.rateLimitBurst, min: 1, doc: 'bucket size per user' },
   TENANT_RATE_LIMIT_PER_SECOND: { kind: 'int', default: 0, min: 0, doc: 'messages per second per tenant (0 = unlimited)' },
+  TENANT_MAX_ROOMS: { kind: 'int', default: 0, min: 0, doc: 'rooms a tenant may hold, unless its quotas say otherwise (0 = unlimited)' },
+  TENANT_MAX_MEMBERS_PER_ROOM: { kind: 'int', default: 0, min: 0, doc: "members one of a tenant's rooms may hold, unless its quotas say otherwise (0 = unlimited)" },
+  TENANT_METRIC_LABELS: { kind: 'list', default: [], doc: 'tenants whose metrics carry their own tenant label; every other tenant is counted as "other"' },
   PERSIST_INTERVAL_MS: { kind: 'int', default: DEFAULTS.persistIntervalMs, min: 1, max: 10_000, doc: 'persister batch interval' },
   PERSIST_BATCH_MAX: { kind: 'int', default: DEFAULTS.persistBatchMax, min: 1, max: 100_000, doc: 'events per batch before writing early' },
   PERSIST_MAX_DELIVER: { kind: 'int', default: DEFAULTS.persistMaxDeliver, min: 1, doc: 'tries before an event goes to the dead-letter subject' },
@@ -235,6 +238,14 @@ export interface Config {
   ai: AiConfig;
   attachments: AttachmentsConfig;
   notify: NotifyConfig;
+  tenants: TenantsConfig;
+}
+
+/** Per-tenant quotas' defaults (a tenant's own quotas override them) and the tenants metrics name. */
+export interface TenantsConfig {
+  /** 0: unlimited. messagesPerSecond is TENANT_RATE_LIMIT_PER_SECOND, aiRequestsPerMinute AI_TENANT_RATE_LIMIT_PER_MINUTE. */
+  defaultQuotas: { rooms: number; membersPerRoom: number; messagesPerSecond: number; aiRequestsPerMinute: number };
+  metricLabels: string[];
 }
 
 /** The offline notifier (api/notify): collapsing, retries, where URLs may point, Web Push keys. */
@@ -511,6 +522,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       vapid: v.VAPID_PUBLIC_KEY !== undefined && v.VAPID_PRIVATE_KEY !== undefined && v.VAPID_SUBJECT !== undefined
         ? { publicKey: v.VAPID_PUBLIC_KEY, privateKey: v.VAPID_PRIVATE_KEY, subject: v.VAPID_SUBJECT } : undefined,
       pushTtlSec: v.PUSH_TTL,
+    },
+    tenants: {
+      defaultQuotas: {
+        rooms: v.TENANT_MAX_ROOMS, membersPerRoom: v.TENANT_MAX_MEMBERS_PER_ROOM,
+        messagesPerSecond: v.TENANT_RATE_LIMIT_PER_SECOND, aiRequestsPerMinute: v.AI_TENANT_RATE_LIMIT_PER_MINUTE,
+      },
+      metricLabels: v.TENANT_METRIC_LABELS,
     },
   };
   return deepFreeze(config);

@@ -10,3 +10,4 @@ export {
   type NotifyLevel, type NotifyReason, type NotificationPrefs, type WebhookScope, type Webhook, type WebhookHealth, type StoredWebhook,
   type PushSubscriptionRecord,
 } from './notifications.ts';
+export { QUOTA_NAMES, maskSecret, type TenantRecord, type TenantQuotas, type TenantApiKey } from './tenants.ts';

@@ -1,7 +1,7 @@
 import type { HeaderList } from './reply.ts';
 
 const ALLOWED_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
-const ALLOWED_HEADERS = 'Authorization, Content-Type';
+const ALLOWED_HEADERS = 'Authorization, Content-Type, X-Tenant-ID';
 const PREFLIGHT_MAX_AGE_SEC = '600';
 
 /**

@@ -2,6 +2,7 @@ import uWS, { type HttpResponse, type TemplatedApp, type us_listen_socket, type 
 import type { TObject, TSchema, TUnknown } from '@sinclair/typebox';
 import { ChatError } from '../protocol/errors.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { ApiKeyVerifier } from '../auth/api-keys.ts';
 import type { HttpConfig } from '../config/config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { mountBuiltins } from './builtin-routes.ts';
@@ -72,6 +73,8 @@ export interface HttpServerOptions {
   log: Logger;
   /** Needed by every route that does not say `auth: false`. */
   authenticator?: Authenticator;
+  /** Tenant API keys for server-to-server calls; without it a request with a key is refused (401). */
+  apiKeys?: ApiKeyVerifier;
   title?: string;
   version?: string;
   /**
@@ -109,6 +112,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     requests: new InFlight(),
     routes: new RouteTable({ title: opts.title ?? 'chat-svc', version: opts.version ?? '1' }),
     authenticator: opts.authenticator,
+    apiKeys: opts.apiKeys,
     bodyLimit: opts.http.bodyLimitBytes,
     checkResponses: opts.checkResponses ?? false,
   };

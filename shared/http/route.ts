@@ -11,7 +11,7 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'del';
  * The request headers a handler can see, lowercase. Only these are read (uWS only offers headers
  * synchronously, before the first await), plus any a route names in `RouteDef.headers`.
  */
-export const STANDARD_HEADERS = ['authorization', 'content-type', 'origin', 'user-agent', 'x-request-id', 'x-forwarded-for'] as const;
+export const STANDARD_HEADERS = ['authorization', 'content-type', 'origin', 'user-agent', 'x-request-id', 'x-forwarded-for', 'x-tenant-id'] as const;
 
 export type RequestHeaders = Readonly<Record<string, string | undefined>>;
 

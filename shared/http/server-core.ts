@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { ChatError } from '../protocol/errors.ts';
 import { extractToken, type Authenticator } from '../auth/authenticator.ts';
+import { isApiKey, type ApiKeyVerifier } from '../auth/api-keys.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';
@@ -21,6 +22,8 @@ export interface ServerCore {
   readonly requests: InFlight;
   readonly routes: RouteTable;
   readonly authenticator: Authenticator | undefined;
+  /** Tenant API keys (`X-Tenant-ID` with `Authorization: Bearer ctk_...`); without it keys are refused. */
+  readonly apiKeys: ApiKeyVerifier | undefined;
   readonly bodyLimit: number;
   /** Check success responses against their schema (tests). */
   readonly checkResponses: boolean;
@@ -50,7 +53,11 @@ export function readHeaders(req: HttpRequest, extra: readonly string[] | undefin
   return headers;
 }
 
-/** The caller of a route that needs auth; `query` also offers `?token=` where a route allows it. */
+/**
+ * The caller of a route that needs auth; `query` also offers `?token=` where a route allows it.
+ * A tenant API key acts for the tenant `X-Tenant-ID` names; a token with `X-Tenant-ID` must be of
+ * that tenant (seed 003 sends both), else 403.
+ */
 export async function authenticate(core: ServerCore, headers: RequestHeaders, query: string | undefined): Promise<Principal> {
   const token = extractToken(headers['authorization'], query);
   if (!token) {
@@ -58,5 +65,17 @@ export async function authenticate(core: ServerCore, headers: RequestHeaders, qu
       ? 'missing bearer token (Authorization: Bearer <jwt>)'
       : 'missing token (Authorization: Bearer <jwt> or ?token=)');
   }
-  return core.authenticator!.verify(token);
+  const tenantHeader = headers['x-tenant-id'];
+  if (isApiKey(token)) {
+    // a key in a URL ends up in proxies' logs: only the header carries one
+    if (!headers['authorization']) throw new ChatError('unauthorized', 'an API key goes in the Authorization header, never in the URL');
+    if (!tenantHeader) throw new ChatError('unauthorized', 'an API key needs the X-Tenant-ID header');
+    if (!core.apiKeys) throw new ChatError('unauthorized', 'this server does not take API keys');
+    return core.apiKeys.verify(tenantHeader, token);
+  }
+  const principal = await core.authenticator!.verify(token);
+  if (tenantHeader !== undefined && tenantHeader.normalize('NFKC') !== principal.tenant) {
+    throw new ChatError('forbidden', "X-Tenant-ID is not the token's tenant");
+  }
+  return principal;
 }

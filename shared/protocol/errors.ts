@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'internal',
   'moderated',
   'unsupported_type',
+  'quota_exceeded',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -50,6 +51,9 @@ export function errorMapping(code: ErrorCode): ErrorMapping {
     case 'moderated': return { http: 422, close: 4422, retryable: false };
     // an upload whose bytes are of a type the room does not take (judged by its content, not its claim)
     case 'unsupported_type': return { http: 415, close: 4415, retryable: false };
+    // a count the tenant's quotas cap (rooms, members per room): it stays refused until the tenant
+    // frees some or its admin raises the quota (rates over a quota are rate_limited, 429)
+    case 'quota_exceeded': return { http: 403, close: 4403, retryable: false };
     default: {
       const never: never = code;
       throw new Error(`unmapped error code ${String(never)}`);

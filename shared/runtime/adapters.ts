@@ -3,10 +3,10 @@ import { createStore, type Store } from '../store/index.ts';
 import { createBus, type Bus } from '../bus/index.ts';
 import { createPresence, type Presence } from '../presence/index.ts';
 import { createRateLimiter, type RateLimiter } from '../rate-limit/index.ts';
-import { createAuthenticator, type Authenticator } from '../auth/index.ts';
+import { createApiKeyVerifier, createAuthenticator, type ApiKeyVerifier, type Authenticator } from '../auth/index.ts';
 import type { Snowflake } from '../ids/snowflake.ts';
 import { claimNodeId, LeasedSnowflake } from '../ids/index.ts';
-import { MessageCommands, RoomCommands, type RoomAccess } from '../commands/index.ts';
+import { MessageCommands, RoomCommands, TenantQuotaReader, type RoomAccess } from '../commands/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { exitOnLostNodeId } from './shutdown.ts';
 
@@ -17,6 +17,8 @@ export interface Adapters {
   presence: Presence;
   rateLimiter: RateLimiter;
   authenticator: Authenticator;
+  /** Tenant API keys, checked against the store. */
+  apiKeys: ApiKeyVerifier;
   ids: Snowflake;
   close(): Promise<void>;
 }
@@ -33,7 +35,7 @@ export async function buildAdapters(config: Config, log: Logger): Promise<Adapte
   exitOnLostNodeId(lease, log);
   const ids = new LeasedSnowflake(lease);
   return {
-    store, bus, presence, rateLimiter, authenticator, ids,
+    store, bus, presence, rateLimiter, authenticator, apiKeys: createApiKeyVerifier(store), ids,
     async close() {
       await lease.release();
       await bus.close();
@@ -52,6 +54,7 @@ export function messageCommands(config: Config, a: Adapters, access: RoomAccess,
     tenantRate: config.rateLimit.tenantPerSecond > 0
       ? { perSecond: config.rateLimit.tenantPerSecond, burst: config.rateLimit.tenantPerSecond * 2 }
       : undefined,
+    quotas: tenantQuotas(config, a),
     coalesceReadMs: config.rateLimit.coalesceReadMs,
     onHeldError: (err) => log?.warn({ err }, 'a held read mark was not stored'),
   });
@@ -62,5 +65,15 @@ export function roomCommands(config: Config, a: Adapters): RoomCommands {
   return new RoomCommands({
     bus: a.bus, store: a.store, presence: a.presence, ids: a.ids,
     rates: { limiter: a.rateLimiter, create: roomCreate, membership, admin: roomAdmin },
+    quotas: tenantQuotas(config, a),
   });
+}
+
+const quotaReaders = new WeakMap<object, TenantQuotaReader>();
+
+/** The tenants' quotas (their own, else TENANT_* defaults), read through a short cache one per store, shared by the commands. */
+export function tenantQuotas(config: Config, a: Pick<Adapters, 'store'>): TenantQuotaReader {
+  let reader = quotaReaders.get(a.store);
+  if (!reader) quotaReaders.set(a.store, (reader = new TenantQuotaReader(config.tenants.defaultQuotas, a.store, { metricLabels: config.tenants.metricLabels })));
+  return reader;
 }

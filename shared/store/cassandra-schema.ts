@@ -32,6 +32,8 @@ const { Client, types } = cassandra;
  *   user's id, or '' for the tenant's), push_subscriptions ((tenant, user_id), endpoint),
  *   notifications_sent ((tenant, user_id), message_id) with a TTL: the offline notifier's state
  *   (since version 6).
+ * - tenants ((tenant)), tenant_api_keys ((tenant), key_id): each tenant's record as JSON and its
+ *   API keys, hashed (since version 7).
  * - rooms ((room_id)), rooms_by_tenant ((tenant), room_id), room_members ((room_id), user_id),
  *   rooms_by_user ((user_id), room_id): the control plane, written directly by the api.
  * - rooms_by_match ((tenant, match_id)): the room of each match (seed 004), claimed with a
@@ -157,6 +159,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE IF NOT EXISTS notifications_sent (
         tenant text, user_id text, message_id text, expires_at bigint,
         PRIMARY KEY ((tenant, user_id), message_id))`,
+    ],
+  },
+  {
+    version: 7,
+    name: 'tenants: each tenant\'s record (quotas, settings, secrets) and its API keys (hashed)',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS tenants (
+        tenant text, body text,
+        PRIMARY KEY ((tenant)))`,
+      `CREATE TABLE IF NOT EXISTS tenant_api_keys (
+        tenant text, key_id text, body text,
+        PRIMARY KEY ((tenant), key_id))`,
     ],
   },
 ];

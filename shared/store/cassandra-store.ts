@@ -8,6 +8,7 @@ import { cassandraReadState } from './cassandra-read-state.ts';
 import { RoomKeys, cassandraRooms } from './cassandra-rooms.ts';
 import { checkKeyspace } from './cassandra-schema.ts';
 import { cassandraSearch } from './cassandra-search.ts';
+import { cassandraTenants } from './cassandra-tenants.ts';
 import { CassandraSession, PAGE_SIZE } from './cassandra-session.ts';
 import { SILENT_STORE_LOG, type StoreLog } from './store-log.ts';
 import type { Store } from './store.ts';
@@ -99,6 +100,7 @@ export function createCassandraStore(cfg: CassandraStoreConfig, log: StoreLog = 
     ...cassandraReadState(db, rows),
     ...cassandraAiContext(db),
     ...cassandraNotifications(db),
+    ...cassandraTenants(db),
 
     async ping() {
       await db.exec('ping', db.q.ping, [], { readTimeout: 2000 });

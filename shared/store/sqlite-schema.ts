@@ -187,6 +187,16 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS notifications_sent_by_expiry ON notifications_sent (expires_at);
   `,
+  `
+  -- Tenants (issue 15): each tenant's record (quotas, settings, secrets) and its API keys (hashed).
+  CREATE TABLE IF NOT EXISTS tenants (
+    tenant TEXT NOT NULL PRIMARY KEY, body TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS tenant_api_keys (
+    tenant TEXT NOT NULL, key_id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (tenant, key_id)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

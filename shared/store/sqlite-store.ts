@@ -12,6 +12,7 @@ import { sqliteReadState } from './sqlite-read-state.ts';
 import { sqliteRooms } from './sqlite-rooms.ts';
 import { SCHEMA_VERSION, migrateSqlite } from './sqlite-schema.ts';
 import { sqliteSearch } from './sqlite-search.ts';
+import { sqliteTenants } from './sqlite-tenants.ts';
 import { SILENT_STORE_LOG, type StoreLog } from './store-log.ts';
 import type { Store } from './store.ts';
 
@@ -78,6 +79,7 @@ export function createSqliteStore(cfg: SqliteStoreConfig, log: StoreLog = SILENT
     ...sqliteReadState(ctx),
     ...sqliteAiContext(ctx),
     ...sqliteNotifications(ctx),
+    ...sqliteTenants(ctx),
 
     ping: () => ctx.run('ping', () => {
       ctx.s.ping.get();

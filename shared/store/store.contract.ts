@@ -1060,6 +1060,34 @@ export function runStoreContract(t: Test, opts: StoreContractOptions): void {
     t.strictSame(await store.messageStatus('other', m1), [], 'never another room');
   });
 
+  test('tenants: a record per tenant, replaced by the next put; none for a tenant never written', async (t, store) => {
+    t.equal(await store.getTenant('t1'), undefined, 'unknown before the first put');
+    const record = {
+      tenant: 't1', quotas: { rooms: 5 }, config: { greeting: 'hi', nested: { a: [1, 2] } }, secrets: { whatsappAppSecret: 'abc' },
+      createdAt: iso(T), updatedAt: iso(T),
+    };
+    await store.putTenant(record);
+    t.strictSame(await store.getTenant('t1'), record);
+    t.equal(await store.getTenant('t2'), undefined, 'another tenant');
+    const next = { ...record, quotas: { rooms: 6, membersPerRoom: 3 }, secrets: {}, updatedAt: iso(T + 1) };
+    await store.putTenant(next);
+    t.strictSame(await store.getTenant('t1'), next, 'replaced');
+  });
+
+  test('tenants: API keys per tenant, ordered by id, replaced by the next put (revocation)', async (t, store) => {
+    const key = (keyId: string, tenant = 't1') => ({ tenant, keyId, name: `key ${keyId}`, hash: `h-${keyId}`, createdBy: 'u1', createdAt: iso(T) });
+    await store.putApiKey(key('k2'));
+    await store.putApiKey(key('k1'));
+    await store.putApiKey(key('k3', 't2'));
+    t.strictSame((await store.listApiKeys('t1')).map((k) => k.keyId), ['k1', 'k2']);
+    t.strictSame(await store.listApiKeys('t3'), [], 'a tenant without keys');
+    t.strictSame(await store.getApiKey('t1', 'k1'), key('k1'));
+    t.equal(await store.getApiKey('t2', 'k1'), undefined, "never another tenant's key");
+    await store.putApiKey({ ...key('k1'), revokedAt: iso(T + 5) });
+    t.equal((await store.getApiKey('t1', 'k1'))?.revokedAt, iso(T + 5), 'revoked');
+    t.strictSame(await store.getApiKey('t2', 'k3'), key('k3', 't2'));
+  });
+
   test('ping: answers while the store is open', async (t, store) => {
     t.equal(await store.ping(), undefined);
     t.ok(store.kind === 'sqlite' || store.kind === 'cassandra', `kind is ${store.kind}`);

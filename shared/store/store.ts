@@ -2,6 +2,7 @@ import type { DurableEvent } from '../domain/events.ts';
 import type { AiContext, Message, Room, RoomMember, RoomType, ReadState, MessageStatus } from '../domain/models.ts';
 import type { NotificationPrefs, PushSubscriptionRecord, StoredWebhook, Webhook, WebhookHealth } from '../domain/notifications.ts';
 import type { RoomKey } from '../domain/room-key.ts';
+import type { TenantApiKey, TenantRecord } from '../domain/tenants.ts';
 
 /**
  * The store: rooms, members and messages.
@@ -134,6 +135,17 @@ export interface Store {
   notifiedOf(tenant: string, userId: string, messageIds: string[], nowMs: number): Promise<Set<string>>;
   /** Records that the user was notified of these messages; each record is gone after `expiresAtMs`. */
   markNotified(tenant: string, userId: string, messageIds: string[], expiresAtMs: number): Promise<void>;
+
+  // ---- tenants (read-your-writes, like the control plane)
+  /** The tenant's record (quotas, settings, secrets), or undefined when nothing was ever written for it. */
+  getTenant(tenant: string): Promise<TenantRecord | undefined>;
+  /** Inserts or replaces the tenant's record (last write wins). */
+  putTenant(record: TenantRecord): Promise<void>;
+  /** Inserts or replaces an API key (revoking one is putting it with `revokedAt`). */
+  putApiKey(key: TenantApiKey): Promise<void>;
+  getApiKey(tenant: string, keyId: string): Promise<TenantApiKey | undefined>;
+  /** The tenant's keys, revoked ones included, ordered by id. */
+  listApiKeys(tenant: string): Promise<TenantApiKey[]>;
 
   /** Resolves when the backend answers a trivial query. */
   ping(): Promise<void>;

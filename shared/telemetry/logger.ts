@@ -6,7 +6,8 @@ export type { Logger };
 const NO_TRACE = {};
 
 /**
- * Where secrets could sit in what we log: AI provider keys (config sections, request headers).
+ * Where secrets could sit in what we log: AI provider keys (config sections, request headers), a
+ * tenant's secrets map (a TenantRecord logged whole).
  * Nothing logs them on purpose; this keeps a careless `log.info({ config })` or a logged request
  * from leaking one. Paths are fixed (pino's redaction costs nothing for objects without them).
  */
@@ -14,6 +15,7 @@ export const REDACT_PATHS = [
   'apiKey', '*.apiKey', '*.*.apiKey', '*.*.*.apiKey',
   'authorization', 'headers.authorization', '*.headers.authorization',
   'headers["x-goog-api-key"]', '*.headers["x-goog-api-key"]',
+  'secrets', '*.secrets', '*.*.secrets',
 ];
 
 /**

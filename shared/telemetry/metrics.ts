@@ -48,6 +48,11 @@ export const metrics = {
     labelNames: ['type'], registers: [registry], collect: refreshed,
   }),
   errors: new Counter({ name: 'chat_errors_total', help: 'Errors returned to clients, by code', labelNames: ['code'], registers: [registry] }),
+  // tenant: one of TENANT_METRIC_LABELS, else "other" (shared/commands/tenant-quotas.ts), so the label stays bounded
+  quotaRefusals: new Counter({
+    name: 'chat_quota_refusals_total', help: "Requests refused by a tenant's quota, by tenant (TENANT_METRIC_LABELS, else other) and quota",
+    labelNames: ['tenant', 'quota'], registers: [registry],
+  }),
   roomSubscriptions: new Gauge({ name: 'chat_gateway_room_subscriptions', help: 'Rooms this gateway is subscribed to on the bus', registers: [registry] }),
   fallbackConnections: new Gauge({
     name: 'chat_fallback_connections', help: 'Open connections without a WebSocket: SSE streams and long-poll sessions',

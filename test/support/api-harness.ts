@@ -1,15 +1,15 @@
 import { loadConfig } from '../../shared/config/index.ts';
-import { createAuthenticator } from '../../shared/auth/index.ts';
+import { createApiKeyVerifier, createAuthenticator } from '../../shared/auth/index.ts';
 import { createSqliteStore, type Store } from '../../shared/store/index.ts';
 import { createMemoryBus, type Bus } from '../../shared/bus/index.ts';
 import { createMemoryPresence, type Presence } from '../../shared/presence/index.ts';
 import { createMemoryRateLimiter } from '../../shared/rate-limit/index.ts';
-import { MessageCommands, RoomCommands, RoomGuard, createStoreRoomAccess } from '../../shared/commands/index.ts';
+import { MessageCommands, RoomCommands, RoomGuard, TenantQuotaReader, createStoreRoomAccess } from '../../shared/commands/index.ts';
 import { createHttpServer, type HttpServer } from '../../shared/http/index.ts';
 import { decodeMsgpack } from '../../shared/protocol/index.ts';
 import type { DurableEvent } from '../../shared/domain/index.ts';
 import { Snowflake } from '../../shared/ids/index.ts';
-import { silentLogger } from '../../shared/telemetry/index.ts';
+import { silentLogger, type Logger } from '../../shared/telemetry/index.ts';
 import { startApi } from '../../api/start.ts';
 import { createAssistant } from '../../shared/ai/index.ts';
 import type { AttachmentStorage } from '../../shared/runtime/index.ts';
@@ -32,6 +32,10 @@ export interface ApiHarness {
   token(userId: string, tenant?: string): Promise<string>;
   /** A client acting as `userId` (tenant `acme` unless given), with the token roles given. */
   as(userId: string, tenant?: string, roles?: string[]): Client;
+  /** A bearer token for `userId` of `tenant` with these roles. */
+  tokenWith(userId: string, tenant: string, roles: string[]): Promise<string>;
+  /** A request to any path of the server (`/v1/...`), with the headers given (an Authorization header, X-Tenant-ID). */
+  call(method: string, path: string, opts?: { headers?: Record<string, string>; body?: unknown }): Promise<Reply>;
   close(): Promise<void>;
 }
 
@@ -61,29 +65,34 @@ export async function startApiHarness(opts: {
   ratePerSecond?: number; burst?: number; aiEnv?: Record<string, string>;
   /** Serves the attachment routes over this storage (the caller closes its objects). */
   attachments?: AttachmentStorage;
+  /** Where the api logs (silent unless given). */
+  log?: Logger;
+  /** TENANT_* and other variables. */
+  env?: Record<string, string>;
 } = {}): Promise<ApiHarness> {
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: SECRET, DEFAULT_TENANT: 'acme', MAX_MESSAGE_LENGTH: String(MAX_MESSAGE_LENGTH),
-    HTTP_BODY_LIMIT_BYTES: String(64 * 1024), LOG_LEVEL: 'silent', ...opts.aiEnv,
+    HTTP_BODY_LIMIT_BYTES: String(64 * 1024), LOG_LEVEL: 'silent', ...opts.aiEnv, ...opts.env,
   });
-  const log = silentLogger();
+  const log = opts.log ?? silentLogger();
   const store = createSqliteStore({ file: ':memory:' });
   const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 100_000 });
   const presence = createMemoryPresence({ ttlSec: 300, typingTimeoutMs: 3000 });
   const rateLimiter = createMemoryRateLimiter();
   const authenticator = await createAuthenticator(config.auth);
   const ids = new Snowflake(1);
-  const rooms = new RoomCommands({ bus, store, presence, ids });
+  const quotas = new TenantQuotaReader(config.tenants.defaultQuotas, store, { metricLabels: config.tenants.metricLabels });
+  const rooms = new RoomCommands({ bus, store, presence, ids, quotas });
   const access = createStoreRoomAccess(store);
   const messages = new MessageCommands({
     bus, store, presence, ids, access, rateLimiter,
     limits: { maxMessageLength: config.limits.maxMessageLength },
     userRate: { perSecond: opts.ratePerSecond ?? 10_000, burst: opts.burst ?? 10_000 },
-    tenantRate: undefined,
+    tenantRate: undefined, quotas,
   });
-  const server = createHttpServer({ http: config.http, log, authenticator, checkResponses: true });
+  const server = createHttpServer({ http: config.http, log, authenticator, apiKeys: createApiKeyVerifier(store), checkResponses: true });
   const api = await startApi({
-    server, auth: config.auth, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log,
+    server, auth: config.auth, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log, tenants: config.tenants,
     // the AI workers run when the test configures the assistant
     ...(opts.aiEnv ? { ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter } } : {}),
     ...(opts.attachments ? { attachments: opts.attachments } : {}),
@@ -106,6 +115,14 @@ export async function startApiHarness(opts: {
   return {
     base, store, bus, presence, server,
     token: (userId, tenant = 'acme') => token(userId, tenant),
+    tokenWith: (userId, tenant, roles) => token(userId, tenant, roles),
+    async call(method, path, { headers = {}, body } = {}) {
+      const all: Record<string, string> = { ...headers };
+      if (body !== undefined) all['content-type'] = 'application/json';
+      const res = await fetch(`${base}${path}`, { method, headers: all, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const json = (await res.json()) as any;
+      return { status: res.status, headers: res.headers, body: json, data: json?.data, error: json?.error };
+    },
     as(userId, tenant = 'acme', roles = []) {
       const request = async (method: string, path: string, body?: unknown, text = body === undefined ? undefined : JSON.stringify(body)): Promise<Reply> => {
         const headers: Record<string, string> = { authorization: `Bearer ${await token(userId, tenant, roles)}` };
