@@ -18,6 +18,7 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { pushRoutes } from './routes/push-subscriptions.ts';
 import { startNotifications, type Notifier } from './notify/index.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
+import { channelRoutes } from './routes/channels.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
 import type { Message } from '../shared/domain/index.ts';
@@ -46,7 +47,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const routeDeps = { ...deps, reads, asking };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes, attachmentRoutes,
-    notificationPrefsRoutes, webhookRoutes, pushRoutes,
+    notificationPrefsRoutes, webhookRoutes, pushRoutes, channelRoutes,
   ]) register(routeDeps);
   // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
   const workers: AiWorkers | undefined = deps.ai && startAiWorkers({

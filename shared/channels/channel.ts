@@ -31,6 +31,8 @@ export interface InboundStatus {
   kind: 'status';
   /** The id the platform answered the send with. */
   platformMessageId: string;
+  /** The room message it was sent for, when the platform echoes what the send gave it (WhatsApp `biz_opaque_callback_data`). */
+  messageId?: string;
   externalUserId: string;
   status: 'sent' | 'delivered' | 'read' | 'failed';
   /** ms since epoch. */

@@ -48,7 +48,7 @@ t.test('whatsapp - parse normalises text, media, location, buttons and statuses'
   }]);
   t.match(one({ type: 'button', button: { payload: 'STOP', text: 'Stop promotions' } }), [{ content: 'Stop promotions', metadata: { button: { payload: 'STOP' } } }]);
   t.same(one({ type: 'reaction', reaction: { message_id: 'wamid.Y', emoji: '👍' } }), [], 'reactions are not messages');
-  t.match(ch.parse(Buffer.from(whatsappStatusWebhook('15551234567', 'wamid.OUT1', 'read'))), [{ kind: 'status', platformMessageId: 'wamid.OUT1', status: 'read', externalUserId: '15551234567' }]);
+  t.match(ch.parse(Buffer.from(whatsappStatusWebhook('15551234567', 'wamid.OUT1', 'read', '7001'))), [{ kind: 'status', platformMessageId: 'wamid.OUT1', status: 'read', externalUserId: '15551234567', messageId: '7001' }]);
   t.match(ch.parse(Buffer.from(whatsappStatusWebhook('15551234567', 'wamid.OUT1', 'failed'))), [{ status: 'failed', error: '131047 Re-engagement message' }]);
   t.equal(code(() => ch.parse(Buffer.from('{"object":"page"}'))), 'bad_request');
   t.equal(code(() => ch.parse(Buffer.from('not json'))), 'bad_request');
@@ -61,7 +61,7 @@ t.test('whatsapp - send posts the Cloud API text message and reads back its wami
   t.same(await ch.send({ externalUserId: '15551234567', content: 'Hello back', messageId: '1' }), { kind: 'sent', platformMessageId: 'wamid.OUT1' });
   t.match(fake.sends[0], {
     path: `/v21.0/${FAKE_PHONE_NUMBER_ID}/messages`, authorization: `Bearer ${FAKE_ACCESS_TOKEN}`,
-    body: { messaging_product: 'whatsapp', recipient_type: 'individual', to: '15551234567', type: 'text', text: { body: 'Hello back' } },
+    body: { messaging_product: 'whatsapp', recipient_type: 'individual', to: '15551234567', type: 'text', text: { body: 'Hello back' }, biz_opaque_callback_data: '1' },
   });
   fake.fail('whatsapp', 429, 500, 400);
   t.match(await ch.send({ externalUserId: '1', content: 'x', messageId: '2' }), { kind: 'failed', retryable: true, error: /HTTP 429/ });

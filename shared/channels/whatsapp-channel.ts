@@ -88,6 +88,8 @@ export function whatsappChannel(cfg: WhatsAppConfig): Channel {
       const url = `${cfg.apiBase.replace(/\/+$/, '')}/${cfg.apiVersion}/${cfg.phoneNumberId}/messages`;
       const answer = await postJson(url, { authorization: `Bearer ${cfg.accessToken}` }, {
         messaging_product: 'whatsapp', recipient_type: 'individual', to: out.externalUserId, type: 'text', text: { preview_url: false, body: out.content },
+        // Meta hands it back in this message's status webhooks: they name the room message without a lookup
+        biz_opaque_callback_data: out.messageId,
       }, cfg.httpTimeoutMs);
       if ('kind' in answer) return answer;
       if (answer.status >= 200 && answer.status < 300) {
@@ -163,8 +165,9 @@ function toStatus(s: Json): InboundStatus | undefined {
   const seconds = Number(s['timestamp']);
   const first = list(s['errors'])[0];
   const error = isObject(first) ? [first['code'], str(first['title']) ?? str(first['message'])].filter((x) => x !== undefined).join(' ') : undefined;
+  const messageId = str(s['biz_opaque_callback_data']);
   return {
-    kind: 'status', platformMessageId: id, externalUserId: recipient, status: status as InboundStatus['status'],
+    kind: 'status', platformMessageId: id, externalUserId: recipient, status: status as InboundStatus['status'], ...(messageId ? { messageId } : {}),
     at: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : Date.now(), ...(error ? { error } : {}),
   };
 }

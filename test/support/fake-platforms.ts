@@ -102,7 +102,7 @@ export function whatsappMessageWebhook(from: string, wamid: string, message: Rec
 }
 
 /** A WhatsApp status webhook body (sent, delivered, read, failed) for a message the business sent. */
-export function whatsappStatusWebhook(recipient: string, wamid: string, status: string): string {
+export function whatsappStatusWebhook(recipient: string, wamid: string, status: string, callbackData?: string): string {
   return JSON.stringify({
     object: 'whatsapp_business_account',
     entry: [{
@@ -114,6 +114,7 @@ export function whatsappStatusWebhook(recipient: string, wamid: string, status: 
           metadata: { display_phone_number: '15550783881', phone_number_id: FAKE_PHONE_NUMBER_ID },
           statuses: [{
             id: wamid, status, timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: recipient,
+            ...(callbackData ? { biz_opaque_callback_data: callbackData } : {}),
             ...(status === 'failed' ? { errors: [{ code: 131047, title: 'Re-engagement message' }] } : {}),
           }],
         },

@@ -1,0 +1,84 @@
+import type { Principal } from '../../shared/auth/index.ts';
+import { subjects, type Bus } from '../../shared/bus/index.ts';
+import { channelRoomId, channelUserId, type InboundMessage, type InboundStatus, type Platform } from '../../shared/channels/index.ts';
+import type { MessageCommands, RoomCommands } from '../../shared/commands/index.ts';
+import { roomKey } from '../../shared/domain/index.ts';
+import { ChatError, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
+import type { Store } from '../../shared/store/index.ts';
+import { metrics, type Logger } from '../../shared/telemetry/index.ts';
+
+export interface InboxDeps {
+  store: Store;
+  bus: Bus;
+  rooms: RoomCommands;
+  messages: MessageCommands;
+  /** The tenant whose rooms the platforms feed (CHANNELS_TENANT). */
+  tenant: string;
+  log: Logger;
+}
+
+const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram' };
+
+/** The principal an external person acts as: only a verified webhook is ever given it. */
+export function channelPrincipal(tenant: string, platform: Platform, externalUserId: string, name: string | undefined): Principal {
+  return { userId: channelUserId(platform, externalUserId), name: name ?? externalUserId, tenant, roles: ['channel'], expiresAt: undefined };
+}
+
+/**
+ * Where verified platform events enter the chat: a message goes into its sender's room through
+ * the same commands a WebSocket client's message does (so it is in history, live, notified and
+ * persisted like any other), deduplicated in the stream by the platform's message id as its
+ * clientMsgId; a status becomes a `message_status` frame in the room.
+ */
+export class ChannelInbox {
+  constructor(private readonly deps: InboxDeps) {}
+
+  /** Stores one message; `duplicate` when the platform delivered it before (within the stream's duplicate window). */
+  async message(platform: Platform, m: InboundMessage): Promise<'stored' | 'duplicate' | 'ignored'> {
+    const roomId = channelRoomId(platform, m.externalUserId);
+    if (roomId === undefined) {
+      this.deps.log.warn({ platform }, 'channel message from an id that cannot name a room: ignored');
+      return 'ignored';
+    }
+    const who = channelPrincipal(this.deps.tenant, platform, m.externalUserId, m.externalUserName);
+    await this.ensureRoom(platform, roomId, who, m.externalUserId);
+    const sent = await this.deps.messages.send(who, {
+      roomId, content: m.content, messageType: m.type, clientMsgId: m.platformMessageId, attachments: m.attachments,
+      metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId },
+    });
+    return sent.duplicate ? 'duplicate' : 'stored';
+  }
+
+  /** Tells the room's connections what the platform said of a reply; a status naming no room message is ignored. */
+  status(platform: Platform, s: InboundStatus): 'status' | 'ignored' {
+    const roomId = channelRoomId(platform, s.externalUserId);
+    if (roomId === undefined || s.messageId === undefined) return 'ignored';
+    const frame: ServerFrame = {
+      type: 'message_status', roomId, messageId: s.messageId, userId: channelUserId(platform, s.externalUserId), status: s.status,
+      at: new Date(s.at).toISOString(), channel: platform, platformMessageId: s.platformMessageId, ...(s.error ? { error: s.error } : {}),
+    };
+    this.deps.bus.publish(subjects.roomControl(roomKey(this.deps.tenant, roomId)), encodeMsgpack(frame));
+    return 'status';
+  }
+
+  /**
+   * The conversation's room, created by its first message. Its id is derived from the sender
+   * (channel-room.ts), so two processes taking two first messages at once race on one id: the
+   * loser's create fails and it finds the winner's room.
+   */
+  private async ensureRoom(platform: Platform, roomId: string, who: Principal, externalUserId: string): Promise<void> {
+    const key = roomKey(who.tenant, roomId);
+    if (await this.deps.store.getRoom(key)) return;
+    try {
+      await this.deps.rooms.create(who, {
+        roomId, type: 'public', name: `${NAMES[platform]}: ${who.name}`,
+        description: `${NAMES[platform]} conversation with ${who.name} (${externalUserId})`,
+        tags: ['channel', `channel:${platform}`, `external:${externalUserId}`],
+      });
+      metrics.channelInbound.inc({ platform, outcome: 'room_created' });
+    } catch (err) {
+      if (err instanceof ChatError && err.code === 'conflict' && await this.deps.store.getRoom(key)) return;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import t, { type Test } from 'tap';
+import { startChatProcess, removeDir, type ChatProcess } from './support/chat-process.ts';
+import {
+  FAKE_ACCESS_TOKEN, FAKE_BOT_TOKEN, FAKE_PHONE_NUMBER_ID, signMeta, startFakePlatforms, telegramMessageUpdate, whatsappMessageWebhook, whatsappStatusWebhook,
+  type FakePlatforms,
+} from './support/fake-platforms.ts';
+import { restClient, eventually } from './support/rest.ts';
+import { devToken } from './support/tokens.ts';
+import { TestClient } from './support/ws-client.ts';
+
+/**
+ * Issue 15, channels end to end: `chat all` as a real process with WhatsApp and Telegram pointed
+ * at a local server speaking both send APIs, and webhooks sent to it as the platforms send them
+ * (signed over the raw body, or with the secret token header).
+ */
+const APP_SECRET = 'meta-app-secret-for-e2e';
+const TG_SECRET = 'tg_secret-e2e';
+const env = (fake: FakePlatforms): Record<string, string> => ({
+  NODE_ID: '', NATS_URL: '', REDIS_URL: '', BUS: 'memory', STORE: 'sqlite',
+  WHATSAPP_APP_SECRET: APP_SECRET, WHATSAPP_VERIFY_TOKEN: 'verify-e2e', WHATSAPP_ACCESS_TOKEN: FAKE_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID: FAKE_PHONE_NUMBER_ID,
+  WHATSAPP_API_BASE: fake.base, TELEGRAM_BOT_TOKEN: FAKE_BOT_TOKEN, TELEGRAM_SECRET_TOKEN: TG_SECRET, TELEGRAM_API_BASE: fake.base,
+  CHANNELS_RETRY_INITIAL_MS: '20', CHANNELS_RETRY_MAX_MS: '50', CHANNELS_MAX_ATTEMPTS: '3',
+});
+
+interface Fixture { srv: ChatProcess; fake: FakePlatforms }
+
+async function fixture(t: Test): Promise<Fixture> {
+  const fake = await startFakePlatforms();
+  const srv = await startChatProcess({ env: env(fake) });
+  t.teardown(async () => {
+    await srv.kill();
+    removeDir(srv.dataDir);
+    await fake.close();
+  });
+  return { srv, fake };
+}
+
+async function postWhatsapp(f: Fixture, body: string, signature: string | null = signMeta(APP_SECRET, body)) {
+  const res = await fetch(`${f.srv.http}/v1/channels/whatsapp/webhook`, {
+    method: 'POST', body, headers: { 'content-type': 'application/json', ...(signature ? { 'x-hub-signature-256': signature } : {}) },
+  });
+  return { status: res.status, body: await res.json() as any };
+}
+
+async function postTelegram(f: Fixture, body: string, secret: string | null = TG_SECRET) {
+  const res = await fetch(`${f.srv.http}/v1/channels/telegram/webhook`, {
+    method: 'POST', body, headers: { 'content-type': 'application/json', ...(secret ? { 'x-telegram-bot-api-secret-token': secret } : {}) },
+  });
+  return { status: res.status, body: await res.json() as any };
+}
+
+t.test('channels - the WhatsApp subscription check echoes hub.challenge only for the verify token', async (t) => {
+  const f = await fixture(t);
+  const ok = await fetch(`${f.srv.http}/v1/channels/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=verify-e2e&hub.challenge=1158201444`);
+  t.equal(ok.status, 200);
+  t.equal(await ok.text(), '1158201444');
+  const bad = await fetch(`${f.srv.http}/v1/channels/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1`);
+  t.equal(bad.status, 403);
+});
+
+t.test('channels - a bad or missing signature is refused with 401 and nothing is stored', async (t) => {
+  const f = await fixture(t);
+  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent'));
+  const body = whatsappMessageWebhook('15550001111', 'wamid.BAD1', { type: 'text', text: { body: 'forged' } });
+  t.equal((await postWhatsapp(f, body, signMeta('not-the-secret', body))).status, 401);
+  const missing = await postWhatsapp(f, body, null);
+  t.equal(missing.status, 401);
+  t.equal(missing.body.error.code, 'unauthorized');
+  t.equal((await postTelegram(f, telegramMessageUpdate(1, 777, 1, { text: 'forged' }), 'wrong-secret')).status, 401);
+  t.equal((await postTelegram(f, telegramMessageUpdate(1, 777, 1, { text: 'forged' }), null)).status, 401);
+  t.equal((await agent('GET', '/rooms/wa_15550001111')).status, 404, 'no WhatsApp room was made');
+  t.equal((await agent('GET', '/rooms/tg_777')).status, 404, 'no Telegram room was made');
+});
+
+t.test('channels - a signed WhatsApp message lands in its room\'s history and live on an agent\'s socket; a replay is stored once', async (t) => {
+  const f = await fixture(t);
+  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent'));
+  const first = whatsappMessageWebhook('15551234567', 'wamid.IN1', { type: 'text', text: { body: 'Where is my order?' } }, 'Ann');
+  const res = await postWhatsapp(f, first);
+  t.equal(res.status, 200, JSON.stringify(res.body));
+  t.same(res.body.data, { stored: 1, duplicate: 0, status: 0, ignored: 0 });
+  const room = await agent('GET', '/rooms/wa_15551234567');
+  t.equal(room.status, 200);
+  t.match(room.body.data, { roomId: 'wa_15551234567', createdBy: 'whatsapp:15551234567', tags: ['channel', 'channel:whatsapp', 'external:15551234567'] });
+  t.equal((await agent('POST', '/rooms/wa_15551234567/join')).status, 200);
+
+  const ws = await TestClient.connect(`${f.srv.ws}/chat`, { token: await devToken('agent') });
+  t.teardown(() => ws.close());
+  await ws.next((x) => x.type === 'welcome');
+  t.equal((await ws.request({ type: 'join_room', roomId: 'wa_15551234567' })).type, 'ack');
+  const image = whatsappMessageWebhook('15551234567', 'wamid.IN2', { type: 'image', image: { id: 'MEDIA42', mime_type: 'image/jpeg', caption: 'the parcel' } }, 'Ann');
+  t.equal((await postWhatsapp(f, image)).status, 200);
+  const live = await ws.next((x) => x.type === 'new_message' && x.message.clientMsgId === 'wamid.IN2');
+  t.match(live.message, {
+    authorId: 'whatsapp:15551234567', type: 'image', content: 'the parcel',
+    attachments: [{ id: 'MEDIA42', url: 'whatsapp-media:MEDIA42', mimeType: 'image/jpeg' }], metadata: { channel: 'whatsapp', externalUserId: '15551234567' },
+  });
+
+  const replay = await postWhatsapp(f, first);
+  t.equal(replay.status, 200);
+  t.same(replay.body.data, { stored: 0, duplicate: 1, status: 0, ignored: 0 }, 'the replayed webhook is a duplicate');
+  const history = await eventually(async () => {
+    const h = await agent('GET', '/rooms/wa_15551234567/messages?limit=50');
+    return h.body.data?.messages?.length >= 2 ? h.body.data.messages : undefined;
+  });
+  t.same(history.map((m: any) => m.clientMsgId).sort(), ['wamid.IN1', 'wamid.IN2'], 'each platform message once');
+});
+
+t.test('channels - a Telegram update with the secret token lands in its room; a replay is stored once', async (t) => {
+  const f = await fixture(t);
+  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent'));
+  const update = telegramMessageUpdate(5001, 4242, 17, { location: { latitude: 48.85, longitude: 2.35 } });
+  t.same((await postTelegram(f, update)).body.data, { stored: 1, duplicate: 0, status: 0, ignored: 0 });
+  t.same((await postTelegram(f, update)).body.data, { stored: 0, duplicate: 1, status: 0, ignored: 0 });
+  const history = await eventually(async () => {
+    const h = await agent('GET', '/rooms/tg_4242/messages?limit=50');
+    return h.body.data?.messages?.length >= 1 ? h.body.data.messages : undefined;
+  });
+  t.equal(history.length, 1);
+  t.match(history[0], { authorId: 'telegram:4242', authorName: 'Tess Gram', content: '📍 48.85,2.35', metadata: { location: { latitude: 48.85, longitude: 2.35 } } });
+});
