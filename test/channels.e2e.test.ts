@@ -119,3 +119,62 @@ t.test('channels - a Telegram update with the secret token lands in its room; a 
   t.equal(history.length, 1);
   t.match(history[0], { authorId: 'telegram:4242', authorName: 'Tess Gram', content: '📍 48.85,2.35', metadata: { location: { latitude: 48.85, longitude: 2.35 } } });
 });
+
+/** The agent, joined to the room of a person who wrote once, with a socket in the room. */
+async function agentInRoom(t: Test, f: Fixture, roomId: string) {
+  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent', { name: 'Agent Smith' }));
+  t.equal((await agent('POST', `/rooms/${roomId}/join`)).status, 200);
+  const ws = await TestClient.connect(`${f.srv.ws}/chat`, { token: await devToken('agent') });
+  t.teardown(() => ws.close());
+  await ws.next((x) => x.type === 'welcome');
+  t.equal((await ws.request({ type: 'join_room', roomId })).type, 'ack');
+  return { agent, ws };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('channels - an agent\'s reply reaches the WhatsApp send API once, and the platform\'s statuses come back as message_status', async (t) => {
+  const f = await fixture(t);
+  t.equal((await postWhatsapp(f, whatsappMessageWebhook('15551234567', 'wamid.Q1', { type: 'text', text: { body: 'Hello?' } }))).status, 200);
+  const { agent, ws } = await agentInRoom(t, f, 'wa_15551234567');
+  const sent = await agent('POST', '/rooms/wa_15551234567/messages', { content: 'Hi Ann, it ships today.' });
+  t.equal(sent.status, 201, JSON.stringify(sent.body));
+  const messageId: string = sent.body.data.message.messageId;
+  t.match(messageId, /^[0-9]+$/);
+  const out = await eventually(async () => f.fake.sends.find((s) => s.platform === 'whatsapp'));
+  t.match(out, {
+    path: `/v21.0/${FAKE_PHONE_NUMBER_ID}/messages`, authorization: `Bearer ${FAKE_ACCESS_TOKEN}`,
+    body: { messaging_product: 'whatsapp', to: '15551234567', type: 'text', text: { body: 'Hi Ann, it ships today.' }, biz_opaque_callback_data: messageId },
+  });
+  const sentStatus = await ws.next((x) => x.type === 'message_status' && x.status === 'sent');
+  t.match(sentStatus, { roomId: 'wa_15551234567', messageId, userId: 'whatsapp:15551234567', channel: 'whatsapp', platformMessageId: 'wamid.OUT1' });
+  t.equal((await postWhatsapp(f, whatsappStatusWebhook('15551234567', 'wamid.OUT1', 'read', messageId))).body.data.status, 1);
+  t.match(await ws.next((x) => x.type === 'message_status' && x.status === 'read'), { messageId, platformMessageId: 'wamid.OUT1' });
+  await sleep(500);
+  t.equal(f.fake.sends.length, 1, 'sent once; the person\'s own messages are not echoed back');
+});
+
+t.test('channels - a Telegram send answered 429 then 500 is retried; one that keeps failing is dead-lettered with a log line and a metric', async (t) => {
+  const f = await fixture(t);
+  t.equal((await postTelegram(f, telegramMessageUpdate(1, 4242, 1, { text: 'hi' }))).status, 200);
+  const { agent, ws } = await agentInRoom(t, f, 'tg_4242');
+  f.fake.fail('telegram', 429, 500);
+  t.equal((await agent('POST', '/rooms/tg_4242/messages', { content: 'first answer' })).status, 201);
+  await eventually(async () => f.fake.sends.some((s) => s.status === 200));
+  t.same(f.fake.sends.map((s) => [s.body.text, s.status]), [['first answer', 429], ['first answer', 500], ['first answer', 200]]);
+  t.same(f.fake.sends[2]!.body, { chat_id: '4242', text: 'first answer' });
+
+  f.fake.fail('telegram', 500, 500, 500);
+  const doomed = await agent('POST', '/rooms/tg_4242/messages', { content: 'second answer' });
+  const failed = await ws.next((x) => x.type === 'message_status' && x.status === 'failed', 10_000);
+  t.equal(failed.messageId, doomed.body.data.message.messageId);
+  t.equal(f.fake.sends.filter((s) => s.body.text === 'second answer').length, 3, 'CHANNELS_MAX_ATTEMPTS tries');
+  // the process writes its logs through a pipe: the line may come after the frame
+  const line = await eventually(async () => f.srv.output.find((l) => l.includes('channel reply dead-lettered')));
+  t.match(JSON.parse(line), { platform: 'telegram', roomId: 'tg_4242', attempts: 3, error: /HTTP 500/ }, 'a log line');
+  t.notMatch(line, FAKE_BOT_TOKEN, 'without the bot token');
+  const metricsText = await (await fetch(`${f.srv.http}/metrics`)).text();
+  t.match(metricsText, /chat_channel_dead_letters_total\{platform="telegram"\} 1/);
+  await sleep(300);
+  t.equal(f.fake.sends.filter((s) => s.body.text === 'second answer').length, 3, 'not tried again');
+});
