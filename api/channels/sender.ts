@@ -181,7 +181,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
     }));
   }
 
-  const consumer: Consumer = bus.consume({ durable: CHANNELS_DURABLE, maxBatch: BATCH_MAX, maxWaitMs: BATCH_WAIT_MS }, handle);
+  const consumer: Consumer = bus.consume({ durable: CHANNELS_DURABLE, maxBatch: BATCH_MAX, maxWaitMs: BATCH_WAIT_MS, ackWaitMs: config.ackWaitMs }, handle);
   log.debug({ platforms: [...adapters.keys()] }, 'channel sender consuming');
   return {
     async stop() {

@@ -88,6 +88,7 @@ export const DEFAULTS = {
   channelsRetryInitialMs: 1000,
   channelsRetryMaxMs: 60_000,
   channelsHttpTimeoutMs: 10_000,
+  channelsAckWaitMs: 30_000,
   webhookDisableAfter: 5,
   pushTtlSec: 86_400,
   /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
@@ -205,6 +206,7 @@ export const ENV_SCHEMA = {
   CHANNELS_MAX_ATTEMPTS: { kind: 'int', default: DEFAULTS.channelsMaxAttempts, min: 1, max: 50, doc: 'tries of one outbound channel message before it is dead-lettered' },
   CHANNELS_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.channelsRetryInitialMs, min: 1, doc: 'ms before the first retry of an outbound channel message; doubles each time (a Retry-After is honoured when longer)' },
   CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
+  CHANNELS_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.channelsAckWaitMs, min: 300, max: 3_600_000, doc: 'ms the replies a dead channel sender (api process) held wait before another one gets them (a live one keeps them while it retries)' },
   CHANNELS_HTTP_TIMEOUT_MS: { kind: 'int', default: DEFAULTS.channelsHttpTimeoutMs, min: 100, max: 120_000, doc: 'ms one platform send request may take' },
   MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
   OBJECTS: { kind: 'enum', values: ['disk', 's3'], doc: 'where attachments are stored (default: s3 when S3_BUCKET_ATTACHMENTS is set, else disk under DATA_DIR/attachments)' },
@@ -270,6 +272,8 @@ export interface ChannelsConfig {
   maxAttempts: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
   httpTimeoutMs: number;
+  /** How long a dead sender's events wait before another one gets them. */
+  ackWaitMs: number;
   /** How long a sent-record is kept: longer than the stream can redeliver an event. */
   sentRecordTtlMs: number;
 }
@@ -564,6 +568,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: v.CHANNELS_MAX_ATTEMPTS,
       retry: { initialDelayMs: v.CHANNELS_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.CHANNELS_RETRY_INITIAL_MS, v.CHANNELS_RETRY_MAX_MS) },
       httpTimeoutMs: v.CHANNELS_HTTP_TIMEOUT_MS,
+      ackWaitMs: v.CHANNELS_ACK_WAIT_MS,
       sentRecordTtlMs: (v.RECOVERY_WINDOW + 86_400) * 1000,
     },
   };
