@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { startChatProcess, removeDir, type ChatProcess } from './support/chat-process.ts';
 import {
-  FAKE_ACCESS_TOKEN, FAKE_BOT_TOKEN, FAKE_PHONE_NUMBER_ID, signMeta, startFakePlatforms, telegramMessageUpdate, whatsappMessageWebhook, whatsappStatusWebhook,
+  FAKE_ACCESS_TOKEN, FAKE_BOT_TOKEN, FAKE_PHONE_NUMBER_ID, FAKE_SLACK_TOKEN, signMeta, signSlack, slackMessageEvent, startFakePlatforms, telegramMessageUpdate, whatsappMessageWebhook, whatsappStatusWebhook,
   type FakePlatforms,
 } from './support/fake-platforms.ts';
 import { restClient, eventually } from './support/rest.ts';
@@ -15,10 +15,12 @@ import { TestClient } from './support/ws-client.ts';
  */
 const APP_SECRET = 'meta-app-secret-for-e2e';
 const TG_SECRET = 'tg_secret-e2e';
+const SLACK_SECRET = 'slack-signing-secret-e2e';
 const env = (fake: FakePlatforms): Record<string, string> => ({
   NODE_ID: '', NATS_URL: '', REDIS_URL: '', BUS: 'memory', STORE: 'sqlite',
   WHATSAPP_APP_SECRET: APP_SECRET, WHATSAPP_VERIFY_TOKEN: 'verify-e2e', WHATSAPP_ACCESS_TOKEN: FAKE_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID: FAKE_PHONE_NUMBER_ID,
   WHATSAPP_API_BASE: fake.base, TELEGRAM_BOT_TOKEN: FAKE_BOT_TOKEN, TELEGRAM_SECRET_TOKEN: TG_SECRET, TELEGRAM_API_BASE: fake.base,
+  SLACK_SIGNING_SECRET: SLACK_SECRET, SLACK_BOT_TOKEN: FAKE_SLACK_TOKEN, SLACK_API_BASE: fake.base,
   CHANNELS_RETRY_INITIAL_MS: '20', CHANNELS_RETRY_MAX_MS: '50', CHANNELS_MAX_ATTEMPTS: '3',
 });
 
@@ -177,4 +179,45 @@ t.test('channels - a Telegram send answered 429 then 500 is retried; one that ke
   t.match(metricsText, /chat_channel_dead_letters_total\{platform="telegram"\} 1/);
   await sleep(300);
   t.equal(f.fake.sends.filter((s) => s.body.text === 'second answer').length, 3, 'not tried again');
+});
+
+async function postSlack(f: Fixture, body: string, opts: { ageSec?: number; secret?: string } = {}) {
+  const ts = String(Math.floor(Date.now() / 1000) - (opts.ageSec ?? 0));
+  const res = await fetch(`${f.srv.http}/v1/channels/slack/webhook`, {
+    method: 'POST', body,
+    headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': ts, 'x-slack-signature': signSlack(opts.secret ?? SLACK_SECRET, ts, body) },
+  });
+  const text = await res.text();
+  return { status: res.status, text, body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined };
+}
+
+t.test('channels - Slack: url_verification, refused signatures and stale requests, a message in its room once, the reply through chat.postMessage once', async (t) => {
+  const f = await fixture(t);
+  const check = await postSlack(f, JSON.stringify({ token: 'x', challenge: 'chal-123', type: 'url_verification' }));
+  t.equal(check.status, 200);
+  t.equal(check.text, 'chal-123');
+  const event = slackMessageEvent('D0CUSTOMER', 'U0CUSTOMER', '1700000100.000200', { text: 'my invoice is wrong' });
+  t.equal((await postSlack(f, event, { secret: 'wrong' })).status, 401);
+  const stale = await postSlack(f, event, { ageSec: 6 * 60 });
+  t.equal(stale.status, 401, 'older than 5 minutes');
+  t.equal(stale.body.error.code, 'unauthorized');
+  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent'));
+  t.equal((await agent('GET', '/rooms/sl_D0CUSTOMER')).status, 404, 'nothing stored');
+
+  t.same((await postSlack(f, event)).body.data, { stored: 1, duplicate: 0, status: 0, ignored: 0 });
+  t.same((await postSlack(f, event)).body.data, { stored: 0, duplicate: 1, status: 0, ignored: 0 }, 'Slack\'s retry is stored once');
+  const { ws } = await agentInRoom(t, f, 'sl_D0CUSTOMER');
+  const history = await agent('GET', '/rooms/sl_D0CUSTOMER/messages?limit=50');
+  t.match(history.body.data.messages, [{ authorId: 'slack:D0CUSTOMER', content: 'my invoice is wrong', clientMsgId: 'D0CUSTOMER:1700000100.000200' }]);
+  t.equal(history.body.data.messages.length, 1);
+
+  const reply = await agent('POST', '/rooms/sl_D0CUSTOMER/messages', { content: 'Looking into it.' });
+  t.equal(reply.status, 201);
+  await eventually(async () => f.fake.sends.some((s) => s.platform === 'slack'));
+  t.match(f.fake.sends.filter((s) => s.platform === 'slack'), [{ path: '/api/chat.postMessage', authorization: `Bearer ${FAKE_SLACK_TOKEN}`, body: { channel: 'D0CUSTOMER', text: 'Looking into it.' } }]);
+  t.match(await ws.next((x) => x.type === 'message_status' && x.status === 'sent'), { messageId: reply.body.data.message.messageId, channel: 'slack' });
+  // Slack sends the app's own post back as an event with bot_id: it is not a message from the person
+  t.same((await postSlack(f, slackMessageEvent('D0CUSTOMER', 'U0BOT', '1700000000.000001', { text: 'Looking into it.', bot_id: 'B01' }))).body.data, { stored: 0, duplicate: 0, status: 0, ignored: 0 });
+  await sleep(300);
+  t.equal(f.fake.sends.filter((s) => s.platform === 'slack').length, 1, 'sent once');
 });

@@ -17,7 +17,7 @@ export interface InboxDeps {
   log: Logger;
 }
 
-const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram' };
+const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram', slack: 'Slack' };
 
 /** The principal an external person acts as: only a verified webhook is ever given it. */
 export function channelPrincipal(tenant: string, platform: Platform, externalUserId: string, name: string | undefined): Principal {

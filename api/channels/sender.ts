@@ -53,7 +53,7 @@ class Stopped extends Error {}
  * persister and the notifier), so every message stored in a channel room is looked at once per
  * deployment, whichever process took the agent's message and however many api processes run.
  *
- * - What goes out: a `message.created` in a channel room (`wa_...`, `tg_...`, created by the
+ * - What goes out: a `message.created` in a channel room (`wa_...`, `tg_...`, `sl_...`, created by the
  *   person's principal), not written by the person (their own messages came from the platform),
  *   not a system message, not deleted, not older than a day.
  * - Exactly once across restarts: the event is acked only after the send succeeded (or was given

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { Channel, Platform } from '../../shared/channels/index.ts';
-import { WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER } from '../../shared/channels/index.ts';
+import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER } from '../../shared/channels/index.ts';
 import type { RequestBody } from '../../shared/http/index.ts';
 import { metrics } from '../../shared/telemetry/index.ts';
 import type { ApiDeps } from '../deps.ts';
@@ -15,7 +15,9 @@ const HubQuery = Type.Object({
   'hub.verify_token': Type.Optional(Type.String({ maxLength: 512 })),
   'hub.challenge': Type.Optional(Type.String({ maxLength: 1024 })),
 });
-const HEADERS: Record<Platform, string> = { whatsapp: WHATSAPP_SIGNATURE_HEADER, telegram: TELEGRAM_SECRET_HEADER };
+const HEADERS: Record<Platform, string[]> = {
+  whatsapp: [WHATSAPP_SIGNATURE_HEADER], telegram: [TELEGRAM_SECRET_HEADER], slack: [SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER],
+};
 
 async function readAll(body: RequestBody | undefined): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
@@ -42,8 +44,8 @@ export function channelRoutes(deps: ApiDeps): void {
     deps.server.binary({
       method: 'post', path, auth: false, tags, operationId: `${platform}Webhook`,
       summary: `${platform} webhook: inbound messages${platform === 'whatsapp' ? ' and delivery statuses' : ''} (README, Channels)`,
-      description: `Verified by ${HEADERS[platform]} before anything is read from it; 401 otherwise.`,
-      headers: [HEADERS[platform]],
+      description: `Verified by ${HEADERS[platform].join(' and ')} before anything is read from it; 401 otherwise.`,
+      headers: HEADERS[platform],
       body: { contentType: 'application/json', maxBodyBytes: MAX_WEBHOOK_BYTES },
       errors: ['unauthorized'],
       handler: async ({ headers, body }) => {
@@ -53,6 +55,11 @@ export function channelRoutes(deps: ApiDeps): void {
         } catch (err) {
           metrics.channelInbound.inc({ platform, outcome: 'refused' });
           throw err;
+        }
+        const answer = channel.immediate?.(raw);
+        if (answer !== undefined) {
+          const bytes = Buffer.from(answer);
+          return { kind: 'bytes', status: 200, headers: [['Content-Type', 'text/plain; charset=utf-8']], size: bytes.length, body: Readable.from([bytes]) };
         }
         const counts = { stored: 0, duplicate: 0, status: 0, ignored: 0 };
         for (const event of channel.parse(raw)) {

@@ -1,7 +1,7 @@
 import type { Attachment } from '../domain/models.ts';
 
 /** The messaging platforms a channel adapter exists for. */
-export const PLATFORMS = ['whatsapp', 'telegram'] as const;
+export const PLATFORMS = ['whatsapp', 'telegram', 'slack'] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
 /** The request headers a webhook is judged by, lowercase. */
@@ -60,7 +60,7 @@ export type SendOutcome =
  * - `verify` throws ChatError('unauthorized') unless the raw body (byte for byte as received: a
  *   signature covers bytes, not parsed JSON) and headers prove the platform sent it; nothing is
  *   parsed before that.
- * - `handshake` answers the platform's subscription check (a GET), or throws ChatError
+ * - `handshake` answers the platform's subscription check (a GET; Slack's is a POST: `immediate`), or throws ChatError
  *   ('forbidden') when its token is wrong; undefined for platforms without one.
  * - `parse` turns a verified body into events, skipping kinds it does not carry (reactions,
  *   edits, joins) rather than failing, and throws ChatError('bad_request') only for a body that is
@@ -72,6 +72,11 @@ export interface Channel {
   readonly platform: Platform;
   verify(headers: WebhookHeaders, rawBody: Buffer): void;
   handshake?: (query: URLSearchParams) => string;
+  /**
+   * For a verified body the platform expects answered in place of being handled (Slack's
+   * `url_verification`): the text to answer; undefined for every other body.
+   */
+  immediate?: (rawBody: Buffer) => string | undefined;
   parse(rawBody: Buffer): InboundEvent[];
   send(message: OutboundMessage): Promise<SendOutcome>;
 }

@@ -84,6 +84,7 @@ export const DEFAULTS = {
   whatsappApiBase: 'https://graph.facebook.com',
   whatsappApiVersion: 'v21.0',
   telegramApiBase: 'https://api.telegram.org',
+  slackApiBase: 'https://slack.com',
   channelsMaxAttempts: 5,
   channelsRetryInitialMs: 1000,
   channelsRetryMaxMs: 60_000,
@@ -203,6 +204,9 @@ export const ENV_SCHEMA = {
   TELEGRAM_BOT_TOKEN: { kind: 'string', doc: 'bot token for sendMessage; the Telegram channel is off without it; never logged' },
   TELEGRAM_SECRET_TOKEN: { kind: 'string', pattern: /^[A-Za-z0-9_-]{1,256}$/, doc: 'the secret_token given to setWebhook, checked against X-Telegram-Bot-Api-Secret-Token (required with TELEGRAM_BOT_TOKEN)' },
   TELEGRAM_API_BASE: { kind: 'string', default: DEFAULTS.telegramApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Bot API base URL (tests point it at a local server)' },
+  SLACK_SIGNING_SECRET: { kind: 'string', doc: 'Slack app signing secret: the key of X-Slack-Signature; the Slack channel is off without it; never logged' },
+  SLACK_BOT_TOKEN: { kind: 'string', doc: 'Slack bot token (xoxb-...) for chat.postMessage; never logged' },
+  SLACK_API_BASE: { kind: 'string', default: DEFAULTS.slackApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Slack Web API base URL, without /api (tests point it at a local server)' },
   CHANNELS_MAX_ATTEMPTS: { kind: 'int', default: DEFAULTS.channelsMaxAttempts, min: 1, max: 50, doc: 'tries of one outbound channel message before it is dead-lettered' },
   CHANNELS_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.channelsRetryInitialMs, min: 1, doc: 'ms before the first retry of an outbound channel message; doubles each time (a Retry-After is honoured when longer)' },
   CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
@@ -269,6 +273,7 @@ export interface ChannelsConfig {
   tenant: string;
   whatsapp: { appSecret: string; verifyToken: string | undefined; accessToken: string | undefined; phoneNumberId: string | undefined; apiBase: string; apiVersion: string } | undefined;
   telegram: { botToken: string; secretToken: string; apiBase: string } | undefined;
+  slack: { signingSecret: string; botToken: string | undefined; apiBase: string } | undefined;
   maxAttempts: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
   httpTimeoutMs: number;
@@ -565,6 +570,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       telegram: v.TELEGRAM_BOT_TOKEN === undefined || v.TELEGRAM_SECRET_TOKEN === undefined ? undefined : {
         botToken: v.TELEGRAM_BOT_TOKEN, secretToken: v.TELEGRAM_SECRET_TOKEN, apiBase: v.TELEGRAM_API_BASE,
       },
+      slack: v.SLACK_SIGNING_SECRET === undefined ? undefined : { signingSecret: v.SLACK_SIGNING_SECRET, botToken: v.SLACK_BOT_TOKEN, apiBase: v.SLACK_API_BASE },
       maxAttempts: v.CHANNELS_MAX_ATTEMPTS,
       retry: { initialDelayMs: v.CHANNELS_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.CHANNELS_RETRY_INITIAL_MS, v.CHANNELS_RETRY_MAX_MS) },
       httpTimeoutMs: v.CHANNELS_HTTP_TIMEOUT_MS,

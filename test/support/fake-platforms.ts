@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 
 /** One send a fake platform took (or refused), as the platform saw it. */
 export interface PlatformSend {
-  platform: 'whatsapp' | 'telegram';
+  platform: 'whatsapp' | 'telegram' | 'slack';
   path: string;
   authorization: string | undefined;
   body: any;
@@ -16,23 +16,25 @@ export interface FakePlatforms {
   base: string;
   sends: PlatformSend[];
   /** Statuses the next sends of a platform answer, in order (then 200). */
-  fail(platform: 'whatsapp' | 'telegram', ...statuses: number[]): void;
+  fail(platform: 'whatsapp' | 'telegram' | 'slack', ...statuses: number[]): void;
   close(): Promise<void>;
 }
 
 export const FAKE_PHONE_NUMBER_ID = '1098765432';
 export const FAKE_BOT_TOKEN = '123456:test-bot-token';
 export const FAKE_ACCESS_TOKEN = 'EAAtest-access-token';
+export const FAKE_SLACK_TOKEN = 'xoxb-test-slack-token';
 
 /**
  * A local server speaking the send APIs of WhatsApp Cloud (`POST /{version}/{phone-number-id}/messages`
  * with a Bearer token, answering `{messaging_product, contacts, messages:[{id}]}`) and Telegram
  * (`POST /bot{token}/sendMessage`, answering `{ok, result: Message}`, or `{ok:false, error_code,
- * description, parameters:{retry_after}}` on 429), with their error shapes.
+ * description, parameters:{retry_after}}` on 429) and Slack (`POST /api/chat.postMessage` with a
+ * Bearer bot token, answering `{ok, channel, ts}`, 429 with Retry-After), with their error shapes.
  */
 export async function startFakePlatforms(): Promise<FakePlatforms> {
   const sends: PlatformSend[] = [];
-  const queued: Record<'whatsapp' | 'telegram', number[]> = { whatsapp: [], telegram: [] };
+  const queued: Record<'whatsapp' | 'telegram' | 'slack', number[]> = { whatsapp: [], telegram: [], slack: [] };
   let seq = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -67,6 +69,15 @@ export async function startFakePlatforms(): Promise<FakePlatforms> {
         } else {
           json(status, { ok: false, error_code: status, description: status === 401 ? 'Unauthorized' : 'Internal Server Error' });
         }
+        return;
+      }
+      if (req.method === 'POST' && path === '/api/chat.postMessage') {
+        const status = queued.slack.shift() ?? (req.headers.authorization === `Bearer ${FAKE_SLACK_TOKEN}` ? 200 : 401);
+        sends.push({ platform: 'slack', path, authorization: req.headers.authorization, body, status });
+        if (status === 200) json(200, { ok: true, channel: body?.channel, ts: `1700000000.${String(++seq).padStart(6, '0')}`, message: { type: 'message', text: body?.text, bot_id: 'B01' } });
+        else if (status === 401) json(200, { ok: false, error: 'invalid_auth' });
+        else if (status === 429) res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: 'ratelimited' }));
+        else json(status, { ok: false, error: 'internal_error' });
         return;
       }
       json(404, { error: 'no such route on the fake platform' });
@@ -139,4 +150,18 @@ export function telegramMessageUpdate(updateId: number, chatId: number, messageI
       ...fields,
     },
   });
+}
+
+/** A Slack Events API `event_callback` body for one message in a DM channel. */
+export function slackMessageEvent(channel: string, user: string, ts: string, event: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    token: 'deprecated-verification-token', team_id: 'T0001', api_app_id: 'A0001', type: 'event_callback',
+    event_id: `Ev${ts.replace('.', '')}`, event_time: Math.floor(Date.now() / 1000),
+    event: { type: 'message', channel, user, text: 'hello', ts, channel_type: 'im', event_ts: ts, ...event },
+  });
+}
+
+/** Slack's X-Slack-Signature for a body sent at `timestamp` (seconds). */
+export function signSlack(signingSecret: string, timestamp: string, body: string): string {
+  return `v0=${createHmac('sha256', signingSecret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
 }
