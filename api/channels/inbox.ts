@@ -9,6 +9,9 @@ import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 
 export interface InboxDeps {
   store: Store;
+  /** How long a received-record is kept (the platforms retry for up to a week). */
+  receivedRecordTtlMs: number;
+  now?: () => number;
   bus: Bus;
   rooms: RoomCommands;
   messages: MessageCommands;
@@ -16,6 +19,13 @@ export interface InboxDeps {
   tenant: string;
   log: Logger;
 }
+
+/**
+ * The key a room's received-records (platform message ids already stored) are kept under, among
+ * the notification records: spaces keep it apart from every user id, and one key per room keeps
+ * each conversation its own Cassandra partition.
+ */
+export const receivedRecordKey = (roomId: string): string => `channel received ${roomId}`;
 
 const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram', slack: 'Slack' };
 
@@ -27,8 +37,10 @@ export function channelPrincipal(tenant: string, platform: Platform, externalUse
 /**
  * Where verified platform events enter the chat: a message goes into its sender's room through
  * the same commands a WebSocket client's message does (so it is in history, live, notified and
- * persisted like any other), deduplicated in the stream by the platform's message id as its
- * clientMsgId; a status becomes a `message_status` frame in the room.
+ * persisted like any other), deduplicated by the platform's message id: in the stream as its
+ * clientMsgId (two deliveries at once), and by a received-record written once it is stored
+ * (a retry days later, past the stream's duplicate window); a status becomes a `message_status`
+ * frame in the room.
  */
 export class ChannelInbox {
   constructor(private readonly deps: InboxDeps) {}
@@ -41,11 +53,16 @@ export class ChannelInbox {
       return 'ignored';
     }
     const who = channelPrincipal(this.deps.tenant, platform, m.externalUserId, m.externalUserName);
+    const now = this.deps.now ?? Date.now;
+    // the stream forgets a clientMsgId after NATS_DUPLICATE_WINDOW; platforms retry for days
+    const recordKey = receivedRecordKey(roomId);
+    if ((await this.deps.store.notifiedOf(who.tenant, recordKey, [m.platformMessageId], now())).has(m.platformMessageId)) return 'duplicate';
     await this.ensureRoom(platform, roomId, who, m.externalUserId);
     const sent = await this.deps.messages.send(who, {
       roomId, content: m.content, messageType: m.type, clientMsgId: m.platformMessageId, attachments: m.attachments,
       metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId },
     });
+    await this.deps.store.markNotified(who.tenant, recordKey, [m.platformMessageId], now() + this.deps.receivedRecordTtlMs);
     return sent.duplicate ? 'duplicate' : 'stored';
   }
 

@@ -51,12 +51,12 @@ t.test('sender - sends an agent\'s message once and records it; a message with a
   await s.room('tg_42', 'telegram:42');
   const recorded = await s.post('tg_42', 'agent', 'already sent before a restart');
   // the record a sender that died after sending (and before its ack) left behind
-  await s.store.markNotified(TENANT, sentRecordKey('telegram'), [recorded], Date.now() + 60_000);
+  await s.store.markNotified(TENANT, sentRecordKey('tg_42'), [recorded], Date.now() + 60_000);
   const fresh = await s.post('tg_42', 'agent', 'new reply');
   for (let i = 0; i < 200 && s.fake.sends.length < 1; i++) await sleep(10);
   await sleep(200);
   t.same(s.fake.sends.map((x) => x.body.text), ['new reply'], 'only the message without a record');
-  t.same([...await s.store.notifiedOf(TENANT, sentRecordKey('telegram'), [fresh], Date.now())], [fresh], 'its record is written');
+  t.same([...await s.store.notifiedOf(TENANT, sentRecordKey('tg_42'), [fresh], Date.now())], [fresh], 'its record is written');
   t.same([...await s.store.notifiedOf(TENANT, 'agent', [fresh], Date.now())], [], 'under its own key, not a user\'s');
 });
 

@@ -24,11 +24,12 @@ const MAX_AGE_MS = 24 * 3600 * 1000;
 const ROOM_CACHE_MAX = 10_000;
 
 /**
- * The key sent-records are kept under (the notifier's records, by message id and "user"). It
- * holds spaces, which no user id may (shared/domain/identity.ts), so it never meets a user's own
- * notification records.
+ * The key a room's sent-records are kept under (the notifier's records, by message id and
+ * "user"). It holds spaces, which no user id may (shared/domain/identity.ts), so it never meets a
+ * user's own notification records; it names the room, so each conversation's records are their
+ * own Cassandra partition rather than one for every reply of the tenant.
  */
-export const sentRecordKey = (platform: Platform): string => `channel sent ${platform}`;
+export const sentRecordKey = (roomId: string): string => `channel sent ${roomId}`;
 
 export interface ChannelSenderDeps {
   bus: Bus;
@@ -108,7 +109,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
 
   async function deliver(r: NonNullable<Awaited<ReturnType<typeof replyOf>>>): Promise<void> {
     const tenant = tenantOf(r.key);
-    const recordKey = sentRecordKey(r.platform);
+    const recordKey = sentRecordKey(roomIdOf(r.key));
     const id = r.message.messageId;
     if ((await store.notifiedOf(tenant, recordKey, [id], now())).has(id)) return;
     const content = r.message.content || r.message.attachments.map((a) => a.url).join('\n');

@@ -35,7 +35,7 @@ async function readAll(body: RequestBody | undefined): Promise<Buffer> {
 export function channelRoutes(deps: ApiDeps): void {
   const ch = deps.channels;
   if (!ch || ch.adapters.size === 0) return;
-  const inbox = new ChannelInbox({ store: deps.store, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant: ch.tenant, log: deps.log.child({ part: 'channels' }) });
+  const inbox = new ChannelInbox({ store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant: ch.tenant, log: deps.log.child({ part: 'channels' }) });
   for (const [platform, channel] of ch.adapters) register(platform, channel);
 
   function register(platform: Platform, channel: Channel): void {

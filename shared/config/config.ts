@@ -281,6 +281,8 @@ export interface ChannelsConfig {
   ackWaitMs: number;
   /** How long a sent-record is kept: longer than the stream can redeliver an event. */
   sentRecordTtlMs: number;
+  /** How long an inbound platform message id is remembered: longer than platforms retry a webhook. */
+  receivedRecordTtlMs: number;
 }
 
 /** The offline notifier (api/notify): collapsing, retries, where URLs may point, Web Push keys. */
@@ -576,6 +578,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       httpTimeoutMs: v.CHANNELS_HTTP_TIMEOUT_MS,
       ackWaitMs: v.CHANNELS_ACK_WAIT_MS,
       sentRecordTtlMs: (v.RECOVERY_WINDOW + 86_400) * 1000,
+      // Meta retries an unanswered webhook for up to 7 days
+      receivedRecordTtlMs: 8 * 86_400 * 1000,
     },
   };
   return deepFreeze(config);
