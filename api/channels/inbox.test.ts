@@ -33,4 +33,9 @@ t.test('inbox - a platform retry after the stream\'s duplicate window is still s
   t.equal(await inbox.message('whatsapp', m), 'duplicate', 'three days later, past the stream\'s window');
   t.equal(await inbox.message('whatsapp', { ...m, platformMessageId: 'wamid.NEXT' }), 'stored', 'another message is stored');
   t.ok(await store.getRoom(roomKey('acme', 'wa_15550009999')));
+
+  // a room someone else made under the id the person's room would have: not theirs to write in
+  await store.createRoom({ ...(await store.getRoom(roomKey('acme', 'wa_15550009999')))!, roomId: 'wa_15550001234', createdBy: 'mallory' }, []);
+  t.equal(await inbox.message('whatsapp', { ...m, externalUserId: '15550001234', platformMessageId: 'wamid.SQUAT' }), 'ignored', 'refused, not an error the platform would retry');
+  t.equal(await inbox.message('whatsapp', { ...m, platformMessageId: 'wamid.LONG', content: 'x'.repeat(5000) }), 'ignored', 'too long for the room');
 });

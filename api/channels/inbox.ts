@@ -3,7 +3,7 @@ import { subjects, type Bus } from '../../shared/bus/index.ts';
 import { channelRoomId, channelUserId, type InboundMessage, type InboundStatus, type Platform } from '../../shared/channels/index.ts';
 import type { MessageCommands, RoomCommands } from '../../shared/commands/index.ts';
 import { roomKey } from '../../shared/domain/index.ts';
-import { ChatError, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
+import { ChatError, encodeMsgpack, errorMapping, type ServerFrame } from '../../shared/protocol/index.ts';
 import type { Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 
@@ -57,11 +57,20 @@ export class ChannelInbox {
     // the stream forgets a clientMsgId after NATS_DUPLICATE_WINDOW; platforms retry for days
     const recordKey = receivedRecordKey(roomId);
     if ((await this.deps.store.notifiedOf(who.tenant, recordKey, [m.platformMessageId], now())).has(m.platformMessageId)) return 'duplicate';
-    await this.ensureRoom(platform, roomId, who, m.externalUserId);
-    const sent = await this.deps.messages.send(who, {
-      roomId, content: m.content, messageType: m.type, clientMsgId: m.platformMessageId, attachments: m.attachments,
-      metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId },
-    });
+    let sent;
+    try {
+      await this.ensureRoom(platform, roomId, who, m.externalUserId);
+      sent = await this.deps.messages.send(who, {
+        roomId, content: m.content, messageType: m.type, clientMsgId: m.platformMessageId, attachments: m.attachments,
+        metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId },
+      });
+    } catch (err) {
+      // a refusal that holds on every retry (the person was banned, the text is too long, the room
+      // is not theirs) is not the platform's to retry: an error answer would have it retry for days
+      if (!(err instanceof ChatError) || errorMapping(err.code).retryable) throw err;
+      this.deps.log.warn({ platform, roomId, code: err.code, reason: err.message }, 'channel message refused');
+      return 'ignored';
+    }
     await this.deps.store.markNotified(who.tenant, recordKey, [m.platformMessageId], now() + this.deps.receivedRecordTtlMs);
     return sent.duplicate ? 'duplicate' : 'stored';
   }
