@@ -58,6 +58,11 @@ t.test('channels - the WhatsApp subscription check echoes hub.challenge only for
   t.equal(await ok.text(), '1158201444');
   const bad = await fetch(`${f.srv.http}/v1/channels/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1`);
   t.equal(bad.status, 403);
+  const doc = await (await fetch(`${f.srv.http}/v1/openapi.json`)).json() as { paths: Record<string, any> };
+  for (const platform of ['whatsapp', 'telegram', 'slack']) {
+    t.same(doc.paths[`/v1/channels/${platform}/webhook`]?.post?.security, [], `${platform}: documented, without a bearer token`);
+  }
+  t.ok(doc.paths['/v1/channels/whatsapp/webhook'].get, 'the subscription check is documented');
 });
 
 t.test('channels - a bad or missing signature is refused with 401 and nothing is stored', async (t) => {
