@@ -125,6 +125,17 @@ t.test('channels - a Telegram update with the secret token lands in its room; a 
   });
   t.equal(history.length, 1);
   t.match(history[0], { authorId: 'telegram:4242', authorName: 'Tess Gram', content: '📍 48.85,2.35', metadata: { location: { latitude: 48.85, longitude: 2.35 } } });
+
+  const press = JSON.stringify({
+    update_id: 5002, callback_query: { id: 'cbq-77', from: { id: 4242, first_name: 'Tess' }, message: { message_id: 18, chat: { id: 4242, type: 'private' } }, data: 'track:123' },
+  });
+  t.same((await postTelegram(f, press)).body.data, { stored: 1, duplicate: 0, status: 0, ignored: 0 });
+  t.match(f.fake.sends, [{ path: `/bot${FAKE_BOT_TOKEN}/answerCallbackQuery`, body: { callback_query_id: 'cbq-77' } }], 'the button press is answered');
+  const pressed = await eventually(async () => {
+    const h = await agent('GET', '/rooms/tg_4242/messages?limit=50');
+    return h.body.data?.messages?.find((m: any) => m.clientMsgId === 'callback:cbq-77');
+  });
+  t.match(pressed, { content: 'track:123', metadata: { button: { data: 'track:123' } } });
 });
 
 /** The agent, joined to the room of a person who wrote once, with a socket in the room. */

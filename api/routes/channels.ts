@@ -64,6 +64,9 @@ export function channelRoutes(deps: ApiDeps): void {
         const counts = { stored: 0, duplicate: 0, status: 0, ignored: 0 };
         for (const event of channel.parse(raw)) {
           const outcome = event.kind === 'message' ? await inbox.message(platform, event) : inbox.status(platform, event);
+          if (event.kind === 'message' && event.ackId !== undefined && channel.acknowledge && !(await channel.acknowledge(event))) {
+            deps.log.warn({ platform }, 'channel: the platform was not told a button press was taken');
+          }
           counts[outcome]++;
           metrics.channelInbound.inc({ platform, outcome });
         }

@@ -24,6 +24,8 @@ export interface InboundMessage {
   attachments: Attachment[];
   /** What has no field of its own: location, a pressed button or quick reply, the platform's raw type. */
   metadata: Record<string, unknown>;
+  /** What the platform wants answered once the message is taken (Telegram's callback query id), for `acknowledge`. */
+  ackId?: string;
 }
 
 /** The platform's word on a message sent to it earlier (WhatsApp status webhooks). */
@@ -79,4 +81,9 @@ export interface Channel {
   immediate?: (rawBody: Buffer) => string | undefined;
   parse(rawBody: Buffer): InboundEvent[];
   send(message: OutboundMessage): Promise<SendOutcome>;
+  /**
+   * Tells the platform a message with an `ackId` was taken (Telegram: answerCallbackQuery, or the
+   * person's button keeps spinning). One try, best effort: resolves false when it failed.
+   */
+  acknowledge?: (message: InboundMessage) => Promise<boolean>;
 }

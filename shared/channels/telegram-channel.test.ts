@@ -34,7 +34,7 @@ t.test('telegram - parse normalises text, photos, documents, locations, venues a
   const press = ch.parse(Buffer.from(JSON.stringify({
     update_id: 11, callback_query: { id: '4382bfdwdsb323b2d9', from: { id: 42, first_name: 'Tess' }, message: { message_id: 6, chat: { id: 42, type: 'private' } }, data: 'order:yes' },
   })));
-  t.match(press, [{ platformMessageId: 'callback:4382bfdwdsb323b2d9', externalUserId: '42', content: 'order:yes', metadata: { button: { data: 'order:yes' } } }]);
+  t.match(press, [{ platformMessageId: 'callback:4382bfdwdsb323b2d9', externalUserId: '42', content: 'order:yes', metadata: { button: { data: 'order:yes' } }, ackId: '4382bfdwdsb323b2d9' }]);
   t.same(ch.parse(Buffer.from(JSON.stringify({ update_id: 12, edited_message: { message_id: 7, chat: { id: 42 }, text: 'x' } }))), [], 'edits are skipped');
   t.equal(code(() => ch.parse(Buffer.from('{"message":{}}'))), 'bad_request');
 });
@@ -51,4 +51,17 @@ t.test('telegram - send calls sendMessage and honours retry_after', async (t) =>
   const forbidden = await ch.send({ externalUserId: '42', content: 'x', messageId: '2' });
   t.match(forbidden, { kind: 'failed', retryable: false });
   t.notMatch(JSON.stringify(forbidden), FAKE_BOT_TOKEN, 'the bot token is not in the error');
+});
+
+t.test('telegram - acknowledge answers the callback query of a button press', async (t) => {
+  const fake = await startFakePlatforms();
+  t.teardown(() => fake.close());
+  const ch = telegramChannel(cfg(fake.base));
+  const [press] = ch.parse(Buffer.from(JSON.stringify({
+    update_id: 11, callback_query: { id: 'cbq-1', from: { id: 42, first_name: 'Tess' }, message: { message_id: 6, chat: { id: 42, type: 'private' } }, data: 'yes' },
+  })));
+  t.equal(await ch.acknowledge!(press as never), true);
+  t.match(fake.sends, [{ path: `/bot${FAKE_BOT_TOKEN}/answerCallbackQuery`, body: { callback_query_id: 'cbq-1' } }]);
+  const down = telegramChannel(cfg('http://127.0.0.1:9'));
+  t.equal(await down.acknowledge!(press as never), false, 'a failure is reported, not thrown');
 });

@@ -60,6 +60,13 @@ export function telegramChannel(cfg: TelegramConfig): Channel {
       return [];
     },
 
+    async acknowledge(m: InboundMessage): Promise<boolean> {
+      if (m.ackId === undefined) return true;
+      const url = `${cfg.apiBase.replace(/\/+$/, '')}/bot${cfg.botToken}/answerCallbackQuery`;
+      const answer = await postJson(url, {}, { callback_query_id: m.ackId }, cfg.httpTimeoutMs);
+      return !('kind' in answer) && answer.status >= 200 && answer.status < 300;
+    },
+
     async send(out: OutboundMessage): Promise<SendOutcome> {
       const url = `${cfg.apiBase.replace(/\/+$/, '')}/bot${cfg.botToken}/sendMessage`;
       const answer = await postJson(url, {}, { chat_id: out.externalUserId, text: out.content }, cfg.httpTimeoutMs);
@@ -141,7 +148,7 @@ function toButtonPress(q: Json): InboundMessage | undefined {
   const data = str(q['data']) ?? '';
   return {
     kind: 'message', platformMessageId: `callback:${id}`, externalUserId: chat, externalUserName: senderName(q['from']),
-    type: 'text', content: data, attachments: [],
+    type: 'text', content: data, attachments: [], ackId: id,
     metadata: { platform: 'telegram', platformType: 'callback_query', button: { data } },
   };
 }

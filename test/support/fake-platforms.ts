@@ -58,6 +58,13 @@ export async function startFakePlatforms(): Promise<FakePlatforms> {
         }
         return;
       }
+      const answered = /^\/bot([^/]+)\/answerCallbackQuery$/.exec(path);
+      if (req.method === 'POST' && answered) {
+        const status = answered[1] === FAKE_BOT_TOKEN ? 200 : 401;
+        sends.push({ platform: 'telegram', path, authorization: undefined, body, status });
+        json(status, status === 200 ? { ok: true, result: true } : { ok: false, error_code: 401, description: 'Unauthorized' });
+        return;
+      }
       const tg = /^\/bot([^/]+)\/sendMessage$/.exec(path);
       if (req.method === 'POST' && tg) {
         const status = queued.telegram.shift() ?? (tg[1] === FAKE_BOT_TOKEN ? 200 : 401);
