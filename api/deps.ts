@@ -1,4 +1,4 @@
-import type { AuthConfig, HistoryConfig, NotifyConfig, TenantsConfig } from '../shared/config/index.ts';
+import type { AuthConfig, ChannelsConfig, HistoryConfig, NotifyConfig, TenantsConfig } from '../shared/config/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Bus } from '../shared/bus/index.ts';
 import type { Presence } from '../shared/presence/index.ts';
@@ -10,6 +10,7 @@ import type { HistoryReads } from './history-reads.ts';
 import type { AiConfig } from '../shared/config/index.ts';
 import type { AiAsker, Assistant } from '../shared/ai/index.ts';
 import type { Objects } from '../shared/objects/index.ts';
+import type { Channel, Platform } from '../shared/channels/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -46,6 +47,11 @@ export interface ApiDeps {
   attachments?: { objects: Objects; maxFileSize: number; presignTtlSec?: number };
   /** Tenants' default quotas (TENANT_*); without it every default is 0 (unlimited). */
   tenants?: TenantsConfig;
+  /**
+   * Messaging platforms (CHANNELS_*, WHATSAPP_*, TELEGRAM_*): their webhooks are served, and the
+   * process runs a channel sender (api processes share its durable consumer). None: neither.
+   */
+  channels?: { adapters: Map<Platform, Channel>; tenant: string; config: ChannelsConfig };
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

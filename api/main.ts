@@ -5,6 +5,7 @@ import { createStoreRoomAccess, RoomGuard } from '../shared/commands/index.ts';
 import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
+import { createChannels } from '../shared/channels/index.ts';
 
 /** `chat api`: the REST tier alone. Message writes go through the bus; a persister stores them. */
 export async function main(): Promise<void> {
@@ -28,6 +29,7 @@ export async function main(): Promise<void> {
     ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter: adapters.rateLimiter },
     notify: config.notify, tenants: config.tenants,
     attachments,
+    channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');

@@ -19,6 +19,8 @@ import { pushRoutes } from './routes/push-subscriptions.ts';
 import { startNotifications, type Notifier } from './notify/index.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { tenantRoutes } from './routes/tenants.ts';
+import { channelRoutes } from './routes/channels.ts';
+import { startChannelSender, type ChannelSender } from './channels/sender.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
 import { TenantQuotaReader } from '../shared/commands/index.ts';
@@ -48,7 +50,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const routeDeps = { ...deps, reads, asking };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes, attachmentRoutes,
-    notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes,
+    notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes, channelRoutes,
   ]) register(routeDeps);
   // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
   const workers: AiWorkers | undefined = deps.ai && startAiWorkers({
@@ -64,12 +66,17 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const notifier: Notifier | undefined = deps.notify && startNotifications({
     bus: deps.bus, store: deps.store, presence: deps.presence, config: deps.notify, log: deps.log.child({ part: 'notify' }),
   });
+  // replies to the platforms: like the notifier, here for its slow outgoing HTTP, and shared by
+  // every api process through one durable consumer
+  const sender: ChannelSender | undefined = deps.channels && deps.channels.adapters.size > 0 ? startChannelSender({
+    bus: deps.bus, store: deps.store, adapters: deps.channels.adapters, config: deps.channels.config, log: deps.log.child({ part: 'channels' }),
+  }) : undefined;
   await devTokenRoutes(deps);
   serveWebApp(deps.server, deps.log);
   deps.log.debug('api routes registered');
   return {
     async stop(timeoutMs = STOP_TIMEOUT_MS) {
-      const [left] = await Promise.all([deps.server.drain(timeoutMs), workers?.stop(timeoutMs), notifier?.stop(timeoutMs)]);
+      const [left] = await Promise.all([deps.server.drain(timeoutMs), workers?.stop(timeoutMs), notifier?.stop(timeoutMs), sender?.stop()]);
       reads.close();
       if (left > 0) deps.log.warn({ inFlight: left }, 'api stopped with requests still running');
     },

@@ -6,6 +6,7 @@ import { createHttpServer, type HttpServer } from '../shared/http/index.ts';
 import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
+import { createChannels } from '../shared/channels/index.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
 
 /** How long `chat all` waits at start for the persister to write what the stream's journal recovered. */
@@ -56,6 +57,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     ai: { config: config.ai, assistant: createAssistant(config.ai, log.child({ tier: 'api' })), rateLimiter: adapters.rateLimiter },
     notify: config.notify, tenants: config.tenants,
     attachments,
+    channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({

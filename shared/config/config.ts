@@ -81,6 +81,15 @@ export const DEFAULTS = {
   notifyRetryInitialMs: 1000,
   notifyRetryMaxMs: 60_000,
   notifyHttpTimeoutMs: 5000,
+  whatsappApiBase: 'https://graph.facebook.com',
+  whatsappApiVersion: 'v21.0',
+  telegramApiBase: 'https://api.telegram.org',
+  slackApiBase: 'https://slack.com',
+  channelsMaxAttempts: 5,
+  channelsRetryInitialMs: 1000,
+  channelsRetryMaxMs: 60_000,
+  channelsHttpTimeoutMs: 10_000,
+  channelsAckWaitMs: 30_000,
   webhookDisableAfter: 5,
   pushTtlSec: 86_400,
   /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
@@ -188,6 +197,24 @@ export const ENV_SCHEMA = {
   VAPID_PRIVATE_KEY: { kind: 'string', doc: 'Web Push VAPID private key, base64url; never logged' },
   VAPID_SUBJECT: { kind: 'string', pattern: /^(mailto:|https:\/\/)\S+$/, doc: 'contact the push services see in the VAPID token (mailto: or https:)' },
   PUSH_TTL: { kind: 'int', default: DEFAULTS.pushTtlSec, min: 0, max: 2_419_200, doc: 'seconds a push service keeps a notification for an unreachable device' },
+  CHANNELS_TENANT: { kind: 'string', doc: 'tenant whose rooms the WhatsApp and Telegram webhooks feed (default: DEFAULT_TENANT)' },
+  WHATSAPP_APP_SECRET: { kind: 'string', doc: 'Meta app secret: the key of X-Hub-Signature-256 on WhatsApp webhooks; the WhatsApp channel is off without it; never logged' },
+  WHATSAPP_VERIFY_TOKEN: { kind: 'string', doc: 'the verify token Meta sends as hub.verify_token when the webhook is subscribed' },
+  WHATSAPP_ACCESS_TOKEN: { kind: 'string', doc: 'Cloud API access token (Bearer) for sending replies; never logged' },
+  WHATSAPP_PHONE_NUMBER_ID: { kind: 'string', pattern: /^[0-9]{1,32}$/, doc: 'the business phone number id replies are sent from (POST /{version}/{id}/messages)' },
+  WHATSAPP_API_BASE: { kind: 'string', default: DEFAULTS.whatsappApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Graph API base URL (tests point it at a local server)' },
+  WHATSAPP_API_VERSION: { kind: 'string', default: DEFAULTS.whatsappApiVersion, pattern: /^v[0-9]+\.[0-9]+$/, doc: 'Graph API version in the send path' },
+  TELEGRAM_BOT_TOKEN: { kind: 'string', doc: 'bot token for sendMessage; the Telegram channel is off without it; never logged' },
+  TELEGRAM_SECRET_TOKEN: { kind: 'string', pattern: /^[A-Za-z0-9_-]{1,256}$/, doc: 'the secret_token given to setWebhook, checked against X-Telegram-Bot-Api-Secret-Token (required with TELEGRAM_BOT_TOKEN)' },
+  TELEGRAM_API_BASE: { kind: 'string', default: DEFAULTS.telegramApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Bot API base URL (tests point it at a local server)' },
+  SLACK_SIGNING_SECRET: { kind: 'string', doc: 'Slack app signing secret: the key of X-Slack-Signature; the Slack channel is off without it; never logged' },
+  SLACK_BOT_TOKEN: { kind: 'string', doc: 'Slack bot token (xoxb-...) for chat.postMessage; never logged' },
+  SLACK_API_BASE: { kind: 'string', default: DEFAULTS.slackApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Slack Web API base URL, without /api (tests point it at a local server)' },
+  CHANNELS_MAX_ATTEMPTS: { kind: 'int', default: DEFAULTS.channelsMaxAttempts, min: 1, max: 50, doc: 'tries of one outbound channel message before it is dead-lettered' },
+  CHANNELS_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.channelsRetryInitialMs, min: 1, doc: 'ms before the first retry of an outbound channel message; doubles each time (a Retry-After is honoured when longer)' },
+  CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
+  CHANNELS_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.channelsAckWaitMs, min: 300, max: 3_600_000, doc: 'ms the replies a dead channel sender (api process) held wait before another one gets them (a live one keeps them while it retries)' },
+  CHANNELS_HTTP_TIMEOUT_MS: { kind: 'int', default: DEFAULTS.channelsHttpTimeoutMs, min: 100, max: 120_000, doc: 'ms one platform send request may take' },
   MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
   OBJECTS: { kind: 'enum', values: ['disk', 's3'], doc: 'where attachments are stored (default: s3 when S3_BUCKET_ATTACHMENTS is set, else disk under DATA_DIR/attachments)' },
   S3_BUCKET_ATTACHMENTS: { kind: 'string', doc: 'S3 bucket of attachments' },
@@ -239,6 +266,27 @@ export interface Config {
   attachments: AttachmentsConfig;
   notify: NotifyConfig;
   tenants: TenantsConfig;
+  channels: ChannelsConfig;
+}
+
+/**
+ * Messaging platforms (shared/channels): each platform's credentials, off when its secret is unset,
+ * and the tenant their rooms belong to. One set of credentials per deployment for now.
+ */
+export interface ChannelsConfig {
+  tenant: string;
+  whatsapp: { appSecret: string; verifyToken: string | undefined; accessToken: string | undefined; phoneNumberId: string | undefined; apiBase: string; apiVersion: string } | undefined;
+  telegram: { botToken: string; secretToken: string; apiBase: string } | undefined;
+  slack: { signingSecret: string; botToken: string | undefined; apiBase: string } | undefined;
+  maxAttempts: number;
+  retry: { initialDelayMs: number; maxDelayMs: number };
+  httpTimeoutMs: number;
+  /** How long a dead sender's events wait before another one gets them. */
+  ackWaitMs: number;
+  /** How long a sent-record is kept: longer than the stream can redeliver an event. */
+  sentRecordTtlMs: number;
+  /** How long an inbound platform message id is remembered: longer than platforms retry a webhook. */
+  receivedRecordTtlMs: number;
 }
 
 /** Per-tenant quotas' defaults (a tenant's own quotas override them) and the tenants metrics name. */
@@ -420,6 +468,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (aiProviders.includes('gemini') && !v.GEMINI_API_KEY) problems.push('GEMINI_API_KEY: required when AI_PROVIDERS includes gemini');
   const vapidSet = [v.VAPID_PUBLIC_KEY, v.VAPID_PRIVATE_KEY, v.VAPID_SUBJECT].filter((x) => x !== undefined).length;
   if (vapidSet !== 0 && vapidSet !== 3) problems.push('VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT: set all three or none');
+  if ((v.TELEGRAM_BOT_TOKEN === undefined) !== (v.TELEGRAM_SECRET_TOKEN === undefined)) {
+    problems.push('TELEGRAM_BOT_TOKEN and TELEGRAM_SECRET_TOKEN: set both (an unchecked webhook would take anyone\'s updates) or neither');
+  }
   if (v.VAPID_PUBLIC_KEY !== undefined && base64UrlBytes(v.VAPID_PUBLIC_KEY) !== 65) problems.push('VAPID_PUBLIC_KEY: expected an uncompressed P-256 public key (65 bytes), base64url, as `chat vapid` prints');
   if (v.VAPID_PRIVATE_KEY !== undefined && base64UrlBytes(v.VAPID_PRIVATE_KEY) !== 32) problems.push('VAPID_PRIVATE_KEY: expected a P-256 private key (32 bytes), base64url, as `chat vapid` prints');
   for (const cidr of v.NOTIFY_ALLOW_NETWORKS) if (!CIDR.test(cidr)) problems.push(`NOTIFY_ALLOW_NETWORKS: expected CIDRs such as 127.0.0.0/8, got "${cidr}"`);
@@ -529,6 +580,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         messagesPerSecond: v.TENANT_RATE_LIMIT_PER_SECOND, aiRequestsPerMinute: v.AI_TENANT_RATE_LIMIT_PER_MINUTE,
       },
       metricLabels: v.TENANT_METRIC_LABELS,
+    },
+    channels: {
+      tenant: v.CHANNELS_TENANT ?? v.DEFAULT_TENANT,
+      whatsapp: v.WHATSAPP_APP_SECRET === undefined ? undefined : {
+        appSecret: v.WHATSAPP_APP_SECRET, verifyToken: v.WHATSAPP_VERIFY_TOKEN, accessToken: v.WHATSAPP_ACCESS_TOKEN,
+        phoneNumberId: v.WHATSAPP_PHONE_NUMBER_ID, apiBase: v.WHATSAPP_API_BASE, apiVersion: v.WHATSAPP_API_VERSION,
+      },
+      telegram: v.TELEGRAM_BOT_TOKEN === undefined || v.TELEGRAM_SECRET_TOKEN === undefined ? undefined : {
+        botToken: v.TELEGRAM_BOT_TOKEN, secretToken: v.TELEGRAM_SECRET_TOKEN, apiBase: v.TELEGRAM_API_BASE,
+      },
+      slack: v.SLACK_SIGNING_SECRET === undefined ? undefined : { signingSecret: v.SLACK_SIGNING_SECRET, botToken: v.SLACK_BOT_TOKEN, apiBase: v.SLACK_API_BASE },
+      maxAttempts: v.CHANNELS_MAX_ATTEMPTS,
+      retry: { initialDelayMs: v.CHANNELS_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.CHANNELS_RETRY_INITIAL_MS, v.CHANNELS_RETRY_MAX_MS) },
+      httpTimeoutMs: v.CHANNELS_HTTP_TIMEOUT_MS,
+      ackWaitMs: v.CHANNELS_ACK_WAIT_MS,
+      sentRecordTtlMs: (v.RECOVERY_WINDOW + 86_400) * 1000,
+      // Meta retries an unanswered webhook for up to 7 days
+      receivedRecordTtlMs: 8 * 86_400 * 1000,
     },
   };
   return deepFreeze(config);

@@ -9,10 +9,11 @@ import type { BinaryAnswer, BinaryRouteDef } from './route.ts';
 import { authenticate, begin, CLIENT_CLOSED, observe, readHeaders, type ServerCore } from './server-core.ts';
 
 /** Mounts a binary route (uploads, downloads): auth, validation, CORS, metrics, error mapping, streaming both ways. */
-export function mountBinary(core: ServerCore, def: BinaryRouteDef<TSchema, TSchema>): void {
-  if (!core.authenticator) throw new Error(`route ${def.operationId} needs auth but the server has no authenticator`);
+export function mountBinary(core: ServerCore, def: BinaryRouteDef<TSchema, TSchema, boolean>): void {
+  const auth = def.auth !== false;
+  if (auth && !core.authenticator) throw new Error(`route ${def.operationId} needs auth but the server has no authenticator`);
   const route = core.routes.add(def, {
-    auth: true, status: def.status ?? 200, envelope: def.contentType === undefined, errors: true,
+    auth, status: def.status ?? 200, envelope: def.contentType === undefined, errors: true,
     ...(def.response ? { response: def.response } : {}),
     ...(def.contentType ? { contentType: def.contentType } : {}),
     ...(def.body ? { bodyContentType: def.body.contentType } : {}),
@@ -41,7 +42,7 @@ export function mountBinary(core: ServerCore, def: BinaryRouteDef<TSchema, TSche
       }
     }
     (async () => {
-      const principal = await authenticate(core, headers, def.tokenInQuery ? rawQuery : undefined);
+      const principal = auth ? await authenticate(core, headers, def.tokenInQuery ? rawQuery : undefined) : undefined;
       const params = validate(route.params, decodeParams(route.paramNames, rawParams), 'path', true);
       const query = validate(route.query, parseQuery(rawQuery, def.query), 'query', true);
       const answer = await def.handler({ principal, params, query, headers, body });

@@ -36,7 +36,7 @@ export interface HttpServer {
   /** A route whose answer outlives its handler (a stream, a held poll): see HeldRouteDef. */
   held<Q extends TSchema = TObject<{}>, B extends TSchema = TUnknown>(def: HeldRouteDef<Q, B>): void;
   /** A route whose request body or answer is bytes (uploads, downloads): see BinaryRouteDef. */
-  binary<P extends TSchema = TObject<{}>, Q extends TSchema = TObject<{}>>(def: BinaryRouteDef<P, Q>): void;
+  binary<P extends TSchema = TObject<{}>, Q extends TSchema = TObject<{}>, A extends boolean = true>(def: BinaryRouteDef<P, Q, A>): void;
   /**
    * Answers a request no route handles (a refused WebSocket upgrade) with the error envelope,
    * CORS included, as routes do. The caller owns `res`: it was not aborted, nothing was written.
@@ -131,7 +131,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       mountHeld(core, def as unknown as HeldRouteDef<TSchema, TSchema>);
     },
     binary(def) {
-      mountBinary(core, def as unknown as BinaryRouteDef<TSchema, TSchema>);
+      mountBinary(core, def as unknown as BinaryRouteDef<TSchema, TSchema, boolean>);
     },
     writeError(res, origin, err) {
       const reply = errorReply(err);

@@ -125,8 +125,10 @@ export interface HeldResponse {
  * params and query validated, its errors are the error envelope with CORS, counted and documented,
  * like a REST route.
  */
-export interface BinaryRouteDef<P extends TSchema = TObject<{}>, Q extends TSchema = TObject<{}>> extends RouteBase<Q> {
+export interface BinaryRouteDef<P extends TSchema = TObject<{}>, Q extends TSchema = TObject<{}>, A extends boolean = true> extends RouteBase<Q> {
   method: 'get' | 'post' | 'put';
+  /** Whether a bearer token is required (default true); false for callers proven otherwise (signed platform webhooks). */
+  auth?: A;
   params?: P;
   /**
    * `post`/`put`: the body is the bytes of this type (documentation only; the handler decides what
@@ -143,11 +145,12 @@ export interface BinaryRouteDef<P extends TSchema = TObject<{}>, Q extends TSche
   status?: number;
   /** Error codes the route answers besides the usual ones, for the document. */
   errors?: ErrorCode[];
-  handler: (ctx: BinaryContext<Static<P>, Static<Q>>) => Promise<BinaryAnswer>;
+  handler: (ctx: BinaryContext<Static<P>, Static<Q>, A>) => Promise<BinaryAnswer>;
 }
 
-export interface BinaryContext<P, Q> {
-  principal: Principal;
+export interface BinaryContext<P, Q, A extends boolean = true> {
+  /** The verified caller; `undefined` on routes declared `auth: false`. */
+  principal: A extends false ? undefined : Principal;
   params: P;
   query: Q;
   headers: RequestHeaders;

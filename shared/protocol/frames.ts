@@ -114,7 +114,15 @@ export type ServerFrame =
   | { type: 'reaction_updated'; roomId: string; messageId: string; emoji: string; userId: string; action: 'add' | 'remove'; seq: number }
   | { type: 'message_pinned'; roomId: string; messageId: string; pinned: boolean; userId: string; seq: number }
   | { type: 'read_receipt'; roomId: string; userId: string; messageId: string; readAt: string; seq: number }
-  | { type: 'message_status'; roomId: string; messageId: string; userId: string; status: 'delivered' | 'read'; at: string; seq: number }
+  /**
+   * Direct rooms: `delivered`/`read` by a member, durable (`seq`). Channel rooms: the platform's word
+   * on a reply sent to it (`sent`, `delivered`, `read`, `failed`), live only (no `seq`), with
+   * `channel`, the platform's message id and, for `failed`, its error.
+   */
+  | {
+    type: 'message_status'; roomId: string; messageId: string; userId: string; status: 'sent' | 'delivered' | 'read' | 'failed'; at: string; seq?: number;
+    channel?: string; platformMessageId?: string; error?: string;
+  }
   | { type: 'user_joined'; roomId: string; user: UserRef; role: Role }
   | { type: 'user_left'; roomId: string; user: UserRef; reason: 'left' | 'kicked' | 'banned' }
   | { type: 'member_updated'; roomId: string; userId: string; role: Role; isMuted: boolean; isBanned: boolean }

@@ -83,6 +83,9 @@ export const metrics = {
     labelNames: ['channel', 'outcome'], registers: [registry],
   }),
   notifyDeadLetters: new Counter({ name: 'chat_notify_dead_letters_total', help: 'Webhook and Web Push deliveries given up on after their tries, by channel', labelNames: ['channel'], registers: [registry] }),
+  channelInbound: new Counter({ name: 'chat_channel_inbound_total', help: 'Platform webhooks by platform and outcome (stored, duplicate, status, ignored, refused)', labelNames: ['platform', 'outcome'], registers: [registry] }),
+  channelSends: new Counter({ name: 'chat_channel_sends_total', help: 'Replies sent to a platform by platform and outcome (sent, dead_letter)', labelNames: ['platform', 'outcome'], registers: [registry] }),
+  channelDeadLetters: new Counter({ name: 'chat_channel_dead_letters_total', help: 'Replies to a platform given up on after their tries, by platform', labelNames: ['platform'], registers: [registry] }),
   webhooksDisabled: new Counter({ name: 'chat_webhooks_disabled_total', help: 'Webhooks disabled because their deliveries kept failing', registers: [registry] }),
   persistLag: new Histogram({
     name: 'chat_persist_lag_seconds', help: 'Per persisted event: stream publish time to store commit',

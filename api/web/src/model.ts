@@ -401,6 +401,7 @@ export class ChatModel {
 
   private onStatus(f: FrameOf<'message_status'>): void {
     if (f.userId === this.session.userId) return; // my own read marks say nothing about the other person
+    if (f.status === 'sent' || f.status === 'failed') return; // a channel platform's word, not a reader's
     const r = this.receipt(f.messageId);
     r.delivered.add(f.userId);
     if (f.status === 'read') r.read.add(f.userId);

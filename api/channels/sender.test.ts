@@ -1,0 +1,85 @@
+import t from 'tap';
+import { pino } from 'pino';
+import { createMemoryBus } from '../../shared/bus/index.ts';
+import { createChannels } from '../../shared/channels/index.ts';
+import { loadConfig } from '../../shared/config/index.ts';
+import { roomKey, type DurableEvent } from '../../shared/domain/index.ts';
+import { Snowflake } from '../../shared/ids/index.ts';
+import { encodeMsgpack } from '../../shared/protocol/index.ts';
+import { createSqliteStore } from '../../shared/store/index.ts';
+import { makeMessage, makeRoom } from '../../shared/store/store.contract.ts';
+import { FAKE_BOT_TOKEN, startFakePlatforms } from '../../test/support/fake-platforms.ts';
+import { sentRecordKey, startChannelSender } from './sender.ts';
+
+const TENANT = 'acme';
+
+async function setup(t: import('tap').Test) {
+  const fake = await startFakePlatforms();
+  const config = loadConfig({
+    NODE_ENV: 'test', JWT_SECRET: 'sender-test-secret-0123456789-abcdefghij', LOG_LEVEL: 'silent', CHANNELS_TENANT: TENANT,
+    TELEGRAM_BOT_TOKEN: FAKE_BOT_TOKEN, TELEGRAM_SECRET_TOKEN: 'x', TELEGRAM_API_BASE: fake.base,
+  });
+  const store = createSqliteStore({ file: ':memory:' });
+  const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 1000 });
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
+  const sender = startChannelSender({ bus, store, adapters: createChannels(config.channels), config: config.channels, log, sleep: async () => {} });
+  t.teardown(async () => {
+    await sender.stop();
+    await bus.close();
+    await store.close();
+    await fake.close();
+  });
+  const ids = new Snowflake(3);
+  const room = async (roomId: string, createdBy: string) => {
+    await store.createRoom(makeRoom(roomId, { tenant: TENANT, createdBy }), []);
+  };
+  const post = async (roomId: string, authorId: string, content: string) => {
+    const messageId = ids.next();
+    const message = makeMessage(roomId, messageId, { authorId, content });
+    const event: DurableEvent = { kind: 'message.created', id: messageId, at: Date.now(), roomId: roomKey(TENANT, roomId), message };
+    await bus.publishDurable(roomKey(TENANT, roomId), messageId, encodeMsgpack(event));
+    return messageId;
+  };
+  return { fake, store, lines, room, post };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('sender - sends an agent\'s message once and records it; a message with a sent-record is not sent again', async (t) => {
+  const s = await setup(t);
+  await s.room('tg_42', 'telegram:42');
+  const recorded = await s.post('tg_42', 'agent', 'already sent before a restart');
+  // the record a sender that died after sending (and before its ack) left behind
+  await s.store.markNotified(TENANT, sentRecordKey('tg_42'), [recorded], Date.now() + 60_000);
+  const fresh = await s.post('tg_42', 'agent', 'new reply');
+  for (let i = 0; i < 200 && s.fake.sends.length < 1; i++) await sleep(10);
+  await sleep(200);
+  t.same(s.fake.sends.map((x) => x.body.text), ['new reply'], 'only the message without a record');
+  t.same([...await s.store.notifiedOf(TENANT, sentRecordKey('tg_42'), [fresh], Date.now())], [fresh], 'its record is written');
+  t.same([...await s.store.notifiedOf(TENANT, 'agent', [fresh], Date.now())], [], 'under its own key, not a user\'s');
+});
+
+t.test('sender - the person\'s own messages, other rooms and rooms a user named tg_ are not sent', async (t) => {
+  const s = await setup(t);
+  await s.room('tg_42', 'telegram:42');
+  await s.room('tg_99', 'mallory');
+  await s.room('general', 'agent');
+  await s.post('tg_42', 'telegram:42', 'from the person');
+  await s.post('tg_99', 'mallory', 'to a number mallory picked');
+  await s.post('general', 'agent', 'an ordinary room');
+  await s.post('tg_42', 'agent', 'the only reply');
+  for (let i = 0; i < 200 && s.fake.sends.length < 1; i++) await sleep(10);
+  await sleep(200);
+  t.same(s.fake.sends.map((x) => [x.body.chat_id, x.body.text]), [['42', 'the only reply']]);
+});
+
+t.test('sender - a 4xx other than 408/429 is dead-lettered at once', async (t) => {
+  const s = await setup(t);
+  await s.room('tg_42', 'telegram:42');
+  s.fake.fail('telegram', 403);
+  await s.post('tg_42', 'agent', 'blocked by the user');
+  for (let i = 0; i < 200 && !s.lines.some((l) => l.includes('dead-lettered')); i++) await sleep(10);
+  t.equal(s.fake.sends.length, 1, 'one try');
+  t.match(JSON.parse(s.lines.find((l) => l.includes('dead-lettered'))!), { platform: 'telegram', attempts: 1, error: /HTTP 403/ });
+});

@@ -1,0 +1,193 @@
+import type { Bus, Consumer, Delivery } from '../../shared/bus/index.ts';
+import { subjects } from '../../shared/bus/index.ts';
+import { channelUserId, parseChannelRoomId, type Channel, type Platform } from '../../shared/channels/index.ts';
+import type { ChannelsConfig } from '../../shared/config/index.ts';
+import { roomIdOf, tenantOf, type DurableEvent, type Message, type RoomKey } from '../../shared/domain/index.ts';
+import { idTime } from '../../shared/ids/index.ts';
+import { decodeMsgpack, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
+import { backoffDelay } from '../../shared/retry/index.ts';
+import type { Store } from '../../shared/store/index.ts';
+import { metrics, type Logger } from '../../shared/telemetry/index.ts';
+import { StopSignal } from '../notify/stop-signal.ts';
+
+/** The durable consumer every channel sender of a deployment shares. */
+export const CHANNELS_DURABLE = 'channels';
+const BATCH_MAX = 64;
+/** How long the consumer gathers a batch: replies should leave at once. */
+const BATCH_WAIT_MS = 20;
+/**
+ * Older messages are not sent: WhatsApp refuses free-form replies a day after the person's last
+ * message anyway, and a sender starting on an old stream must not replay a day of answers.
+ */
+const MAX_AGE_MS = 24 * 3600 * 1000;
+/** Rooms remembered as channel rooms (or not), so a busy room costs one store read. */
+const ROOM_CACHE_MAX = 10_000;
+
+/**
+ * The key a room's sent-records are kept under (the notifier's records, by message id and
+ * "user"). It holds spaces, which no user id may (shared/domain/identity.ts), so it never meets a
+ * user's own notification records; it names the room, so each conversation's records are their
+ * own Cassandra partition rather than one for every reply of the tenant.
+ */
+export const sentRecordKey = (roomId: string): string => `channel sent ${roomId}`;
+
+export interface ChannelSenderDeps {
+  bus: Bus;
+  store: Store;
+  adapters: Map<Platform, Channel>;
+  config: ChannelsConfig;
+  log: Logger;
+  now?: () => number;
+  /** Waits between tries (tests count them); default: a timer that ends early when the sender stops. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface ChannelSender {
+  /** Takes no new events; a reply waiting for its next try gives up and its event comes back to another sender. */
+  stop(): Promise<void>;
+}
+
+class Stopped extends Error {}
+
+/**
+ * Agents' replies out to the platforms: its own durable consumer of the stream (like the
+ * persister and the notifier), so every message stored in a channel room is looked at once per
+ * deployment, whichever process took the agent's message and however many api processes run.
+ *
+ * - What goes out: a `message.created` in a channel room (`wa_...`, `tg_...`, `sl_...`, created by the
+ *   person's principal), not written by the person (their own messages came from the platform),
+ *   not a system message, not deleted, not older than a day.
+ * - Exactly once across restarts: the event is acked only after the send succeeded (or was given
+ *   up on) and its sent-record (message id) was written; a redelivered event finds the record and
+ *   sends nothing. What is left is the instant between the platform's answer and the record.
+ * - Failures: 429, 408, 5xx and no answer are tried again after the shared backoff (or the wait the
+ *   platform asked for, when longer), up to CHANNELS_MAX_ATTEMPTS; then, or at once for another
+ *   4xx, the reply is dead-lettered: a log line, chat_channel_dead_letters_total, a message on
+ *   the dead-letter subject, and a `message_status` `failed` in the room.
+ * - Order: one room's replies go out one after another in stream order; rooms in parallel.
+ */
+export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
+  const { bus, store, adapters, config, log } = deps;
+  const now = deps.now ?? Date.now;
+  const signal = new StopSignal();
+  const sleep = deps.sleep ?? ((ms: number) => signal.sleep(ms));
+  const rooms = new Map<RoomKey, boolean>();
+
+  async function isChannelRoom(key: RoomKey, platform: Platform, externalUserId: string): Promise<boolean> {
+    const known = rooms.get(key);
+    if (known !== undefined) return known;
+    const room = await store.getRoom(key);
+    if (room === undefined) return false;
+    // a room someone named wa_... themselves is not a conversation with that number
+    const yes = room.createdBy === channelUserId(platform, externalUserId);
+    if (rooms.size >= ROOM_CACHE_MAX) rooms.clear();
+    rooms.set(key, yes);
+    return yes;
+  }
+
+  /** The reply this event asks for, if any. */
+  async function replyOf(event: DurableEvent): Promise<{ platform: Platform; channel: Channel; externalUserId: string; key: RoomKey; message: Message } | undefined> {
+    if (event.kind !== 'message.created') return undefined;
+    const m = event.message;
+    const target = parseChannelRoomId(roomIdOf(event.roomId));
+    if (target === undefined || tenantOf(event.roomId) !== config.tenant) return undefined;
+    const channel = adapters.get(target.platform);
+    if (channel === undefined) return undefined;
+    if (m.authorId === channelUserId(target.platform, target.externalUserId) || m.type === 'system' || m.isDeleted) return undefined;
+    if (now() - idTime(m.messageId) > MAX_AGE_MS) return undefined;
+    if (!(await isChannelRoom(event.roomId, target.platform, target.externalUserId))) return undefined;
+    return { ...target, channel, key: event.roomId, message: m };
+  }
+
+  function status(key: RoomKey, platform: Platform, externalUserId: string, messageId: string, s: 'sent' | 'failed', extra: { platformMessageId?: string; error?: string }): void {
+    const frame: ServerFrame = {
+      type: 'message_status', roomId: roomIdOf(key), messageId, userId: channelUserId(platform, externalUserId), status: s,
+      at: new Date(now()).toISOString(), channel: platform, ...extra,
+    };
+    bus.publish(subjects.roomControl(key), encodeMsgpack(frame));
+  }
+
+  async function deliver(r: NonNullable<Awaited<ReturnType<typeof replyOf>>>): Promise<void> {
+    const tenant = tenantOf(r.key);
+    const recordKey = sentRecordKey(roomIdOf(r.key));
+    const id = r.message.messageId;
+    if ((await store.notifiedOf(tenant, recordKey, [id], now())).has(id)) return;
+    const content = r.message.content || r.message.attachments.map((a) => a.url).join('\n');
+    for (let attempt = 1; ; attempt++) {
+      if (!signal.running()) throw new Stopped();
+      const outcome = await r.channel.send({ externalUserId: r.externalUserId, content, messageId: id });
+      if (outcome.kind === 'sent') {
+        await store.markNotified(tenant, recordKey, [id], now() + config.sentRecordTtlMs);
+        metrics.channelSends.inc({ platform: r.platform, outcome: 'sent' });
+        log.info({ platform: r.platform, roomId: roomIdOf(r.key), messageId: id, platformMessageId: outcome.platformMessageId, attempts: attempt }, 'channel reply sent');
+        status(r.key, r.platform, r.externalUserId, id, 'sent', { platformMessageId: outcome.platformMessageId });
+        return;
+      }
+      if (!outcome.retryable || attempt >= config.maxAttempts) {
+        metrics.channelSends.inc({ platform: r.platform, outcome: 'dead_letter' });
+        metrics.channelDeadLetters.inc({ platform: r.platform });
+        log.error({ platform: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, attempts: attempt, error: outcome.error }, 'channel reply dead-lettered');
+        bus.publish(subjects.deadLetter, encodeMsgpack({
+          reason: 'channel reply failed', channel: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, attempts: attempt, error: outcome.error,
+        }));
+        status(r.key, r.platform, r.externalUserId, id, 'failed', { error: outcome.error });
+        return;
+      }
+      const wait = Math.max(backoffDelay(attempt - 1, { initialDelayMs: config.retry.initialDelayMs, maxDelayMs: config.retry.maxDelayMs, factor: 2, jitter: 0.2 }), outcome.retryAfterMs ?? 0);
+      log.warn({ platform: r.platform, messageId: id, attempt, waitMs: wait, error: outcome.error }, 'channel reply failed; trying again');
+      await sleep(Math.min(wait, config.retry.maxDelayMs));
+    }
+  }
+
+  async function handle(batch: Delivery[]): Promise<void> {
+    const byRoom = new Map<RoomKey, Array<{ d: Delivery; reply: NonNullable<Awaited<ReturnType<typeof replyOf>>> }>>();
+    for (const d of batch) {
+      let event: DurableEvent;
+      try {
+        event = decodeMsgpack(d.data) as DurableEvent;
+      } catch (err) {
+        log.warn({ err, seq: d.seq }, 'channels: undecodable event skipped');
+        d.term();
+        continue;
+      }
+      let reply;
+      try {
+        reply = await replyOf(event);
+      } catch (err) {
+        log.warn({ err, seq: d.seq }, 'channels: room unknown, the event comes back later');
+        d.nak();
+        continue;
+      }
+      if (reply === undefined) {
+        d.ack();
+        continue;
+      }
+      const list = byRoom.get(reply.key) ?? [];
+      list.push({ d, reply });
+      byRoom.set(reply.key, list);
+    }
+    await Promise.all([...byRoom.values()].map(async (items) => {
+      for (let i = 0; i < items.length; i++) {
+        const { d, reply } = items[i]!;
+        try {
+          await deliver(reply);
+          d.ack();
+        } catch (err) {
+          if (!(err instanceof Stopped)) log.warn({ err, messageId: reply.message.messageId }, 'channels: reply not settled, its event comes back later');
+          // the rest of the room waits too, so that its replies keep their order
+          for (const rest of items.slice(i)) rest.d.nak();
+          return;
+        }
+      }
+    }));
+  }
+
+  const consumer: Consumer = bus.consume({ durable: CHANNELS_DURABLE, maxBatch: BATCH_MAX, maxWaitMs: BATCH_WAIT_MS, ackWaitMs: config.ackWaitMs }, handle);
+  log.debug({ platforms: [...adapters.keys()] }, 'channel sender consuming');
+  return {
+    async stop() {
+      signal.stop();
+      await consumer.stop();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { Attachment } from '../domain/models.ts';
+
+/** The messaging platforms a channel adapter exists for. */
+export const PLATFORMS = ['whatsapp', 'telegram', 'slack'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+/** The request headers a webhook is judged by, lowercase. */
+export type WebhookHeaders = Readonly<Record<string, string | undefined>>;
+
+/**
+ * A message someone wrote on the platform, in the room model's terms. `platformMessageId` is the
+ * platform's own id (WhatsApp `wamid...`, Telegram `chat:message_id`): the stream dedupes on it,
+ * so a webhook the platform delivers twice is stored once.
+ */
+export interface InboundMessage {
+  kind: 'message';
+  platformMessageId: string;
+  /** Who wrote it, as the platform names the conversation to answer (WhatsApp wa_id, Telegram chat id). */
+  externalUserId: string;
+  externalUserName: string | undefined;
+  type: 'text' | 'image' | 'file' | 'audio' | 'video';
+  content: string;
+  /** Media by the platform's reference (`whatsapp-media:<id>`, `telegram-file:<file_id>`): the bytes stay on the platform. */
+  attachments: Attachment[];
+  /** What has no field of its own: location, a pressed button or quick reply, the platform's raw type. */
+  metadata: Record<string, unknown>;
+  /** What the platform wants answered once the message is taken (Telegram's callback query id), for `acknowledge`. */
+  ackId?: string;
+}
+
+/** The platform's word on a message sent to it earlier (WhatsApp status webhooks). */
+export interface InboundStatus {
+  kind: 'status';
+  /** The id the platform answered the send with. */
+  platformMessageId: string;
+  /** The room message it was sent for, when the platform echoes what the send gave it (WhatsApp `biz_opaque_callback_data`). */
+  messageId?: string;
+  externalUserId: string;
+  status: 'sent' | 'delivered' | 'read' | 'failed';
+  /** ms since epoch. */
+  at: number;
+  error?: string;
+}
+
+export type InboundEvent = InboundMessage | InboundStatus;
+
+/** What goes out to the platform: the room message's text, and the conversation it answers. */
+export interface OutboundMessage {
+  externalUserId: string;
+  content: string;
+  /** The room message's id, for the platform's idempotency or logs where it has one. */
+  messageId: string;
+}
+
+export type SendOutcome =
+  | { kind: 'sent'; platformMessageId: string }
+  /** `retryAfterMs`: how long the platform asked to wait (Retry-After, Telegram `retry_after`). */
+  | { kind: 'failed'; error: string; retryable: boolean; retryAfterMs?: number };
+
+/**
+ * One messaging platform. The contract an adapter keeps:
+ * - `verify` throws ChatError('unauthorized') unless the raw body (byte for byte as received: a
+ *   signature covers bytes, not parsed JSON) and headers prove the platform sent it; nothing is
+ *   parsed before that.
+ * - `handshake` answers the platform's subscription check (a GET; Slack's is a POST: `immediate`), or throws ChatError
+ *   ('forbidden') when its token is wrong; undefined for platforms without one.
+ * - `parse` turns a verified body into events, skipping kinds it does not carry (reactions,
+ *   edits, joins) rather than failing, and throws ChatError('bad_request') only for a body that is
+ *   not the platform's format at all. It never calls the network.
+ * - `send` makes one try and never throws for an HTTP answer: 429, 5xx and network errors are
+ *   retryable failures, other 4xx final ones. Retries and idempotency are the caller's.
+ */
+export interface Channel {
+  readonly platform: Platform;
+  verify(headers: WebhookHeaders, rawBody: Buffer): void;
+  handshake?: (query: URLSearchParams) => string;
+  /**
+   * For a verified body the platform expects answered in place of being handled (Slack's
+   * `url_verification`): the text to answer; undefined for every other body.
+   */
+  immediate?: (rawBody: Buffer) => string | undefined;
+  parse(rawBody: Buffer): InboundEvent[];
+  send(message: OutboundMessage): Promise<SendOutcome>;
+  /**
+   * Tells the platform a message with an `ackId` was taken (Telegram: answerCallbackQuery, or the
+   * person's button keeps spinning). One try, best effort: resolves false when it failed.
+   */
+  acknowledge?: (message: InboundMessage) => Promise<boolean>;
+}

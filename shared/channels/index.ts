@@ -1,0 +1,21 @@
+import type { ChannelsConfig } from '../config/index.ts';
+import type { Channel, Platform } from './channel.ts';
+import { telegramChannel } from './telegram-channel.ts';
+import { whatsappChannel } from './whatsapp-channel.ts';
+import { slackChannel } from './slack-channel.ts';
+
+export { PLATFORMS, type Channel, type Platform, type InboundEvent, type InboundMessage, type InboundStatus, type OutboundMessage, type SendOutcome, type WebhookHeaders } from './channel.ts';
+export { WHATSAPP_SIGNATURE_HEADER } from './whatsapp-channel.ts';
+export { TELEGRAM_SECRET_HEADER } from './telegram-channel.ts';
+export { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, slackSignature } from './slack-channel.ts';
+export { metaSignature } from './signatures.ts';
+export { channelRoomId, channelUserId, parseChannelRoomId } from './channel-room.ts';
+
+/** The configured platforms' adapters: a platform whose secret is unset has none (its webhook answers 404). */
+export function createChannels(cfg: ChannelsConfig): Map<Platform, Channel> {
+  const channels = new Map<Platform, Channel>();
+  if (cfg.whatsapp) channels.set('whatsapp', whatsappChannel({ ...cfg.whatsapp, httpTimeoutMs: cfg.httpTimeoutMs }));
+  if (cfg.telegram) channels.set('telegram', telegramChannel({ ...cfg.telegram, httpTimeoutMs: cfg.httpTimeoutMs }));
+  if (cfg.slack) channels.set('slack', slackChannel({ ...cfg.slack, httpTimeoutMs: cfg.httpTimeoutMs }));
+  return channels;
+}
