@@ -4,7 +4,7 @@ import { channelUserId, parseChannelRoomId, type Channel, type Platform } from '
 import type { ChannelsConfig } from '../../shared/config/index.ts';
 import { roomIdOf, tenantOf, type DurableEvent, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { idTime } from '../../shared/ids/index.ts';
-import { decodeMsgpack, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
+import { encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
 import { backoffDelay } from '../../shared/retry/index.ts';
 import type { Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
@@ -144,7 +144,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
     for (const d of batch) {
       let event: DurableEvent;
       try {
-        event = decodeMsgpack(d.data) as DurableEvent;
+        event = d.decoded() as DurableEvent;
       } catch (err) {
         log.warn({ err, seq: d.seq }, 'channels: undecodable event skipped');
         d.term();
