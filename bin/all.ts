@@ -7,6 +7,7 @@ import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
 import { createChannels } from '../shared/channels/index.ts';
+import { createSecretCipher } from '../shared/secrets/index.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
 
 /** How long `chat all` waits at start for the persister to write what the stream's journal recovered. */
@@ -58,6 +59,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     notify: config.notify, tenants: config.tenants,
     attachments,
     channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
+    secrets: await createSecretCipher(config.secrets, log.child({ tier: 'api' })),
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { createMemoryBus } from '../../shared/bus/index.ts';
-import { createChannels } from '../../shared/channels/index.ts';
+import { createChannelDirectory, createChannels } from '../../shared/channels/index.ts';
 import { loadConfig } from '../../shared/config/index.ts';
 import { roomKey, type DurableEvent } from '../../shared/domain/index.ts';
 import { Snowflake } from '../../shared/ids/index.ts';
@@ -23,7 +23,7 @@ async function setup(t: import('tap').Test) {
   const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 1000 });
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
-  const sender = startChannelSender({ bus, store, adapters: createChannels(config.channels), config: config.channels, log, sleep: async () => {} });
+  const sender = startChannelSender({ bus, store, directory: createChannelDirectory({ envTenant: TENANT, env: createChannels(config.channels) }), config: config.channels, log, sleep: async () => {} });
   t.teardown(async () => {
     await sender.stop();
     await bus.close();

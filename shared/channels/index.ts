@@ -9,6 +9,8 @@ export { WHATSAPP_SIGNATURE_HEADER } from './whatsapp-channel.ts';
 export { TELEGRAM_SECRET_HEADER } from './telegram-channel.ts';
 export { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, slackSignature } from './slack-channel.ts';
 export { metaSignature } from './signatures.ts';
+export { createChannelDirectory, DIRECTORY_TTL_MS, type ChannelDirectory, type ChannelDirectoryOptions } from './channel-directory.ts';
+export { TENANT_CHANNELS, credentialProblem, tenantChannel, type TenantChannelFactory, type CredentialSpec } from './tenant-credentials.ts';
 export { channelRoomId, channelUserId, parseChannelRoomId } from './channel-room.ts';
 
 /** The configured platforms' adapters: a platform whose secret is unset has none (its webhook answers 404). */

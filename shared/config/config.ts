@@ -1,8 +1,12 @@
 import { join } from 'node:path';
 import { readEnv, ConfigError, type Rate, type VarSpec } from './env-schema.ts';
+import { parseSecretKey } from '../secrets/secret-key.ts';
 
 /** The development signing secret; start refuses it when NODE_ENV=production. */
 export const DEV_JWT_SECRET = 'chat-svc-dev-secret-change-me-0123456789';
+
+/** The embedded mode's secrets key file, in DATA_DIR, when SECRETS_KEY is not set. */
+export const SECRETS_KEY_FILE = 'secrets.key';
 
 export const DEFAULTS = {
   port: 8080,
@@ -214,6 +218,9 @@ export const ENV_SCHEMA = {
   CHANNELS_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.channelsRetryInitialMs, min: 1, doc: 'ms before the first retry of an outbound channel message; doubles each time (a Retry-After is honoured when longer)' },
   CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
   CHANNELS_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.channelsAckWaitMs, min: 300, max: 3_600_000, doc: 'ms the replies a dead channel sender (api process) held wait before another one gets them (a live one keeps them while it retries)' },
+  CHANNELS_PER_TENANT: { kind: 'bool', default: false, doc: 'serve every tenant\'s own channel credentials (its stored secrets) on /v1/channels/{platform}/webhook/{tenantId}, and run the channel sender in every api process even without *_APP_SECRET / *_BOT_TOKEN variables' },
+  SECRETS_KEY: { kind: 'string', doc: 'key tenant secrets are encrypted with at rest (AES-256-GCM): 32 bytes as base64 or 64 hex digits (`openssl rand -base64 32`); the same on every api process; embedded default: a key file made once in DATA_DIR; never logged' },
+  SECRETS_KEY_PREVIOUS: { kind: 'list', default: [], doc: 'former SECRETS_KEY values (comma-separated), still read after a rotation; each secret is encrypted again under SECRETS_KEY when its tenant\'s settings are next written; never logged' },
   CHANNELS_HTTP_TIMEOUT_MS: { kind: 'int', default: DEFAULTS.channelsHttpTimeoutMs, min: 100, max: 120_000, doc: 'ms one platform send request may take' },
   MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
   OBJECTS: { kind: 'enum', values: ['disk', 's3'], doc: 'where attachments are stored (default: s3 when S3_BUCKET_ATTACHMENTS is set, else disk under DATA_DIR/attachments)' },
@@ -267,7 +274,19 @@ export interface Config {
   notify: NotifyConfig;
   tenants: TenantsConfig;
   channels: ChannelsConfig;
+  secrets: SecretsConfig;
 }
+
+/**
+ * Where the key tenant secrets are sealed with comes from (shared/secrets): SECRETS_KEY; a key
+ * file made once in DATA_DIR (embedded store, no SECRETS_KEY); or none (distributed without
+ * SECRETS_KEY: secrets can be neither written nor read once sealed). Keys are text here (the
+ * config is frozen, and never holds a Buffer): shared/secrets decodes them.
+ */
+export type SecretsConfig =
+  | { source: 'env'; key: string; previousKeys: string[] }
+  | { source: 'file'; path: string; previousKeys: string[] }
+  | { source: 'none'; previousKeys: string[] };
 
 /**
  * Messaging platforms (shared/channels): each platform's credentials, off when its secret is unset,
@@ -278,6 +297,10 @@ export interface ChannelsConfig {
   whatsapp: { appSecret: string; verifyToken: string | undefined; accessToken: string | undefined; phoneNumberId: string | undefined; apiBase: string; apiVersion: string } | undefined;
   telegram: { botToken: string; secretToken: string; apiBase: string } | undefined;
   slack: { signingSecret: string; botToken: string | undefined; apiBase: string } | undefined;
+  /** Whether tenants' stored credentials are served (CHANNELS_PER_TENANT). */
+  perTenant: boolean;
+  /** Where each platform's API is, for every tenant's credentials: a tenant sets secrets, never where they are sent. */
+  endpoints: { whatsapp: { apiBase: string; apiVersion: string }; telegram: { apiBase: string }; slack: { apiBase: string } };
   maxAttempts: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
   httpTimeoutMs: number;
@@ -477,6 +500,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const objectsAdapter = v.OBJECTS ?? (v.S3_BUCKET_ATTACHMENTS ? 's3' : 'disk');
   if (objectsAdapter === 's3' && !v.S3_BUCKET_ATTACHMENTS) problems.push('S3_BUCKET_ATTACHMENTS: required when OBJECTS=s3');
   if ((v.S3_ACCESS_KEY_ID === undefined) !== (v.S3_SECRET_ACCESS_KEY === undefined)) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
+  for (const [name, value] of [['SECRETS_KEY', v.SECRETS_KEY], ...v.SECRETS_KEY_PREVIOUS.map((k) => ['SECRETS_KEY_PREVIOUS', k] as const)] as const) {
+    if (value === undefined) continue;
+    try {
+      parseSecretKey(value);
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message}`);
+    }
+  }
+  if (storeAdapter === 'cassandra' && v.SECRETS_KEY === undefined && v.SECRETS_KEY_PREVIOUS.length) problems.push('SECRETS_KEY: required with SECRETS_KEY_PREVIOUS');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -591,6 +623,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         botToken: v.TELEGRAM_BOT_TOKEN, secretToken: v.TELEGRAM_SECRET_TOKEN, apiBase: v.TELEGRAM_API_BASE,
       },
       slack: v.SLACK_SIGNING_SECRET === undefined ? undefined : { signingSecret: v.SLACK_SIGNING_SECRET, botToken: v.SLACK_BOT_TOKEN, apiBase: v.SLACK_API_BASE },
+      perTenant: v.CHANNELS_PER_TENANT,
+      endpoints: {
+        whatsapp: { apiBase: v.WHATSAPP_API_BASE, apiVersion: v.WHATSAPP_API_VERSION }, telegram: { apiBase: v.TELEGRAM_API_BASE }, slack: { apiBase: v.SLACK_API_BASE },
+      },
       maxAttempts: v.CHANNELS_MAX_ATTEMPTS,
       retry: { initialDelayMs: v.CHANNELS_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.CHANNELS_RETRY_INITIAL_MS, v.CHANNELS_RETRY_MAX_MS) },
       httpTimeoutMs: v.CHANNELS_HTTP_TIMEOUT_MS,
@@ -599,6 +635,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // Meta retries an unanswered webhook for up to 7 days
       receivedRecordTtlMs: 8 * 86_400 * 1000,
     },
+    // the embedded store's own directory holds its key by default; processes sharing a remote
+    // store must share a key, which only the environment can give them all
+    secrets: v.SECRETS_KEY !== undefined
+      ? { source: 'env', key: v.SECRETS_KEY, previousKeys: v.SECRETS_KEY_PREVIOUS }
+      : storeAdapter === 'sqlite'
+        ? { source: 'file', path: join(v.DATA_DIR, SECRETS_KEY_FILE), previousKeys: v.SECRETS_KEY_PREVIOUS }
+        : { source: 'none', previousKeys: [] },
   };
   return deepFreeze(config);
 }
