@@ -15,7 +15,7 @@ export interface InboxDeps {
   bus: Bus;
   rooms: RoomCommands;
   messages: MessageCommands;
-  /** The tenant whose rooms the platforms feed (CHANNELS_TENANT). */
+  /** The tenant whose rooms this webhook feeds (the one its path names; CHANNELS_TENANT without one). */
   tenant: string;
   log: Logger;
 }

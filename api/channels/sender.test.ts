@@ -13,7 +13,8 @@ import { sentRecordKey, startChannelSender } from './sender.ts';
 
 const TENANT = 'acme';
 
-async function setup(t: import('tap').Test) {
+/** `stored`: tenants' own secrets, served as with CHANNELS_PER_TENANT. */
+async function setup(t: import('tap').Test, stored?: Record<string, Record<string, string>>) {
   const fake = await startFakePlatforms();
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: 'sender-test-secret-0123456789-abcdefghij', LOG_LEVEL: 'silent', CHANNELS_TENANT: TENANT,
@@ -23,7 +24,11 @@ async function setup(t: import('tap').Test) {
   const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 1000 });
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
-  const sender = startChannelSender({ bus, store, directory: createChannelDirectory({ envTenant: TENANT, env: createChannels(config.channels) }), config: config.channels, log, sleep: async () => {} });
+  const directory = createChannelDirectory({
+    envTenant: TENANT, env: createChannels(config.channels),
+    ...(stored ? { stored: { secretsOf: async (tenant: string) => stored[tenant], config: config.channels } } : {}),
+  });
+  const sender = startChannelSender({ bus, store, directory, config: config.channels, log, sleep: async () => {} });
   t.teardown(async () => {
     await sender.stop();
     await bus.close();
@@ -31,14 +36,14 @@ async function setup(t: import('tap').Test) {
     await fake.close();
   });
   const ids = new Snowflake(3);
-  const room = async (roomId: string, createdBy: string) => {
-    await store.createRoom(makeRoom(roomId, { tenant: TENANT, createdBy }), []);
+  const room = async (roomId: string, createdBy: string, tenant = TENANT) => {
+    await store.createRoom(makeRoom(roomId, { tenant, createdBy }), []);
   };
-  const post = async (roomId: string, authorId: string, content: string) => {
+  const post = async (roomId: string, authorId: string, content: string, tenant = TENANT) => {
     const messageId = ids.next();
     const message = makeMessage(roomId, messageId, { authorId, content });
-    const event: DurableEvent = { kind: 'message.created', id: messageId, at: Date.now(), roomId: roomKey(TENANT, roomId), message };
-    await bus.publishDurable(roomKey(TENANT, roomId), messageId, encodeMsgpack(event));
+    const event: DurableEvent = { kind: 'message.created', id: messageId, at: Date.now(), roomId: roomKey(tenant, roomId), message };
+    await bus.publishDurable(roomKey(tenant, roomId), messageId, encodeMsgpack(event));
     return messageId;
   };
   return { fake, store, lines, room, post };
@@ -82,4 +87,21 @@ t.test('sender - a 4xx other than 408/429 is dead-lettered at once', async (t) =
   for (let i = 0; i < 200 && !s.lines.some((l) => l.includes('dead-lettered')); i++) await sleep(10);
   t.equal(s.fake.sends.length, 1, 'one try');
   t.match(JSON.parse(s.lines.find((l) => l.includes('dead-lettered'))!), { platform: 'telegram', attempts: 1, error: /HTTP 403/ });
+});
+
+t.test('sender - each tenant\'s replies go out with its own credentials; a tenant without any sends nothing', async (t) => {
+  const s = await setup(t, { globex: { 'telegram.botToken': '777:globex-bot-token', 'telegram.secretToken': 'g' } });
+  for (const tenant of ['nocreds', 'globex', TENANT]) await s.room('tg_42', 'telegram:42', tenant);
+  // decided in stream order: once the last one is sent, the first was looked at and left alone
+  await s.post('tg_42', 'agent', 'from a tenant without Telegram', 'nocreds');
+  await s.post('tg_42', 'agent', 'from globex', 'globex');
+  await s.post('tg_42', 'agent', 'from acme', TENANT);
+  for (let i = 0; i < 300 && s.fake.sends.length < 2; i++) await sleep(10);
+  t.same(s.fake.sends.map((x) => [x.path, x.body.text]).sort(), [
+    ['/bot777:globex-bot-token/sendMessage', 'from globex'],
+    [`/bot${FAKE_BOT_TOKEN}/sendMessage`, 'from acme'],
+  ].sort(), 'globex with its bot token, acme (CHANNELS_TENANT) with the deployment\'s; nothing for the tenant without credentials');
+  t.equal(s.fake.sends.find((x) => x.body.text === 'from globex')?.status, 401, 'the fake knows only the deployment\'s token: a final failure, dead-lettered');
+  for (let i = 0; i < 200 && !s.lines.some((l) => l.includes('dead-lettered')); i++) await sleep(10);
+  t.match(JSON.parse(s.lines.find((l) => l.includes('dead-lettered'))!), { tenant: 'globex', platform: 'telegram' }, 'the dead letter names its tenant');
 });
