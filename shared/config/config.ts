@@ -201,7 +201,7 @@ export const ENV_SCHEMA = {
   VAPID_PRIVATE_KEY: { kind: 'string', doc: 'Web Push VAPID private key, base64url; never logged' },
   VAPID_SUBJECT: { kind: 'string', pattern: /^(mailto:|https:\/\/)\S+$/, doc: 'contact the push services see in the VAPID token (mailto: or https:)' },
   PUSH_TTL: { kind: 'int', default: DEFAULTS.pushTtlSec, min: 0, max: 2_419_200, doc: 'seconds a push service keeps a notification for an unreachable device' },
-  CHANNELS_TENANT: { kind: 'string', doc: 'tenant whose rooms the WhatsApp and Telegram webhooks feed (default: DEFAULT_TENANT)' },
+  CHANNELS_TENANT: { kind: 'string', doc: 'tenant the deployment\'s own channel credentials (WHATSAPP_*, TELEGRAM_*, SLACK_*) and the webhooks without a tenant in the path serve (default: DEFAULT_TENANT)' },
   WHATSAPP_APP_SECRET: { kind: 'string', doc: 'Meta app secret: the key of X-Hub-Signature-256 on WhatsApp webhooks; the WhatsApp channel is off without it; never logged' },
   WHATSAPP_VERIFY_TOKEN: { kind: 'string', doc: 'the verify token Meta sends as hub.verify_token when the webhook is subscribed' },
   WHATSAPP_ACCESS_TOKEN: { kind: 'string', doc: 'Cloud API access token (Bearer) for sending replies; never logged' },
