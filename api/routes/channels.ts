@@ -43,8 +43,9 @@ async function readAll(body: RequestBody | undefined): Promise<Buffer> {
  */
 export function channelRoutes(deps: RouteDeps): void {
   const ch = deps.channels;
+  if (!ch || !deps.channelDirectory) return;
   const directory = deps.channelDirectory;
-  if (!ch || !directory) return;
+  const envTenant = ch.tenant;
   const log = deps.log.child({ part: 'channels' });
   const inbox = (tenant: string) => new ChannelInbox({
     store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant, log,
@@ -52,7 +53,7 @@ export function channelRoutes(deps: RouteDeps): void {
 
   /** The tenant the path names (CHANNELS_TENANT without one) and its adapter; 404 when it has none. */
   async function channelOf(platform: Platform, tenantId: string | undefined): Promise<{ tenant: string; channel: Channel }> {
-    let tenant = ch!.tenant;
+    let tenant = envTenant;
     if (tenantId !== undefined) {
       try {
         tenant = canonicalId(tenantId, 'tenantId');
@@ -60,7 +61,7 @@ export function channelRoutes(deps: RouteDeps): void {
         throw new ChatError('not_found', 'no such webhook', { cause: err });
       }
     }
-    const channel = await directory!.get(tenant, platform);
+    const channel = await directory.get(tenant, platform);
     if (channel === undefined) throw new ChatError('not_found', 'no such webhook');
     return { tenant, channel };
   }
