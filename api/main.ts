@@ -6,6 +6,7 @@ import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
 import { createChannels } from '../shared/channels/index.ts';
+import { createSessionStore } from '../shared/sessions/index.ts';
 
 /** `chat api`: the REST tier alone. Message writes go through the bus; a persister stores them. */
 export async function main(): Promise<void> {
@@ -19,6 +20,7 @@ export async function main(): Promise<void> {
   addDependencyChecks(server, adapters);
   const access = createStoreRoomAccess(store);
   const attachments = await attachmentStorage(config);
+  const sessions = await createSessionStore(config.sessions, log);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,
     rooms: roomCommands(config, adapters),
@@ -30,6 +32,7 @@ export async function main(): Promise<void> {
     notify: config.notify, tenants: config.tenants,
     attachments,
     channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
+    sessions,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
@@ -49,7 +52,7 @@ export async function main(): Promise<void> {
       server.stopListening();
       await api.stop();
       server.close();
-      await Promise.all([adapters.close(), attachments.objects.close()]);
+      await Promise.all([adapters.close(), attachments.objects.close(), sessions.close()]);
       await tracing?.shutdown();
     },
   });
