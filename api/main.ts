@@ -39,6 +39,9 @@ export async function main(): Promise<void> {
   if (config.bus.adapter === 'nats' && config.presence.adapter === 'memory') {
     log.warn('presence is in this process\'s memory: the notifier sees no gateway\'s connections and takes every user for offline; set REDIS_URL');
   }
+  if (config.bus.adapter === 'nats' && config.sessions.adapter === 'memory') {
+    log.warn('channel sessions are in this process\'s memory: another api process taking the same person\'s next webhook starts another session; set REDIS_URL');
+  }
   if (config.attachments.objects.adapter === 'disk') {
     log.warn({ dir: config.attachments.objects.dir }, 'attachments are stored on this process\'s disk: other api processes cannot serve them; set S3_BUCKET_ATTACHMENTS to share them');
   }
