@@ -6,6 +6,7 @@ import type { RequestBody } from '../../shared/http/index.ts';
 import { metrics } from '../../shared/telemetry/index.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ChannelInbox } from '../channels/inbox.ts';
+import { SessionTouch } from '../channels/session-touch.ts';
 
 export const CHANNELS_PREFIX = '/v1/channels';
 /** Platform webhooks are a few KB; a larger body is not one. */
@@ -35,7 +36,8 @@ async function readAll(body: RequestBody | undefined): Promise<Buffer> {
 export function channelRoutes(deps: ApiDeps): void {
   const ch = deps.channels;
   if (!ch || ch.adapters.size === 0) return;
-  const inbox = new ChannelInbox({ store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant: ch.tenant, log: deps.log.child({ part: 'channels' }) });
+  const inbox = new ChannelInbox({ store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant: ch.tenant, log: deps.log.child({ part: 'channels' }),
+    ...(deps.sessions ? { sessions: new SessionTouch(deps.sessions, deps.log.child({ part: 'channels' })) } : {}) });
   for (const [platform, channel] of ch.adapters) register(platform, channel);
 
   function register(platform: Platform, channel: Channel): void {
