@@ -15,6 +15,15 @@ export const registry = new Registry();
 (registry as unknown as Registry<OpenMetricsContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
 collectDefaultMetrics({ register: registry });
 
+/**
+ * The registry's exposition, as OpenMetrics spells it: prom-client writes a NaN sample as `Nan`
+ * (the event-loop lag gauges of a process that has not measured one yet), which OpenMetrics
+ * parsers refuse; the spec's token is `NaN`.
+ */
+export async function metricsText(): Promise<string> {
+  return (await registry.metrics()).replace(/ Nan$/gm, ' NaN');
+}
+
 /** Work that brings gauges up to date just before they are read (readiness, dependency checks). */
 const scrapeHooks = new Set<() => Promise<void>>();
 let refreshing: Promise<void> | undefined;
