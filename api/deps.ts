@@ -12,6 +12,7 @@ import type { AiAsker, Assistant } from '../shared/ai/index.ts';
 import type { Objects } from '../shared/objects/index.ts';
 import type { Channel, ChannelDirectory, Platform } from '../shared/channels/index.ts';
 import type { SecretCipher, TenantSecrets } from '../shared/secrets/index.ts';
+import type { SessionStore } from '../shared/sessions/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -60,6 +61,11 @@ export interface ApiDeps {
    * secret can be written (503), and only ones stored before sealing existed can be read.
    */
   secrets?: SecretCipher;
+  /**
+   * Channel users' sessions (SESSION_TTL), touched by the channel inbox and sender and read by the
+   * tenant's staff. None: no sessions, and their routes are not served.
+   */
+  sessions?: SessionStore;
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

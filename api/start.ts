@@ -20,6 +20,8 @@ import { startNotifications, type Notifier } from './notify/index.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { channelRoutes } from './routes/channels.ts';
+import { channelSessionRoutes } from './routes/channel-sessions.ts';
+import { SessionTouch } from './channels/session-touch.ts';
 import { startChannelSender, type ChannelSender } from './channels/sender.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
@@ -58,7 +60,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const routeDeps = { ...deps, reads, asking, tenantSecrets, channelDirectory };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes, attachmentRoutes,
-    notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes, channelRoutes,
+    notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes, channelRoutes, channelSessionRoutes,
   ]) register(routeDeps);
   // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
   const workers: AiWorkers | undefined = deps.ai && startAiWorkers({
@@ -78,6 +80,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   // every api process through one durable consumer
   const sender: ChannelSender | undefined = ch && channelDirectory ? startChannelSender({
     bus: deps.bus, store: deps.store, directory: channelDirectory, config: ch.config, log: deps.log.child({ part: 'channels' }),
+    ...(deps.sessions ? { sessions: new SessionTouch(deps.sessions, deps.log.child({ part: 'channels' })) } : {}),
   }) : undefined;
   await devTokenRoutes(deps);
   serveWebApp(deps.server, deps.log);

@@ -6,6 +6,7 @@ import { roomKey } from '../../shared/domain/index.ts';
 import { ChatError, encodeMsgpack, errorMapping, type ServerFrame } from '../../shared/protocol/index.ts';
 import type { Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
+import type { SessionTouch } from './session-touch.ts';
 
 export interface InboxDeps {
   store: Store;
@@ -18,6 +19,8 @@ export interface InboxDeps {
   /** The tenant whose rooms this webhook feeds (the one its path names; CHANNELS_TENANT without one). */
   tenant: string;
   log: Logger;
+  /** The person's session, touched by each message; none: messages carry no session. */
+  sessions?: SessionTouch;
 }
 
 /**
@@ -59,10 +62,10 @@ export class ChannelInbox {
     if ((await this.deps.store.notifiedOf(who.tenant, recordKey, [m.platformMessageId], now())).has(m.platformMessageId)) return 'duplicate';
     let sent;
     try {
-      await this.ensureRoom(platform, roomId, who, m.externalUserId);
+      const [sessionId] = await Promise.all([this.deps.sessions?.inbound(who.tenant, platform, roomId, m), this.ensureRoom(platform, roomId, who, m.externalUserId)]);
       sent = await this.deps.messages.send(who, {
         roomId, content: m.content, messageType: m.type, clientMsgId: m.platformMessageId, attachments: m.attachments,
-        metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId },
+        metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId, ...(sessionId ? { sessionId } : {}) },
       });
     } catch (err) {
       // a refusal that holds on every retry (the person was banned, the text is too long, the room

@@ -9,12 +9,15 @@ import { encodeMsgpack } from '../../shared/protocol/index.ts';
 import { createSqliteStore } from '../../shared/store/index.ts';
 import { makeMessage, makeRoom } from '../../shared/store/store.contract.ts';
 import { FAKE_BOT_TOKEN, startFakePlatforms } from '../../test/support/fake-platforms.ts';
+import { createMemorySessionStore, type SessionStore } from '../../shared/sessions/index.ts';
+import { SessionTouch } from './session-touch.ts';
 import { sentRecordKey, startChannelSender } from './sender.ts';
 
 const TENANT = 'acme';
 
 /** `stored`: tenants' own secrets, served as with CHANNELS_PER_TENANT. */
-async function setup(t: import('tap').Test, stored?: Record<string, Record<string, string>>) {
+async function setup(t: import('tap').Test, opts: { sessions?: SessionStore; stored?: Record<string, Record<string, string>> } = {}) {
+  const { sessions, stored } = opts;
   const fake = await startFakePlatforms();
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: 'sender-test-secret-0123456789-abcdefghij', LOG_LEVEL: 'silent', CHANNELS_TENANT: TENANT,
@@ -28,7 +31,10 @@ async function setup(t: import('tap').Test, stored?: Record<string, Record<strin
     envTenant: TENANT, env: createChannels(config.channels),
     ...(stored ? { stored: { secretsOf: async (tenant: string) => stored[tenant], config: config.channels } } : {}),
   });
-  const sender = startChannelSender({ bus, store, directory, config: config.channels, log, sleep: async () => {} });
+  const sender = startChannelSender({
+    bus, store, directory, config: config.channels, log, sleep: async () => {},
+    ...(sessions ? { sessions: new SessionTouch(sessions, log) } : {}),
+  });
   t.teardown(async () => {
     await sender.stop();
     await bus.close();
@@ -90,7 +96,7 @@ t.test('sender - a 4xx other than 408/429 is dead-lettered at once', async (t) =
 });
 
 t.test('sender - each tenant\'s replies go out with its own credentials; a tenant without any sends nothing', async (t) => {
-  const s = await setup(t, { globex: { 'telegram.botToken': '777:globex-bot-token', 'telegram.secretToken': 'g' } });
+  const s = await setup(t, { stored: { globex: { 'telegram.botToken': '777:globex-bot-token', 'telegram.secretToken': 'g' } } });
   for (const tenant of ['nocreds', 'globex', TENANT]) await s.room('tg_42', 'telegram:42', tenant);
   // decided in stream order: once the last one is sent, the first was looked at and left alone
   await s.post('tg_42', 'agent', 'from a tenant without Telegram', 'nocreds');
@@ -104,4 +110,20 @@ t.test('sender - each tenant\'s replies go out with its own credentials; a tenan
   t.equal(s.fake.sends.find((x) => x.body.text === 'from globex')?.status, 401, 'the fake knows only the deployment\'s token: a final failure, dead-lettered');
   for (let i = 0; i < 200 && !s.lines.some((l) => l.includes('dead-lettered')); i++) await sleep(10);
   t.match(JSON.parse(s.lines.find((l) => l.includes('dead-lettered'))!), { tenant: 'globex', platform: 'telegram' }, 'the dead letter names its tenant');
+});
+
+t.test('sender - a reply sent counts in the person\'s live session; none is started by a reply', async (t) => {
+  const sessions = createMemorySessionStore({ ttlSec: 300 });
+  t.teardown(() => sessions.close());
+  const s = await setup(t, { sessions });
+  await s.room('tg_42', 'telegram:42');
+  await s.room('tg_43', 'telegram:43');
+  await sessions.touchInbound({ tenant: TENANT, platform: 'telegram', externalUserId: '42' }, { roomId: 'tg_42', newSessionId: 's42', platformMessageId: '42:1', at: Date.now() });
+  await s.post('tg_42', 'agent', 'first');
+  await s.post('tg_42', 'agent', 'second');
+  await s.post('tg_43', 'agent', 'to someone without a session');
+  for (let i = 0; i < 300 && s.fake.sends.length < 3; i++) await sleep(10);
+  t.equal(s.fake.sends.length, 3);
+  t.match(await sessions.get({ tenant: TENANT, platform: 'telegram', externalUserId: '42' }), { sessionId: 's42', inbound: 1, outbound: 2 });
+  t.equal(await sessions.get({ tenant: TENANT, platform: 'telegram', externalUserId: '43' }), undefined, 'a reply starts no session');
 });

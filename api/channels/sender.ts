@@ -9,6 +9,7 @@ import { backoffDelay } from '../../shared/retry/index.ts';
 import type { Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 import { StopSignal } from '../notify/stop-signal.ts';
+import type { SessionTouch } from './session-touch.ts';
 
 /** The durable consumer every channel sender of a deployment shares. */
 export const CHANNELS_DURABLE = 'channels';
@@ -41,6 +42,8 @@ export interface ChannelSenderDeps {
   now?: () => number;
   /** Waits between tries (tests count them); default: a timer that ends early when the sender stops. */
   sleep?: (ms: number) => Promise<void>;
+  /** The person's session, touched by each reply sent; none: no sessions. */
+  sessions?: SessionTouch;
 }
 
 export interface ChannelSender {
@@ -123,6 +126,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
         metrics.channelSends.inc({ platform: r.platform, outcome: 'sent' });
         log.info({ platform: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, platformMessageId: outcome.platformMessageId, attempts: attempt }, 'channel reply sent');
         status(r.key, r.platform, r.externalUserId, id, 'sent', { platformMessageId: outcome.platformMessageId });
+        await deps.sessions?.outbound(tenant, r.platform, r.externalUserId);
         return;
       }
       if (!outcome.retryable || attempt >= config.maxAttempts) {

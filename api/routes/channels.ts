@@ -8,6 +8,7 @@ import { ChatError } from '../../shared/protocol/index.ts';
 import { metrics } from '../../shared/telemetry/index.ts';
 import type { RouteDeps } from '../deps.ts';
 import { ChannelInbox } from '../channels/inbox.ts';
+import { SessionTouch } from '../channels/session-touch.ts';
 
 export const CHANNELS_PREFIX = '/v1/channels';
 /** Platform webhooks are a few KB; a larger body is not one. */
@@ -47,8 +48,10 @@ export function channelRoutes(deps: RouteDeps): void {
   const directory = deps.channelDirectory;
   const envTenant = ch.tenant;
   const log = deps.log.child({ part: 'channels' });
+  const sessions = deps.sessions && new SessionTouch(deps.sessions, log);
   const inbox = (tenant: string) => new ChannelInbox({
     store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant, log,
+    ...(sessions ? { sessions } : {}),
   });
 
   /** The tenant the path names (CHANNELS_TENANT without one) and its adapter; 404 when it has none. */

@@ -94,6 +94,8 @@ export const DEFAULTS = {
   channelsRetryMaxMs: 60_000,
   channelsHttpTimeoutMs: 10_000,
   channelsAckWaitMs: 30_000,
+  /** Seed 003: SESSION_TTL = 3600. */
+  sessionTtlSec: 3600,
   webhookDisableAfter: 5,
   pushTtlSec: 86_400,
   /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
@@ -222,6 +224,7 @@ export const ENV_SCHEMA = {
   SECRETS_KEY: { kind: 'string', doc: 'key tenant secrets are encrypted with at rest (AES-256-GCM): 32 bytes as base64 or 64 hex digits (`openssl rand -base64 32`); the same on every api process; embedded default: a key file made once in DATA_DIR; never logged' },
   SECRETS_KEY_PREVIOUS: { kind: 'list', default: [], doc: 'former SECRETS_KEY values (comma-separated), still read after a rotation; each secret is encrypted again under SECRETS_KEY when its tenant\'s settings are next written; never logged' },
   CHANNELS_HTTP_TIMEOUT_MS: { kind: 'int', default: DEFAULTS.channelsHttpTimeoutMs, min: 100, max: 120_000, doc: 'ms one platform send request may take' },
+  SESSION_TTL: { kind: 'int', default: DEFAULTS.sessionTtlSec, min: 1, max: 30 * 86_400, doc: 'seconds a channel user\'s session lives after its last message either way (in Redis when REDIS_URL is set, else in memory)' },
   MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
   OBJECTS: { kind: 'enum', values: ['disk', 's3'], doc: 'where attachments are stored (default: s3 when S3_BUCKET_ATTACHMENTS is set, else disk under DATA_DIR/attachments)' },
   S3_BUCKET_ATTACHMENTS: { kind: 'string', doc: 'S3 bucket of attachments' },
@@ -275,6 +278,7 @@ export interface Config {
   tenants: TenantsConfig;
   channels: ChannelsConfig;
   secrets: SecretsConfig;
+  sessions: SessionsConfig;
 }
 
 /**
@@ -430,6 +434,10 @@ export type StoreConfig =
     adapter: 'cassandra'; contactPoints: string[]; keyspace: string; localDataCenter: string;
     consistency: CassandraConsistency; replicationFactor: number; credentials?: { username: string; password: string };
   };
+/** Channel users' sessions (shared/sessions): in Redis when REDIS_URL is set, else in this process. */
+export type SessionsConfig =
+  | { adapter: 'memory'; ttlSec: number }
+  | { adapter: 'redis'; url: string; topology?: RedisTopology; ttlSec: number };
 export type PresenceConfig =
   | { adapter: 'memory'; ttlSec: number; typingTimeoutMs: number }
   | { adapter: 'redis'; url: string; topology?: RedisTopology; ttlSec: number; typingTimeoutMs: number };
@@ -642,6 +650,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : storeAdapter === 'sqlite'
         ? { source: 'file', path: join(v.DATA_DIR, SECRETS_KEY_FILE), previousKeys: v.SECRETS_KEY_PREVIOUS }
         : { source: 'none', previousKeys: [] },
+    sessions: v.REDIS_URL
+      ? { adapter: 'redis', url: v.REDIS_URL, ...(redisTopology ? { topology: redisTopology } : {}), ttlSec: v.SESSION_TTL }
+      : { adapter: 'memory', ttlSec: v.SESSION_TTL },
   };
   return deepFreeze(config);
 }

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ChatError } from '../protocol/errors.ts';
-import { registry } from '../telemetry/metrics.ts';
+import { metricsText, registry } from '../telemetry/metrics.ts';
 import { buildInfo } from '../telemetry/build-info.ts';
 import type { Readiness } from './readiness.ts';
 import { OPERATIONS_TAG } from './route-span.ts';
@@ -105,7 +105,7 @@ export function mountBuiltins(core: ServerCore, b: Builtins): void {
   }, false);
   mountRoute(core, {
     method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus metrics', tags: [OPERATIONS_TAG], auth: false,
-    handler: async () => new RawReply(200, registry.contentType, await registry.metrics()),
+    handler: async () => new RawReply(200, registry.contentType, await metricsText()),
   }, false, 'text/plain');
   mountRoute(core, {
     method: 'get', path: '/v1/openapi.json', operationId: 'openapi', summary: 'This OpenAPI 3.1 document', tags: [OPERATIONS_TAG], auth: false,
