@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { Channel, Platform } from '../../shared/channels/index.ts';
-import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER } from '../../shared/channels/index.ts';
+import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, MESSENGER_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER } from '../../shared/channels/index.ts';
 import type { RequestBody } from '../../shared/http/index.ts';
 import { metrics } from '../../shared/telemetry/index.ts';
 import type { ApiDeps } from '../deps.ts';
@@ -17,7 +17,10 @@ const HubQuery = Type.Object({
 });
 const HEADERS: Record<Platform, string[]> = {
   whatsapp: [WHATSAPP_SIGNATURE_HEADER], telegram: [TELEGRAM_SECRET_HEADER], slack: [SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER],
+  messenger: [MESSENGER_SIGNATURE_HEADER], twilio: [TWILIO_SIGNATURE_HEADER],
 };
+/** Platforms that report what became of a reply through the same webhook. */
+const WITH_STATUSES = new Set<Platform>(['whatsapp', 'messenger', 'twilio']);
 
 async function readAll(body: RequestBody | undefined): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
@@ -43,15 +46,16 @@ export function channelRoutes(deps: ApiDeps): void {
     const tags = ['channels'];
     deps.server.binary({
       method: 'post', path, auth: false, tags, operationId: `${platform}Webhook`,
-      summary: `${platform} webhook: inbound messages${platform === 'whatsapp' ? ' and delivery statuses' : ''} (README, Channels)`,
+      summary: `${platform} webhook: inbound messages${WITH_STATUSES.has(platform) ? ' and delivery statuses' : ''} (README, Channels)`,
       description: `Verified by ${HEADERS[platform].join(' and ')} before anything is read from it; 401 otherwise.`,
       headers: HEADERS[platform],
-      body: { contentType: 'application/json', maxBodyBytes: MAX_WEBHOOK_BYTES },
+      body: { contentType: channel.webhookContentType ?? 'application/json', maxBodyBytes: MAX_WEBHOOK_BYTES },
       errors: ['unauthorized'],
-      handler: async ({ headers, body }) => {
+      handler: async ({ headers, body, rawQuery }) => {
         const raw = await readAll(body);
+        const target = rawQuery ? `${path}?${rawQuery}` : path;
         try {
-          channel.verify(headers, raw);
+          channel.verify(headers, raw, target);
         } catch (err) {
           metrics.channelInbound.inc({ platform, outcome: 'refused' });
           throw err;
@@ -62,13 +66,17 @@ export function channelRoutes(deps: ApiDeps): void {
           return { kind: 'bytes', status: 200, headers: [['Content-Type', 'text/plain; charset=utf-8']], size: bytes.length, body: Readable.from([bytes]) };
         }
         const counts = { stored: 0, duplicate: 0, status: 0, ignored: 0 };
-        for (const event of channel.parse(raw)) {
-          const outcome = event.kind === 'message' ? await inbox.message(platform, event) : inbox.status(platform, event);
+        for (const event of channel.parse(raw, target)) {
+          const outcome = event.kind === 'message' ? await inbox.message(platform, event) : await inbox.status(platform, event);
           if (event.kind === 'message' && event.ackId !== undefined && channel.acknowledge && !(await channel.acknowledge(event))) {
             deps.log.warn({ platform }, 'channel: the platform was not told a button press was taken');
           }
           counts[outcome]++;
           metrics.channelInbound.inc({ platform, outcome });
+        }
+        if (channel.webhookAnswer) {
+          const bytes = Buffer.from(channel.webhookAnswer.body);
+          return { kind: 'bytes', status: 200, headers: [['Content-Type', channel.webhookAnswer.contentType]], size: bytes.length, body: Readable.from([bytes]) };
         }
         return { kind: 'json', status: 200, data: counts };
       },
