@@ -119,7 +119,7 @@ t.test('messenger - subscription check, refused signatures, a message in its roo
     platform: 'messenger', path: '/v21.0/me/messages?access_token=***', authorization: FAKE_PAGE_TOKEN,
     body: { recipient: { id: PSID }, messaging_type: 'RESPONSE', message: { text: 'It ships today.' } },
   }]);
-  // the receipts are matched against the room's stored replies
+  // receipts are matched against the room's history (the api's windows, as REST reads it)
   await historyOf(agent, room, 4);
   const delivered = messengerWebhook(messengerEvent(PSID, { delivery: { mids: ['m_OUT1'], watermark: Date.now() } }));
   t.same((await postMessenger(f, delivered)).body.data, { stored: 0, duplicate: 0, status: 1, ignored: 0 });

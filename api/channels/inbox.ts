@@ -2,9 +2,9 @@ import type { Principal } from '../../shared/auth/index.ts';
 import { subjects, type Bus } from '../../shared/bus/index.ts';
 import { channelRoomId, channelUserId, type InboundMessage, type InboundStatus, type Platform } from '../../shared/channels/index.ts';
 import type { MessageCommands, RoomCommands } from '../../shared/commands/index.ts';
-import { roomKey } from '../../shared/domain/index.ts';
+import { roomKey, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { ChatError, encodeMsgpack, errorMapping, type ServerFrame } from '../../shared/protocol/index.ts';
-import type { Store } from '../../shared/store/index.ts';
+import type { HistoryQuery, Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 import { statusTarget } from './status-target.ts';
 
@@ -19,6 +19,8 @@ export interface InboxDeps {
   /** The tenant whose rooms the platforms feed (CHANNELS_TENANT). */
   tenant: string;
   log: Logger;
+  /** Where a status without our message id looks for its reply (status-target.ts); the store when not given. */
+  history?: (room: RoomKey, q: HistoryQuery) => Promise<Message[]>;
 }
 
 /**
@@ -83,7 +85,7 @@ export class ChannelInbox {
   async status(platform: Platform, s: InboundStatus): Promise<'status' | 'ignored'> {
     const roomId = channelRoomId(platform, s.externalUserId);
     if (roomId === undefined) return 'ignored';
-    const messageId = await statusTarget(this.deps.store, this.deps.tenant, platform, roomId, s, (this.deps.now ?? Date.now)());
+    const messageId = await statusTarget(this.deps, this.deps.tenant, platform, roomId, s, (this.deps.now ?? Date.now)());
     if (messageId === undefined) return 'ignored';
     const frame: ServerFrame = {
       type: 'message_status', roomId, messageId, userId: channelUserId(platform, s.externalUserId), status: s.status,

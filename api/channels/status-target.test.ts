@@ -28,7 +28,7 @@ t.test('status target - a receipt by the platform\'s id or by a watermark finds 
   await sent(ids[1]!, 'm_OUT1');
   await sent(ids[2]!, 'm_OUT2');
   const base: InboundStatus = { kind: 'status', externalUserId: '6783245123456789', status: 'delivered', at: t0 };
-  const target = (s: Partial<InboundStatus>) => statusTarget(store, TENANT, 'messenger', ROOM, { ...base, ...s }, t0 + 5000);
+  const target = (s: Partial<InboundStatus>) => statusTarget({ store }, TENANT, 'messenger', ROOM, { ...base, ...s }, t0 + 5000);
 
   t.equal(await target({ platformMessageId: 'm_OUT2' }), ids[2], 'by mid');
   t.equal(await target({ platformMessageId: 'm_OUT1' }), ids[1]);

@@ -1,7 +1,7 @@
 import { channelUserId, type InboundStatus, type Platform } from '../../shared/channels/index.ts';
-import { roomKey } from '../../shared/domain/index.ts';
+import { roomKey, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { idTime } from '../../shared/ids/index.ts';
-import type { Store } from '../../shared/store/index.ts';
+import type { HistoryQuery, Store } from '../../shared/store/index.ts';
 import { sentAsRecordId, sentRecordKey } from './sender.ts';
 
 /**
@@ -9,6 +9,16 @@ import { sentAsRecordId, sentRecordKey } from './sender.ts';
  * minutes of a send, and a conversation rarely has this many replies in between.
  */
 export const STATUS_LOOKBACK = 50;
+
+export interface StatusTargetDeps {
+  store: Store;
+  /**
+   * The room's recent messages, newest first: the api's history windows, which hold a reply from
+   * its acknowledgement on (a receipt may come back before the persister wrote it); the store
+   * when not given.
+   */
+  history?: (room: RoomKey, q: HistoryQuery) => Promise<Message[]>;
+}
 
 /**
  * The room message a platform status is about, when the platform does not hand back what the send
@@ -21,14 +31,15 @@ export const STATUS_LOOKBACK = 50;
  *   before the watermark. A status for it stands for it and every earlier reply, as a read receipt
  *   does; a reply written just before the watermark but sent after it (a retry) would be counted
  *   in, since the watermark is the platform's send time and we keep the write time.
- * Undefined when no recent reply matches (a status for a message older than the look-back, or
- * whose room message the persister has not stored yet).
+ * Undefined when no recent reply matches (a status for a message older than the look-back).
  */
-export async function statusTarget(store: Store, tenant: string, platform: Platform, roomId: string, s: InboundStatus, nowMs: number): Promise<string | undefined> {
+export async function statusTarget(deps: StatusTargetDeps, tenant: string, platform: Platform, roomId: string, s: InboundStatus, nowMs: number): Promise<string | undefined> {
+  const { store } = deps;
   if (s.messageId !== undefined) return s.messageId;
   if (s.platformMessageId === undefined && s.upTo === undefined) return undefined;
   const person = channelUserId(platform, s.externalUserId);
-  const recent = (await store.history(roomKey(tenant, roomId), { limit: STATUS_LOOKBACK }))
+  const key = roomKey(tenant, roomId);
+  const recent = (await (deps.history ? deps.history(key, { limit: STATUS_LOOKBACK }) : store.history(key, { limit: STATUS_LOOKBACK })))
     .filter((m) => m.authorId !== person && m.type !== 'system' && !m.isDeleted);
   const recordKey = sentRecordKey(roomId);
   if (s.platformMessageId !== undefined) {

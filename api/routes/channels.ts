@@ -4,7 +4,8 @@ import type { Channel, Platform } from '../../shared/channels/index.ts';
 import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, MESSENGER_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER } from '../../shared/channels/index.ts';
 import type { RequestBody } from '../../shared/http/index.ts';
 import { metrics } from '../../shared/telemetry/index.ts';
-import type { ApiDeps } from '../deps.ts';
+import type { Message } from '../../shared/domain/index.ts';
+import type { RouteDeps } from '../deps.ts';
 import { ChannelInbox } from '../channels/inbox.ts';
 
 export const CHANNELS_PREFIX = '/v1/channels';
@@ -35,10 +36,13 @@ async function readAll(body: RequestBody | undefined): Promise<Buffer> {
  * with nothing parsed or stored. A verified body is answered 200 once its messages are in the
  * stream, so a platform that retries after an error gets them stored once (deduped on its ids).
  */
-export function channelRoutes(deps: ApiDeps): void {
+export function channelRoutes(deps: RouteDeps): void {
   const ch = deps.channels;
   if (!ch || ch.adapters.size === 0) return;
-  const inbox = new ChannelInbox({ store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant: ch.tenant, log: deps.log.child({ part: 'channels' }) });
+  const inbox = new ChannelInbox({ store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant: ch.tenant, log: deps.log.child({ part: 'channels' }),
+    // a platform's receipt can come back before the persister wrote the reply; the window has it from its acknowledgement
+    history: async (key, q) => (await deps.reads.windows.history(key, q)).map((item) => JSON.parse(item.json) as Message),
+  });
   for (const [platform, channel] of ch.adapters) register(platform, channel);
 
   function register(platform: Platform, channel: Channel): void {
