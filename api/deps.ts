@@ -11,6 +11,7 @@ import type { AiConfig } from '../shared/config/index.ts';
 import type { AiAsker, Assistant } from '../shared/ai/index.ts';
 import type { Objects } from '../shared/objects/index.ts';
 import type { Channel, Platform } from '../shared/channels/index.ts';
+import type { SessionStore } from '../shared/sessions/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
 export interface ApiDeps {
@@ -52,6 +53,11 @@ export interface ApiDeps {
    * process runs a channel sender (api processes share its durable consumer). None: neither.
    */
   channels?: { adapters: Map<Platform, Channel>; tenant: string; config: ChannelsConfig };
+  /**
+   * Channel users' sessions (SESSION_TTL), touched by the channel inbox and sender and read by the
+   * tenant's staff. None: no sessions, and their routes are not served.
+   */
+  sessions?: SessionStore;
 }
 
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */

@@ -6,6 +6,7 @@ import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
 import { createChannels } from '../shared/channels/index.ts';
+import { createSessionStore } from '../shared/sessions/index.ts';
 
 /** `chat api`: the REST tier alone. Message writes go through the bus; a persister stores them. */
 export async function main(): Promise<void> {
@@ -19,6 +20,7 @@ export async function main(): Promise<void> {
   addDependencyChecks(server, adapters);
   const access = createStoreRoomAccess(store);
   const attachments = await attachmentStorage(config);
+  const sessions = await createSessionStore(config.sessions, log);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, log,
     rooms: roomCommands(config, adapters),
@@ -30,11 +32,15 @@ export async function main(): Promise<void> {
     notify: config.notify, tenants: config.tenants,
     attachments,
     channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
+    sessions,
   });
   const port = await server.listen(config.host, config.port);
   log.info({ port, bus: config.bus.adapter, store: config.store.adapter }, 'api listening');
   if (config.bus.adapter === 'nats' && config.presence.adapter === 'memory') {
     log.warn('presence is in this process\'s memory: the notifier sees no gateway\'s connections and takes every user for offline; set REDIS_URL');
+  }
+  if (config.bus.adapter === 'nats' && config.sessions.adapter === 'memory') {
+    log.warn('channel sessions are in this process\'s memory: another api process taking the same person\'s next webhook starts another session; set REDIS_URL');
   }
   if (config.attachments.objects.adapter === 'disk') {
     log.warn({ dir: config.attachments.objects.dir }, 'attachments are stored on this process\'s disk: other api processes cannot serve them; set S3_BUCKET_ATTACHMENTS to share them');
@@ -49,7 +55,7 @@ export async function main(): Promise<void> {
       server.stopListening();
       await api.stop();
       server.close();
-      await Promise.all([adapters.close(), attachments.objects.close()]);
+      await Promise.all([adapters.close(), attachments.objects.close(), sessions.close()]);
       await tracing?.shutdown();
     },
   });

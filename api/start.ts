@@ -20,6 +20,8 @@ import { startNotifications, type Notifier } from './notify/index.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { channelRoutes } from './routes/channels.ts';
+import { channelSessionRoutes } from './routes/channel-sessions.ts';
+import { SessionTouch } from './channels/session-touch.ts';
 import { startChannelSender, type ChannelSender } from './channels/sender.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
@@ -50,7 +52,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const routeDeps = { ...deps, reads, asking };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes, attachmentRoutes,
-    notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes, channelRoutes,
+    notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes, channelRoutes, channelSessionRoutes,
   ]) register(routeDeps);
   // the AI workers of this process: one member of the bus's queue group, whatever the number of api processes
   const workers: AiWorkers | undefined = deps.ai && startAiWorkers({
@@ -70,6 +72,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   // every api process through one durable consumer
   const sender: ChannelSender | undefined = deps.channels && deps.channels.adapters.size > 0 ? startChannelSender({
     bus: deps.bus, store: deps.store, adapters: deps.channels.adapters, config: deps.channels.config, log: deps.log.child({ part: 'channels' }),
+    ...(deps.sessions ? { sessions: new SessionTouch(deps.sessions, deps.log.child({ part: 'channels' })) } : {}),
   }) : undefined;
   await devTokenRoutes(deps);
   serveWebApp(deps.server, deps.log);

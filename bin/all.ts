@@ -7,6 +7,7 @@ import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
 import { createChannels } from '../shared/channels/index.ts';
+import { createSessionStore } from '../shared/sessions/index.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
 
 /** How long `chat all` waits at start for the persister to write what the stream's journal recovered. */
@@ -49,6 +50,7 @@ export async function startAll(env: Record<string, string | undefined> = process
   }
   const apiAccess = createStoreRoomAccess(store);
   const attachments = await attachmentStorage(config);
+  const sessions = await createSessionStore(config.sessions, log);
   const api = await startApi({
     server, auth: config.auth, store, bus, presence: adapters.presence, rooms,
     messages: messageCommands(config, adapters, apiAccess, log), guard: new RoomGuard(apiAccess), log: log.child({ tier: 'api' }),
@@ -58,6 +60,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     notify: config.notify, tenants: config.tenants,
     attachments,
     channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
+    sessions,
   });
   const access = createCachedRoomAccess(store);
   const gateway = startGateway({
@@ -79,7 +82,7 @@ export async function startAll(env: Record<string, string | undefined> = process
         const { pending } = await persister.flushAndStop();
         if (pending) log.warn({ pending }, 'stopped before every event was written');
         server.close();
-        await Promise.all([adapters.close(), attachments.objects.close()]);
+        await Promise.all([adapters.close(), attachments.objects.close(), sessions.close()]);
       })();
       return stopped;
     },

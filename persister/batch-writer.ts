@@ -1,5 +1,5 @@
 import { subjects, type Bus, type Delivery } from '../shared/bus/index.ts';
-import { decodeMsgpack, encodeMsgpack, ChatError } from '../shared/protocol/index.ts';
+import { encodeMsgpack, ChatError } from '../shared/protocol/index.ts';
 import { redeliveryDelayMs } from '../shared/retry/index.ts';
 import type { DurableEvent } from '../shared/domain/index.ts';
 import type { Store } from '../shared/store/index.ts';
@@ -27,7 +27,7 @@ export function createBatchWriter(deps: { bus: Bus; store: Store; maxDeliver: nu
     for (const d of batch) {
       let event: DurableEvent;
       try {
-        event = decodeMsgpack(d.data) as DurableEvent;
+        event = d.decoded() as DurableEvent;
         if (!event || typeof event !== 'object' || typeof event.kind !== 'string') throw new Error('not an event');
       } catch (err) {
         deadLetter(d, 'undecodable', err);

@@ -7,6 +7,7 @@ import { ChatError, encodeMsgpack, errorMapping, type ServerFrame } from '../../
 import type { HistoryQuery, Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 import { statusTarget } from './status-target.ts';
+import type { SessionTouch } from './session-touch.ts';
 
 export interface InboxDeps {
   store: Store;
@@ -21,6 +22,8 @@ export interface InboxDeps {
   log: Logger;
   /** Where a status without our message id looks for its reply (status-target.ts); the store when not given. */
   history?: (room: RoomKey, q: HistoryQuery) => Promise<Message[]>;
+  /** The person's session, touched by each message; none: messages carry no session. */
+  sessions?: SessionTouch;
 }
 
 /**
@@ -62,10 +65,10 @@ export class ChannelInbox {
     if ((await this.deps.store.notifiedOf(who.tenant, recordKey, [m.platformMessageId], now())).has(m.platformMessageId)) return 'duplicate';
     let sent;
     try {
-      await this.ensureRoom(platform, roomId, who, m.externalUserId);
+      const [sessionId] = await Promise.all([this.deps.sessions?.inbound(who.tenant, platform, roomId, m), this.ensureRoom(platform, roomId, who, m.externalUserId)]);
       sent = await this.deps.messages.send(who, {
         roomId, content: m.content, messageType: m.type, clientMsgId: m.platformMessageId, attachments: m.attachments,
-        metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId },
+        metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId, ...(sessionId ? { sessionId } : {}) },
       });
     } catch (err) {
       // a refusal that holds on every retry (the person was banned, the text is too long, the room

@@ -9,11 +9,13 @@ import { encodeMsgpack } from '../../shared/protocol/index.ts';
 import { createSqliteStore } from '../../shared/store/index.ts';
 import { makeMessage, makeRoom } from '../../shared/store/store.contract.ts';
 import { FAKE_BOT_TOKEN, startFakePlatforms } from '../../test/support/fake-platforms.ts';
+import { createMemorySessionStore, type SessionStore } from '../../shared/sessions/index.ts';
+import { SessionTouch } from './session-touch.ts';
 import { sentRecordKey, startChannelSender } from './sender.ts';
 
 const TENANT = 'acme';
 
-async function setup(t: import('tap').Test) {
+async function setup(t: import('tap').Test, sessions?: SessionStore) {
   const fake = await startFakePlatforms();
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: 'sender-test-secret-0123456789-abcdefghij', LOG_LEVEL: 'silent', CHANNELS_TENANT: TENANT,
@@ -23,7 +25,10 @@ async function setup(t: import('tap').Test) {
   const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 1000 });
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
-  const sender = startChannelSender({ bus, store, adapters: createChannels(config.channels), config: config.channels, log, sleep: async () => {} });
+  const sender = startChannelSender({
+    bus, store, adapters: createChannels(config.channels), config: config.channels, log, sleep: async () => {},
+    ...(sessions ? { sessions: new SessionTouch(sessions, log) } : {}),
+  });
   t.teardown(async () => {
     await sender.stop();
     await bus.close();
@@ -82,4 +87,20 @@ t.test('sender - a 4xx other than 408/429 is dead-lettered at once', async (t) =
   for (let i = 0; i < 200 && !s.lines.some((l) => l.includes('dead-lettered')); i++) await sleep(10);
   t.equal(s.fake.sends.length, 1, 'one try');
   t.match(JSON.parse(s.lines.find((l) => l.includes('dead-lettered'))!), { platform: 'telegram', attempts: 1, error: /HTTP 403/ });
+});
+
+t.test('sender - a reply sent counts in the person\'s live session; none is started by a reply', async (t) => {
+  const sessions = createMemorySessionStore({ ttlSec: 300 });
+  t.teardown(() => sessions.close());
+  const s = await setup(t, sessions);
+  await s.room('tg_42', 'telegram:42');
+  await s.room('tg_43', 'telegram:43');
+  await sessions.touchInbound({ tenant: TENANT, platform: 'telegram', externalUserId: '42' }, { roomId: 'tg_42', newSessionId: 's42', platformMessageId: '42:1', at: Date.now() });
+  await s.post('tg_42', 'agent', 'first');
+  await s.post('tg_42', 'agent', 'second');
+  await s.post('tg_43', 'agent', 'to someone without a session');
+  for (let i = 0; i < 300 && s.fake.sends.length < 3; i++) await sleep(10);
+  t.equal(s.fake.sends.length, 3);
+  t.match(await sessions.get({ tenant: TENANT, platform: 'telegram', externalUserId: '42' }), { sessionId: 's42', inbound: 1, outbound: 2 });
+  t.equal(await sessions.get({ tenant: TENANT, platform: 'telegram', externalUserId: '43' }), undefined, 'a reply starts no session');
 });

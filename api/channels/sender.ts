@@ -4,11 +4,12 @@ import { channelUserId, parseChannelRoomId, type Channel, type Platform } from '
 import type { ChannelsConfig } from '../../shared/config/index.ts';
 import { roomIdOf, tenantOf, type DurableEvent, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { idTime } from '../../shared/ids/index.ts';
-import { decodeMsgpack, encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
+import { encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
 import { backoffDelay } from '../../shared/retry/index.ts';
 import type { Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 import { StopSignal } from '../notify/stop-signal.ts';
+import type { SessionTouch } from './session-touch.ts';
 
 /** The durable consumer every channel sender of a deployment shares. */
 export const CHANNELS_DURABLE = 'channels';
@@ -47,6 +48,8 @@ export interface ChannelSenderDeps {
   now?: () => number;
   /** Waits between tries (tests count them); default: a timer that ends early when the sender stops. */
   sleep?: (ms: number) => Promise<void>;
+  /** The person's session, touched by each reply sent; none: no sessions. */
+  sessions?: SessionTouch;
 }
 
 export interface ChannelSender {
@@ -128,6 +131,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
         metrics.channelSends.inc({ platform: r.platform, outcome: 'sent' });
         log.info({ platform: r.platform, roomId: roomIdOf(r.key), messageId: id, platformMessageId: outcome.platformMessageId, attempts: attempt }, 'channel reply sent');
         status(r.key, r.platform, r.externalUserId, id, 'sent', { platformMessageId: outcome.platformMessageId });
+        await deps.sessions?.outbound(tenant, r.platform, r.externalUserId);
         return;
       }
       if (!outcome.retryable || attempt >= config.maxAttempts) {
@@ -151,7 +155,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
     for (const d of batch) {
       let event: DurableEvent;
       try {
-        event = decodeMsgpack(d.data) as DurableEvent;
+        event = d.decoded() as DurableEvent;
       } catch (err) {
         log.warn({ err, seq: d.seq }, 'channels: undecodable event skipped');
         d.term();

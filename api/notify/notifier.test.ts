@@ -84,6 +84,27 @@ t.test('notifier - an online user gets nothing; a direct message and a reply not
   t.strictSame(f.sent.map((n) => [n.userId, n.reason]), [['bob', 'direct'], ['dan', 'reply']], 'the author of the replied-to message');
 });
 
+t.test('notifier - once its room is known, a message that concerns nobody is passed over, and the rest still notify; a message past NOTIFY_MAX_AGE never', async (t) => {
+  const f = await setup(t);
+  // the first messages of each room make the notifier read (and remember) the room
+  const root = await f.post('general', { authorId: 'dan', authorName: 'Dan', content: 'plain words' });
+  await f.post('dm', { content: 'first' });
+  await settle();
+  t.strictSame(f.sent.map((n) => [n.userId, n.reason]), [['bob', 'direct']]);
+  await f.post('general', { content: 'more plain words' });
+  await f.post('general', { authorId: 'bob', authorName: 'Bob', content: 'hi @cat', mentions: ['cat'] });
+  await f.post('general', { content: 'in the thread', threadId: root.messageId });
+  await f.post('dm', { authorId: 'bob', authorName: 'Bob', content: 'second' });
+  await settle();
+  t.strictSame(f.sent.slice(1).map((n) => [n.userId, n.reason]).sort(), [['ann', 'direct'], ['cat', 'mention'], ['dan', 'reply']],
+    'with the rooms remembered: the mention, the thread reply and the direct message notify, the plain message nobody');
+  const old = makeMessage('general', new Snowflake(5).next(), { authorId: 'ann', content: '@bob long ago', mentions: ['bob'] });
+  const event = ev.created(old, Date.now() - 2 * loadConfig({ NODE_ENV: 'test' }).notify.maxAgeMs);
+  await f.bus.publishDurable('general', event.id, encodeMsgpack(event));
+  await settle();
+  t.equal(f.sent.length, 4, 'a message older than NOTIFY_MAX_AGE notifies nobody');
+});
+
 t.test('notifier - preferences: a muted room and the level decide', async (t) => {
   const f = await setup(t);
   await f.store.putNotificationPrefs('default', 'bob', { level: 'all', mutedRooms: ['general'] });

@@ -1,9 +1,7 @@
 import type { Bus, Consumer, Delivery } from '../../shared/bus/index.ts';
 import type { NotifyConfig } from '../../shared/config/index.ts';
 import { DEFAULT_NOTIFICATION_PREFS, levelAllows, type DurableEvent, type NotifyReason, type Room, type RoomKey } from '../../shared/domain/index.ts';
-import { idTime } from '../../shared/ids/index.ts';
 import type { Presence } from '../../shared/presence/index.ts';
-import { decodeMsgpack } from '../../shared/protocol/index.ts';
 import type { Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 import { StoppedError } from './attempts.ts';
@@ -80,7 +78,7 @@ export function startNotifier(deps: NotifierDeps): Notifier {
     for (const d of batch) {
       let event: DurableEvent;
       try {
-        event = decodeMsgpack(d.data) as DurableEvent;
+        event = d.decoded() as DurableEvent;
       } catch (err) {
         log.warn({ err, seq: d.seq }, 'notifier: undecodable event skipped');
         d.term();
@@ -91,7 +89,14 @@ export function startNotifier(deps: NotifierDeps): Notifier {
         continue;
       }
       const m = event.message;
-      if (m.type === 'system' || m.isDeleted || now() - idTime(m.messageId) > config.maxAgeMs) {
+      if (m.type === 'system' || m.isDeleted || now() - event.at > config.maxAgeMs) {
+        d.ack();
+        continue;
+      }
+      // most messages concern nobody (no mention, no reply, not a direct room): settled here
+      // without a store read or an await, which a profile of the embedded ingest showed add up
+      const known = roomCache.peek(event.roomId, now());
+      if (known !== undefined && known.type !== 'direct' && m.mentions.length === 0 && !m.replyTo && !m.threadId) {
         d.ack();
         continue;
       }

@@ -19,9 +19,15 @@ export class RoomCache {
     this.#store = store;
   }
 
-  async get(key: RoomKey, now: number): Promise<Room | undefined> {
+  /** The room if it is remembered and fresh, without reading the store. */
+  peek(key: RoomKey, now: number): Room | undefined {
     const hit = this.#rooms.get(key);
-    if (hit !== undefined && hit.until > now) return hit.room;
+    return hit !== undefined && hit.until > now ? hit.room : undefined;
+  }
+
+  async get(key: RoomKey, now: number): Promise<Room | undefined> {
+    const fresh = this.peek(key, now);
+    if (fresh !== undefined) return fresh;
     const room = await this.#store.getRoom(key);
     this.#rooms.delete(key);
     if (room === undefined) return undefined;

@@ -7,6 +7,7 @@ import { metrics } from '../../shared/telemetry/index.ts';
 import type { Message } from '../../shared/domain/index.ts';
 import type { RouteDeps } from '../deps.ts';
 import { ChannelInbox } from '../channels/inbox.ts';
+import { SessionTouch } from '../channels/session-touch.ts';
 
 export const CHANNELS_PREFIX = '/v1/channels';
 /** Platform webhooks are a few KB; a larger body is not one. */
@@ -42,6 +43,7 @@ export function channelRoutes(deps: RouteDeps): void {
   const inbox = new ChannelInbox({ store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant: ch.tenant, log: deps.log.child({ part: 'channels' }),
     // a platform's receipt can come back before the persister wrote the reply; the window has it from its acknowledgement
     history: async (key, q) => (await deps.reads.windows.history(key, q)).map((item) => JSON.parse(item.json) as Message),
+    ...(deps.sessions ? { sessions: new SessionTouch(deps.sessions, deps.log.child({ part: 'channels' })) } : {}),
   });
   for (const [platform, channel] of ch.adapters) register(platform, channel);
 

@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import { roomKey } from '../domain/room-key.ts';
+import { encodeMsgpack } from '../protocol/codec.ts';
 import { subjects, type Bus, type Delivery, type DurableMessage } from './bus.ts';
 
 /**
@@ -293,6 +294,25 @@ export function runBusContract(t: Test, opts: BusContractOptions): void {
     t.ok(got.every((g) => g.count === 1), 'all first deliveries');
     await waitFor(async () => (await consumer.pending()) === 0, 'pending 0');
     t.equal(await consumer.pending(), 0, 'nothing pending after acks');
+  });
+
+  t.test(`bus - a delivery decodes its msgpack data; two durables of one event read equal values (${opts.name})`, async (t) => {
+    const bus = await open(t);
+    const room = `r${uid()}`;
+    const event = { kind: 'message.created', roomId: room, n: 7, nested: { list: [1, 'two'] } };
+    const seq = (await bus.publishDurable(room, `${room}-decode`, encodeMsgpack(event))).seq;
+    const values: unknown[] = [];
+    for (const name of ['a', 'b']) {
+      const consumer = bus.consume({ durable: `${name}${uid()}`, maxBatch: 10, maxWaitMs: 20 }, async (batch) => {
+        for (const d of batch) {
+          if (d.seq === seq) values.push(d.decoded());
+          d.ack();
+        }
+      });
+      t.teardown(() => consumer.stop());
+    }
+    await waitFor(() => values.length === 2, 'both durables');
+    t.same(values, [event, event]);
   });
 
   t.test(`bus - consumers with the same durable name split the work (${opts.name})`, async (t) => {

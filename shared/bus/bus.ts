@@ -131,6 +131,12 @@ export interface Delivery extends DurableMessage {
   /** Never deliver again (the caller dead-lettered it). */
   term(): void;
   /**
+   * `data` decoded as msgpack; throws what the decoder throws. The memory bus decodes a stored
+   * event once for all its consumer groups, so the value may be another consumer's too: read it,
+   * never change it.
+   */
+  decoded(): unknown;
+  /**
    * Still being worked on: the ack wait starts again. Ignored once settled. The consumer does this
    * itself while the batch handler runs; a handler that keeps a delivery after returning may call it.
    */

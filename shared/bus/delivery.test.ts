@@ -7,6 +7,10 @@ import { DEFAULTS } from '../config/index.ts';
 
 const msg = { seq: 7, roomId: 'r1', dedupeId: 'd1', storedAt: 1000, data: new Uint8Array([1]), headers: { a: 'b' } };
 
+const notDecoded = (): unknown => {
+  throw new Error('not decoded in these tests');
+};
+
 function recording() {
   const calls: Array<[string, string, number?]> = [];
   const settler: Settler<string> = {
@@ -20,20 +24,20 @@ function recording() {
 
 t.test('delivery - carries the event and hands each settlement to the adapter with its handle', async (t) => {
   const { calls, settler } = recording();
-  const d = new BusDelivery(msg, 3, settler, 'h');
+  const d = new BusDelivery(msg, 3, settler, 'h', notDecoded);
   t.same([d.seq, d.roomId, d.dedupeId, d.storedAt, [...d.data], d.headers, d.deliveryCount], [7, 'r1', 'd1', 1000, [1], { a: 'b' }, 3]);
   d.nak(150);
   t.same(calls, [['nak', 'h', 150]]);
-  const acked = new BusDelivery(msg, 1, settler, 'a');
+  const acked = new BusDelivery(msg, 1, settler, 'a', notDecoded);
   acked.ack();
-  const termed = new BusDelivery(msg, 1, settler, 't');
+  const termed = new BusDelivery(msg, 1, settler, 't', notDecoded);
   termed.term();
   t.same(calls.slice(1), [['ack', 'a'], ['term', 't']]);
 });
 
 t.test('delivery - the first settlement counts; later ones are ignored', async (t) => {
   const { calls, settler } = recording();
-  const d = new BusDelivery(msg, 1, settler, 'h');
+  const d = new BusDelivery(msg, 1, settler, 'h', notDecoded);
   d.nak(100);
   d.ack();
   d.term();
@@ -44,7 +48,7 @@ t.test('delivery - the first settlement counts; later ones are ignored', async (
 
 t.test('delivery - working is passed on until the delivery is settled, and does not settle it', async (t) => {
   const { calls, settler } = recording();
-  const d = new BusDelivery(msg, 1, settler, 'h');
+  const d = new BusDelivery(msg, 1, settler, 'h', notDecoded);
   t.equal(d.settled, false);
   d.working();
   d.working();
@@ -57,9 +61,9 @@ t.test('delivery - working is passed on until the delivery is settled, and does 
 
 t.test('delivery - a nak without delay and an unsettled event of a throwing handler use the redelivery backoff', async (t) => {
   const { calls, settler } = recording();
-  new BusDelivery(msg, 1, settler, 'first').nak();
-  new BusDelivery(msg, 3, settler, 'third').retryIfUnsettled();
-  new BusDelivery(msg, 9, settler, 'ninth').nak();
+  new BusDelivery(msg, 1, settler, 'first', notDecoded).nak();
+  new BusDelivery(msg, 3, settler, 'third', notDecoded).retryIfUnsettled();
+  new BusDelivery(msg, 9, settler, 'ninth', notDecoded).nak();
   t.same(calls, [['nak', 'first', 200], ['nak', 'third', 800], ['nak', 'ninth', 5000]]);
 });
 
@@ -83,4 +87,15 @@ t.test('durable arguments - a room id is one subject token, a dedupe id is not e
   t.doesNotThrow(() => checkDurableArguments('room-1', 'd'));
   for (const room of ['a.b', 'a b', '*', '>', '']) t.throws(() => checkDurableArguments(room, 'd'), { code: 'bad_request' }, `room "${room}"`);
   t.throws(() => checkDurableArguments('r', ''), { code: 'bad_request' }, 'empty dedupe id');
+});
+
+t.test('delivery - decoded() is its data through the decoder the adapter gave it', async (t) => {
+  const { settler } = recording();
+  const seen: Uint8Array[] = [];
+  const d = new BusDelivery(msg, 1, settler, 'h', (data) => {
+    seen.push(data);
+    return { kind: 'decoded', first: data[0] };
+  });
+  t.same(d.decoded(), { kind: 'decoded', first: 1 });
+  t.equal(seen[0], msg.data, 'the stored bytes themselves');
 });

@@ -30,9 +30,10 @@ export class BusDelivery<H> implements Delivery {
   readonly deliveryCount: number;
   readonly #settler: Settler<H>;
   readonly #handle: H;
+  readonly #decode: (data: Uint8Array) => unknown;
   #settled = false;
 
-  constructor(msg: DurableMessage, deliveryCount: number, settler: Settler<H>, handle: H) {
+  constructor(msg: DurableMessage, deliveryCount: number, settler: Settler<H>, handle: H, decode: (data: Uint8Array) => unknown) {
     this.seq = msg.seq;
     this.roomId = msg.roomId;
     this.dedupeId = msg.dedupeId;
@@ -42,6 +43,11 @@ export class BusDelivery<H> implements Delivery {
     this.deliveryCount = deliveryCount;
     this.#settler = settler;
     this.#handle = handle;
+    this.#decode = decode;
+  }
+
+  decoded(): unknown {
+    return this.#decode(this.data);
   }
 
   ack(): void {

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
+import { encodeMsgpack } from '../protocol/index.ts';
 import { runBusContract } from './bus.contract.ts';
 import { createBus, createMemoryBus, type Bus, type Delivery, type DurableMessage, type MemoryBusOptions } from './index.ts';
 
@@ -59,6 +60,23 @@ t.test('bus - memory: retention keeps at most maxMessages, replay reports what w
   t.equal(all.lastSeq, seqs[7]);
   t.equal((await replay(bus, 'room1', times[3]!)).complete, true, 'nothing at/after the oldest retained event was dropped');
   t.equal((await replay(bus, 'room1', times[2]!)).complete, false, 'the newest dropped event is at sinceMs');
+});
+
+t.test('bus - memory: every consumer group is handed the one decoded value of a stored event', async (t) => {
+  const bus = openMemory(t, {});
+  const got = new Map<string, unknown>();
+  for (const durable of ['persister', 'notifier']) {
+    bus.consume({ durable, maxBatch: 10, maxWaitMs: 5 }, async (batch) => {
+      for (const d of batch) {
+        got.set(durable, d.decoded());
+        d.ack();
+      }
+    });
+  }
+  await bus.publishDurable('room1', 'once', encodeMsgpack({ kind: 'message.created', text: 'hi' }));
+  await waitFor(() => got.size === 2);
+  t.same(got.get('persister'), { kind: 'message.created', text: 'hi' });
+  t.equal(got.get('notifier'), got.get('persister'), 'decoded once: the same object for both groups');
 });
 
 t.test('bus - memory: retention drops events older than the recovery window', async (t) => {

@@ -5,6 +5,7 @@ import {
 } from './bus.ts';
 import { DEFAULT_DEDUPE_WINDOW_SEC, DEFAULT_MEMORY_STREAM_MAX_BYTES } from './bus-defaults.ts';
 import { consumerSettings } from './consume-options.ts';
+import { DecodeCache } from './decode-cache.ts';
 import { checkDurableArguments } from './durable-arguments.ts';
 import { MemoryConsumer } from './memory-consumer.ts';
 import { MemoryConsumerGroup } from './memory-consumer-group.ts';
@@ -74,6 +75,9 @@ class InProcessBus implements MemoryBus {
   readonly #stream: MemoryStream;
   readonly #groups = new Map<string, MemoryConsumerGroup>();
   readonly #report: (err: unknown, where: string) => void;
+  /** Every group's deliveries decode through it, so an event is decoded once for all of them. */
+  readonly #decodeCache = new DecodeCache();
+  readonly #decoded = (data: Uint8Array): unknown => this.#decodeCache.decode(data);
   readonly #commits: GroupCommit | undefined;
   readonly #journaled: boolean;
   readonly #now: () => number;
@@ -169,7 +173,7 @@ class InProcessBus implements MemoryBus {
       // deliver-all: a new group starts at the oldest event still retained (after a restart, at
       // the first one some group had not settled: the journal keeps older ones only for dedupe)
       const start = Math.min(Math.max(this.#stream.firstSeq, this.#recoveredAckedBelow), this.#stream.nextSeq);
-      group = new MemoryConsumerGroup(this.#stream, settings.durable, start, this.#report);
+      group = new MemoryConsumerGroup(this.#stream, settings.durable, start, this.#report, this.#decoded);
       this.#groups.set(settings.durable, group);
     }
     const consumer = new MemoryConsumer(group, settings, handler);

@@ -50,10 +50,15 @@ export class MemoryConsumerGroup {
   #availableSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
+  readonly #decode: (data: Uint8Array) => unknown;
 
-  /** `cursor`: the first sequence the group gets (deliver-all: the oldest retained event). */
-  constructor(stream: GroupStream, name: string, cursor: number, report: (err: unknown, where: string) => void) {
+  /**
+   * `cursor`: the first sequence the group gets (deliver-all: the oldest retained event);
+   * `decode`: how deliveries decode their data (the bus's, shared by its groups).
+   */
+  constructor(stream: GroupStream, name: string, cursor: number, report: (err: unknown, where: string) => void, decode: (data: Uint8Array) => unknown) {
     this.#stream = stream;
+    this.#decode = decode;
     this.name = name;
     this.#cursor = cursor;
     this.#report = report;
@@ -144,7 +149,7 @@ export class MemoryConsumerGroup {
   }
 
   #handOut(entry: Outstanding, msg: DurableMessage, consumer: MemoryConsumer, now: number): MemoryDelivery {
-    const delivery = new BusDelivery(msg, entry.deliveryCount, settleInGroup, this);
+    const delivery = new BusDelivery(msg, entry.deliveryCount, settleInGroup, this, this.#decode);
     entry.current = delivery;
     entry.owner = consumer;
     entry.dueAt = now + consumer.ackWaitMs;

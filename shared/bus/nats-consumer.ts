@@ -6,6 +6,7 @@ import {
 } from 'nats';
 import type { BatchHandler, Consumer } from './bus.ts';
 import type { ConsumerSettings } from './consume-options.ts';
+import { decodeMsgpack } from '../protocol/codec.ts';
 import { BusDelivery, type Settler } from './delivery.ts';
 import { InProgress } from './in-progress.ts';
 import type { NatsBusConnection } from './nats-connection.ts';
@@ -169,7 +170,7 @@ export class NatsConsumer implements Consumer {
 
   /** Files an event into the batch being filled; that batch is kept in progress from now on. */
   #receive(msg: JsMsg): void {
-    const d = new BusDelivery(jsToDurable(msg), msg.info.deliveryCount, settleInStream, msg);
+    const d = new BusDelivery(jsToDurable(msg), msg.info.deliveryCount, settleInStream, msg, decodeMsgpack);
     if (this.#stopping) {
       d.nak(0);
       return;

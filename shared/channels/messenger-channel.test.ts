@@ -48,7 +48,7 @@ t.test('messenger - parse normalises text, media, location, quick replies, postb
   t.match(one({ mid: 'm_L', attachments: [{ type: 'location', title: 'Office', payload: { coordinates: { lat: 52.52, long: 13.405 } } }] }), [{
     type: 'text', content: '📍 Office', attachments: [], metadata: { platformType: 'location', location: { latitude: 52.52, longitude: 13.405, name: 'Office' } },
   }]);
-  t.match(one({ mid: 'm_Q', text: 'Red', quick_reply: { payload: 'COLOR_RED' } }), [{ content: 'Red', metadata: { quickReply: { payload: 'COLOR_RED' } } }]);
+  t.match(one({ mid: 'm_Q', text: 'Red', quick_reply: { payload: 'COLOR_RED' } }), [{ content: 'Red', metadata: { button: { kind: 'quick_reply', payload: 'COLOR_RED', title: 'Red' } } }]);
   t.same(one({ mid: 'm_E', text: 'our own reply', is_echo: true, app_id: 1517776481860111, metadata: '7001' }), [], 'echoes of the page\'s sends are skipped');
   t.same(one({ mid: 'm_F', attachments: [{ type: 'fallback', payload: null, title: 'a link' }] }), [], 'nothing the room holds');
   t.match(parse(messengerEvent(PSID, { postback: { mid: 'm_P', title: 'Track my order', payload: 'TRACK_ORDER' } })), [{

@@ -135,8 +135,9 @@ function toMessage(psid: string, m: Json, at: number | undefined): InboundMessag
   if (!mid) return undefined;
   const metadata: Json = { platform: 'messenger', platformType: 'text' };
   if (isObject(m['reply_to']) && str(m['reply_to']['mid'])) metadata['replyToPlatformMessageId'] = m['reply_to']['mid'];
-  if (isObject(m['quick_reply'])) metadata['quickReply'] = { payload: str(m['quick_reply']['payload']) ?? '' };
   const text = str(m['text']) ?? '';
+  // a quick reply is a pressed button whose title is the text, as the other channels' buttons are
+  if (isObject(m['quick_reply'])) metadata['button'] = { kind: 'quick_reply', payload: str(m['quick_reply']['payload']) ?? '', title: text };
   const attachments: Attachment[] = [];
   let content = text;
   for (const [i, a] of list(m['attachments']).entries()) {

@@ -92,6 +92,8 @@ export const DEFAULTS = {
   channelsRetryMaxMs: 60_000,
   channelsHttpTimeoutMs: 10_000,
   channelsAckWaitMs: 30_000,
+  /** Seed 003: SESSION_TTL = 3600. */
+  sessionTtlSec: 3600,
   webhookDisableAfter: 5,
   pushTtlSec: 86_400,
   /** Pieces of a room answer are gathered this long into one frame: a frame per token would cost every gateway a publish per token. */
@@ -228,6 +230,7 @@ export const ENV_SCHEMA = {
   CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
   CHANNELS_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.channelsAckWaitMs, min: 300, max: 3_600_000, doc: 'ms the replies a dead channel sender (api process) held wait before another one gets them (a live one keeps them while it retries)' },
   CHANNELS_HTTP_TIMEOUT_MS: { kind: 'int', default: DEFAULTS.channelsHttpTimeoutMs, min: 100, max: 120_000, doc: 'ms one platform send request may take' },
+  SESSION_TTL: { kind: 'int', default: DEFAULTS.sessionTtlSec, min: 1, max: 30 * 86_400, doc: 'seconds a channel user\'s session lives after its last message either way (in Redis when REDIS_URL is set, else in memory)' },
   MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
   OBJECTS: { kind: 'enum', values: ['disk', 's3'], doc: 'where attachments are stored (default: s3 when S3_BUCKET_ATTACHMENTS is set, else disk under DATA_DIR/attachments)' },
   S3_BUCKET_ATTACHMENTS: { kind: 'string', doc: 'S3 bucket of attachments' },
@@ -280,6 +283,7 @@ export interface Config {
   notify: NotifyConfig;
   tenants: TenantsConfig;
   channels: ChannelsConfig;
+  sessions: SessionsConfig;
 }
 
 /**
@@ -424,6 +428,10 @@ export type StoreConfig =
     adapter: 'cassandra'; contactPoints: string[]; keyspace: string; localDataCenter: string;
     consistency: CassandraConsistency; replicationFactor: number; credentials?: { username: string; password: string };
   };
+/** Channel users' sessions (shared/sessions): in Redis when REDIS_URL is set, else in this process. */
+export type SessionsConfig =
+  | { adapter: 'memory'; ttlSec: number }
+  | { adapter: 'redis'; url: string; topology?: RedisTopology; ttlSec: number };
 export type PresenceConfig =
   | { adapter: 'memory'; ttlSec: number; typingTimeoutMs: number }
   | { adapter: 'redis'; url: string; topology?: RedisTopology; ttlSec: number; typingTimeoutMs: number };
@@ -627,6 +635,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // Meta retries an unanswered webhook for up to 7 days
       receivedRecordTtlMs: 8 * 86_400 * 1000,
     },
+    sessions: v.REDIS_URL
+      ? { adapter: 'redis', url: v.REDIS_URL, ...(redisTopology ? { topology: redisTopology } : {}), ttlSec: v.SESSION_TTL }
+      : { adapter: 'memory', ttlSec: v.SESSION_TTL },
   };
   return deepFreeze(config);
 }

@@ -3,7 +3,7 @@ import { Counter } from 'prom-client';
 import type { RedisTopology } from '../config/config.ts';
 import { PRESENCE_STATUSES, type PresenceStatus } from '../domain/models.ts';
 import { ChatError } from '../protocol/errors.ts';
-import { RedisFallback, closeRedis, openRedis, waitReady, type RedisClient } from '../redis/index.ts';
+import { RedisFallback, closeRedis, escapeKeyPart, openRedis, waitReady, type RedisClient } from '../redis/index.ts';
 import { registry } from '../telemetry/metrics.ts';
 import { DEFAULT_OFFLINE_RETENTION_MS, createMemoryPresence } from './memory-presence.ts';
 import type { ConnectionInfo, DeviceInfo, Presence, PresenceInfo, StatusUpdate } from './presence.ts';
@@ -398,14 +398,6 @@ class RedisPresence implements Presence {
 
 function toStatus(value: string | undefined): PresenceStatus {
   return (PRESENCE_STATUSES as readonly string[]).includes(value ?? '') ? (value as PresenceStatus) : 'online';
-}
-
-/**
- * Ids go into keys escaped, so that `a:b`+`c` and `a`+`b:c` are different keys and a `}` in an id
- * cannot end the hash tag early.
- */
-function escapeKeyPart(id: string): string {
-  return id.replace(/[%:{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 async function inBatches<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -86,6 +86,8 @@ export const metrics = {
   channelInbound: new Counter({ name: 'chat_channel_inbound_total', help: 'Platform webhooks by platform and outcome (stored, duplicate, status, ignored, refused)', labelNames: ['platform', 'outcome'], registers: [registry] }),
   channelSends: new Counter({ name: 'chat_channel_sends_total', help: 'Replies sent to a platform by platform and outcome (sent, dead_letter)', labelNames: ['platform', 'outcome'], registers: [registry] }),
   channelDeadLetters: new Counter({ name: 'chat_channel_dead_letters_total', help: 'Replies to a platform given up on after their tries, by platform', labelNames: ['platform'], registers: [registry] }),
+  channelSessionsStarted: new Counter({ name: 'chat_channel_sessions_started_total', help: 'Channel sessions started by a person\'s message (none live, or the last one expired after SESSION_TTL), by platform', labelNames: ['platform'], registers: [registry] }),
+  channelSessionErrors: new Counter({ name: 'chat_channel_session_errors_total', help: 'Session touches that failed (the message or reply went on without its session), by direction', labelNames: ['direction'], registers: [registry] }),
   webhooksDisabled: new Counter({ name: 'chat_webhooks_disabled_total', help: 'Webhooks disabled because their deliveries kept failing', registers: [registry] }),
   persistLag: new Histogram({
     name: 'chat_persist_lag_seconds', help: 'Per persisted event: stream publish time to store commit',

@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../../shared/telemetry/index.ts';
 import { startApi } from '../../api/start.ts';
 import { createAssistant } from '../../shared/ai/index.ts';
 import type { AttachmentStorage } from '../../shared/runtime/index.ts';
+import type { SessionStore } from '../../shared/sessions/index.ts';
 
 /**
  * A real api over HTTP for tests: `:memory:` SQLite, the in-process bus with a small persister
@@ -69,6 +70,8 @@ export async function startApiHarness(opts: {
   log?: Logger;
   /** TENANT_* and other variables. */
   env?: Record<string, string>;
+  /** Serves the channel session routes over this store (the caller closes it). */
+  sessions?: SessionStore;
 } = {}): Promise<ApiHarness> {
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: SECRET, DEFAULT_TENANT: 'acme', MAX_MESSAGE_LENGTH: String(MAX_MESSAGE_LENGTH),
@@ -96,6 +99,7 @@ export async function startApiHarness(opts: {
     // the AI workers run when the test configures the assistant
     ...(opts.aiEnv ? { ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter } } : {}),
     ...(opts.attachments ? { attachments: opts.attachments } : {}),
+    ...(opts.sessions ? { sessions: opts.sessions } : {}),
   });
   const persister = bus.consume({ durable: 'test', maxBatch: 500, maxWaitMs: 20 }, async (batch) => {
     await store.applyEvents(batch.map((d) => decodeMsgpack(d.data) as DurableEvent));
