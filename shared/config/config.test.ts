@@ -71,3 +71,17 @@ t.test('config - each limit is a rule of its own: N/Ts rates and coalescing wind
   const err = t.throws(() => loadConfig({ RATE_LIMIT_MEMBERSHIP: 'fast', RATE_LIMIT_RESUME: '0/10s' })) as ConfigError;
   t.match(err.problems, [/RATE_LIMIT_MEMBERSHIP: expected N\/Ts/, /RATE_LIMIT_RESUME: expected N\/Ts/]);
 });
+
+t.test('config - Messenger and Twilio are on with their secret; Twilio needs the public webhook URL it signs', async (t) => {
+  const off = loadConfig({});
+  t.equal(off.channels.messenger, undefined);
+  t.equal(off.channels.twilio, undefined);
+  const on = loadConfig({
+    MESSENGER_APP_SECRET: 's', TWILIO_AUTH_TOKEN: 'tok', TWILIO_WEBHOOK_URL: 'https://chat.example.com/v1/channels/twilio/webhook',
+    TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef', TWILIO_FROM_NUMBER: '+15005550006',
+  });
+  t.match(on.channels.messenger, { appSecret: 's', apiBase: 'https://graph.facebook.com', apiVersion: DEFAULTS.whatsappApiVersion, pageAccessToken: undefined });
+  t.match(on.channels.twilio, { authToken: 'tok', apiBase: 'https://api.twilio.com', fromNumber: '+15005550006', webhookUrl: 'https://chat.example.com/v1/channels/twilio/webhook' });
+  t.throws(() => loadConfig({ TWILIO_AUTH_TOKEN: 'tok' }), /TWILIO_WEBHOOK_URL: required with TWILIO_AUTH_TOKEN/);
+  t.throws(() => loadConfig({ TWILIO_AUTH_TOKEN: 'tok', TWILIO_WEBHOOK_URL: 'https://x/y', TWILIO_FROM_NUMBER: '15005550006' }), /TWILIO_FROM_NUMBER/);
+});
