@@ -2,10 +2,11 @@ import type { Principal } from '../../shared/auth/index.ts';
 import { subjects, type Bus } from '../../shared/bus/index.ts';
 import { channelRoomId, channelUserId, type InboundMessage, type InboundStatus, type Platform } from '../../shared/channels/index.ts';
 import type { MessageCommands, RoomCommands } from '../../shared/commands/index.ts';
-import { roomKey } from '../../shared/domain/index.ts';
+import { roomKey, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { ChatError, encodeMsgpack, errorMapping, type ServerFrame } from '../../shared/protocol/index.ts';
-import type { Store } from '../../shared/store/index.ts';
+import type { HistoryQuery, Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
+import { statusTarget } from './status-target.ts';
 import type { SessionTouch } from './session-touch.ts';
 
 export interface InboxDeps {
@@ -19,6 +20,8 @@ export interface InboxDeps {
   /** The tenant whose rooms this webhook feeds (the one its path names; CHANNELS_TENANT without one). */
   tenant: string;
   log: Logger;
+  /** Where a status without our message id looks for its reply (status-target.ts); the store when not given. */
+  history?: (room: RoomKey, q: HistoryQuery) => Promise<Message[]>;
   /** The person's session, touched by each message; none: messages carry no session. */
   sessions?: SessionTouch;
 }
@@ -30,7 +33,7 @@ export interface InboxDeps {
  */
 export const receivedRecordKey = (roomId: string): string => `channel received ${roomId}`;
 
-const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram', slack: 'Slack' };
+const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram', slack: 'Slack', messenger: 'Messenger', twilio: 'SMS' };
 
 /** The principal an external person acts as: only a verified webhook is ever given it. */
 export function channelPrincipal(tenant: string, platform: Platform, externalUserId: string, name: string | undefined): Principal {
@@ -78,13 +81,18 @@ export class ChannelInbox {
     return sent.duplicate ? 'duplicate' : 'stored';
   }
 
-  /** Tells the room's connections what the platform said of a reply; a status naming no room message is ignored. */
-  status(platform: Platform, s: InboundStatus): 'status' | 'ignored' {
+  /**
+   * Tells the room's connections what the platform said of a reply; a status whose room message
+   * cannot be found (status-target.ts) is ignored.
+   */
+  async status(platform: Platform, s: InboundStatus): Promise<'status' | 'ignored'> {
     const roomId = channelRoomId(platform, s.externalUserId);
-    if (roomId === undefined || s.messageId === undefined) return 'ignored';
+    if (roomId === undefined) return 'ignored';
+    const messageId = await statusTarget(this.deps, this.deps.tenant, platform, roomId, s, (this.deps.now ?? Date.now)());
+    if (messageId === undefined) return 'ignored';
     const frame: ServerFrame = {
-      type: 'message_status', roomId, messageId: s.messageId, userId: channelUserId(platform, s.externalUserId), status: s.status,
-      at: new Date(s.at).toISOString(), channel: platform, platformMessageId: s.platformMessageId, ...(s.error ? { error: s.error } : {}),
+      type: 'message_status', roomId, messageId, userId: channelUserId(platform, s.externalUserId), status: s.status,
+      at: new Date(s.at).toISOString(), channel: platform, ...(s.platformMessageId ? { platformMessageId: s.platformMessageId } : {}), ...(s.error ? { error: s.error } : {}),
     };
     this.deps.bus.publish(subjects.roomControl(roomKey(this.deps.tenant, roomId)), encodeMsgpack(frame));
     return 'status';

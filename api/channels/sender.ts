@@ -32,6 +32,13 @@ const ROOM_CACHE_MAX = 10_000;
  */
 export const sentRecordKey = (roomId: string): string => `channel sent ${roomId}`;
 
+/**
+ * A second sent-record of a reply, under the same key, pairing it with the id the platform
+ * answered: platforms whose receipts name only their own id (Messenger) find the reply by it
+ * (status-target.ts). The space cannot occur in a message id.
+ */
+export const sentAsRecordId = (messageId: string, platformMessageId: string): string => `${messageId} ${platformMessageId}`;
+
 export interface ChannelSenderDeps {
   bus: Bus;
   store: Store;
@@ -58,10 +65,10 @@ class Stopped extends Error {}
  * persister and the notifier), so every message stored in a channel room is looked at once per
  * deployment, whichever process took the agent's message and however many api processes run.
  *
- * - What goes out: a `message.created` in a channel room (`wa_...`, `tg_...`, `sl_...`, created by the
- *   person's principal) of a tenant with credentials for that platform, sent with that tenant's
- *   credentials; not written by the person (their own messages came from the platform), not a
- *   system message, not deleted, not older than a day.
+ * - What goes out: a `message.created` in a channel room (`wa_...`, `tg_...`, `sl_...`, `fbm_...`,
+ *   `sms_...`, created by the person's principal) of a tenant with credentials for that platform,
+ *   sent with that tenant's credentials; not written by the person (their own messages came from
+ *   the platform), not a system message, not deleted, not older than a day.
  * - Exactly once across restarts: the event is acked only after the send succeeded (or was given
  *   up on) and its sent-record (message id) was written; a redelivered event finds the record and
  *   sends nothing. What is left is the instant between the platform's answer and the record.
@@ -122,7 +129,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
       if (!signal.running()) throw new Stopped();
       const outcome = await r.channel.send({ externalUserId: r.externalUserId, content, messageId: id });
       if (outcome.kind === 'sent') {
-        await store.markNotified(tenant, recordKey, [id], now() + config.sentRecordTtlMs);
+        await store.markNotified(tenant, recordKey, [id, sentAsRecordId(id, outcome.platformMessageId)], now() + config.sentRecordTtlMs);
         metrics.channelSends.inc({ platform: r.platform, outcome: 'sent' });
         log.info({ platform: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, platformMessageId: outcome.platformMessageId, attempts: attempt }, 'channel reply sent');
         status(r.key, r.platform, r.externalUserId, id, 'sent', { platformMessageId: outcome.platformMessageId });

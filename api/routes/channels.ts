@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { PLATFORMS, type Channel, type Platform } from '../../shared/channels/index.ts';
-import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER } from '../../shared/channels/index.ts';
-import { canonicalId } from '../../shared/domain/index.ts';
+import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, MESSENGER_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER } from '../../shared/channels/index.ts';
+import { canonicalId, type Message } from '../../shared/domain/index.ts';
 import type { RequestBody } from '../../shared/http/index.ts';
 import { ChatError } from '../../shared/protocol/index.ts';
 import { metrics } from '../../shared/telemetry/index.ts';
@@ -20,9 +20,16 @@ const HubQuery = Type.Object({
 });
 const HEADERS: Record<Platform, string[]> = {
   whatsapp: [WHATSAPP_SIGNATURE_HEADER], telegram: [TELEGRAM_SECRET_HEADER], slack: [SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER],
+  messenger: [MESSENGER_SIGNATURE_HEADER], twilio: [TWILIO_SIGNATURE_HEADER],
 };
+/** Platforms that report what became of a reply through the same webhook. */
+const WITH_STATUSES = new Set<Platform>(['whatsapp', 'messenger', 'twilio']);
 /** Platforms whose webhook has a GET subscription check (Meta's `hub.challenge`). */
-const SUBSCRIPTION_CHECK: Record<Platform, boolean> = { whatsapp: true, telegram: false, slack: false };
+const SUBSCRIPTION_CHECK: Record<Platform, boolean> = { whatsapp: true, telegram: false, slack: false, messenger: true, twilio: false };
+/** What each platform's webhook body is (for the OpenAPI document: the adapter is only known per request). */
+const BODY_TYPE: Record<Platform, string> = {
+  whatsapp: 'application/json', telegram: 'application/json', slack: 'application/json', messenger: 'application/json', twilio: 'application/x-www-form-urlencoded',
+};
 const TenantParams = Type.Object({ tenantId: Type.String({ minLength: 1, maxLength: 128 }) });
 
 async function readAll(body: RequestBody | undefined): Promise<Buffer> {
@@ -51,6 +58,8 @@ export function channelRoutes(deps: RouteDeps): void {
   const sessions = deps.sessions && new SessionTouch(deps.sessions, log);
   const inbox = (tenant: string) => new ChannelInbox({
     store: deps.store, receivedRecordTtlMs: ch.config.receivedRecordTtlMs, bus: deps.bus, rooms: deps.rooms, messages: deps.messages, tenant, log,
+    // a platform's receipt can come back before the persister wrote the reply; the window has it from its acknowledgement
+    history: async (key, q) => (await deps.reads.windows.history(key, q)).map((item) => JSON.parse(item.json) as Message),
     ...(sessions ? { sessions } : {}),
   });
 
@@ -81,19 +90,25 @@ export function channelRoutes(deps: RouteDeps): void {
     const id = perTenant ? `${platform}TenantWebhook` : `${platform}Webhook`;
     const tags = ['channels'];
     const tenantOfRequest = (params: object) => (perTenant ? (params as { tenantId: string }).tenantId : undefined);
+    // what the adapter may check the request's own URL by (Twilio signs its query)
+    const targetOf = (params: object, rawQuery: string) => {
+      const own = perTenant ? `${CHANNELS_PREFIX}/${platform}/webhook/${encodeURIComponent((params as { tenantId: string }).tenantId)}` : path;
+      return rawQuery ? `${own}?${rawQuery}` : own;
+    };
     deps.server.binary({
       method: 'post', path, auth: false, tags, operationId: id,
       ...(perTenant ? { params: TenantParams } : {}),
-      summary: `${platform} webhook${perTenant ? ' of a tenant' : ''}: inbound messages${platform === 'whatsapp' ? ' and delivery statuses' : ''} (README, Channels)`,
+      summary: `${platform} webhook${perTenant ? ' of a tenant' : ''}: inbound messages${WITH_STATUSES.has(platform) ? ' and delivery statuses' : ''} (README, Channels)`,
       description: `Verified by ${HEADERS[platform].join(' and ')} under ${whose} credentials before anything is read from it; 401 otherwise. 404 for a tenant without ${platform} credentials.`,
       headers: HEADERS[platform],
-      body: { contentType: 'application/json', maxBodyBytes: MAX_WEBHOOK_BYTES },
+      body: { contentType: BODY_TYPE[platform], maxBodyBytes: MAX_WEBHOOK_BYTES },
       errors: ['unauthorized', 'not_found'],
-      handler: async ({ params, headers, body }) => {
+      handler: async ({ params, headers, body, rawQuery }) => {
         const { tenant, channel } = await channelOf(platform, tenantOfRequest(params));
         const raw = await readAll(body);
+        const target = targetOf(params, rawQuery);
         try {
-          channel.verify(headers, raw);
+          channel.verify(headers, raw, target);
         } catch (err) {
           metrics.channelInbound.inc({ platform, outcome: 'refused' });
           throw err;
@@ -105,13 +120,17 @@ export function channelRoutes(deps: RouteDeps): void {
         }
         const counts = { stored: 0, duplicate: 0, status: 0, ignored: 0 };
         const into = inbox(tenant);
-        for (const event of channel.parse(raw)) {
-          const outcome = event.kind === 'message' ? await into.message(platform, event) : into.status(platform, event);
+        for (const event of channel.parse(raw, target)) {
+          const outcome = event.kind === 'message' ? await into.message(platform, event) : await into.status(platform, event);
           if (event.kind === 'message' && event.ackId !== undefined && channel.acknowledge && !(await channel.acknowledge(event))) {
             log.warn({ platform, tenant }, 'channel: the platform was not told a button press was taken');
           }
           counts[outcome]++;
           metrics.channelInbound.inc({ platform, outcome });
+        }
+        if (channel.webhookAnswer) {
+          const bytes = Buffer.from(channel.webhookAnswer.body);
+          return { kind: 'bytes', status: 200, headers: [['Content-Type', channel.webhookAnswer.contentType]], size: bytes.length, body: Readable.from([bytes]) };
         }
         return { kind: 'json', status: 200, data: counts };
       },

@@ -6,7 +6,7 @@ import type { Platform } from './channel.ts';
  * simultaneous first messages find one room. Room ids are `[A-Za-z0-9_-]{1,64}`; the prefix keeps
  * the platforms apart (a WhatsApp number and a Telegram chat id may be the same digits).
  */
-const PREFIX: Record<Platform, string> = { whatsapp: 'wa_', telegram: 'tg_', slack: 'sl_' };
+const PREFIX: Record<Platform, string> = { whatsapp: 'wa_', telegram: 'tg_', slack: 'sl_', messenger: 'fbm_', twilio: 'sms_' };
 const EXTERNAL_ID = /^[A-Za-z0-9_-]{1,60}$/;
 
 /** The room of an external conversation; undefined when the platform's id cannot make a room id. */

@@ -1,7 +1,7 @@
 import type { Attachment } from '../domain/models.ts';
 
 /** The messaging platforms a channel adapter exists for. */
-export const PLATFORMS = ['whatsapp', 'telegram', 'slack'] as const;
+export const PLATFORMS = ['whatsapp', 'telegram', 'slack', 'messenger', 'twilio'] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
 /** The request headers a webhook is judged by, lowercase. */
@@ -31,10 +31,16 @@ export interface InboundMessage {
 /** The platform's word on a message sent to it earlier (WhatsApp status webhooks). */
 export interface InboundStatus {
   kind: 'status';
-  /** The id the platform answered the send with. */
-  platformMessageId: string;
-  /** The room message it was sent for, when the platform echoes what the send gave it (WhatsApp `biz_opaque_callback_data`). */
+  /** The id the platform answered the send with; absent for a status that names a time instead (`upTo`). */
+  platformMessageId?: string;
+  /**
+   * The room message it was sent for, when the platform echoes what the send gave it (WhatsApp
+   * `biz_opaque_callback_data`, the messageId of Twilio's StatusCallback URL). Without it the
+   * inbox finds the message by `platformMessageId` or `upTo` (api/channels/status-target.ts).
+   */
   messageId?: string;
+  /** Messenger's watermark (ms): the status holds for every reply the platform took up to this time. */
+  upTo?: number;
   externalUserId: string;
   status: 'sent' | 'delivered' | 'read' | 'failed';
   /** ms since epoch. */
@@ -61,25 +67,38 @@ export type SendOutcome =
  * One messaging platform. The contract an adapter keeps:
  * - `verify` throws ChatError('unauthorized') unless the raw body (byte for byte as received: a
  *   signature covers bytes, not parsed JSON) and headers prove the platform sent it; nothing is
- *   parsed before that.
+ *   parsed before that (Twilio signs the decoded form fields: it reads them, and only them).
  * - `handshake` answers the platform's subscription check (a GET; Slack's is a POST: `immediate`), or throws ChatError
  *   ('forbidden') when its token is wrong; undefined for platforms without one.
  * - `parse` turns a verified body into events, skipping kinds it does not carry (reactions,
  *   edits, joins) rather than failing, and throws ChatError('bad_request') only for a body that is
  *   not the platform's format at all. It never calls the network.
  * - `send` makes one try and never throws for an HTTP answer: 429, 5xx and network errors are
- *   retryable failures, other 4xx final ones. Retries and idempotency are the caller's.
+ *   retryable failures, other 4xx final ones (but a platform's own rate-limit answer is retryable
+ *   whatever its status: Meta's codes 4, 32, 613). Retries and idempotency are the caller's.
  */
 export interface Channel {
   readonly platform: Platform;
-  verify(headers: WebhookHeaders, rawBody: Buffer): void;
+  /**
+   * `target` is the request's path and query as received (`/v1/channels/twilio/webhook?messageId=1`),
+   * for platforms that sign the URL too (Twilio); the others ignore it.
+   */
+  verify(headers: WebhookHeaders, rawBody: Buffer, target?: string): void;
   handshake?: (query: URLSearchParams) => string;
   /**
    * For a verified body the platform expects answered in place of being handled (Slack's
    * `url_verification`): the text to answer; undefined for every other body.
    */
   immediate?: (rawBody: Buffer) => string | undefined;
-  parse(rawBody: Buffer): InboundEvent[];
+  /** `target` as for `verify`: Twilio's status callbacks name the room message in the query. */
+  parse(rawBody: Buffer, target?: string): InboundEvent[];
+  /**
+   * What a handled webhook is answered with, for platforms that read the answer (Twilio executes
+   * TwiML: an empty `<Response/>` says "no auto-reply"); undefined: the JSON counts of what was stored.
+   */
+  readonly webhookAnswer?: { contentType: string; body: string };
+  /** The webhook body's media type, for the API document (default application/json). */
+  readonly webhookContentType?: string;
   send(message: OutboundMessage): Promise<SendOutcome>;
   /**
    * Tells the platform a message with an `ackId` was taken (Telegram: answerCallbackQuery, or the

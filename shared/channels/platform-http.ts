@@ -18,11 +18,26 @@ export function retryAfterHeader(value: string | null): number | undefined {
  */
 export async function postJson(
   url: string, headers: Record<string, string>, body: unknown, timeoutMs: number,
-): Promise<{ status: number; json: unknown; retryAfterMs: number | undefined } | Extract<SendOutcome, { kind: 'failed' }>> {
+): Promise<PlatformAnswer | Extract<SendOutcome, { kind: 'failed' }>> {
+  return post(url, { 'content-type': 'application/json', ...headers }, JSON.stringify(body), timeoutMs);
+}
+
+/** One `application/x-www-form-urlencoded` POST (Twilio's REST API); the answer as for postJson. */
+export async function postForm(
+  url: string, headers: Record<string, string>, fields: Record<string, string>, timeoutMs: number,
+): Promise<PlatformAnswer | Extract<SendOutcome, { kind: 'failed' }>> {
+  return post(url, { 'content-type': 'application/x-www-form-urlencoded', ...headers }, new URLSearchParams(fields).toString(), timeoutMs);
+}
+
+export interface PlatformAnswer { status: number; json: unknown; retryAfterMs: number | undefined }
+
+async function post(
+  url: string, headers: Record<string, string>, body: string, timeoutMs: number,
+): Promise<PlatformAnswer | Extract<SendOutcome, { kind: 'failed' }>> {
   let res: Response;
   try {
     res = await fetch(url, {
-      method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
+      method: 'POST', headers, body,
       signal: AbortSignal.timeout(timeoutMs), redirect: 'error',
     });
   } catch (err) {

@@ -1,7 +1,9 @@
 import type { ChannelsConfig } from '../config/index.ts';
 import type { Channel, Platform } from './channel.ts';
+import { messengerChannel } from './messenger-channel.ts';
 import { slackChannel } from './slack-channel.ts';
 import { telegramChannel } from './telegram-channel.ts';
+import { twilioChannel } from './twilio-channel.ts';
 import { whatsappChannel } from './whatsapp-channel.ts';
 
 /** One credential a platform's adapter is built from: whether it must be set, and the form it must have. */
@@ -47,6 +49,27 @@ export const TENANT_CHANNELS: { readonly [P in Platform]: TenantChannelFactory }
     credentials: { 'slack.signingSecret': secret, 'slack.botToken': optional },
     build: (s, cfg) => slackChannel({
       signingSecret: s['slack.signingSecret']!, botToken: s['slack.botToken'], ...cfg.endpoints.slack, httpTimeoutMs: cfg.httpTimeoutMs,
+    }),
+  },
+  messenger: {
+    credentials: { 'messenger.appSecret': secret, 'messenger.verifyToken': optional, 'messenger.pageAccessToken': optional },
+    build: (s, cfg) => messengerChannel({
+      appSecret: s['messenger.appSecret']!, verifyToken: s['messenger.verifyToken'], pageAccessToken: s['messenger.pageAccessToken'],
+      ...cfg.endpoints.messenger, httpTimeoutMs: cfg.httpTimeoutMs,
+    }),
+  },
+  twilio: {
+    credentials: {
+      'twilio.authToken': secret,
+      // the public URL set on the tenant's number (…/v1/channels/twilio/webhook/{tenantId}): Twilio signs it
+      'twilio.webhookUrl': { required: true, pattern: /^https?:\/\/\S+$/ },
+      'twilio.accountSid': { required: false, pattern: /^AC[0-9a-fA-F]{32}$/ },
+      'twilio.fromNumber': { required: false, pattern: /^\+[0-9]{3,15}$/ },
+      'twilio.messagingServiceSid': { required: false, pattern: /^MG[0-9a-fA-F]{32}$/ },
+    },
+    build: (s, cfg) => twilioChannel({
+      authToken: s['twilio.authToken']!, webhookUrl: s['twilio.webhookUrl']!, accountSid: s['twilio.accountSid'], fromNumber: s['twilio.fromNumber'],
+      messagingServiceSid: s['twilio.messagingServiceSid'], ...cfg.endpoints.twilio, httpTimeoutMs: cfg.httpTimeoutMs,
     }),
   },
 };

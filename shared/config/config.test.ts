@@ -86,3 +86,17 @@ t.test('config - tenant secrets: SECRETS_KEY, else a key file beside the embedde
   t.equal(loadConfig({}).channels.perTenant, false, 'tenants\' stored channel credentials are opt-in');
   t.same(loadConfig({ TELEGRAM_API_BASE: 'http://127.0.0.1:9' }).channels.endpoints.telegram, { apiBase: 'http://127.0.0.1:9' }, 'endpoints without credentials');
 });
+
+t.test('config - Messenger and Twilio are on with their secret; Twilio needs the public webhook URL it signs', async (t) => {
+  const off = loadConfig({});
+  t.equal(off.channels.messenger, undefined);
+  t.equal(off.channels.twilio, undefined);
+  const on = loadConfig({
+    MESSENGER_APP_SECRET: 's', TWILIO_AUTH_TOKEN: 'tok', TWILIO_WEBHOOK_URL: 'https://chat.example.com/v1/channels/twilio/webhook',
+    TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef', TWILIO_FROM_NUMBER: '+15005550006',
+  });
+  t.match(on.channels.messenger, { appSecret: 's', apiBase: 'https://graph.facebook.com', apiVersion: DEFAULTS.whatsappApiVersion, pageAccessToken: undefined });
+  t.match(on.channels.twilio, { authToken: 'tok', apiBase: 'https://api.twilio.com', fromNumber: '+15005550006', webhookUrl: 'https://chat.example.com/v1/channels/twilio/webhook' });
+  t.throws(() => loadConfig({ TWILIO_AUTH_TOKEN: 'tok' }), /TWILIO_WEBHOOK_URL: required with TWILIO_AUTH_TOKEN/);
+  t.throws(() => loadConfig({ TWILIO_AUTH_TOKEN: 'tok', TWILIO_WEBHOOK_URL: 'https://x/y', TWILIO_FROM_NUMBER: '15005550006' }), /TWILIO_FROM_NUMBER/);
+});

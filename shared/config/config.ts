@@ -89,6 +89,8 @@ export const DEFAULTS = {
   whatsappApiVersion: 'v21.0',
   telegramApiBase: 'https://api.telegram.org',
   slackApiBase: 'https://slack.com',
+  messengerApiBase: 'https://graph.facebook.com',
+  twilioApiBase: 'https://api.twilio.com',
   channelsMaxAttempts: 5,
   channelsRetryInitialMs: 1000,
   channelsRetryMaxMs: 60_000,
@@ -216,6 +218,17 @@ export const ENV_SCHEMA = {
   SLACK_SIGNING_SECRET: { kind: 'string', doc: 'Slack app signing secret: the key of X-Slack-Signature; the Slack channel is off without it; never logged' },
   SLACK_BOT_TOKEN: { kind: 'string', doc: 'Slack bot token (xoxb-...) for chat.postMessage; never logged' },
   SLACK_API_BASE: { kind: 'string', default: DEFAULTS.slackApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Slack Web API base URL, without /api (tests point it at a local server)' },
+  MESSENGER_APP_SECRET: { kind: 'string', doc: 'Meta app secret: the key of X-Hub-Signature-256 on Messenger webhooks; the Messenger channel is off without it; never logged' },
+  MESSENGER_VERIFY_TOKEN: { kind: 'string', doc: 'the verify token Meta sends as hub.verify_token when the Messenger webhook is subscribed' },
+  MESSENGER_PAGE_ACCESS_TOKEN: { kind: 'string', doc: 'page access token for the Send API (POST /{version}/me/messages?access_token=...); never logged' },
+  MESSENGER_API_BASE: { kind: 'string', default: DEFAULTS.messengerApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Graph API base URL for Messenger (tests point it at a local server)' },
+  MESSENGER_API_VERSION: { kind: 'string', default: DEFAULTS.whatsappApiVersion, pattern: /^v[0-9]+\.[0-9]+$/, doc: 'Graph API version in the Messenger send path' },
+  TWILIO_AUTH_TOKEN: { kind: 'string', doc: 'Twilio auth token: the key of X-Twilio-Signature and the password of the Messages API; the SMS channel is off without it; never logged' },
+  TWILIO_ACCOUNT_SID: { kind: 'string', pattern: /^AC[0-9a-fA-F]{32}$/, doc: 'Twilio account SID (AC...), the Messages API user' },
+  TWILIO_FROM_NUMBER: { kind: 'string', pattern: /^\+[0-9]{3,15}$/, doc: 'E.164 number SMS replies are sent from' },
+  TWILIO_MESSAGING_SERVICE_SID: { kind: 'string', pattern: /^MG[0-9a-fA-F]{32}$/, doc: 'Messaging Service (MG...) that sends replies instead of TWILIO_FROM_NUMBER' },
+  TWILIO_WEBHOOK_URL: { kind: 'string', pattern: /^https?:\/\/\S+$/, doc: 'the public URL Twilio calls for this webhook, as set on the number (it signs it); also the StatusCallback of replies; required with TWILIO_AUTH_TOKEN' },
+  TWILIO_API_BASE: { kind: 'string', default: DEFAULTS.twilioApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Twilio REST API base URL (tests point it at a local server)' },
   CHANNELS_MAX_ATTEMPTS: { kind: 'int', default: DEFAULTS.channelsMaxAttempts, min: 1, max: 50, doc: 'tries of one outbound channel message before it is dead-lettered' },
   CHANNELS_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.channelsRetryInitialMs, min: 1, doc: 'ms before the first retry of an outbound channel message; doubles each time (a Retry-After is honoured when longer)' },
   CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
@@ -301,10 +314,17 @@ export interface ChannelsConfig {
   whatsapp: { appSecret: string; verifyToken: string | undefined; accessToken: string | undefined; phoneNumberId: string | undefined; apiBase: string; apiVersion: string } | undefined;
   telegram: { botToken: string; secretToken: string; apiBase: string } | undefined;
   slack: { signingSecret: string; botToken: string | undefined; apiBase: string } | undefined;
+  messenger: { appSecret: string; verifyToken: string | undefined; pageAccessToken: string | undefined; apiBase: string; apiVersion: string } | undefined;
+  twilio: {
+    authToken: string; accountSid: string | undefined; fromNumber: string | undefined; messagingServiceSid: string | undefined; webhookUrl: string; apiBase: string;
+  } | undefined;
   /** Whether tenants' stored credentials are served (CHANNELS_PER_TENANT). */
   perTenant: boolean;
   /** Where each platform's API is, for every tenant's credentials: a tenant sets secrets, never where they are sent. */
-  endpoints: { whatsapp: { apiBase: string; apiVersion: string }; telegram: { apiBase: string }; slack: { apiBase: string } };
+  endpoints: {
+    whatsapp: { apiBase: string; apiVersion: string }; telegram: { apiBase: string }; slack: { apiBase: string };
+    messenger: { apiBase: string; apiVersion: string }; twilio: { apiBase: string };
+  };
   maxAttempts: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
   httpTimeoutMs: number;
@@ -502,6 +522,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((v.TELEGRAM_BOT_TOKEN === undefined) !== (v.TELEGRAM_SECRET_TOKEN === undefined)) {
     problems.push('TELEGRAM_BOT_TOKEN and TELEGRAM_SECRET_TOKEN: set both (an unchecked webhook would take anyone\'s updates) or neither');
   }
+  if (v.TWILIO_AUTH_TOKEN !== undefined && v.TWILIO_WEBHOOK_URL === undefined) {
+    problems.push('TWILIO_WEBHOOK_URL: required with TWILIO_AUTH_TOKEN (Twilio signs the public URL it calls, which a process behind a proxy cannot see)');
+  }
   if (v.VAPID_PUBLIC_KEY !== undefined && base64UrlBytes(v.VAPID_PUBLIC_KEY) !== 65) problems.push('VAPID_PUBLIC_KEY: expected an uncompressed P-256 public key (65 bytes), base64url, as `chat vapid` prints');
   if (v.VAPID_PRIVATE_KEY !== undefined && base64UrlBytes(v.VAPID_PRIVATE_KEY) !== 32) problems.push('VAPID_PRIVATE_KEY: expected a P-256 private key (32 bytes), base64url, as `chat vapid` prints');
   for (const cidr of v.NOTIFY_ALLOW_NETWORKS) if (!CIDR.test(cidr)) problems.push(`NOTIFY_ALLOW_NETWORKS: expected CIDRs such as 127.0.0.0/8, got "${cidr}"`);
@@ -631,9 +654,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         botToken: v.TELEGRAM_BOT_TOKEN, secretToken: v.TELEGRAM_SECRET_TOKEN, apiBase: v.TELEGRAM_API_BASE,
       },
       slack: v.SLACK_SIGNING_SECRET === undefined ? undefined : { signingSecret: v.SLACK_SIGNING_SECRET, botToken: v.SLACK_BOT_TOKEN, apiBase: v.SLACK_API_BASE },
+      messenger: v.MESSENGER_APP_SECRET === undefined ? undefined : {
+        appSecret: v.MESSENGER_APP_SECRET, verifyToken: v.MESSENGER_VERIFY_TOKEN, pageAccessToken: v.MESSENGER_PAGE_ACCESS_TOKEN,
+        apiBase: v.MESSENGER_API_BASE, apiVersion: v.MESSENGER_API_VERSION,
+      },
+      twilio: v.TWILIO_AUTH_TOKEN === undefined || v.TWILIO_WEBHOOK_URL === undefined ? undefined : {
+        authToken: v.TWILIO_AUTH_TOKEN, accountSid: v.TWILIO_ACCOUNT_SID, fromNumber: v.TWILIO_FROM_NUMBER, messagingServiceSid: v.TWILIO_MESSAGING_SERVICE_SID,
+        webhookUrl: v.TWILIO_WEBHOOK_URL, apiBase: v.TWILIO_API_BASE,
+      },
       perTenant: v.CHANNELS_PER_TENANT,
       endpoints: {
         whatsapp: { apiBase: v.WHATSAPP_API_BASE, apiVersion: v.WHATSAPP_API_VERSION }, telegram: { apiBase: v.TELEGRAM_API_BASE }, slack: { apiBase: v.SLACK_API_BASE },
+        messenger: { apiBase: v.MESSENGER_API_BASE, apiVersion: v.MESSENGER_API_VERSION }, twilio: { apiBase: v.TWILIO_API_BASE },
       },
       maxAttempts: v.CHANNELS_MAX_ATTEMPTS,
       retry: { initialDelayMs: v.CHANNELS_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.CHANNELS_RETRY_INITIAL_MS, v.CHANNELS_RETRY_MAX_MS) },

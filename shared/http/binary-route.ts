@@ -45,7 +45,7 @@ export function mountBinary(core: ServerCore, def: BinaryRouteDef<TSchema, TSche
       const principal = auth ? await authenticate(core, headers, def.tokenInQuery ? rawQuery : undefined) : undefined;
       const params = validate(route.params, decodeParams(route.paramNames, rawParams), 'path', true);
       const query = validate(route.query, parseQuery(rawQuery, def.query), 'query', true);
-      const answer = await def.handler({ principal, params, query, headers, body });
+      const answer = await def.handler({ principal, params, query, headers, rawQuery, body });
       body?.detach();
       if (body !== undefined && !body.complete && answer.kind === 'json') {
         settled(answerEarly(ex, body, { status: answer.status, headers: answer.headers ?? [], body: JSON.stringify({ success: true, data: answer.data }) }));

@@ -154,6 +154,8 @@ export interface BinaryContext<P, Q, A extends boolean = true> {
   params: P;
   query: Q;
   headers: RequestHeaders;
+  /** The query string as received, undecoded, without `?` (Twilio signs the URL byte for byte). */
+  rawQuery: string;
   /** The request body of a `post`/`put` route (see BinaryRouteDef.body). */
   body: RequestBody | undefined;
 }

@@ -2,9 +2,11 @@ import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+export type FakePlatform = 'whatsapp' | 'telegram' | 'slack' | 'messenger' | 'twilio';
+
 /** One send a fake platform took (or refused), as the platform saw it. */
 export interface PlatformSend {
-  platform: 'whatsapp' | 'telegram' | 'slack';
+  platform: FakePlatform;
   path: string;
   authorization: string | undefined;
   body: any;
@@ -16,7 +18,7 @@ export interface FakePlatforms {
   base: string;
   sends: PlatformSend[];
   /** Statuses the next sends of a platform answer, in order (then 200). */
-  fail(platform: 'whatsapp' | 'telegram' | 'slack', ...statuses: number[]): void;
+  fail(platform: FakePlatform, ...statuses: number[]): void;
   close(): Promise<void>;
 }
 
@@ -24,13 +26,23 @@ export const FAKE_PHONE_NUMBER_ID = '1098765432';
 export const FAKE_BOT_TOKEN = '123456:test-bot-token';
 export const FAKE_ACCESS_TOKEN = 'EAAtest-access-token';
 export const FAKE_SLACK_TOKEN = 'xoxb-test-slack-token';
+export const FAKE_PAGE_TOKEN = 'EAApage-access-token';
+export const FAKE_PAGE_ID = '105519172130201';
+export const FAKE_TWILIO_SID = 'AC0123456789abcdef0123456789abcdef';
+export const FAKE_TWILIO_TOKEN = 'twilio-auth-token-for-tests';
+export const FAKE_TWILIO_NUMBER = '+15005550006';
 
 /**
  * A local server speaking the send APIs of WhatsApp Cloud (`POST /{version}/{phone-number-id}/messages`
  * with a Bearer token, answering `{messaging_product, contacts, messages:[{id}]}`) and Telegram
  * (`POST /bot{token}/sendMessage`, answering `{ok, result: Message}`, or `{ok:false, error_code,
  * description, parameters:{retry_after}}` on 429) and Slack (`POST /api/chat.postMessage` with a
- * Bearer bot token, answering `{ok, channel, ts}`, 429 with Retry-After), with their error shapes.
+ * Bearer bot token, answering `{ok, channel, ts}`, 429 with Retry-After), Messenger
+ * (`POST /{version}/me/messages?access_token=...`, answering `{recipient_id, message_id}`, Graph
+ * errors `{error:{message, type, code, fbtrace_id}}`, a rate limit as 400 with code 613) and
+ * Twilio (`POST /2010-04-01/Accounts/{sid}/Messages.json`, a form with HTTP Basic auth, answering
+ * 201 with the Message resource, errors `{code, message, more_info, status}`), with their error
+ * shapes. A Messenger or Twilio send's `body` is the JSON or the form's fields.
  */
 export async function startFakePlatforms(opts: {
   /** The WhatsApp business numbers it knows, each with the only token that sends from it (default: the FAKE_ pair). */
@@ -38,7 +50,7 @@ export async function startFakePlatforms(opts: {
 } = {}): Promise<FakePlatforms> {
   const accounts = opts.whatsappAccounts ?? [{ phoneNumberId: FAKE_PHONE_NUMBER_ID, accessToken: FAKE_ACCESS_TOKEN }];
   const sends: PlatformSend[] = [];
-  const queued: Record<'whatsapp' | 'telegram' | 'slack', number[]> = { whatsapp: [], telegram: [], slack: [] };
+  const queued: Record<FakePlatform, number[]> = { whatsapp: [], telegram: [], slack: [], messenger: [], twilio: [] };
   let seq = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -80,6 +92,38 @@ export async function startFakePlatforms(opts: {
         } else {
           json(status, { ok: false, error_code: status, description: status === 401 ? 'Unauthorized' : 'Internal Server Error' });
         }
+        return;
+      }
+      const fb = /^\/v[0-9.]+\/me\/messages\?access_token=([^&]*)$/.exec(path);
+      if (req.method === 'POST' && fb) {
+        const status = queued.messenger.shift() ?? (decodeURIComponent(fb[1]!) === FAKE_PAGE_TOKEN ? 200 : 401);
+        sends.push({ platform: 'messenger', path: path.replace(/access_token=[^&]*/, 'access_token=***'), authorization: decodeURIComponent(fb[1]!), body, status });
+        if (status === 200) json(200, { recipient_id: body?.recipient?.id, message_id: `m_OUT${++seq}` });
+        else if (status === 401) json(400, { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190, fbtrace_id: 'Afake' } });
+        // Graph's rate limits come as 400 with their own code (613: calls to this api have exceeded the rate limit)
+        else if (status === 613) json(400, { error: { message: '(#613) Calls to this api have exceeded the rate limit.', type: 'OAuthException', code: 613, fbtrace_id: 'Afake' } });
+        else if (status === 429) res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'rate limit', type: 'OAuthException', code: 4, fbtrace_id: 'Afake' } }));
+        else json(status, { error: { message: status === 400 ? '(#100) No matching user found' : 'An unexpected error has occurred.', type: 'OAuthException', code: status === 400 ? 100 : 2, fbtrace_id: 'Afake' } });
+        return;
+      }
+      const tw = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(path);
+      if (req.method === 'POST' && tw) {
+        const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+        const auth = req.headers.authorization;
+        const good = tw[1] === FAKE_TWILIO_SID && auth === `Basic ${Buffer.from(`${FAKE_TWILIO_SID}:${FAKE_TWILIO_TOKEN}`).toString('base64')}`;
+        const status = queued.twilio.shift() ?? (good ? 201 : 401);
+        sends.push({ platform: 'twilio', path, authorization: auth, body: form, status });
+        const error = (code: number, message: string) => json(status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
+        if (status === 201) {
+          json(201, {
+            sid: `SM${String(++seq).padStart(32, '0')}`, account_sid: tw[1], to: form['To'], from: form['From'] ?? null, messaging_service_sid: form['MessagingServiceSid'] ?? null,
+            body: form['Body'], status: 'queued', num_segments: '1', num_media: '0', direction: 'outbound-api', api_version: '2010-04-01',
+            date_created: new Date().toUTCString(), date_sent: null, error_code: null, error_message: null, price: null, uri: `${path.slice(0, -5)}/SM.json`,
+          });
+        } else if (status === 401) error(20003, 'Authenticate');
+        else if (status === 429) { res.setHeader('retry-after', '0'); error(20429, 'Too Many Requests'); }
+        else if (status === 400) error(21211, `The 'To' number ${form['To']} is not a valid phone number.`);
+        else error(20500, 'Internal Server Error');
         return;
       }
       if (req.method === 'POST' && path === '/api/chat.postMessage') {
@@ -175,4 +219,37 @@ export function slackMessageEvent(channel: string, user: string, ts: string, eve
 /** Slack's X-Slack-Signature for a body sent at `timestamp` (seconds). */
 export function signSlack(signingSecret: string, timestamp: string, body: string): string {
   return `v0=${createHmac('sha256', signingSecret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+}
+
+/** A Messenger webhook body (`object: "page"`) with these `messaging` events, as Meta batches them. */
+export function messengerWebhook(...messaging: Array<Record<string, unknown>>): string {
+  return JSON.stringify({ object: 'page', entry: [{ id: FAKE_PAGE_ID, time: Date.now(), messaging }] });
+}
+
+/** One `messaging` event from a person (PSID) to the page. */
+export function messengerEvent(psid: string, fields: Record<string, unknown>): Record<string, unknown> {
+  return { sender: { id: psid }, recipient: { id: FAKE_PAGE_ID }, timestamp: Date.now(), ...fields };
+}
+
+/** Twilio's X-Twilio-Signature for a form posted to `url`: base64 HMAC-SHA1 of the URL and the sorted fields. */
+export function signTwilio(authToken: string, url: string, fields: Record<string, string>): string {
+  const data = Object.keys(fields).sort().reduce((acc, k) => acc + k + fields[k], url);
+  return createHmac('sha1', authToken).update(data, 'utf8').digest('base64');
+}
+
+/** An inbound SMS webhook's form, as Twilio posts it to the number's messaging URL. */
+export function twilioInboundForm(from: string, sid: string, fields: Record<string, string> = {}): Record<string, string> {
+  return {
+    ToCountry: 'US', ToState: 'CA', SmsMessageSid: sid, NumMedia: '0', ToCity: '', FromZip: '94105', SmsSid: sid, FromState: 'CA', SmsStatus: 'received',
+    FromCity: 'SAN FRANCISCO', Body: 'hello', FromCountry: 'US', To: FAKE_TWILIO_NUMBER, ToZip: '', NumSegments: '1', MessageSid: sid,
+    AccountSid: FAKE_TWILIO_SID, From: from, ApiVersion: '2010-04-01', ...fields,
+  };
+}
+
+/** A status callback's form for a message we sent (MessageStatus queued, sent, delivered, read, failed, undelivered). */
+export function twilioStatusForm(to: string, sid: string, status: string, fields: Record<string, string> = {}): Record<string, string> {
+  return {
+    SmsSid: sid, SmsStatus: status, MessageStatus: status, To: to, MessageSid: sid, AccountSid: FAKE_TWILIO_SID, From: FAKE_TWILIO_NUMBER, ApiVersion: '2010-04-01',
+    ...(status === 'failed' || status === 'undelivered' ? { ErrorCode: '30003' } : {}), ...fields,
+  };
 }
