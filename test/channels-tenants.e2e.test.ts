@@ -3,7 +3,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startChatProcess, removeDir } from './support/chat-process.ts';
-import { signMeta, startFakePlatforms, whatsappMessageWebhook } from './support/fake-platforms.ts';
+import {
+  FAKE_TWILIO_NUMBER, FAKE_TWILIO_SID, FAKE_TWILIO_TOKEN, signMeta, signTwilio, startFakePlatforms, twilioInboundForm, twilioStatusForm, whatsappMessageWebhook,
+} from './support/fake-platforms.ts';
 import { restClient, eventually } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
 import { TestClient } from './support/ws-client.ts';
@@ -24,7 +26,7 @@ const SECRETS = [ACME, GLOBEX].flatMap((x) => [x.appSecret, x.accessToken, x.ver
 const fake = await startFakePlatforms({ whatsappAccounts: [ACME, GLOBEX] });
 t.teardown(() => fake.close());
 const srv = await startChatProcess({
-  env: { NODE_ID: '', NATS_URL: '', REDIS_URL: '', CASSANDRA_CONTACT_POINTS: '', BUS: 'memory', STORE: 'sqlite', CHANNELS_PER_TENANT: 'true', WHATSAPP_API_BASE: fake.base },
+  env: { NODE_ID: '', NATS_URL: '', REDIS_URL: '', CASSANDRA_CONTACT_POINTS: '', BUS: 'memory', STORE: 'sqlite', CHANNELS_PER_TENANT: 'true', WHATSAPP_API_BASE: fake.base, TWILIO_API_BASE: fake.base },
 });
 t.teardown(async () => {
   await srv.kill();
@@ -132,18 +134,53 @@ t.test('channels per tenant - each tenant\'s credentials, set through the admin 
   t.ok(doc.paths['/v1/channels/whatsapp/webhook/{tenantId}'].get, 'its subscription check too');
 });
 
+t.test('channels per tenant - Twilio: the signature covers the tenant\'s own public URL, and its replies call back there', async (t) => {
+  const publicUrl = 'https://chat.example.test/v1/channels/twilio/webhook/smsco';
+  const admin = restClient(srv.http, await devToken('boss', { tenant: 'smsco', roles: ['tenant_admin'] }));
+  const bad = await admin('PUT', '/v1/tenants/smsco/settings', { secrets: { 'twilio.authToken': FAKE_TWILIO_TOKEN, 'twilio.fromNumber': '15005550006' } });
+  t.equal(bad.status, 400, 'a number that is not E.164');
+  t.equal((await admin('PUT', '/v1/tenants/smsco/settings', {
+    secrets: { 'twilio.authToken': FAKE_TWILIO_TOKEN, 'twilio.webhookUrl': publicUrl, 'twilio.accountSid': FAKE_TWILIO_SID, 'twilio.fromNumber': FAKE_TWILIO_NUMBER },
+  })).status, 200);
+  const post = (fields: Record<string, string>, signedUrl: string, query = '') => fetch(`${srv.http}/v1/channels/twilio/webhook/smsco${query}`, {
+    method: 'POST', body: new URLSearchParams(fields).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signTwilio(FAKE_TWILIO_TOKEN, signedUrl, fields) },
+  });
+  const form = twilioInboundForm('+15557770001', 'SMtenant0001', { Body: 'Hi SMS co' });
+  t.equal((await post(form, 'https://chat.example.test/v1/channels/twilio/webhook')).status, 401, 'signed over another URL');
+  const ok = await post(form, publicUrl);
+  t.equal(ok.status, 200);
+  t.match(await ok.text(), /<Response><\/Response>/, 'TwiML');
+  const agent = restClient(`${srv.http}/v1/chat`, await devToken('agent', { tenant: 'smsco' }));
+  const history = await eventually(async () => {
+    const h = await agent('GET', '/rooms/sms_15557770001/messages?limit=50');
+    return h.body.data?.messages?.length >= 1 ? h.body.data.messages : undefined;
+  });
+  t.match(history, [{ authorId: 'twilio:15557770001', content: 'Hi SMS co' }], "in smsco's room");
+
+  t.equal((await agent('POST', '/rooms/sms_15557770001/join')).status, 200);
+  const reply = await agent('POST', '/rooms/sms_15557770001/messages', { content: 'Hello from SMS co' });
+  t.equal(reply.status, 201);
+  const out = await eventually(async () => fake.sends.find((s) => s.platform === 'twilio' && s.body?.Body === 'Hello from SMS co'));
+  t.equal(out.status, 201, "sent with smsco's account");
+  const callback = new URL(out.body.StatusCallback);
+  t.equal(`${callback.origin}${callback.pathname}`, publicUrl, "the status callback is the tenant's URL");
+  const status = twilioStatusForm('+15557770001', 'SMtenantOUT1', 'delivered');
+  t.equal((await post(status, publicUrl + callback.search, callback.search)).status, 200, 'its status callback verifies on the tenant path');
+});
+
 t.test('channels per tenant - the secrets are sealed in the store under a 0600 key file, and in no log line', async (t) => {
   t.equal(statSync(join(srv.dataDir, 'secrets.key')).mode & 0o777, 0o600, 'the embedded key file, made on first start');
   const db = new Database(join(srv.dataDir, 'chat.db'), { readonly: true });
   t.teardown(() => db.close());
   const rows = db.prepare('SELECT tenant, body FROM tenants').all() as Array<{ tenant: string; body: string }>;
-  t.same(rows.map((r) => r.tenant).sort(), ['acme', 'globex', 'kilo']);
+  t.same(rows.map((r) => r.tenant).sort(), ['acme', 'globex', 'kilo', 'smsco']);
   for (const row of rows) {
-    for (const secret of [...SECRETS, 'kilo-slack-secret']) t.notOk(row.body.includes(secret), `${row.tenant}: no secret in the clear`);
+    for (const secret of [...SECRETS, 'kilo-slack-secret', FAKE_TWILIO_TOKEN]) t.notOk(row.body.includes(secret), `${row.tenant}: no secret in the clear`);
     for (const value of Object.values(JSON.parse(row.body).secrets as Record<string, string>)) t.match(value, /^v1:[0-9a-f]{8}:/);
   }
   const logs = srv.output.join('\n');
   t.ok(logs.includes('channel reply sent'), 'the process did log its work');
-  for (const secret of [...SECRETS, 'kilo-slack-secret']) t.notOk(logs.includes(secret), 'no secret in the logs');
+  for (const secret of [...SECRETS, 'kilo-slack-secret', FAKE_TWILIO_TOKEN]) t.notOk(logs.includes(secret), 'no secret in the logs');
   t.notOk(logs.includes(await import('node:fs').then((fs) => fs.readFileSync(join(srv.dataDir, 'secrets.key'), 'utf8').trim())), 'nor the key');
 });
