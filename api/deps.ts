@@ -10,7 +10,8 @@ import type { HistoryReads } from './history-reads.ts';
 import type { AiConfig } from '../shared/config/index.ts';
 import type { AiAsker, Assistant } from '../shared/ai/index.ts';
 import type { Objects } from '../shared/objects/index.ts';
-import type { Channel, Platform } from '../shared/channels/index.ts';
+import type { Channel, ChannelDirectory, Platform } from '../shared/channels/index.ts';
+import type { SecretCipher, TenantSecrets } from '../shared/secrets/index.ts';
 import type { SessionStore } from '../shared/sessions/index.ts';
 
 /** What the api tier is built from; `startApi` receives it and hands it to each route group. */
@@ -49,10 +50,17 @@ export interface ApiDeps {
   /** Tenants' default quotas (TENANT_*); without it every default is 0 (unlimited). */
   tenants?: TenantsConfig;
   /**
-   * Messaging platforms (CHANNELS_*, WHATSAPP_*, TELEGRAM_*): their webhooks are served, and the
-   * process runs a channel sender (api processes share its durable consumer). None: neither.
+   * Messaging platforms (CHANNELS_*, WHATSAPP_*, TELEGRAM_*): `adapters` are the deployment's own
+   * credentials, for `tenant`; with `config.perTenant` every tenant's stored credentials are served
+   * too. With some, webhooks are served and the process runs a channel sender (api processes share
+   * its durable consumer). None: neither.
    */
   channels?: { adapters: Map<Platform, Channel>; tenant: string; config: ChannelsConfig };
+  /**
+   * What tenant secrets are sealed with at rest (SECRETS_KEY, or the embedded key file). None: no
+   * secret can be written (503), and only ones stored before sealing existed can be read.
+   */
+  secrets?: SecretCipher;
   /**
    * Channel users' sessions (SESSION_TTL), touched by the channel inbox and sender and read by the
    * tenant's staff. None: no sessions, and their routes are not served.
@@ -63,6 +71,10 @@ export interface ApiDeps {
 /** What each route group is given: the tier's deps and what `startApi` builds from them once. */
 export interface RouteDeps extends ApiDeps {
   reads: HistoryReads;
+  /** Tenant records with their secrets opened on read and sealed on write. */
+  tenantSecrets: TenantSecrets;
+  /** Each tenant's channel adapters, when channels are served. */
+  channelDirectory: ChannelDirectory | undefined;
   asking: { asker: AiAsker; maxQuestionLength: number };
 }
 

@@ -6,6 +6,7 @@ import { createHttpServer } from '../shared/http/index.ts';
 import { startApi } from './start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
 import { createChannels } from '../shared/channels/index.ts';
+import { createSecretCipher } from '../shared/secrets/index.ts';
 import { createSessionStore } from '../shared/sessions/index.ts';
 
 /** `chat api`: the REST tier alone. Message writes go through the bus; a persister stores them. */
@@ -32,6 +33,7 @@ export async function main(): Promise<void> {
     notify: config.notify, tenants: config.tenants,
     attachments,
     channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
+    secrets: await createSecretCipher(config.secrets, log),
     sessions,
   });
   const port = await server.listen(config.host, config.port);

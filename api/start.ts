@@ -26,6 +26,8 @@ import { startChannelSender, type ChannelSender } from './channels/sender.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
 import { TenantQuotaReader } from '../shared/commands/index.ts';
+import { createChannelDirectory, type ChannelDirectory } from '../shared/channels/index.ts';
+import { aesGcmCipher, TenantSecrets } from '../shared/secrets/index.ts';
 import type { Message } from '../shared/domain/index.ts';
 
 export type { ApiDeps } from './deps.ts';
@@ -49,7 +51,13 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
     asker: createAiAsker(deps.bus, askWaitMs(aiConfig ?? { providers: [...DEFAULTS.aiProviders], timeoutMs: DEFAULTS.aiResponseTimeoutMs })),
     maxQuestionLength: aiConfig?.maxQuestionLength ?? DEFAULTS.aiMaxQuestionLength,
   };
-  const routeDeps = { ...deps, reads, asking };
+  const tenantSecrets = new TenantSecrets(deps.store, deps.secrets ?? aesGcmCipher({ current: undefined, previous: [] }));
+  const ch = deps.channels;
+  const channelDirectory: ChannelDirectory | undefined = ch && (ch.adapters.size > 0 || ch.config.perTenant) ? createChannelDirectory({
+    envTenant: ch.tenant, env: ch.adapters,
+    ...(ch.config.perTenant ? { stored: { secretsOf: async (tenant: string) => (await tenantSecrets.read(tenant))?.secrets, config: ch.config } } : {}),
+  }) : undefined;
+  const routeDeps = { ...deps, reads, asking, tenantSecrets, channelDirectory };
   for (const register of [
     roomRoutes, memberRoutes, messageRoutes, reactionRoutes, pinRoutes, threadRoutes, readStateRoutes, searchRoutes, presenceRoutes, meRoutes, aiRoutes, attachmentRoutes,
     notificationPrefsRoutes, webhookRoutes, pushRoutes, tenantRoutes, channelRoutes, channelSessionRoutes,
@@ -70,8 +78,8 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   });
   // replies to the platforms: like the notifier, here for its slow outgoing HTTP, and shared by
   // every api process through one durable consumer
-  const sender: ChannelSender | undefined = deps.channels && deps.channels.adapters.size > 0 ? startChannelSender({
-    bus: deps.bus, store: deps.store, adapters: deps.channels.adapters, config: deps.channels.config, log: deps.log.child({ part: 'channels' }),
+  const sender: ChannelSender | undefined = ch && channelDirectory ? startChannelSender({
+    bus: deps.bus, store: deps.store, directory: channelDirectory, config: ch.config, log: deps.log.child({ part: 'channels' }),
     ...(deps.sessions ? { sessions: new SessionTouch(deps.sessions, deps.log.child({ part: 'channels' })) } : {}),
   }) : undefined;
   await devTokenRoutes(deps);

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { startApiHarness } from '../test/support/api-harness.ts';
 import { createLogger } from '../shared/telemetry/index.ts';
 import { roomKey } from '../shared/domain/index.ts';
+import { aesGcmCipher } from '../shared/secrets/index.ts';
 
 // every line the api logs, at every level, to prove an API key or a secret is in none of them
 let logged = '';
@@ -69,13 +70,17 @@ t.test('tenants - settings: config as stored, secrets masked on every read and i
   t.strictSame(got.data.secrets, put.data.secrets);
   t.notOk(JSON.stringify(got.body).includes(long) || JSON.stringify(got.body).includes(short), 'never in full');
   const stored = await h.store.getTenant('secret-co');
-  t.equal(stored?.secrets['whatsappToken'], long, 'kept whole in the store for the channels to use');
+  t.match(stored?.secrets['whatsappToken'], /^v1:[0-9a-f]{8}:/, 'sealed in the store');
+  t.notOk(JSON.stringify(stored).includes(long), 'never in the clear there');
 
   const removed = await h.call('PUT', '/v1/tenants/secret-co/settings', { headers, body: { secrets: { telegramSecret: null } } });
   t.strictSame(removed.data.secrets, { whatsappToken: '****cdef' }, 'null removes a secret, one left out stays');
   t.strictSame(removed.data.config, { whatsapp: { phoneNumberId: '1234' } }, 'config left as it was');
   const bad = await h.call('PUT', '/v1/tenants/secret-co/settings', { headers, body: { secrets: { 'bad name': 'x' } } });
   t.equal(bad.status, 400);
+  const badId = await h.call('PUT', '/v1/tenants/secret-co/settings', { headers, body: { secrets: { 'whatsapp.phoneNumberId': '12/../x' } } });
+  t.equal(badId.status, 400, 'a channel credential of the wrong form');
+  t.match(badId.error?.message, /whatsapp.phoneNumberId/);
   t.equal((await h.call('GET', '/v1/tenants/secret-co/settings', { headers: await admin('acme') })).status, 403, "another tenant's admin");
   t.notOk(logged.includes(long) || logged.includes(short), 'no secret in the logs');
   t.ok(logged.length > 0, 'the api did log');
@@ -147,4 +152,16 @@ t.test('tenants - a token with X-Tenant-ID must be of that tenant', async (t) =>
   const other = await h.call('GET', '/v1/chat/me', { headers: { ...(await bearer('alice', 'acme')), 'x-tenant-id': 'globex' } });
   t.equal(other.status, 403);
   t.equal(other.error?.code, 'forbidden');
+});
+
+t.test('tenants - without a secrets key a secret cannot be written (503), and quotas still can', async (t) => {
+  const keyless = await startApiHarness({ secrets: aesGcmCipher({ current: undefined, previous: [] }) });
+  t.teardown(() => keyless.close());
+  const headers = { authorization: `Bearer ${await keyless.tokenWith('boss', 'nokey-co', ['tenant_admin'])}` };
+  const put = await keyless.call('PUT', '/v1/tenants/nokey-co/settings', { headers, body: { secrets: { 'slack.botToken': 'xoxb-never-stored' } } });
+  t.equal(put.status, 503);
+  t.equal(put.error?.code, 'unavailable');
+  t.match(put.error?.message, /SECRETS_KEY/);
+  t.equal(await keyless.store.getTenant('nokey-co'), undefined, 'nothing stored');
+  t.equal((await keyless.call('PUT', '/v1/tenants/nokey-co/quotas', { headers, body: { rooms: 2 } })).status, 200);
 });

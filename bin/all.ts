@@ -7,6 +7,7 @@ import { startGateway, type Gateway } from '../gateway/start.ts';
 import { startApi } from '../api/start.ts';
 import { createAssistant } from '../shared/ai/index.ts';
 import { createChannels } from '../shared/channels/index.ts';
+import { createSecretCipher } from '../shared/secrets/index.ts';
 import { createSessionStore } from '../shared/sessions/index.ts';
 import { startPersister, type Persister } from '../persister/start.ts';
 
@@ -60,6 +61,7 @@ export async function startAll(env: Record<string, string | undefined> = process
     notify: config.notify, tenants: config.tenants,
     attachments,
     channels: { adapters: createChannels(config.channels), tenant: config.channels.tenant, config: config.channels },
+    secrets: await createSecretCipher(config.secrets, log.child({ tier: 'api' })),
     sessions,
   });
   const access = createCachedRoomAccess(store);

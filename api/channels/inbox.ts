@@ -17,7 +17,7 @@ export interface InboxDeps {
   bus: Bus;
   rooms: RoomCommands;
   messages: MessageCommands;
-  /** The tenant whose rooms the platforms feed (CHANNELS_TENANT). */
+  /** The tenant whose rooms this webhook feeds (the one its path names; CHANNELS_TENANT without one). */
   tenant: string;
   log: Logger;
   /** Where a status without our message id looks for its reply (status-target.ts); the store when not given. */

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { createMemoryBus } from '../../shared/bus/index.ts';
-import { createChannels } from '../../shared/channels/index.ts';
+import { createChannelDirectory, createChannels } from '../../shared/channels/index.ts';
 import { loadConfig } from '../../shared/config/index.ts';
 import { roomKey, type DurableEvent } from '../../shared/domain/index.ts';
 import { Snowflake } from '../../shared/ids/index.ts';
@@ -15,7 +15,9 @@ import { sentRecordKey, startChannelSender } from './sender.ts';
 
 const TENANT = 'acme';
 
-async function setup(t: import('tap').Test, sessions?: SessionStore) {
+/** `stored`: tenants' own secrets, served as with CHANNELS_PER_TENANT. */
+async function setup(t: import('tap').Test, opts: { sessions?: SessionStore; stored?: Record<string, Record<string, string>> } = {}) {
+  const { sessions, stored } = opts;
   const fake = await startFakePlatforms();
   const config = loadConfig({
     NODE_ENV: 'test', JWT_SECRET: 'sender-test-secret-0123456789-abcdefghij', LOG_LEVEL: 'silent', CHANNELS_TENANT: TENANT,
@@ -25,8 +27,12 @@ async function setup(t: import('tap').Test, sessions?: SessionStore) {
   const bus = createMemoryBus({ recoveryWindowSec: 3600, maxMessages: 1000 });
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
+  const directory = createChannelDirectory({
+    envTenant: TENANT, env: createChannels(config.channels),
+    ...(stored ? { stored: { secretsOf: async (tenant: string) => stored[tenant], config: config.channels } } : {}),
+  });
   const sender = startChannelSender({
-    bus, store, adapters: createChannels(config.channels), config: config.channels, log, sleep: async () => {},
+    bus, store, directory, config: config.channels, log, sleep: async () => {},
     ...(sessions ? { sessions: new SessionTouch(sessions, log) } : {}),
   });
   t.teardown(async () => {
@@ -36,14 +42,14 @@ async function setup(t: import('tap').Test, sessions?: SessionStore) {
     await fake.close();
   });
   const ids = new Snowflake(3);
-  const room = async (roomId: string, createdBy: string) => {
-    await store.createRoom(makeRoom(roomId, { tenant: TENANT, createdBy }), []);
+  const room = async (roomId: string, createdBy: string, tenant = TENANT) => {
+    await store.createRoom(makeRoom(roomId, { tenant, createdBy }), []);
   };
-  const post = async (roomId: string, authorId: string, content: string) => {
+  const post = async (roomId: string, authorId: string, content: string, tenant = TENANT) => {
     const messageId = ids.next();
     const message = makeMessage(roomId, messageId, { authorId, content });
-    const event: DurableEvent = { kind: 'message.created', id: messageId, at: Date.now(), roomId: roomKey(TENANT, roomId), message };
-    await bus.publishDurable(roomKey(TENANT, roomId), messageId, encodeMsgpack(event));
+    const event: DurableEvent = { kind: 'message.created', id: messageId, at: Date.now(), roomId: roomKey(tenant, roomId), message };
+    await bus.publishDurable(roomKey(tenant, roomId), messageId, encodeMsgpack(event));
     return messageId;
   };
   return { fake, store, lines, room, post };
@@ -89,10 +95,27 @@ t.test('sender - a 4xx other than 408/429 is dead-lettered at once', async (t) =
   t.match(JSON.parse(s.lines.find((l) => l.includes('dead-lettered'))!), { platform: 'telegram', attempts: 1, error: /HTTP 403/ });
 });
 
+t.test('sender - each tenant\'s replies go out with its own credentials; a tenant without any sends nothing', async (t) => {
+  const s = await setup(t, { stored: { globex: { 'telegram.botToken': '777:globex-bot-token', 'telegram.secretToken': 'g' } } });
+  for (const tenant of ['nocreds', 'globex', TENANT]) await s.room('tg_42', 'telegram:42', tenant);
+  // decided in stream order: once the last one is sent, the first was looked at and left alone
+  await s.post('tg_42', 'agent', 'from a tenant without Telegram', 'nocreds');
+  await s.post('tg_42', 'agent', 'from globex', 'globex');
+  await s.post('tg_42', 'agent', 'from acme', TENANT);
+  for (let i = 0; i < 300 && s.fake.sends.length < 2; i++) await sleep(10);
+  t.same(s.fake.sends.map((x) => [x.path, x.body.text]).sort(), [
+    ['/bot777:globex-bot-token/sendMessage', 'from globex'],
+    [`/bot${FAKE_BOT_TOKEN}/sendMessage`, 'from acme'],
+  ].sort(), 'globex with its bot token, acme (CHANNELS_TENANT) with the deployment\'s; nothing for the tenant without credentials');
+  t.equal(s.fake.sends.find((x) => x.body.text === 'from globex')?.status, 401, 'the fake knows only the deployment\'s token: a final failure, dead-lettered');
+  for (let i = 0; i < 200 && !s.lines.some((l) => l.includes('dead-lettered')); i++) await sleep(10);
+  t.match(JSON.parse(s.lines.find((l) => l.includes('dead-lettered'))!), { tenant: 'globex', platform: 'telegram' }, 'the dead letter names its tenant');
+});
+
 t.test('sender - a reply sent counts in the person\'s live session; none is started by a reply', async (t) => {
   const sessions = createMemorySessionStore({ ttlSec: 300 });
   t.teardown(() => sessions.close());
-  const s = await setup(t, sessions);
+  const s = await setup(t, { sessions });
   await s.room('tg_42', 'telegram:42');
   await s.room('tg_43', 'telegram:43');
   await sessions.touchInbound({ tenant: TENANT, platform: 'telegram', externalUserId: '42' }, { roomId: 'tg_42', newSessionId: 's42', platformMessageId: '42:1', at: Date.now() });

@@ -1,6 +1,6 @@
 import type { Bus, Consumer, Delivery } from '../../shared/bus/index.ts';
 import { subjects } from '../../shared/bus/index.ts';
-import { channelUserId, parseChannelRoomId, type Channel, type Platform } from '../../shared/channels/index.ts';
+import { channelUserId, parseChannelRoomId, type Channel, type ChannelDirectory, type Platform } from '../../shared/channels/index.ts';
 import type { ChannelsConfig } from '../../shared/config/index.ts';
 import { roomIdOf, tenantOf, type DurableEvent, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { idTime } from '../../shared/ids/index.ts';
@@ -42,7 +42,8 @@ export const sentAsRecordId = (messageId: string, platformMessageId: string): st
 export interface ChannelSenderDeps {
   bus: Bus;
   store: Store;
-  adapters: Map<Platform, Channel>;
+  /** Whose credentials a reply goes out with: those of the tenant whose room it is. */
+  directory: ChannelDirectory;
   config: ChannelsConfig;
   log: Logger;
   now?: () => number;
@@ -64,9 +65,10 @@ class Stopped extends Error {}
  * persister and the notifier), so every message stored in a channel room is looked at once per
  * deployment, whichever process took the agent's message and however many api processes run.
  *
- * - What goes out: a `message.created` in a channel room (`wa_...`, `tg_...`, `sl_...`, `fbm_...`, `sms_...`, created by the
- *   person's principal), not written by the person (their own messages came from the platform),
- *   not a system message, not deleted, not older than a day.
+ * - What goes out: a `message.created` in a channel room (`wa_...`, `tg_...`, `sl_...`, `fbm_...`,
+ *   `sms_...`, created by the person's principal) of a tenant with credentials for that platform,
+ *   sent with that tenant's credentials; not written by the person (their own messages came from
+ *   the platform), not a system message, not deleted, not older than a day.
  * - Exactly once across restarts: the event is acked only after the send succeeded (or was given
  *   up on) and its sent-record (message id) was written; a redelivered event finds the record and
  *   sends nothing. What is left is the instant between the platform's answer and the record.
@@ -77,7 +79,7 @@ class Stopped extends Error {}
  * - Order: one room's replies go out one after another in stream order; rooms in parallel.
  */
 export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
-  const { bus, store, adapters, config, log } = deps;
+  const { bus, store, directory, config, log } = deps;
   const now = deps.now ?? Date.now;
   const signal = new StopSignal();
   const sleep = deps.sleep ?? ((ms: number) => signal.sleep(ms));
@@ -100,11 +102,11 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
     if (event.kind !== 'message.created') return undefined;
     const m = event.message;
     const target = parseChannelRoomId(roomIdOf(event.roomId));
-    if (target === undefined || tenantOf(event.roomId) !== config.tenant) return undefined;
-    const channel = adapters.get(target.platform);
-    if (channel === undefined) return undefined;
+    if (target === undefined) return undefined;
     if (m.authorId === channelUserId(target.platform, target.externalUserId) || m.type === 'system' || m.isDeleted) return undefined;
     if (now() - idTime(m.messageId) > MAX_AGE_MS) return undefined;
+    const channel = await directory.get(tenantOf(event.roomId), target.platform);
+    if (channel === undefined) return undefined;
     if (!(await isChannelRoom(event.roomId, target.platform, target.externalUserId))) return undefined;
     return { ...target, channel, key: event.roomId, message: m };
   }
@@ -129,7 +131,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
       if (outcome.kind === 'sent') {
         await store.markNotified(tenant, recordKey, [id, sentAsRecordId(id, outcome.platformMessageId)], now() + config.sentRecordTtlMs);
         metrics.channelSends.inc({ platform: r.platform, outcome: 'sent' });
-        log.info({ platform: r.platform, roomId: roomIdOf(r.key), messageId: id, platformMessageId: outcome.platformMessageId, attempts: attempt }, 'channel reply sent');
+        log.info({ platform: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, platformMessageId: outcome.platformMessageId, attempts: attempt }, 'channel reply sent');
         status(r.key, r.platform, r.externalUserId, id, 'sent', { platformMessageId: outcome.platformMessageId });
         await deps.sessions?.outbound(tenant, r.platform, r.externalUserId);
         return;
@@ -145,7 +147,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
         return;
       }
       const wait = Math.max(backoffDelay(attempt - 1, { initialDelayMs: config.retry.initialDelayMs, maxDelayMs: config.retry.maxDelayMs, factor: 2, jitter: 0.2 }), outcome.retryAfterMs ?? 0);
-      log.warn({ platform: r.platform, messageId: id, attempt, waitMs: wait, error: outcome.error }, 'channel reply failed; trying again');
+      log.warn({ platform: r.platform, tenant, messageId: id, attempt, waitMs: wait, error: outcome.error }, 'channel reply failed; trying again');
       await sleep(Math.min(wait, config.retry.maxDelayMs));
     }
   }
@@ -165,7 +167,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
       try {
         reply = await replyOf(event);
       } catch (err) {
-        log.warn({ err, seq: d.seq }, 'channels: room unknown, the event comes back later');
+        log.warn({ err, seq: d.seq }, 'channels: the room or its tenant\'s credentials could not be read, the event comes back later');
         d.nak();
         continue;
       }
@@ -194,7 +196,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
   }
 
   const consumer: Consumer = bus.consume({ durable: CHANNELS_DURABLE, maxBatch: BATCH_MAX, maxWaitMs: BATCH_WAIT_MS, ackWaitMs: config.ackWaitMs }, handle);
-  log.debug({ platforms: [...adapters.keys()] }, 'channel sender consuming');
+  log.debug({ perTenant: config.perTenant }, 'channel sender consuming');
   return {
     async stop() {
       signal.stop();

@@ -3,7 +3,8 @@ import { TENANT_SERVICE_ROLE, newApiKey, type Principal } from '../../shared/aut
 import { canonicalId, maskSecret, type TenantApiKey, type TenantQuotas, type TenantRecord } from '../../shared/domain/index.ts';
 import { ChatError } from '../../shared/protocol/index.ts';
 import { effectiveQuotas } from '../../shared/commands/index.ts';
-import type { ApiDeps } from '../deps.ts';
+import { credentialProblem } from '../../shared/channels/index.ts';
+import type { RouteDeps } from '../deps.ts';
 
 /** Token roles that manage their own tenant (`admin` already manages the tenant's webhooks). */
 export const TENANT_ADMIN_ROLES = ['tenant_admin', 'admin'] as const;
@@ -69,7 +70,7 @@ function settingsView(r: TenantRecord | undefined) {
  * with a tenant admin role may use it: another tenant's id answers 403 whether or not it exists, so
  * nothing tells which tenants there are.
  */
-export function tenantRoutes({ server, store, tenants }: ApiDeps): void {
+export function tenantRoutes({ server, store, tenants, tenantSecrets, channelDirectory }: RouteDeps): void {
   const defaults = tenants?.defaultQuotas ?? { rooms: 0, membersPerRoom: 0, messagesPerSecond: 0, aiRequestsPerMinute: 0 };
 
   function admit(p: Principal, tenantId: string): string {
@@ -81,12 +82,13 @@ export function tenantRoutes({ server, store, tenants }: ApiDeps): void {
     return tenant;
   }
 
-  /** Applies `change` to the tenant's record, made if missing (which makes the tenant known). */
+  /**
+   * Applies `change` to the tenant's record, made if missing (which makes the tenant known), its
+   * secrets sealed at rest; this process's channel adapters of the tenant are built again.
+   */
   async function update(tenant: string, change: (r: TenantRecord) => TenantRecord): Promise<TenantRecord> {
-    const now = new Date().toISOString();
-    const current = await store.getTenant(tenant) ?? { tenant, quotas: {}, config: {}, secrets: {}, createdAt: now, updatedAt: now };
-    const next = { ...change(current), updatedAt: now };
-    await store.putTenant(next);
+    const next = await tenantSecrets.update(tenant, change);
+    channelDirectory?.invalidate(tenant);
     return next;
   }
 
@@ -121,7 +123,7 @@ export function tenantRoutes({ server, store, tenants }: ApiDeps): void {
     method: 'get', path: `${TENANTS_PREFIX}/:tenantId/settings`, operationId: 'getTenantSettings', tags,
     summary: "The tenant's settings, with its secrets masked",
     params: TenantParams, response: SettingsView,
-    handler: async ({ principal, params }) => settingsView(await store.getTenant(admit(principal, params.tenantId))),
+    handler: async ({ principal, params }) => settingsView(await tenantSecrets.read(admit(principal, params.tenantId))),
   });
 
   server.route({
@@ -134,6 +136,8 @@ export function tenantRoutes({ server, store, tenants }: ApiDeps): void {
         const secrets = { ...r.secrets };
         for (const [name, value] of Object.entries(body.secrets ?? {})) {
           if (!SECRET_NAME.test(name)) throw new ChatError('bad_request', `secret name ${JSON.stringify(name.slice(0, 64))}: a letter, then up to 63 letters, digits, _ . -`);
+          const problem = value === null ? undefined : credentialProblem(name, value);
+          if (problem) throw new ChatError('bad_request', problem);
           if (value === null) delete secrets[name];
           else secrets[name] = value;
         }

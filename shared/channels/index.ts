@@ -13,6 +13,8 @@ export { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, slackSignature } from '
 export { MESSENGER_SIGNATURE_HEADER } from './messenger-channel.ts';
 export { TWILIO_SIGNATURE_HEADER, twilioSignature } from './twilio-channel.ts';
 export { metaSignature } from './signatures.ts';
+export { createChannelDirectory, DIRECTORY_TTL_MS, type ChannelDirectory, type ChannelDirectoryOptions } from './channel-directory.ts';
+export { TENANT_CHANNELS, credentialProblem, tenantChannel, type TenantChannelFactory, type CredentialSpec } from './tenant-credentials.ts';
 export { channelRoomId, channelUserId, parseChannelRoomId } from './channel-room.ts';
 
 /** The configured platforms' adapters: a platform whose secret is unset has none (its webhook answers 404). */

@@ -72,6 +72,21 @@ t.test('config - each limit is a rule of its own: N/Ts rates and coalescing wind
   t.match(err.problems, [/RATE_LIMIT_MEMBERSHIP: expected N\/Ts/, /RATE_LIMIT_RESUME: expected N\/Ts/]);
 });
 
+t.test('config - tenant secrets: SECRETS_KEY, else a key file beside the embedded store, else none; bad keys named', async (t) => {
+  const key = 'A'.repeat(43) + '=';
+  t.same(loadConfig({ DATA_DIR: '/var/chat' }).secrets, { source: 'file', path: '/var/chat/secrets.key', previousKeys: [] });
+  t.same(loadConfig({ SECRETS_KEY: key }).secrets, { source: 'env', key, previousKeys: [] });
+  t.same(loadConfig({ CASSANDRA_CONTACT_POINTS: '127.0.0.1' }).secrets, { source: 'none', previousKeys: [] }, 'processes sharing a store cannot each make a key');
+  const hex = 'ab'.repeat(32);
+  t.same(loadConfig({ CASSANDRA_CONTACT_POINTS: '127.0.0.1', SECRETS_KEY: hex, SECRETS_KEY_PREVIOUS: key }).secrets, { source: 'env', key: hex, previousKeys: [key] });
+  const err = t.throws(() => loadConfig({ SECRETS_KEY: 'too-short-a-key', SECRETS_KEY_PREVIOUS: `${key},nope` })) as ConfigError;
+  t.match(err.problems, [/SECRETS_KEY: expected 32 bytes/, /SECRETS_KEY_PREVIOUS: expected 32 bytes/]);
+  t.notOk(err.message.includes('too-short-a-key'), 'the value is not repeated');
+  t.throws(() => loadConfig({ CASSANDRA_CONTACT_POINTS: '127.0.0.1', SECRETS_KEY_PREVIOUS: key }), /SECRETS_KEY: required with SECRETS_KEY_PREVIOUS/);
+  t.equal(loadConfig({}).channels.perTenant, false, 'tenants\' stored channel credentials are opt-in');
+  t.same(loadConfig({ TELEGRAM_API_BASE: 'http://127.0.0.1:9' }).channels.endpoints.telegram, { apiBase: 'http://127.0.0.1:9' }, 'endpoints without credentials');
+});
+
 t.test('config - Messenger and Twilio are on with their secret; Twilio needs the public webhook URL it signs', async (t) => {
   const off = loadConfig({});
   t.equal(off.channels.messenger, undefined);

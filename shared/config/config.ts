@@ -1,8 +1,12 @@
 import { join } from 'node:path';
 import { readEnv, ConfigError, type Rate, type VarSpec } from './env-schema.ts';
+import { parseSecretKey } from '../secrets/secret-key.ts';
 
 /** The development signing secret; start refuses it when NODE_ENV=production. */
 export const DEV_JWT_SECRET = 'chat-svc-dev-secret-change-me-0123456789';
+
+/** The embedded mode's secrets key file, in DATA_DIR, when SECRETS_KEY is not set. */
+export const SECRETS_KEY_FILE = 'secrets.key';
 
 export const DEFAULTS = {
   port: 8080,
@@ -201,7 +205,7 @@ export const ENV_SCHEMA = {
   VAPID_PRIVATE_KEY: { kind: 'string', doc: 'Web Push VAPID private key, base64url; never logged' },
   VAPID_SUBJECT: { kind: 'string', pattern: /^(mailto:|https:\/\/)\S+$/, doc: 'contact the push services see in the VAPID token (mailto: or https:)' },
   PUSH_TTL: { kind: 'int', default: DEFAULTS.pushTtlSec, min: 0, max: 2_419_200, doc: 'seconds a push service keeps a notification for an unreachable device' },
-  CHANNELS_TENANT: { kind: 'string', doc: 'tenant whose rooms the WhatsApp and Telegram webhooks feed (default: DEFAULT_TENANT)' },
+  CHANNELS_TENANT: { kind: 'string', doc: 'tenant the deployment\'s own channel credentials (WHATSAPP_*, TELEGRAM_*, SLACK_*) and the webhooks without a tenant in the path serve (default: DEFAULT_TENANT)' },
   WHATSAPP_APP_SECRET: { kind: 'string', doc: 'Meta app secret: the key of X-Hub-Signature-256 on WhatsApp webhooks; the WhatsApp channel is off without it; never logged' },
   WHATSAPP_VERIFY_TOKEN: { kind: 'string', doc: 'the verify token Meta sends as hub.verify_token when the webhook is subscribed' },
   WHATSAPP_ACCESS_TOKEN: { kind: 'string', doc: 'Cloud API access token (Bearer) for sending replies; never logged' },
@@ -229,6 +233,9 @@ export const ENV_SCHEMA = {
   CHANNELS_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.channelsRetryInitialMs, min: 1, doc: 'ms before the first retry of an outbound channel message; doubles each time (a Retry-After is honoured when longer)' },
   CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
   CHANNELS_ACK_WAIT_MS: { kind: 'int', default: DEFAULTS.channelsAckWaitMs, min: 300, max: 3_600_000, doc: 'ms the replies a dead channel sender (api process) held wait before another one gets them (a live one keeps them while it retries)' },
+  CHANNELS_PER_TENANT: { kind: 'bool', default: false, doc: 'serve every tenant\'s own channel credentials (its stored secrets) on /v1/channels/{platform}/webhook/{tenantId}, and run the channel sender in every api process even without *_APP_SECRET / *_BOT_TOKEN variables' },
+  SECRETS_KEY: { kind: 'string', doc: 'key tenant secrets are encrypted with at rest (AES-256-GCM): 32 bytes as base64 or 64 hex digits (`openssl rand -base64 32`); the same on every api process; embedded default: a key file made once in DATA_DIR; never logged' },
+  SECRETS_KEY_PREVIOUS: { kind: 'list', default: [], doc: 'former SECRETS_KEY values (comma-separated), still read after a rotation; each secret is encrypted again under SECRETS_KEY when its tenant\'s settings are next written; never logged' },
   CHANNELS_HTTP_TIMEOUT_MS: { kind: 'int', default: DEFAULTS.channelsHttpTimeoutMs, min: 100, max: 120_000, doc: 'ms one platform send request may take' },
   SESSION_TTL: { kind: 'int', default: DEFAULTS.sessionTtlSec, min: 1, max: 30 * 86_400, doc: 'seconds a channel user\'s session lives after its last message either way (in Redis when REDIS_URL is set, else in memory)' },
   MAX_FILE_SIZE: { kind: 'int', default: DEFAULTS.maxFileSizeBytes, min: 1, max: 5 * 1024 * 1024 * 1024, doc: 'largest attachment upload in bytes (a room\'s maxFileSize may lower it)' },
@@ -283,8 +290,20 @@ export interface Config {
   notify: NotifyConfig;
   tenants: TenantsConfig;
   channels: ChannelsConfig;
+  secrets: SecretsConfig;
   sessions: SessionsConfig;
 }
+
+/**
+ * Where the key tenant secrets are sealed with comes from (shared/secrets): SECRETS_KEY; a key
+ * file made once in DATA_DIR (embedded store, no SECRETS_KEY); or none (distributed without
+ * SECRETS_KEY: secrets can be neither written nor read once sealed). Keys are text here (the
+ * config is frozen, and never holds a Buffer): shared/secrets decodes them.
+ */
+export type SecretsConfig =
+  | { source: 'env'; key: string; previousKeys: string[] }
+  | { source: 'file'; path: string; previousKeys: string[] }
+  | { source: 'none'; previousKeys: string[] };
 
 /**
  * Messaging platforms (shared/channels): each platform's credentials, off when its secret is unset,
@@ -299,6 +318,13 @@ export interface ChannelsConfig {
   twilio: {
     authToken: string; accountSid: string | undefined; fromNumber: string | undefined; messagingServiceSid: string | undefined; webhookUrl: string; apiBase: string;
   } | undefined;
+  /** Whether tenants' stored credentials are served (CHANNELS_PER_TENANT). */
+  perTenant: boolean;
+  /** Where each platform's API is, for every tenant's credentials: a tenant sets secrets, never where they are sent. */
+  endpoints: {
+    whatsapp: { apiBase: string; apiVersion: string }; telegram: { apiBase: string }; slack: { apiBase: string };
+    messenger: { apiBase: string; apiVersion: string }; twilio: { apiBase: string };
+  };
   maxAttempts: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
   httpTimeoutMs: number;
@@ -505,6 +531,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const objectsAdapter = v.OBJECTS ?? (v.S3_BUCKET_ATTACHMENTS ? 's3' : 'disk');
   if (objectsAdapter === 's3' && !v.S3_BUCKET_ATTACHMENTS) problems.push('S3_BUCKET_ATTACHMENTS: required when OBJECTS=s3');
   if ((v.S3_ACCESS_KEY_ID === undefined) !== (v.S3_SECRET_ACCESS_KEY === undefined)) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
+  for (const [name, value] of [['SECRETS_KEY', v.SECRETS_KEY], ...v.SECRETS_KEY_PREVIOUS.map((k) => ['SECRETS_KEY_PREVIOUS', k] as const)] as const) {
+    if (value === undefined) continue;
+    try {
+      parseSecretKey(value);
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message}`);
+    }
+  }
+  if (storeAdapter === 'cassandra' && v.SECRETS_KEY === undefined && v.SECRETS_KEY_PREVIOUS.length) problems.push('SECRETS_KEY: required with SECRETS_KEY_PREVIOUS');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -627,6 +662,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         authToken: v.TWILIO_AUTH_TOKEN, accountSid: v.TWILIO_ACCOUNT_SID, fromNumber: v.TWILIO_FROM_NUMBER, messagingServiceSid: v.TWILIO_MESSAGING_SERVICE_SID,
         webhookUrl: v.TWILIO_WEBHOOK_URL, apiBase: v.TWILIO_API_BASE,
       },
+      perTenant: v.CHANNELS_PER_TENANT,
+      endpoints: {
+        whatsapp: { apiBase: v.WHATSAPP_API_BASE, apiVersion: v.WHATSAPP_API_VERSION }, telegram: { apiBase: v.TELEGRAM_API_BASE }, slack: { apiBase: v.SLACK_API_BASE },
+        messenger: { apiBase: v.MESSENGER_API_BASE, apiVersion: v.MESSENGER_API_VERSION }, twilio: { apiBase: v.TWILIO_API_BASE },
+      },
       maxAttempts: v.CHANNELS_MAX_ATTEMPTS,
       retry: { initialDelayMs: v.CHANNELS_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.CHANNELS_RETRY_INITIAL_MS, v.CHANNELS_RETRY_MAX_MS) },
       httpTimeoutMs: v.CHANNELS_HTTP_TIMEOUT_MS,
@@ -635,6 +675,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // Meta retries an unanswered webhook for up to 7 days
       receivedRecordTtlMs: 8 * 86_400 * 1000,
     },
+    // the embedded store's own directory holds its key by default; processes sharing a remote
+    // store must share a key, which only the environment can give them all
+    secrets: v.SECRETS_KEY !== undefined
+      ? { source: 'env', key: v.SECRETS_KEY, previousKeys: v.SECRETS_KEY_PREVIOUS }
+      : storeAdapter === 'sqlite'
+        ? { source: 'file', path: join(v.DATA_DIR, SECRETS_KEY_FILE), previousKeys: v.SECRETS_KEY_PREVIOUS }
+        : { source: 'none', previousKeys: [] },
     sessions: v.REDIS_URL
       ? { adapter: 'redis', url: v.REDIS_URL, ...(redisTopology ? { topology: redisTopology } : {}), ttlSec: v.SESSION_TTL }
       : { adapter: 'memory', ttlSec: v.SESSION_TTL },

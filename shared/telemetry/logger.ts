@@ -5,9 +5,13 @@ export type { Logger };
 
 const NO_TRACE = {};
 
+/** Field names of channel credentials (the config's sections, an adapter's options) and of the secrets key. */
+const CREDENTIALS = ['appSecret', 'accessToken', 'verifyToken', 'botToken', 'secretToken', 'signingSecret', 'previousKeys'];
+
 /**
  * Where secrets could sit in what we log: AI provider keys (config sections, request headers), a
- * tenant's secrets map (a TenantRecord logged whole).
+ * tenant's secrets map (a TenantRecord logged whole; the config's `secrets` section holds the
+ * secrets key), channel credentials.
  * Nothing logs them on purpose; this keeps a careless `log.info({ config })` or a logged request
  * from leaking one. Paths are fixed (pino's redaction costs nothing for objects without them).
  */
@@ -16,6 +20,7 @@ export const REDACT_PATHS = [
   'authorization', 'headers.authorization', '*.headers.authorization',
   'headers["x-goog-api-key"]', '*.headers["x-goog-api-key"]',
   'secrets', '*.secrets', '*.*.secrets',
+  ...CREDENTIALS.flatMap((name) => [name, `*.${name}`, `*.*.${name}`, `*.*.*.${name}`]),
 ];
 
 /**

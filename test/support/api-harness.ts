@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../shared/config/index.ts';
 import { createApiKeyVerifier, createAuthenticator } from '../../shared/auth/index.ts';
 import { createSqliteStore, type Store } from '../../shared/store/index.ts';
@@ -13,6 +14,7 @@ import { silentLogger, type Logger } from '../../shared/telemetry/index.ts';
 import { startApi } from '../../api/start.ts';
 import { createAssistant } from '../../shared/ai/index.ts';
 import type { AttachmentStorage } from '../../shared/runtime/index.ts';
+import { aesGcmCipher, type SecretCipher } from '../../shared/secrets/index.ts';
 import type { SessionStore } from '../../shared/sessions/index.ts';
 
 /**
@@ -70,6 +72,8 @@ export async function startApiHarness(opts: {
   log?: Logger;
   /** TENANT_* and other variables. */
   env?: Record<string, string>;
+  /** What tenant secrets are sealed with (default: a random key, as the embedded mode's key file). */
+  secrets?: SecretCipher;
   /** Serves the channel session routes over this store (the caller closes it). */
   sessions?: SessionStore;
 } = {}): Promise<ApiHarness> {
@@ -96,6 +100,7 @@ export async function startApiHarness(opts: {
   const server = createHttpServer({ http: config.http, log, authenticator, apiKeys: createApiKeyVerifier(store), checkResponses: true });
   const api = await startApi({
     server, auth: config.auth, store, bus, presence, rooms, messages, guard: new RoomGuard(access), log, tenants: config.tenants,
+    secrets: opts.secrets ?? aesGcmCipher({ current: randomBytes(32), previous: [] }),
     // the AI workers run when the test configures the assistant
     ...(opts.aiEnv ? { ai: { config: config.ai, assistant: createAssistant(config.ai, log), rateLimiter } } : {}),
     ...(opts.attachments ? { attachments: opts.attachments } : {}),

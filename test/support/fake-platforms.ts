@@ -44,7 +44,11 @@ export const FAKE_TWILIO_NUMBER = '+15005550006';
  * 201 with the Message resource, errors `{code, message, more_info, status}`), with their error
  * shapes. A Messenger or Twilio send's `body` is the JSON or the form's fields.
  */
-export async function startFakePlatforms(): Promise<FakePlatforms> {
+export async function startFakePlatforms(opts: {
+  /** The WhatsApp business numbers it knows, each with the only token that sends from it (default: the FAKE_ pair). */
+  whatsappAccounts?: Array<{ phoneNumberId: string; accessToken: string }>;
+} = {}): Promise<FakePlatforms> {
+  const accounts = opts.whatsappAccounts ?? [{ phoneNumberId: FAKE_PHONE_NUMBER_ID, accessToken: FAKE_ACCESS_TOKEN }];
   const sends: PlatformSend[] = [];
   const queued: Record<FakePlatform, number[]> = { whatsapp: [], telegram: [], slack: [], messenger: [], twilio: [] };
   let seq = 0;
@@ -61,7 +65,7 @@ export async function startFakePlatforms(): Promise<FakePlatforms> {
       }
       const json = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
       if (req.method === 'POST' && /^\/v[0-9.]+\/[0-9]+\/messages$/.test(path)) {
-        const status = queued.whatsapp.shift() ?? (path.includes(`/${FAKE_PHONE_NUMBER_ID}/`) && req.headers.authorization === `Bearer ${FAKE_ACCESS_TOKEN}` ? 200 : 401);
+        const status = queued.whatsapp.shift() ?? (accounts.some((a) => path.includes(`/${a.phoneNumberId}/`) && req.headers.authorization === `Bearer ${a.accessToken}`) ? 200 : 401);
         sends.push({ platform: 'whatsapp', path, authorization: req.headers.authorization, body, status });
         if (status === 200) {
           json(200, { messaging_product: 'whatsapp', contacts: [{ input: body?.to, wa_id: body?.to }], messages: [{ id: `wamid.OUT${++seq}` }] });
