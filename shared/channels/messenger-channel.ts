@@ -56,7 +56,7 @@ export function messengerChannel(cfg: MessengerConfig): Channel {
       const challenge = query.get('hub.challenge');
       if (query.get('hub.mode') !== 'subscribe' || challenge === null) throw new ChatError('bad_request', 'expected hub.mode=subscribe and hub.challenge');
       const token = query.get('hub.verify_token') ?? '';
-      if (cfg.verifyToken === undefined || !sameSecret(token, cfg.verifyToken)) throw new ChatError('forbidden', 'hub.verify_token does not match MESSENGER_VERIFY_TOKEN');
+      if (cfg.verifyToken === undefined || !sameSecret(token, cfg.verifyToken)) throw new ChatError('forbidden', 'hub.verify_token does not match the verify token configured for Messenger (MESSENGER_VERIFY_TOKEN, or the tenant secret messenger.verifyToken)');
       return challenge;
     },
 

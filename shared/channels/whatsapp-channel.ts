@@ -44,7 +44,7 @@ export function whatsappChannel(cfg: WhatsAppConfig): Channel {
       const challenge = query.get('hub.challenge');
       if (query.get('hub.mode') !== 'subscribe' || challenge === null) throw new ChatError('bad_request', 'expected hub.mode=subscribe and hub.challenge');
       const token = query.get('hub.verify_token') ?? '';
-      if (cfg.verifyToken === undefined || !sameSecret(token, cfg.verifyToken)) throw new ChatError('forbidden', 'hub.verify_token does not match WHATSAPP_VERIFY_TOKEN');
+      if (cfg.verifyToken === undefined || !sameSecret(token, cfg.verifyToken)) throw new ChatError('forbidden', 'hub.verify_token does not match the verify token configured for WhatsApp (WHATSAPP_VERIFY_TOKEN, or the tenant secret whatsapp.verifyToken)');
       return challenge;
     },
 
