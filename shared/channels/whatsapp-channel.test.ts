@@ -90,4 +90,6 @@ t.test('whatsapp - a file goes as its media type with {link, caption}; documents
   t.same(fake.sends[2]!.body.audio, { link: url }, 'audio takes no caption');
   await ch.send({ externalUserId: '1555', content: 'clip', messageId: '4', media: [{ type: 'video', url }] });
   t.same(fake.sends[3]!.body.video, { link: url, caption: 'clip' });
+  await ch.send({ externalUserId: '1555', content: 'anim', messageId: '5', media: [{ type: 'image', url, mimeType: 'image/gif', fileName: 'dance.gif' }] });
+  t.same([fake.sends[4]!.body.type, fake.sends[4]!.body.document], ['document', { link: url, caption: 'anim', filename: 'dance.gif' }], 'an image WhatsApp does not show as one (GIF, WebP) goes as a document');
 });

@@ -113,8 +113,11 @@ export function whatsappChannel(cfg: WhatsAppConfig): Channel {
   };
 }
 
+/** The only image formats WhatsApp shows as an image; another (WebP, GIF, ...) would be refused, so it goes as a document. */
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png']);
+
 function mediaMessage(media: OutboundMedia, caption: string): Json {
-  const type = SEND_TYPE[media.type];
+  const type = media.type === 'image' && media.mimeType !== undefined && !IMAGE_TYPES.has(media.mimeType) ? 'document' : SEND_TYPE[media.type];
   return {
     type,
     [type]: {
