@@ -4,6 +4,8 @@ import { createS3Objects } from '../shared/objects/s3-objects.ts';
 import { download, runAttachmentFlow, upload } from '../test/support/attachment-flow.ts';
 import { PDF_HEAD, pngOf } from '../test/support/attachment-files.ts';
 import { s3proxyJar, startS3Proxy } from '../test/support/s3proxy-server.ts';
+import { attachmentLinks } from './attachment-links.ts';
+import { roomKey } from '../shared/domain/index.ts';
 
 // The attachment routes over the S3 adapter, against a real S3-compatible server (S3Proxy).
 const found = await s3proxyJar();
@@ -125,5 +127,21 @@ if ('skip' in found) {
     t.equal(chunked.status, 201, JSON.stringify(json.error));
     t.equal(json.data.fileSize, MAX_FILE_SIZE);
     t.ok((await download(h, 'alice', json.data.url)).bytes.equals(bytes));
+  });
+
+  t.test('attachments (s3) - a link for a messaging platform is a presigned GET of the bucket, fetched without a token', async (t) => {
+    const roomId = await room(alice);
+    const bytes = pngOf(2000);
+    const up = await upload(h, 'alice', roomId, bytes, { fileName: 'cat.png' });
+    t.equal(up.status, 201);
+    // no PUBLIC_URL nor key: S3 signs its own links
+    const links = attachmentLinks({ objects, publicUrl: undefined, secret: undefined, ttlSec: 600 });
+    const url = await links.linkFor(roomKey('acme', roomId), up.data);
+    t.match(url, new RegExp(`^${s3.endpoint}/`), 'the bucket\'s URL, not ours');
+    t.match(url, /X-Amz-Expires=600/);
+    const res = await fetch(url!);
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('content-type'), 'image/png');
+    t.ok(Buffer.from(await res.arrayBuffer()).equals(bytes));
   });
 }

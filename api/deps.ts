@@ -44,9 +44,14 @@ export interface ApiDeps {
   notify?: NotifyConfig;
   /**
    * Attachments: where files are stored, MAX_FILE_SIZE, and how long presigned URLs live (when the
-   * objects adapter offers them). Without it the attachment routes are not served.
+   * objects adapter offers them). Without it the attachment routes are not served. `links`: how
+   * links for messaging platforms are made (api/attachment-links.ts); without a secret, the signed
+   * download route is not served.
    */
-  attachments?: { objects: Objects; maxFileSize: number; presignTtlSec?: number };
+  attachments?: {
+    objects: Objects; maxFileSize: number; presignTtlSec?: number;
+    links?: { publicUrl: string | undefined; secret: string | undefined; ttlSec: number; now?: () => number };
+  };
   /** Tenants' default quotas (TENANT_*); without it every default is 0 (unlimited). */
   tenants?: TenantsConfig;
   /**

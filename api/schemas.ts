@@ -330,6 +330,13 @@ export const UploadQuery = Type.Object({
   fileName: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'the file\'s name, shown and offered on download (a path keeps its last part)' })),
 });
 
+/** A signed attachment link's path (api/attachment-links.ts): the tenant as given, URL-encoded. */
+export const LinkParams = Type.Object({ tenant: Type.String({ minLength: 1, maxLength: 256 }), roomId: RoomId, attachmentId: AttachmentParams.properties.attachmentId });
+export const LinkQuery = Type.Object({
+  expires: Type.String({ pattern: '^[0-9]{1,12}$', description: 'unix seconds after which the link is refused' }),
+  signature: Type.String({ maxLength: 128, description: 'base64url HMAC-SHA256 under ATTACHMENT_LINK_SECRET' }),
+});
+
 export const DownloadQuery = Type.Object({
   token: Type.Optional(Type.String({ description: 'The bearer token, for `<img src>` and download links, which cannot send an Authorization header' })),
 });

@@ -23,6 +23,7 @@ import { channelRoutes } from './routes/channels.ts';
 import { channelSessionRoutes } from './routes/channel-sessions.ts';
 import { SessionTouch } from './channels/session-touch.ts';
 import { startChannelSender, type ChannelSender } from './channels/sender.ts';
+import { attachmentLinks } from './attachment-links.ts';
 import { askWaitMs, createAiAsker, startAiWorkers, type AiWorkers } from '../shared/ai/index.ts';
 import { DEFAULTS } from '../shared/config/index.ts';
 import { TenantQuotaReader } from '../shared/commands/index.ts';
@@ -81,6 +82,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   const sender: ChannelSender | undefined = ch && channelDirectory ? startChannelSender({
     bus: deps.bus, store: deps.store, directory: channelDirectory, config: ch.config, log: deps.log.child({ part: 'channels' }),
     ...(deps.sessions ? { sessions: new SessionTouch(deps.sessions, deps.log.child({ part: 'channels' })) } : {}),
+    ...(deps.attachments?.links ? { links: attachmentLinks({ objects: deps.attachments.objects, ...deps.attachments.links }) } : {}),
   }) : undefined;
   await devTokenRoutes(deps);
   serveWebApp(deps.server, deps.log);

@@ -1,8 +1,8 @@
 import type { Bus, Consumer, Delivery } from '../../shared/bus/index.ts';
 import { subjects } from '../../shared/bus/index.ts';
-import { channelUserId, parseChannelRoomId, type Channel, type ChannelDirectory, type Platform } from '../../shared/channels/index.ts';
+import { channelUserId, parseChannelRoomId, replyParts, type Channel, type ChannelDirectory, type OutboundMedia, type Platform, type SendOutcome } from '../../shared/channels/index.ts';
 import type { ChannelsConfig } from '../../shared/config/index.ts';
-import { roomIdOf, tenantOf, type DurableEvent, type Message, type RoomKey } from '../../shared/domain/index.ts';
+import { roomIdOf, tenantOf, type Attachment, type DurableEvent, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { idTime } from '../../shared/ids/index.ts';
 import { encodeMsgpack, type ServerFrame } from '../../shared/protocol/index.ts';
 import { backoffDelay } from '../../shared/retry/index.ts';
@@ -10,6 +10,7 @@ import type { Store } from '../../shared/store/index.ts';
 import { metrics, type Logger } from '../../shared/telemetry/index.ts';
 import { StopSignal } from '../notify/stop-signal.ts';
 import type { SessionTouch } from './session-touch.ts';
+import type { AttachmentLinks } from '../attachment-links.ts';
 
 /** The durable consumer every channel sender of a deployment shares. */
 export const CHANNELS_DURABLE = 'channels';
@@ -39,6 +40,13 @@ export const sentRecordKey = (roomId: string): string => `channel sent ${roomId}
  */
 export const sentAsRecordId = (messageId: string, platformMessageId: string): string => `${messageId} ${platformMessageId}`;
 
+/**
+ * The sent-record of one send of a reply that takes several (files: replyParts), under the same
+ * key; the reply's own record (its message id) is written once every part is out. '#' cannot
+ * occur in a message id.
+ */
+export const partRecordId = (messageId: string, part: number): string => `${messageId}#${part}`;
+
 export interface ChannelSenderDeps {
   bus: Bus;
   store: Store;
@@ -51,6 +59,8 @@ export interface ChannelSenderDeps {
   sleep?: (ms: number) => Promise<void>;
   /** The person's session, touched by each reply sent; none: no sessions. */
   sessions?: SessionTouch;
+  /** Links the platform fetches a reply's files from; none: only files at another server's http(s) url go out. */
+  links?: AttachmentLinks;
 }
 
 export interface ChannelSender {
@@ -59,6 +69,11 @@ export interface ChannelSender {
 }
 
 class Stopped extends Error {}
+
+/** What a platform may show of a file besides its link. */
+function pick(a: Attachment): Pick<OutboundMedia, 'mimeType' | 'fileName'> {
+  return { ...(a.mimeType ? { mimeType: a.mimeType } : {}), ...(a.fileName ? { fileName: a.fileName } : {}) };
+}
 
 /**
  * Agents' replies out to the platforms: its own durable consumer of the stream (like the
@@ -69,9 +84,16 @@ class Stopped extends Error {}
  *   `sms_...`, created by the person's principal) of a tenant with credentials for that platform,
  *   sent with that tenant's credentials; not written by the person (their own messages came from
  *   the platform), not a system message, not deleted, not older than a day.
+ * - Files: each attachment goes as the platform's media message, by a link it fetches (links);
+ *   a reply is cut into sends by what one send of the platform carries (replyParts: the text as
+ *   the first file's caption where it fits, else a send of its own). An attachment no link can be
+ *   made for (another platform's reference) is left out with a log line; a reply left with
+ *   nothing is dead-lettered.
  * - Exactly once across restarts: the event is acked only after the send succeeded (or was given
  *   up on) and its sent-record (message id) was written; a redelivered event finds the record and
- *   sends nothing. What is left is the instant between the platform's answer and the record.
+ *   sends nothing. A reply of several sends also has a record per send (partRecordId), written as
+ *   each is taken, so a redelivery sends only the parts not sent yet. What is left is the instant
+ *   between the platform's answer and the record.
  * - Failures: 429, 408, 5xx and no answer are tried again after the shared backoff (or the wait the
  *   platform asked for, when longer), up to CHANNELS_MAX_ATTEMPTS; then, or at once for another
  *   4xx, the reply is dead-lettered: a log line, chat_channel_dead_letters_total, a message on
@@ -119,23 +141,54 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
     bus.publish(subjects.roomControl(key), encodeMsgpack(frame));
   }
 
+  /** The reply's files as the platform will fetch them, in their order; those no link can be made for are left out. */
+  async function mediaOf(r: NonNullable<Awaited<ReturnType<typeof replyOf>>>): Promise<OutboundMedia[]> {
+    const media: OutboundMedia[] = [];
+    for (const a of r.message.attachments) {
+      const url = deps.links ? await deps.links.linkFor(r.key, a) : /^https?:\/\//i.test(a.url) ? a.url : undefined;
+      if (url === undefined) {
+        log.warn({ platform: r.platform, messageId: r.message.messageId, attachmentId: a.id }, 'channel reply: a file no link can be made for is left out (another platform\'s reference, a file gone, or PUBLIC_URL unset)');
+        continue;
+      }
+      media.push({ type: a.type, url, ...pick(a) });
+    }
+    return media;
+  }
+
   async function deliver(r: NonNullable<Awaited<ReturnType<typeof replyOf>>>): Promise<void> {
     const tenant = tenantOf(r.key);
     const recordKey = sentRecordKey(roomIdOf(r.key));
     const id = r.message.messageId;
     if ((await store.notifiedOf(tenant, recordKey, [id], now())).has(id)) return;
-    const content = r.message.content || r.message.attachments.map((a) => a.url).join('\n');
+    const parts = replyParts(r.message.content, await mediaOf(r), r.channel.media);
+    // one send: its record is the reply's, as before replies had parts
+    const partIds = parts.length === 1 ? [id] : parts.map((_, n) => partRecordId(id, n));
+    const partsSent = parts.length === 1 ? new Set<string>() : await store.notifiedOf(tenant, recordKey, partIds, now());
+    let sentAs: string | undefined;
+    for (const [n, part] of parts.entries()) {
+      if (partsSent.has(partIds[n]!)) continue;
+      const platformMessageId = part.content.trim() === '' && part.media.length === 0
+        ? await sendPart(r, async () => ({ kind: 'failed', error: 'nothing the platform can show: no text, and no file a link could be made for', retryable: false }))
+        : await sendPart(r, () => r.channel.send({ externalUserId: r.externalUserId, content: part.content, messageId: id, ...(part.media.length ? { media: part.media } : {}) }));
+      if (platformMessageId === undefined) return;
+      await store.markNotified(tenant, recordKey, [partIds[n]!, sentAsRecordId(id, platformMessageId)], now() + config.sentRecordTtlMs);
+      sentAs = platformMessageId;
+    }
+    if (parts.length > 1) await store.markNotified(tenant, recordKey, [id], now() + config.sentRecordTtlMs);
+    metrics.channelSends.inc({ platform: r.platform, outcome: 'sent' });
+    log.info({ platform: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, platformMessageId: sentAs, sends: parts.length }, 'channel reply sent');
+    status(r.key, r.platform, r.externalUserId, id, 'sent', sentAs === undefined ? {} : { platformMessageId: sentAs });
+    await deps.sessions?.outbound(tenant, r.platform, r.externalUserId);
+  }
+
+  /** One send of a reply, tried until the platform takes it (its id) or it is given up on (undefined: dead-lettered). */
+  async function sendPart(r: NonNullable<Awaited<ReturnType<typeof replyOf>>>, send: () => Promise<SendOutcome>): Promise<string | undefined> {
+    const tenant = tenantOf(r.key);
+    const id = r.message.messageId;
     for (let attempt = 1; ; attempt++) {
       if (!signal.running()) throw new Stopped();
-      const outcome = await r.channel.send({ externalUserId: r.externalUserId, content, messageId: id });
-      if (outcome.kind === 'sent') {
-        await store.markNotified(tenant, recordKey, [id, sentAsRecordId(id, outcome.platformMessageId)], now() + config.sentRecordTtlMs);
-        metrics.channelSends.inc({ platform: r.platform, outcome: 'sent' });
-        log.info({ platform: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, platformMessageId: outcome.platformMessageId, attempts: attempt }, 'channel reply sent');
-        status(r.key, r.platform, r.externalUserId, id, 'sent', { platformMessageId: outcome.platformMessageId });
-        await deps.sessions?.outbound(tenant, r.platform, r.externalUserId);
-        return;
-      }
+      const outcome = await send();
+      if (outcome.kind === 'sent') return outcome.platformMessageId;
       if (!outcome.retryable || attempt >= config.maxAttempts) {
         metrics.channelSends.inc({ platform: r.platform, outcome: 'dead_letter' });
         metrics.channelDeadLetters.inc({ platform: r.platform });
@@ -144,7 +197,7 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
           reason: 'channel reply failed', channel: r.platform, tenant, roomId: roomIdOf(r.key), messageId: id, attempts: attempt, error: outcome.error,
         }));
         status(r.key, r.platform, r.externalUserId, id, 'failed', { error: outcome.error });
-        return;
+        return undefined;
       }
       const wait = Math.max(backoffDelay(attempt - 1, { initialDelayMs: config.retry.initialDelayMs, maxDelayMs: config.retry.maxDelayMs, factor: 2, jitter: 0.2 }), outcome.retryAfterMs ?? 0);
       log.warn({ platform: r.platform, tenant, messageId: id, attempt, waitMs: wait, error: outcome.error }, 'channel reply failed; trying again');

@@ -5,9 +5,10 @@ import type { Objects } from '../../shared/objects/index.ts';
 import type { BinaryAnswer } from '../../shared/http/index.ts';
 import { CHAT_PREFIX, type ApiDeps } from '../deps.ts';
 import {
-  AttachmentParams, CompleteUploadBody, DirectUploadBody, DirectUploadParams, DirectUploadTicket, DownloadQuery, RoomIdParams, UploadQuery,
+  AttachmentParams, CompleteUploadBody, DirectUploadBody, DirectUploadParams, DirectUploadTicket, DownloadQuery, LinkParams, LinkQuery, RoomIdParams, UploadQuery,
   UploadedAttachment,
 } from '../schemas.ts';
+import { checkLink, LINK_ROUTE } from '../attachment-links.ts';
 import { detectFileType, SNIFF_BYTES } from '../file-type.ts';
 import { assertAllowedType, uploadLimit } from '../upload-policy.ts';
 import { cleanFileName } from '../content-disposition.ts';
@@ -27,8 +28,10 @@ const tags = ['attachments'];
  * from its bytes), gets seed 000's Attachment back, and puts it in a message's `attachments`;
  * members download it. Anyone else gets the answer of a room that does not exist.
  */
-export function attachmentRoutes({ server, guard, attachments, log }: ApiDeps): void {
+export function attachmentRoutes(deps: ApiDeps): void {
+  const { server, guard, attachments, log } = deps;
   if (!attachments) return;
+  linkRoute(deps);
   const { objects, maxFileSize } = attachments;
   /** The Attachment of a stored file, an image's thumbnail made first. */
   const finish = async (roomId: string, key: RoomKey, id: string, info: ObjectInfo) =>
@@ -145,6 +148,29 @@ export function attachmentRoutes({ server, guard, attachments, log }: ApiDeps): 
     handler: async ({ principal, params, headers }) => {
       const { key } = await guard.insider(principal, params.roomId);
       return serveFile(objects, thumbnailObjectKey(key, params.attachmentId), params.attachmentId, etagOf(`${params.attachmentId}.thumbnail`), headers, attachments.presignTtlSec);
+    },
+  });
+}
+
+/**
+ * Downloads by a signed link (api/attachment-links.ts): no token, the signature and expiry are the
+ * permission. Served only with a link key; answered like a member's download.
+ */
+function linkRoute({ server, attachments }: ApiDeps): void {
+  const secret = attachments?.links?.secret;
+  if (!attachments || secret === undefined) return;
+  const { objects } = attachments;
+  const now = attachments.links?.now ?? Date.now;
+  server.binary({
+    method: 'get', path: LINK_ROUTE, auth: false, operationId: 'downloadAttachmentByLink', tags,
+    summary: 'Download an attachment by a signed link that expires (what messaging platforms fetch a reply\'s files from)',
+    description: 'The link is made by the server (never by clients) and opens one file until `expires`; a wrong signature or '
+      + 'an expired link is 403, a file that is gone 404. Served like a member\'s download (ranges, ETag).',
+    params: LinkParams, query: LinkQuery, headers: ['range', 'if-none-match', 'if-range'],
+    contentType: 'application/octet-stream', status: 200, errors: ['forbidden'],
+    handler: async ({ params, query, headers }) => {
+      const key = checkLink(secret, { ...params, ...query }, now());
+      return serveFile(objects, attachmentObjectKey(key, params.attachmentId), params.attachmentId, etagOf(params.attachmentId), headers, attachments.presignTtlSec);
     },
   });
 }

@@ -50,12 +50,43 @@ export interface InboundStatus {
 
 export type InboundEvent = InboundMessage | InboundStatus;
 
+/**
+ * A file that goes out with a reply. The platform fetches it from `url` itself (no platform takes
+ * the bytes in its send call), so a file of ours is given as a link that works without a token
+ * and expires (api/attachment-links.ts).
+ */
+export interface OutboundMedia {
+  type: Attachment['type'];
+  url: string;
+  mimeType?: string;
+  fileName?: string;
+}
+
 /** What goes out to the platform: the room message's text, and the conversation it answers. */
 export interface OutboundMessage {
   externalUserId: string;
+  /** The text; with `media`, their caption ('' for none). */
   content: string;
   /** The room message's id, for the platform's idempotency or logs where it has one. */
   messageId: string;
+  /**
+   * Files this send carries, at most the channel's `media.perSend` (replyParts cuts a reply so);
+   * absent or empty: a text message.
+   */
+  media?: OutboundMedia[];
+}
+
+/**
+ * How much of a reply one send of the platform can carry: replyParts cuts a reply with files into
+ * sends by it. Without it a channel takes one file per send and no caption.
+ */
+export interface MediaSupport {
+  /** Files one send may carry (Twilio: 10 per MMS; most platforms one). */
+  perSend: number;
+  /** Longest text, in characters, that goes with files as their caption; a longer one (or 0 here) is a send of its own. */
+  captionMaxChars: number;
+  /** Kinds of file that take no caption (WhatsApp audio): a text with one goes on its own. */
+  uncaptioned?: ReadonlyArray<Attachment['type']>;
 }
 
 export type SendOutcome =
@@ -99,6 +130,12 @@ export interface Channel {
   readonly webhookAnswer?: { contentType: string; body: string };
   /** The webhook body's media type, for the API document (default application/json). */
   readonly webhookContentType?: string;
+  /** What one send carries besides text; undefined: one file per send, no caption. */
+  readonly media?: MediaSupport;
+  /**
+   * One send: the text, or the `media` (each fetched by the platform from its url) with the text
+   * as their caption. `media` never holds more than `media.perSend` files.
+   */
   send(message: OutboundMessage): Promise<SendOutcome>;
   /**
    * Tells the platform a message with an `ackId` was taken (Telegram: answerCallbackQuery, or the

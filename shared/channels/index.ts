@@ -7,6 +7,8 @@ import { messengerChannel } from './messenger-channel.ts';
 import { twilioChannel } from './twilio-channel.ts';
 
 export { PLATFORMS, type Channel, type Platform, type InboundEvent, type InboundMessage, type InboundStatus, type OutboundMessage, type SendOutcome, type WebhookHeaders } from './channel.ts';
+export type { MediaSupport, OutboundMedia } from './channel.ts';
+export { replyParts, type ReplyPart } from './reply-parts.ts';
 export { WHATSAPP_SIGNATURE_HEADER } from './whatsapp-channel.ts';
 export { TELEGRAM_SECRET_HEADER } from './telegram-channel.ts';
 export { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, slackSignature } from './slack-channel.ts';

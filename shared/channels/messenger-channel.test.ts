@@ -91,3 +91,17 @@ t.test('messenger - send posts to the Send API with the page token and reads bac
   t.match(await noToken.send({ externalUserId: PSID, content: 'x', messageId: '4' }), { kind: 'failed', retryable: false });
   t.equal(fake.sends.length, 6, 'the channel without a token did not call');
 });
+
+t.test('messenger - a file is an attachment message {type, payload: {url, is_reusable}}, never with text', async (t) => {
+  const fake = await startFakePlatforms();
+  t.teardown(() => fake.close());
+  const ch = messengerChannel(cfg(fake.base));
+  t.match(ch.media, { perSend: 1, captionMaxChars: 0 });
+  const url = 'https://chat.example.com/v1/chat/links/x?expires=1&signature=s';
+  t.match(await ch.send({ externalUserId: PSID, content: '', messageId: '7001', media: [{ type: 'image', url }] }), { kind: 'sent', platformMessageId: 'm_OUT1' });
+  t.same(fake.sends[0]!.body, {
+    recipient: { id: PSID }, messaging_type: 'RESPONSE', message: { attachment: { type: 'image', payload: { url, is_reusable: false } }, metadata: '7001' },
+  });
+  await ch.send({ externalUserId: PSID, content: '', messageId: '7002', media: [{ type: 'file', url }] });
+  t.equal(fake.sends[1]!.body.message.attachment.type, 'file');
+});

@@ -35,7 +35,9 @@ const RATE_LIMIT_CODES = new Set([4, 32, 613]);
  * `object: "page"` and `entry[].messaging[]` events: `message` (the page's own sends come back as
  * `is_echo` and are skipped), `postback` (a button), `delivery` and `read`. A person is their
  * page-scoped id (PSID). Replies go to `POST {base}/{version}/me/messages?access_token=...` (the
- * page access token in the query, as Meta documents it: that URL is never logged).
+ * page access token in the query, as Meta documents it: that URL is never logged); a file is
+ * a message of its own, `attachment: {type: image|video|audio|file, payload: {url, is_reusable}}`,
+ * which Meta fetches (a message is text or one attachment, never both).
  *
  * Receipts: `delivery` names the delivered message ids (`mids`) when the person's client sends
  * them, and always a watermark; `read` has only the watermark ("every message sent up to this
@@ -45,6 +47,8 @@ const RATE_LIMIT_CODES = new Set([4, 32, 613]);
 export function messengerChannel(cfg: MessengerConfig): Channel {
   return {
     platform: 'messenger',
+    // a message is text or one attachment, never both
+    media: { perSend: 1, captionMaxChars: 0 },
 
     verify(headers: WebhookHeaders, rawBody: Buffer): void {
       const given = headers[MESSENGER_SIGNATURE_HEADER];
@@ -84,7 +88,10 @@ export function messengerChannel(cfg: MessengerConfig): Channel {
       const answer = await postJson(url, {}, {
         recipient: { id: out.externalUserId }, messaging_type: 'RESPONSE',
         // Meta hands it back in the echo of this send (which parse skips): the message is findable in Meta's logs by it
-        message: { text: out.content, metadata: out.messageId },
+        message: {
+          ...(out.media?.[0] ? { attachment: { type: out.media[0].type, payload: { url: out.media[0].url, is_reusable: false } } } : { text: out.content }),
+          metadata: out.messageId,
+        },
       }, cfg.httpTimeoutMs);
       if ('kind' in answer) return answer;
       const json = isObject(answer.json) ? answer.json : {};

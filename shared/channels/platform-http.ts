@@ -22,9 +22,9 @@ export async function postJson(
   return post(url, { 'content-type': 'application/json', ...headers }, JSON.stringify(body), timeoutMs);
 }
 
-/** One `application/x-www-form-urlencoded` POST (Twilio's REST API); the answer as for postJson. */
+/** One `application/x-www-form-urlencoded` POST (Twilio's REST API); the answer as for postJson. A list of pairs may repeat a name (Twilio's `MediaUrl`). */
 export async function postForm(
-  url: string, headers: Record<string, string>, fields: Record<string, string>, timeoutMs: number,
+  url: string, headers: Record<string, string>, fields: Record<string, string> | Array<[string, string]>, timeoutMs: number,
 ): Promise<PlatformAnswer | Extract<SendOutcome, { kind: 'failed' }>> {
   return post(url, { 'content-type': 'application/x-www-form-urlencoded', ...headers }, new URLSearchParams(fields).toString(), timeoutMs);
 }

@@ -55,3 +55,16 @@ t.test('slack - send calls chat.postMessage; ok:false is final, 429 retryable', 
   t.match(await ch.send({ externalUserId: 'D1', content: 'x', messageId: '2' }), { kind: 'failed', retryable: false, error: /invalid_auth/ });
   t.match(await ch.send({ externalUserId: 'D1', content: 'x', messageId: '2' }), { kind: 'failed', retryable: true });
 });
+
+t.test('slack - files are links in the post\'s text (chat.postMessage takes no files), names escaped, media unfurled', async (t) => {
+  const fake = await startFakePlatforms();
+  t.teardown(() => fake.close());
+  const ch = slackChannel(cfg(fake.base));
+  t.match(ch.media, { perSend: 10 });
+  const a = 'https://chat.example.com/v1/chat/links/a?expires=1&signature=s';
+  const b = 'https://files.example.com/b.pdf';
+  t.match(await ch.send({ externalUserId: 'D1', content: 'two files', messageId: '1', media: [{ type: 'image', url: a, fileName: 'cat <1>.png' }, { type: 'file', url: b }] }), { kind: 'sent' });
+  t.same(fake.sends[0]!.body, { channel: 'D1', text: `two files\n<${a}|cat &lt;1&gt;.png>\n<${b}|file>`, unfurl_media: true });
+  await ch.send({ externalUserId: 'D1', content: '', messageId: '2', media: [{ type: 'image', url: a, fileName: 'x.png' }] });
+  t.equal(fake.sends[1]!.body.text, `<${a}|x.png>`, 'no text: only the link');
+});

@@ -17,6 +17,10 @@ export const SLACK_SIGNATURE_HEADER = 'x-slack-signature';
 export const SLACK_TIMESTAMP_HEADER = 'x-slack-request-timestamp';
 /** Slack's own rule: a request signed more than five minutes ago (or ahead) may be a replay. */
 export const SLACK_MAX_AGE_SEC = 5 * 60;
+/** Slack truncates a message's text beyond this. */
+export const SLACK_MAX_TEXT_CHARS = 40_000;
+/** Files linked in one post: more make a wall of links; the rest go in the next post. */
+const SLACK_LINKS_PER_POST = 10;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -43,12 +47,15 @@ function parseBody(rawBody: Buffer): Json {
  * `v0:{X-Slack-Request-Timestamp}:{raw body}`, and one whose timestamp is more than five minutes
  * from now is refused (a captured request cannot be replayed later). The subscription check is a
  * signed `url_verification` POST answered with its `challenge`. A conversation is a Slack channel
- * (a DM's `D...` id); a message's id is `channel:ts`. Replies go to `POST {base}/api/chat.postMessage`.
+ * (a DM's `D...` id); a message's id is `channel:ts`. Replies go to `POST {base}/api/chat.postMessage`,
+ * which takes no files: a reply's files are links in its text (`<url|name>`, images unfurled),
+ * all in one post.
  */
 export function slackChannel(cfg: SlackConfig): Channel {
   const now = cfg.now ?? Date.now;
   return {
     platform: 'slack',
+    media: { perSend: SLACK_LINKS_PER_POST, captionMaxChars: SLACK_MAX_TEXT_CHARS },
 
     verify(headers: WebhookHeaders, rawBody: Buffer): void {
       const signature = headers[SLACK_SIGNATURE_HEADER];
@@ -79,7 +86,10 @@ export function slackChannel(cfg: SlackConfig): Channel {
     async send(out: OutboundMessage): Promise<SendOutcome> {
       if (!cfg.botToken) return { kind: 'failed', error: 'SLACK_BOT_TOKEN is needed to send', retryable: false };
       const url = `${cfg.apiBase.replace(/\/+$/, '')}/api/chat.postMessage`;
-      const answer = await postJson(url, { authorization: `Bearer ${cfg.botToken}` }, { channel: out.externalUserId, text: out.content }, cfg.httpTimeoutMs);
+      const links = (out.media ?? []).map((m) => `<${m.url}|${escapeText(m.fileName ?? m.type)}>`);
+      const answer = await postJson(url, { authorization: `Bearer ${cfg.botToken}` }, {
+        channel: out.externalUserId, text: [out.content, ...links].filter(Boolean).join('\n'), ...(links.length ? { unfurl_media: true } : {}),
+      }, cfg.httpTimeoutMs);
       if ('kind' in answer) return answer;
       const json = isObject(answer.json) ? answer.json : {};
       if (answer.status >= 200 && answer.status < 300 && json['ok'] === true) {
@@ -95,6 +105,11 @@ export function slackChannel(cfg: SlackConfig): Channel {
       };
     },
   };
+}
+
+/** Slack's control characters in text, escaped as its formatting rules ask. */
+function escapeText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 function toMessage(e: Json): InboundMessage | undefined {

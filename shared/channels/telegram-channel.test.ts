@@ -65,3 +65,19 @@ t.test('telegram - acknowledge answers the callback query of a button press', as
   const down = telegramChannel(cfg('http://127.0.0.1:9'));
   t.equal(await down.acknowledge!(press as never), false, 'a failure is reported, not thrown');
 });
+
+t.test('telegram - a file goes to sendPhoto, sendVideo, sendAudio or sendDocument with its URL and the caption', async (t) => {
+  const fake = await startFakePlatforms();
+  t.teardown(() => fake.close());
+  const ch = telegramChannel(cfg(fake.base));
+  t.match(ch.media, { perSend: 1, captionMaxChars: 1024 });
+  const url = 'https://chat.example.com/v1/chat/links/x?expires=1&signature=s';
+  const sent = await ch.send({ externalUserId: '42', content: 'our cat', messageId: '1', media: [{ type: 'image', url }] });
+  t.match(sent, { kind: 'sent', platformMessageId: /^42:\d+$/ });
+  t.same(fake.sends[0], { platform: 'telegram', path: `/bot${FAKE_BOT_TOKEN}/sendPhoto`, authorization: undefined, body: { chat_id: '42', photo: url, caption: 'our cat' }, status: 200 });
+  for (const [type, method, field] of [['video', 'sendVideo', 'video'], ['audio', 'sendAudio', 'audio'], ['file', 'sendDocument', 'document']] as const) {
+    t.match(await ch.send({ externalUserId: '42', content: '', messageId: '2', media: [{ type, url }] }), { kind: 'sent' });
+    t.same(fake.sends.at(-1)!.body, { chat_id: '42', [field]: url }, `${type}: ${method} without an empty caption`);
+    t.equal(fake.sends.at(-1)!.path, `/bot${FAKE_BOT_TOKEN}/${method}`);
+  }
+});

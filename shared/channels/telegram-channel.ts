@@ -18,6 +18,13 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const idOf = (v: unknown): string | undefined => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : undefined);
 
+/** The method and its file field a file is sent with; each takes a `caption`. */
+const SEND_METHOD: Record<Attachment['type'], [method: string, field: string]> = {
+  image: ['sendPhoto', 'photo'], video: ['sendVideo', 'video'], audio: ['sendAudio', 'audio'], file: ['sendDocument', 'document'],
+};
+/** Telegram's limit on a media caption. */
+export const TELEGRAM_CAPTION_MAX_CHARS = 1024;
+
 /** Telegram media fields and the attachment type each becomes. */
 const MEDIA: Array<[field: string, type: Attachment['type']]> = [
   ['photo', 'image'], ['sticker', 'image'], ['animation', 'video'], ['video', 'video'], ['video_note', 'video'],
@@ -28,11 +35,14 @@ const MEDIA: Array<[field: string, type: Attachment['type']]> = [
  * Telegram Bot API. Updates carry no signature: the webhook is proven by the `secret_token` given
  * to setWebhook, which Telegram sends back in `X-Telegram-Bot-Api-Secret-Token`. A message's id is
  * unique only within its chat, so the platform id is `chat:message_id`. Replies go to
- * `POST {base}/bot{token}/sendMessage`; the token is in the path, so that URL is never logged.
+ * `POST {base}/bot{token}/sendMessage`, a file to sendPhoto, sendVideo, sendAudio or sendDocument
+ * with its URL (Telegram fetches it) and the text as `caption`; the token is in the path, so that
+ * URL is never logged.
  */
 export function telegramChannel(cfg: TelegramConfig): Channel {
   return {
     platform: 'telegram',
+    media: { perSend: 1, captionMaxChars: TELEGRAM_CAPTION_MAX_CHARS },
 
     verify(headers: WebhookHeaders, _rawBody: Buffer): void {
       const given = headers[TELEGRAM_SECRET_HEADER];
@@ -68,8 +78,13 @@ export function telegramChannel(cfg: TelegramConfig): Channel {
     },
 
     async send(out: OutboundMessage): Promise<SendOutcome> {
-      const url = `${cfg.apiBase.replace(/\/+$/, '')}/bot${cfg.botToken}/sendMessage`;
-      const answer = await postJson(url, {}, { chat_id: out.externalUserId, text: out.content }, cfg.httpTimeoutMs);
+      const media = out.media?.[0];
+      const [method, field] = media ? SEND_METHOD[media.type] : ['sendMessage', 'text'];
+      const url = `${cfg.apiBase.replace(/\/+$/, '')}/bot${cfg.botToken}/${method}`;
+      const body = media
+        ? { chat_id: out.externalUserId, [field]: media.url, ...(out.content ? { caption: out.content } : {}) }
+        : { chat_id: out.externalUserId, text: out.content };
+      const answer = await postJson(url, {}, body, cfg.httpTimeoutMs);
       if ('kind' in answer) return answer;
       const json = isObject(answer.json) ? answer.json : {};
       if (answer.status >= 200 && answer.status < 300 && json['ok'] === true && isObject(json['result'])) {

@@ -97,3 +97,16 @@ t.test('twilio - send posts the Messages API form with Basic auth and a StatusCa
   t.match(await unconfigured.send({ externalUserId: '1555', content: 'x', messageId: '6' }), { kind: 'failed', retryable: false });
   t.equal(fake.sends.length, before + 1, 'a body too long and a channel without a sender did not call');
 });
+
+t.test('twilio - files go as repeated MediaUrl in one MMS, the text its Body (none without text)', async (t) => {
+  const fake = await startFakePlatforms();
+  t.teardown(() => fake.close());
+  const ch = twilioChannel(cfg(fake.base));
+  t.match(ch.media, { perSend: 10, captionMaxChars: 1600 });
+  const a = 'https://chat.example.com/v1/chat/links/a?expires=1&signature=s';
+  const b = 'https://chat.example.com/v1/chat/links/b?expires=1&signature=s';
+  t.match(await ch.send({ externalUserId: '15551234567', content: 'two photos', messageId: '7001', media: [{ type: 'image', url: a }, { type: 'image', url: b }] }), { kind: 'sent' });
+  t.same(fake.sends[0]!.body, { To: '+15551234567', From: FAKE_TWILIO_NUMBER, Body: 'two photos', MediaUrl: [a, b], StatusCallback: `${URL_PUBLIC}?messageId=7001` });
+  await ch.send({ externalUserId: '15551234567', content: '', messageId: '7002', media: [{ type: 'image', url: a }] });
+  t.same(fake.sends[1]!.body, { To: '+15551234567', From: FAKE_TWILIO_NUMBER, MediaUrl: [a], StatusCallback: `${URL_PUBLIC}?messageId=7002` }, 'an MMS without text has no Body');
+});

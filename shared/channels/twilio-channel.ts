@@ -20,6 +20,8 @@ export interface TwilioConfig {
 export const TWILIO_SIGNATURE_HEADER = 'x-twilio-signature';
 /** Twilio refuses a longer body (error 21617); splitting would make one reply several platform messages that cannot be retried as one. */
 export const TWILIO_MAX_BODY_CHARS = 1600;
+/** Media one MMS may carry (`MediaUrl`, repeated; 5 MB in all). */
+export const TWILIO_MAX_MEDIA = 10;
 /** The query parameter of our StatusCallback URL that names the room message: Twilio signs the URL, so it comes back proven. */
 const MESSAGE_ID_PARAM = 'messageId';
 
@@ -47,7 +49,8 @@ export function twilioSignature(authToken: string, url: string, fields: Iterable
  * scheme, host and path with the request's own query (our status callbacks add `messageId=...`):
  * a proxy may rewrite the host or path, never what Twilio signed. A person is their E.164 number
  * without the `+` (room ids have no `+`). Replies: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`
- * with HTTP Basic auth, answering the Message resource (`sid`).
+ * with HTTP Basic auth, answering the Message resource (`sid`); a reply's files go as `MediaUrl`
+ * (repeated, up to 10: one MMS, its text the `Body`), which Twilio fetches.
  */
 export function twilioChannel(cfg: TwilioConfig): Channel {
   const webhook = new URL(cfg.webhookUrl);
@@ -56,6 +59,7 @@ export function twilioChannel(cfg: TwilioConfig): Channel {
 
   return {
     platform: 'twilio',
+    media: { perSend: TWILIO_MAX_MEDIA, captionMaxChars: TWILIO_MAX_BODY_CHARS },
     webhookAnswer: { contentType: 'text/xml', body: EMPTY_TWIML },
     webhookContentType: 'application/x-www-form-urlencoded',
 
@@ -91,12 +95,14 @@ export function twilioChannel(cfg: TwilioConfig): Channel {
       const url = `${cfg.apiBase.replace(/\/+$/, '')}/2010-04-01/Accounts/${encodeURIComponent(cfg.accountSid)}/Messages.json`;
       const statusCallback = new URL(cfg.webhookUrl);
       statusCallback.searchParams.append(MESSAGE_ID_PARAM, out.messageId);
-      const answer = await postForm(url, { authorization: `Basic ${Buffer.from(`${cfg.accountSid}:${cfg.authToken}`).toString('base64')}` }, {
-        To: `+${out.externalUserId}`,
-        ...(cfg.messagingServiceSid ? { MessagingServiceSid: cfg.messagingServiceSid } : { From: cfg.fromNumber! }),
-        Body: out.content,
-        StatusCallback: statusCallback.toString(),
-      }, cfg.httpTimeoutMs);
+      const answer = await postForm(url, { authorization: `Basic ${Buffer.from(`${cfg.accountSid}:${cfg.authToken}`).toString('base64')}` }, [
+        ['To', `+${out.externalUserId}`],
+        cfg.messagingServiceSid ? ['MessagingServiceSid', cfg.messagingServiceSid] : ['From', cfg.fromNumber!],
+        // an MMS may have no text; a text message must
+        ...(out.content || !out.media?.length ? [['Body', out.content] as [string, string]] : []),
+        ...(out.media ?? []).map((m): [string, string] => ['MediaUrl', m.url]),
+        ['StatusCallback', statusCallback.toString()],
+      ], cfg.httpTimeoutMs);
       if ('kind' in answer) return answer;
       if (answer.status >= 200 && answer.status < 300) {
         const id = typeof answer.json === 'object' && answer.json !== null ? (answer.json as Record<string, unknown>)['sid'] : undefined;

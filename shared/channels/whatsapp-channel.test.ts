@@ -72,3 +72,24 @@ t.test('whatsapp - send posts the Cloud API text message and reads back its wami
   const noToken = whatsappChannel({ ...cfg(fake.base), accessToken: undefined });
   t.match(await noToken.send({ externalUserId: '1', content: 'x', messageId: '4' }), { kind: 'failed', retryable: false });
 });
+
+t.test('whatsapp - a file goes as its media type with {link, caption}; documents carry their name, audio no caption', async (t) => {
+  const fake = await startFakePlatforms();
+  t.teardown(() => fake.close());
+  const ch = whatsappChannel(cfg(fake.base));
+  t.match(ch.media, { perSend: 1, captionMaxChars: 1024, uncaptioned: ['audio'] });
+  const url = 'https://chat.example.com/v1/chat/links/x?expires=1&signature=s';
+  t.match(await ch.send({ externalUserId: '1555', content: 'our cat', messageId: '1', media: [{ type: 'image', url, mimeType: 'image/png', fileName: 'cat.png' }] }), { kind: 'sent' });
+  t.same(fake.sends[0]!.body, {
+    messaging_product: 'whatsapp', recipient_type: 'individual', to: '1555', type: 'image', image: { link: url, caption: 'our cat' }, biz_opaque_callback_data: '1',
+  });
+  await ch.send({ externalUserId: '1555', content: '', messageId: '2', media: [{ type: 'file', url, fileName: 'invoice.pdf' }] });
+  t.same(fake.sends[1]!.body.document, { link: url, filename: 'invoice.pdf' }, 'a file is a document, no empty caption');
+  t.equal(fake.sends[1]!.body.type, 'document');
+  await ch.send({ externalUserId: '1555', content: 'ignored', messageId: '3', media: [{ type: 'audio', url }] });
+  t.same(fake.sends[2]!.body.audio, { link: url }, 'audio takes no caption');
+  await ch.send({ externalUserId: '1555', content: 'clip', messageId: '4', media: [{ type: 'video', url }] });
+  t.same(fake.sends[3]!.body.video, { link: url, caption: 'clip' });
+  await ch.send({ externalUserId: '1555', content: 'anim', messageId: '5', media: [{ type: 'image', url, mimeType: 'image/gif', fileName: 'dance.gif' }] });
+  t.same([fake.sends[4]!.body.type, fake.sends[4]!.body.document], ['document', { link: url, caption: 'anim', filename: 'dance.gif' }], 'an image WhatsApp does not show as one (GIF, WebP) goes as a document');
+});

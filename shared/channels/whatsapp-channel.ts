@@ -1,6 +1,6 @@
 import { ChatError } from '../protocol/errors.ts';
 import type { Attachment } from '../domain/models.ts';
-import type { Channel, InboundEvent, InboundMessage, InboundStatus, OutboundMessage, SendOutcome, WebhookHeaders } from './channel.ts';
+import type { Channel, InboundEvent, InboundMessage, InboundStatus, OutboundMedia, OutboundMessage, SendOutcome, WebhookHeaders } from './channel.ts';
 import { describeFailure, postJson, retryableStatus } from './platform-http.ts';
 import { metaSignature, sameSecret } from './signatures.ts';
 
@@ -23,16 +23,23 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /** WhatsApp media kinds and the attachment type each becomes. */
 const MEDIA: Record<string, Attachment['type']> = { image: 'image', sticker: 'image', video: 'video', audio: 'audio', document: 'file' };
+/** The message type a file is sent as; audio takes no caption. */
+const SEND_TYPE: Record<Attachment['type'], 'image' | 'video' | 'audio' | 'document'> = { image: 'image', video: 'video', audio: 'audio', file: 'document' };
+/** Meta's limit on a media caption. */
+export const WHATSAPP_CAPTION_MAX_CHARS = 1024;
 
 /**
  * WhatsApp Cloud API. Webhooks are Meta's: a GET subscription check (`hub.mode=subscribe`,
  * `hub.verify_token`, `hub.challenge` echoed back) and POSTs signed with `X-Hub-Signature-256`
  * over the raw body; one POST may batch several entries, changes, messages and statuses. Replies go
- * to `POST {base}/{version}/{phone-number-id}/messages` with the access token.
+ * to `POST {base}/{version}/{phone-number-id}/messages` with the access token: text as `type:
+ * text`, a file as `type: image|video|audio|document` with `{link, caption}` (Meta fetches the
+ * link; documents carry their `filename`), one file per message.
  */
 export function whatsappChannel(cfg: WhatsAppConfig): Channel {
   return {
     platform: 'whatsapp',
+    media: { perSend: 1, captionMaxChars: WHATSAPP_CAPTION_MAX_CHARS, uncaptioned: ['audio'] },
 
     verify(headers: WebhookHeaders, rawBody: Buffer): void {
       const given = headers[WHATSAPP_SIGNATURE_HEADER];
@@ -87,7 +94,8 @@ export function whatsappChannel(cfg: WhatsAppConfig): Channel {
       }
       const url = `${cfg.apiBase.replace(/\/+$/, '')}/${cfg.apiVersion}/${cfg.phoneNumberId}/messages`;
       const answer = await postJson(url, { authorization: `Bearer ${cfg.accessToken}` }, {
-        messaging_product: 'whatsapp', recipient_type: 'individual', to: out.externalUserId, type: 'text', text: { preview_url: false, body: out.content },
+        messaging_product: 'whatsapp', recipient_type: 'individual', to: out.externalUserId,
+        ...(out.media?.[0] ? mediaMessage(out.media[0], out.content) : { type: 'text', text: { preview_url: false, body: out.content } }),
         // Meta hands it back in this message's status webhooks: they name the room message without a lookup
         biz_opaque_callback_data: out.messageId,
       }, cfg.httpTimeoutMs);
@@ -101,6 +109,21 @@ export function whatsappChannel(cfg: WhatsAppConfig): Channel {
         kind: 'failed', error: describeFailure(answer.status, answer.json), retryable: retryableStatus(answer.status),
         ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}),
       };
+    },
+  };
+}
+
+/** The only image formats WhatsApp shows as an image; another (WebP, GIF, ...) would be refused, so it goes as a document. */
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png']);
+
+function mediaMessage(media: OutboundMedia, caption: string): Json {
+  const type = media.type === 'image' && media.mimeType !== undefined && !IMAGE_TYPES.has(media.mimeType) ? 'document' : SEND_TYPE[media.type];
+  return {
+    type,
+    [type]: {
+      link: media.url,
+      ...(caption && type !== 'audio' ? { caption } : {}),
+      ...(type === 'document' && media.fileName ? { filename: media.fileName } : {}),
     },
   };
 }

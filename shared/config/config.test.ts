@@ -100,3 +100,16 @@ t.test('config - Messenger and Twilio are on with their secret; Twilio needs the
   t.throws(() => loadConfig({ TWILIO_AUTH_TOKEN: 'tok' }), /TWILIO_WEBHOOK_URL: required with TWILIO_AUTH_TOKEN/);
   t.throws(() => loadConfig({ TWILIO_AUTH_TOKEN: 'tok', TWILIO_WEBHOOK_URL: 'https://x/y', TWILIO_FROM_NUMBER: '15005550006' }), /TWILIO_FROM_NUMBER/);
 });
+
+t.test('config - attachment links: their own key, derived from JWT_SECRET unless set; PUBLIC_URL without a trailing slash', async (t) => {
+  const jwt = 'j'.repeat(40);
+  const derived = loadConfig({ JWT_SECRET: jwt, PUBLIC_URL: 'https://chat.example.com/' }).attachments.links;
+  t.equal(derived.publicUrl, 'https://chat.example.com');
+  t.equal(derived.ttlSec, 3600);
+  t.ok(derived.secret && derived.secret !== jwt, 'a key of its own, not the token secret');
+  t.equal(loadConfig({ JWT_SECRET: jwt }).attachments.links.secret, derived.secret, 'the same in every process with that JWT_SECRET');
+  t.equal(loadConfig({ JWT_SECRET: jwt, ATTACHMENT_LINK_SECRET: 'k'.repeat(32) }).attachments.links.secret, 'k'.repeat(32));
+  t.equal(loadConfig({ JWKS_URL: 'https://id.example.com/jwks' }).attachments.links.secret, undefined, 'no secret to derive it from');
+  t.throws(() => loadConfig({ ATTACHMENT_LINK_SECRET: 'short' }), /ATTACHMENT_LINK_SECRET: must be at least 32/);
+  t.throws(() => loadConfig({ PUBLIC_URL: 'chat.example.com' }), /PUBLIC_URL/);
+});

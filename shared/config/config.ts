@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { join } from 'node:path';
 import { readEnv, ConfigError, type Rate, type VarSpec } from './env-schema.ts';
 import { parseSecretKey } from '../secrets/secret-key.ts';
@@ -107,6 +108,7 @@ export const DEFAULTS = {
   s3Region: 'us-east-1',
   /** Long enough for a slow upload of MAX_FILE_SIZE to start, short enough that a leaked URL soon stops working. */
   s3PresignTtlSec: 300,
+  attachmentLinkTtlSec: 3600,
 } as const;
 
 export const AI_PROVIDER_CHOICES = ['openai', 'gemini', 'local'] as const;
@@ -247,6 +249,9 @@ export const ENV_SCHEMA = {
   S3_SECRET_ACCESS_KEY: { kind: 'string', doc: 'S3 secret key; never logged' },
   S3_FORCE_PATH_STYLE: { kind: 'bool', default: false, doc: 'address the bucket in the path (most S3-compatible servers) rather than as a subdomain' },
   S3_PRESIGN_TTL: { kind: 'int', default: DEFAULTS.s3PresignTtlSec, min: 10, max: 7 * 24 * 3600, doc: 'seconds a presigned upload or download URL stays valid' },
+  PUBLIC_URL: { kind: 'string', pattern: /^https?:\/\/[^\s?#]+$/, doc: 'the URL this deployment is reached at from outside (https://chat.example.com): the base of the attachment links messaging platforms fetch a reply\'s files from (disk storage); unset: replies carry no files of ours unless S3 holds them' },
+  ATTACHMENT_LINK_SECRET: { kind: 'string', doc: 'key (at least 32 characters) that signs attachment links; default: derived from JWT_SECRET (none with JWT_PUBLIC_KEY or JWKS_URL: no links from disk storage); never logged' },
+  ATTACHMENT_LINK_TTL: { kind: 'int', default: DEFAULTS.attachmentLinkTtlSec, min: 60, max: 7 * 24 * 3600, doc: 'seconds an attachment link given to a messaging platform (signed here, or presigned by S3) stays valid' },
 
   BUS: { kind: 'enum', values: ['memory', 'nats'], doc: 'bus adapter (default: nats when NATS_URL is set)' },
   NATS_URL: { kind: 'list', doc: 'comma-separated NATS servers' },
@@ -365,6 +370,12 @@ export interface NotifyConfig {
 export interface AttachmentsConfig {
   maxFileSize: number;
   objects: ObjectsConfig;
+  /**
+   * Links to a room's file that work without a token until they expire, for messaging platforms
+   * to fetch a reply's files from. `publicUrl` and `secret` make them for disk storage (S3 presigns
+   * its own): without both, only S3 has them.
+   */
+  links: { publicUrl: string | undefined; secret: string | undefined; ttlSec: number };
 }
 export type ObjectsConfig =
   | { adapter: 'disk'; dir: string }
@@ -540,6 +551,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   if (storeAdapter === 'cassandra' && v.SECRETS_KEY === undefined && v.SECRETS_KEY_PREVIOUS.length) problems.push('SECRETS_KEY: required with SECRETS_KEY_PREVIOUS');
+  if (v.ATTACHMENT_LINK_SECRET !== undefined && v.ATTACHMENT_LINK_SECRET.length < 32) problems.push('ATTACHMENT_LINK_SECRET: must be at least 32 characters');
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -621,6 +633,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             ? { credentials: { accessKeyId: v.S3_ACCESS_KEY_ID, secretAccessKey: v.S3_SECRET_ACCESS_KEY } } : {}),
         }
         : { adapter: 'disk', dir: join(v.DATA_DIR, 'attachments') },
+      links: {
+        publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
+        // its own key, so that a link's signature can never be taken for a token's, nor the other way round
+        secret: v.ATTACHMENT_LINK_SECRET ?? (secret === undefined ? undefined : Buffer.from(hkdfSync('sha256', secret, '', 'chat-svc attachment links v1', 32)).toString('base64url')),
+        ttlSec: v.ATTACHMENT_LINK_TTL,
+      },
     },
     notify: {
       collapseMs: v.NOTIFY_COLLAPSE_MS,

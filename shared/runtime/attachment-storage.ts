@@ -6,6 +6,7 @@ export interface AttachmentStorage {
   objects: Objects;
   maxFileSize: number;
   presignTtlSec?: number;
+  links?: { publicUrl: string | undefined; secret: string | undefined; ttlSec: number };
 }
 
 /**
@@ -17,6 +18,7 @@ export async function attachmentStorage(config: Config): Promise<AttachmentStora
   return {
     objects: await createObjects(cfg.objects),
     maxFileSize: cfg.maxFileSize,
+    links: cfg.links,
     ...(cfg.objects.adapter === 's3' ? { presignTtlSec: cfg.objects.presignTtlSec } : {}),
   };
 }

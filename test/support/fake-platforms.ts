@@ -31,18 +31,22 @@ export const FAKE_PAGE_ID = '105519172130201';
 export const FAKE_TWILIO_SID = 'AC0123456789abcdef0123456789abcdef';
 export const FAKE_TWILIO_TOKEN = 'twilio-auth-token-for-tests';
 export const FAKE_TWILIO_NUMBER = '+15005550006';
+/** Telegram's file-sending methods and the Message field each fills. */
+const TELEGRAM_FILE_FIELD: Record<string, string | undefined> = { sendPhoto: 'photo', sendVideo: 'video', sendAudio: 'audio', sendDocument: 'document' };
 
 /**
  * A local server speaking the send APIs of WhatsApp Cloud (`POST /{version}/{phone-number-id}/messages`
  * with a Bearer token, answering `{messaging_product, contacts, messages:[{id}]}`) and Telegram
- * (`POST /bot{token}/sendMessage`, answering `{ok, result: Message}`, or `{ok:false, error_code,
+ * (`POST /bot{token}/sendMessage`, and sendPhoto, sendVideo, sendAudio, sendDocument with a file
+ * URL and caption, answering `{ok, result: Message}`, or `{ok:false, error_code,
  * description, parameters:{retry_after}}` on 429) and Slack (`POST /api/chat.postMessage` with a
  * Bearer bot token, answering `{ok, channel, ts}`, 429 with Retry-After), Messenger
  * (`POST /{version}/me/messages?access_token=...`, answering `{recipient_id, message_id}`, Graph
  * errors `{error:{message, type, code, fbtrace_id}}`, a rate limit as 400 with code 613) and
  * Twilio (`POST /2010-04-01/Accounts/{sid}/Messages.json`, a form with HTTP Basic auth, answering
  * 201 with the Message resource, errors `{code, message, more_info, status}`), with their error
- * shapes. A Messenger or Twilio send's `body` is the JSON or the form's fields.
+ * shapes. A Messenger or Twilio send's `body` is the JSON or the form's fields (Twilio's repeated
+ * `MediaUrl` as a list).
  */
 export async function startFakePlatforms(opts: {
   /** The WhatsApp business numbers it knows, each with the only token that sends from it (default: the FAKE_ pair). */
@@ -81,12 +85,17 @@ export async function startFakePlatforms(opts: {
         json(status, status === 200 ? { ok: true, result: true } : { ok: false, error_code: 401, description: 'Unauthorized' });
         return;
       }
-      const tg = /^\/bot([^/]+)\/sendMessage$/.exec(path);
+      const tg = /^\/bot([^/]+)\/(sendMessage|sendPhoto|sendVideo|sendAudio|sendDocument)$/.exec(path);
       if (req.method === 'POST' && tg) {
         const status = queued.telegram.shift() ?? (tg[1] === FAKE_BOT_TOKEN ? 200 : 401);
         sends.push({ platform: 'telegram', path, authorization: req.headers.authorization, body, status });
         if (status === 200) {
-          json(200, { ok: true, result: { message_id: ++seq, date: Math.floor(Date.now() / 1000), chat: { id: Number(body?.chat_id), type: 'private' }, text: body?.text } });
+          const field = TELEGRAM_FILE_FIELD[tg[2]!];
+          // the Message sent: a file's field holds what Telegram made of it, with the caption beside
+          const content = field
+            ? { [field]: field === 'photo' ? [{ file_id: `AgAD${seq}`, file_unique_id: `u${seq}`, width: 320, height: 240 }] : { file_id: `BQAD${seq}`, file_unique_id: `u${seq}` }, ...(body?.caption ? { caption: body.caption } : {}) }
+            : { text: body?.text };
+          json(200, { ok: true, result: { message_id: ++seq, date: Math.floor(Date.now() / 1000), chat: { id: Number(body?.chat_id), type: 'private' }, ...content } });
         } else if (status === 429) {
           json(429, { ok: false, error_code: 429, description: 'Too Many Requests: retry after 0', parameters: { retry_after: 0 } });
         } else {
@@ -108,7 +117,9 @@ export async function startFakePlatforms(opts: {
       }
       const tw = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(path);
       if (req.method === 'POST' && tw) {
-        const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+        const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        // MediaUrl repeats, one per file of an MMS: a list
+        const form: Record<string, any> = { ...Object.fromEntries(params), ...(params.has('MediaUrl') ? { MediaUrl: params.getAll('MediaUrl') } : {}) };
         const auth = req.headers.authorization;
         const good = tw[1] === FAKE_TWILIO_SID && auth === `Basic ${Buffer.from(`${FAKE_TWILIO_SID}:${FAKE_TWILIO_TOKEN}`).toString('base64')}`;
         const status = queued.twilio.shift() ?? (good ? 201 : 401);
@@ -117,7 +128,7 @@ export async function startFakePlatforms(opts: {
         if (status === 201) {
           json(201, {
             sid: `SM${String(++seq).padStart(32, '0')}`, account_sid: tw[1], to: form['To'], from: form['From'] ?? null, messaging_service_sid: form['MessagingServiceSid'] ?? null,
-            body: form['Body'], status: 'queued', num_segments: '1', num_media: '0', direction: 'outbound-api', api_version: '2010-04-01',
+            body: form['Body'] ?? '', status: 'queued', num_segments: '1', num_media: String(form['MediaUrl']?.length ?? 0), direction: 'outbound-api', api_version: '2010-04-01',
             date_created: new Date().toUTCString(), date_sent: null, error_code: null, error_message: null, price: null, uri: `${path.slice(0, -5)}/SM.json`,
           });
         } else if (status === 401) error(20003, 'Authenticate');
