@@ -2,7 +2,7 @@ import { ChatError } from '../protocol/errors.ts';
 import type { Attachment } from '../domain/models.ts';
 import type { Channel, InboundEvent, InboundMessage, InboundStatus, OutboundMessage, SendOutcome, WebhookHeaders } from './channel.ts';
 import { describeFailure, postJson, retryableStatus } from './platform-http.ts';
-import { metaSignature, sameSecret } from './signatures.ts';
+import { META_SIGNATURE_HEADER, metaEnvelope, metaHandshake, verifyMetaSignature } from './meta-webhook.ts';
 
 export interface MessengerConfig {
   appSecret: string;
@@ -13,7 +13,7 @@ export interface MessengerConfig {
   httpTimeoutMs: number;
 }
 
-export const MESSENGER_SIGNATURE_HEADER = 'x-hub-signature-256';
+export const MESSENGER_SIGNATURE_HEADER = META_SIGNATURE_HEADER;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -51,27 +51,15 @@ export function messengerChannel(cfg: MessengerConfig): Channel {
     media: { perSend: 1, captionMaxChars: 0 },
 
     verify(headers: WebhookHeaders, rawBody: Buffer): void {
-      const given = headers[MESSENGER_SIGNATURE_HEADER];
-      if (!given) throw new ChatError('unauthorized', 'missing X-Hub-Signature-256');
-      if (!sameSecret(given, metaSignature(cfg.appSecret, rawBody))) throw new ChatError('unauthorized', 'X-Hub-Signature-256 does not match the body');
+      verifyMetaSignature(cfg.appSecret, headers, rawBody);
     },
 
     handshake(query: URLSearchParams): string {
-      const challenge = query.get('hub.challenge');
-      if (query.get('hub.mode') !== 'subscribe' || challenge === null) throw new ChatError('bad_request', 'expected hub.mode=subscribe and hub.challenge');
-      const token = query.get('hub.verify_token') ?? '';
-      if (cfg.verifyToken === undefined || !sameSecret(token, cfg.verifyToken)) throw new ChatError('forbidden', 'hub.verify_token does not match the verify token configured for Messenger (MESSENGER_VERIFY_TOKEN, or the tenant secret messenger.verifyToken)');
-      return challenge;
+      return metaHandshake({ verifyToken: cfg.verifyToken, product: 'Messenger', verifyTokenEnv: 'MESSENGER_VERIFY_TOKEN', verifyTokenSecret: 'messenger.verifyToken' }, query);
     },
 
     parse(rawBody: Buffer): InboundEvent[] {
-      let body: unknown;
-      try {
-        body = JSON.parse(rawBody.toString('utf8'));
-      } catch (err) {
-        throw new ChatError('bad_request', 'the webhook body is not JSON', { cause: err });
-      }
-      if (!isObject(body) || body['object'] !== 'page') throw new ChatError('bad_request', 'expected object "page"');
+      const body = metaEnvelope(rawBody, 'page');
       const events: InboundEvent[] = [];
       for (const entry of list(body['entry'])) {
         if (!isObject(entry)) continue;

@@ -2,7 +2,7 @@ import { ChatError } from '../protocol/errors.ts';
 import type { Attachment } from '../domain/models.ts';
 import type { Channel, InboundEvent, InboundMessage, InboundStatus, OutboundMedia, OutboundMessage, SendOutcome, WebhookHeaders } from './channel.ts';
 import { describeFailure, postJson, retryableStatus } from './platform-http.ts';
-import { metaSignature, sameSecret } from './signatures.ts';
+import { META_SIGNATURE_HEADER, metaEnvelope, metaHandshake, verifyMetaSignature } from './meta-webhook.ts';
 
 export interface WhatsAppConfig {
   appSecret: string;
@@ -14,7 +14,7 @@ export interface WhatsAppConfig {
   httpTimeoutMs: number;
 }
 
-export const WHATSAPP_SIGNATURE_HEADER = 'x-hub-signature-256';
+export const WHATSAPP_SIGNATURE_HEADER = META_SIGNATURE_HEADER;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -42,27 +42,15 @@ export function whatsappChannel(cfg: WhatsAppConfig): Channel {
     media: { perSend: 1, captionMaxChars: WHATSAPP_CAPTION_MAX_CHARS, uncaptioned: ['audio'] },
 
     verify(headers: WebhookHeaders, rawBody: Buffer): void {
-      const given = headers[WHATSAPP_SIGNATURE_HEADER];
-      if (!given) throw new ChatError('unauthorized', 'missing X-Hub-Signature-256');
-      if (!sameSecret(given, metaSignature(cfg.appSecret, rawBody))) throw new ChatError('unauthorized', 'X-Hub-Signature-256 does not match the body');
+      verifyMetaSignature(cfg.appSecret, headers, rawBody);
     },
 
     handshake(query: URLSearchParams): string {
-      const challenge = query.get('hub.challenge');
-      if (query.get('hub.mode') !== 'subscribe' || challenge === null) throw new ChatError('bad_request', 'expected hub.mode=subscribe and hub.challenge');
-      const token = query.get('hub.verify_token') ?? '';
-      if (cfg.verifyToken === undefined || !sameSecret(token, cfg.verifyToken)) throw new ChatError('forbidden', 'hub.verify_token does not match the verify token configured for WhatsApp (WHATSAPP_VERIFY_TOKEN, or the tenant secret whatsapp.verifyToken)');
-      return challenge;
+      return metaHandshake({ verifyToken: cfg.verifyToken, product: 'WhatsApp', verifyTokenEnv: 'WHATSAPP_VERIFY_TOKEN', verifyTokenSecret: 'whatsapp.verifyToken' }, query);
     },
 
     parse(rawBody: Buffer): InboundEvent[] {
-      let body: unknown;
-      try {
-        body = JSON.parse(rawBody.toString('utf8'));
-      } catch (err) {
-        throw new ChatError('bad_request', 'the webhook body is not JSON', { cause: err });
-      }
-      if (!isObject(body) || body['object'] !== 'whatsapp_business_account') throw new ChatError('bad_request', 'expected object "whatsapp_business_account"');
+      const body = metaEnvelope(rawBody, 'whatsapp_business_account');
       const events: InboundEvent[] = [];
       for (const entry of list(body['entry'])) {
         if (!isObject(entry)) continue;
