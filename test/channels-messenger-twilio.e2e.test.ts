@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
-import { startChatProcess, removeDir, type ChatProcess } from './support/chat-process.ts';
 import {
-  FAKE_PAGE_TOKEN, FAKE_TWILIO_NUMBER, FAKE_TWILIO_SID, FAKE_TWILIO_TOKEN, messengerEvent, messengerWebhook, signMeta, signTwilio, startFakePlatforms,
+  FAKE_PAGE_TOKEN, FAKE_TWILIO_NUMBER, FAKE_TWILIO_SID, FAKE_TWILIO_TOKEN, messengerEvent, messengerWebhook, signMeta, signTwilio,
   twilioInboundForm, twilioStatusForm, type FakePlatforms,
 } from './support/fake-platforms.ts';
+import { channelsFixture, postMetaWebhook, type ChannelsFixture } from './support/channels-fixture.ts';
 import { restClient, eventually } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
 import { TestClient } from './support/ws-client.ts';
@@ -20,31 +20,13 @@ const PSID = '6783245123456789';
 const PHONE = '+15551234567';
 
 const env = (fake: FakePlatforms): Record<string, string> => ({
-  NODE_ID: '', NATS_URL: '', REDIS_URL: '', BUS: 'memory', STORE: 'sqlite',
   MESSENGER_APP_SECRET: APP_SECRET, MESSENGER_VERIFY_TOKEN: 'verify-fb-e2e', MESSENGER_PAGE_ACCESS_TOKEN: FAKE_PAGE_TOKEN, MESSENGER_API_BASE: fake.base,
   TWILIO_AUTH_TOKEN: FAKE_TWILIO_TOKEN, TWILIO_ACCOUNT_SID: FAKE_TWILIO_SID, TWILIO_FROM_NUMBER: FAKE_TWILIO_NUMBER, TWILIO_WEBHOOK_URL: PUBLIC_URL, TWILIO_API_BASE: fake.base,
-  CHANNELS_RETRY_INITIAL_MS: '20', CHANNELS_RETRY_MAX_MS: '50', CHANNELS_MAX_ATTEMPTS: '3',
 });
 
-interface Fixture { srv: ChatProcess; fake: FakePlatforms }
-
-async function fixture(t: Test): Promise<Fixture> {
-  const fake = await startFakePlatforms();
-  const srv = await startChatProcess({ env: env(fake) });
-  t.teardown(async () => {
-    await srv.kill();
-    removeDir(srv.dataDir);
-    await fake.close();
-  });
-  return { srv, fake };
-}
-
-async function postMessenger(f: Fixture, body: string, signature: string | null = signMeta(APP_SECRET, body)) {
-  const res = await fetch(`${f.srv.http}/v1/channels/messenger/webhook`, {
-    method: 'POST', body, headers: { 'content-type': 'application/json', ...(signature ? { 'x-hub-signature-256': signature } : {}) },
-  });
-  return { status: res.status, body: await res.json() as any };
-}
+type Fixture = ChannelsFixture;
+const fixture = (t: Test): Promise<Fixture> => channelsFixture(t, env);
+const postMessenger = (f: Fixture, body: string, signature?: string | null) => postMetaWebhook(f, 'messenger', body, APP_SECRET, signature);
 
 /** Posts a form as Twilio does: to the process, signed over the public URL (with `query`, as Twilio called it). */
 async function postTwilio(f: Fixture, fields: Record<string, string>, opts: { query?: string; token?: string; signature?: string | null } = {}) {

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
-import { startChatProcess, removeDir, type ChatProcess } from './support/chat-process.ts';
 import {
-  FAKE_ACCESS_TOKEN, FAKE_BOT_TOKEN, FAKE_PHONE_NUMBER_ID, FAKE_SLACK_TOKEN, signMeta, signSlack, slackMessageEvent, startFakePlatforms, telegramMessageUpdate, whatsappMessageWebhook, whatsappStatusWebhook,
+  FAKE_ACCESS_TOKEN, FAKE_BOT_TOKEN, FAKE_PHONE_NUMBER_ID, FAKE_SLACK_TOKEN, signMeta, signSlack, slackMessageEvent, telegramMessageUpdate, whatsappMessageWebhook, whatsappStatusWebhook,
   type FakePlatforms,
 } from './support/fake-platforms.ts';
+import { channelsFixture, postMetaWebhook, type ChannelsFixture } from './support/channels-fixture.ts';
 import { restClient, eventually } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
 import { TestClient } from './support/ws-client.ts';
@@ -17,32 +17,14 @@ const APP_SECRET = 'meta-app-secret-for-e2e';
 const TG_SECRET = 'tg_secret-e2e';
 const SLACK_SECRET = 'slack-signing-secret-e2e';
 const env = (fake: FakePlatforms): Record<string, string> => ({
-  NODE_ID: '', NATS_URL: '', REDIS_URL: '', BUS: 'memory', STORE: 'sqlite',
   WHATSAPP_APP_SECRET: APP_SECRET, WHATSAPP_VERIFY_TOKEN: 'verify-e2e', WHATSAPP_ACCESS_TOKEN: FAKE_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID: FAKE_PHONE_NUMBER_ID,
   WHATSAPP_API_BASE: fake.base, TELEGRAM_BOT_TOKEN: FAKE_BOT_TOKEN, TELEGRAM_SECRET_TOKEN: TG_SECRET, TELEGRAM_API_BASE: fake.base,
   SLACK_SIGNING_SECRET: SLACK_SECRET, SLACK_BOT_TOKEN: FAKE_SLACK_TOKEN, SLACK_API_BASE: fake.base,
-  CHANNELS_RETRY_INITIAL_MS: '20', CHANNELS_RETRY_MAX_MS: '50', CHANNELS_MAX_ATTEMPTS: '3',
 });
 
-interface Fixture { srv: ChatProcess; fake: FakePlatforms }
-
-async function fixture(t: Test): Promise<Fixture> {
-  const fake = await startFakePlatforms();
-  const srv = await startChatProcess({ env: env(fake) });
-  t.teardown(async () => {
-    await srv.kill();
-    removeDir(srv.dataDir);
-    await fake.close();
-  });
-  return { srv, fake };
-}
-
-async function postWhatsapp(f: Fixture, body: string, signature: string | null = signMeta(APP_SECRET, body)) {
-  const res = await fetch(`${f.srv.http}/v1/channels/whatsapp/webhook`, {
-    method: 'POST', body, headers: { 'content-type': 'application/json', ...(signature ? { 'x-hub-signature-256': signature } : {}) },
-  });
-  return { status: res.status, body: await res.json() as any };
-}
+type Fixture = ChannelsFixture;
+const fixture = (t: Test): Promise<Fixture> => channelsFixture(t, env);
+const postWhatsapp = (f: Fixture, body: string, signature?: string | null) => postMetaWebhook(f, 'whatsapp', body, APP_SECRET, signature);
 
 async function postTelegram(f: Fixture, body: string, secret: string | null = TG_SECRET) {
   const res = await fetch(`${f.srv.http}/v1/channels/telegram/webhook`, {
