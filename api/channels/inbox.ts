@@ -108,7 +108,8 @@ export class ChannelInbox {
     const room = await this.deps.store.getRoom(key);
     if (room) {
       // the latest message's conversation is the one answered (Teams may move a person to another serviceUrl)
-      if (conversation !== undefined && conversationOfTags(room.tags) !== conversation) {
+      // only in the person's own room: one someone else made under its id is refused by the send anyway
+      if (conversation !== undefined && room.createdBy === who.userId && conversationOfTags(room.tags) !== conversation) {
         await this.deps.store.updateRoom({ ...room, tags: withConversationTag(room.tags, conversation) });
       }
       return;
