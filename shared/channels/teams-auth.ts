@@ -30,32 +30,7 @@ export interface TeamsAuthConfig {
  * kept (jose's remote JWKS) and downloaded again for a key id it does not know.
  */
 export function teamsTokenVerifier(cfg: TeamsAuthConfig): (authorization: string | undefined, serviceUrl: string) => Promise<void> {
-  let keys: { getKey: JWTVerifyGetKey; until: number } | undefined;
-  let loading: Promise<JWTVerifyGetKey> | undefined;
-
-  async function keySet(): Promise<JWTVerifyGetKey> {
-    if (keys && keys.until > Date.now()) return keys.getKey;
-    loading ??= (async () => {
-      try {
-        let res: Response;
-        try {
-          res = await fetch(cfg.openIdMetadataUrl, { signal: AbortSignal.timeout(cfg.httpTimeoutMs), redirect: 'error' });
-        } catch (err) {
-          throw new ChatError('unavailable', 'the Bot Framework OpenID metadata could not be read', { cause: err });
-        }
-        const meta = res.ok ? await res.json().catch(() => undefined) as { jwks_uri?: unknown } | undefined : undefined;
-        if (typeof meta?.jwks_uri !== 'string') throw new ChatError('unavailable', `the Bot Framework OpenID metadata has no jwks_uri (HTTP ${res.status})`);
-        const getKey = createRemoteJWKSet(new URL(meta.jwks_uri), {
-          timeoutDuration: cfg.httpTimeoutMs, cooldownDuration: cfg.jwksCooldownMs ?? 30_000, cacheMaxAge: 3600_000,
-        });
-        keys = { getKey, until: Date.now() + METADATA_TTL_MS };
-        return getKey;
-      } finally {
-        loading = undefined;
-      }
-    })();
-    return loading;
-  }
+  const keySet = sharedKeySet(cfg);
 
   return async (authorization, serviceUrl) => {
     const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
@@ -77,6 +52,47 @@ export function teamsTokenVerifier(cfg: TeamsAuthConfig): (authorization: string
     if (typeof claimed !== 'string' || trimSlash(claimed) !== trimSlash(serviceUrl)) {
       throw new ChatError('unauthorized', 'the token\'s serviceurl claim is not the activity\'s serviceUrl');
     }
+  };
+}
+
+interface KeySet { getKey: JWTVerifyGetKey | undefined; until: number; loading: Promise<JWTVerifyGetKey> | undefined }
+/**
+ * Key sets by metadata URL, shared by every adapter: a tenant's adapters are rebuilt every
+ * DIRECTORY_TTL_MS (channel-directory.ts), and the key set is the same for every bot.
+ */
+const KEY_SETS = new Map<string, KeySet>();
+
+function sharedKeySet(cfg: TeamsAuthConfig): () => Promise<JWTVerifyGetKey> {
+  const id = `${cfg.openIdMetadataUrl} ${cfg.jwksCooldownMs ?? ''}`;
+  return async () => {
+    let set = KEY_SETS.get(id);
+    if (set === undefined) {
+      set = { getKey: undefined, until: 0, loading: undefined };
+      KEY_SETS.set(id, set);
+    }
+    const entry = set;
+    if (entry.getKey && entry.until > Date.now()) return entry.getKey;
+    entry.loading ??= (async () => {
+      try {
+        let res: Response;
+        try {
+          res = await fetch(cfg.openIdMetadataUrl, { signal: AbortSignal.timeout(cfg.httpTimeoutMs), redirect: 'error' });
+        } catch (err) {
+          throw new ChatError('unavailable', 'the Bot Framework OpenID metadata could not be read', { cause: err });
+        }
+        const meta = res.ok ? await res.json().catch(() => undefined) as { jwks_uri?: unknown } | undefined : undefined;
+        if (typeof meta?.jwks_uri !== 'string') throw new ChatError('unavailable', `the Bot Framework OpenID metadata has no jwks_uri (HTTP ${res.status})`);
+        const getKey = createRemoteJWKSet(new URL(meta.jwks_uri), {
+          timeoutDuration: cfg.httpTimeoutMs, cooldownDuration: cfg.jwksCooldownMs ?? 30_000, cacheMaxAge: 3600_000,
+        });
+        entry.getKey = getKey;
+        entry.until = Date.now() + METADATA_TTL_MS;
+        return getKey;
+      } finally {
+        entry.loading = undefined;
+      }
+    })();
+    return entry.loading;
   };
 }
 

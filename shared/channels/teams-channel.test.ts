@@ -3,7 +3,9 @@ import t from 'tap';
 import { ChatError } from '../protocol/errors.ts';
 import { FAKE_TEAMS_APP_ID, FAKE_TEAMS_PASSWORD, startFakeTeams, teamsActivity, type FakeTeams } from '../../test/support/fake-teams.ts';
 import type { InboundMessage } from './channel.ts';
+import type { ChannelsConfig } from '../config/index.ts';
 import { teamsChannel, teamsPersonId, type TeamsConfig } from './teams-channel.ts';
+import { credentialProblem, tenantChannel } from './tenant-credentials.ts';
 
 const cfg = (fake: FakeTeams, extra: Partial<TeamsConfig> = {}): TeamsConfig => ({
   appId: FAKE_TEAMS_APP_ID, appPassword: FAKE_TEAMS_PASSWORD, openIdMetadataUrl: fake.metadataUrl, tokenUrl: fake.tokenUrl,
@@ -164,4 +166,25 @@ t.test('teams - send refuses a forged, missing or plain-http conversation and re
   const wrongPassword = teamsChannel({ ...cfg(fake), appPassword: 'wrong' });
   const [m2] = wrongPassword.parse(Buffer.from(JSON.stringify(teamsActivity(fake.base)))) as InboundMessage[];
   t.match(await wrongPassword.send({ ...out, conversation: m2!.conversation! }), { kind: 'failed', retryable: false, error: /invalid_client/ });
+});
+
+t.test('teams - adapters rebuilt for the same bot (a tenant\'s, every directory TTL) share its token and the key set', async (t) => {
+  const fake = await startFakeTeams();
+  t.teardown(() => fake.close());
+  const secrets = { 'teams.appId': FAKE_TEAMS_APP_ID, 'teams.appPassword': FAKE_TEAMS_PASSWORD };
+  const channels = { endpoints: { teams: { openIdMetadataUrl: fake.metadataUrl, tokenUrl: fake.tokenUrl, allowHttpServiceUrl: true } }, httpTimeoutMs: 2000 } as unknown as ChannelsConfig;
+  const a = tenantChannel('teams', secrets, channels)!;
+  const b = tenantChannel('teams', secrets, channels)!;
+  t.equal(a.platform, 'teams');
+  t.equal(tenantChannel('teams', { 'teams.appId': FAKE_TEAMS_APP_ID }, channels), undefined, 'the password is required');
+  t.equal(tenantChannel('teams', { ...secrets, 'teams.appId': 'not an id!' }, channels), undefined, 'an app id of another form is not one');
+  t.match(credentialProblem('teams.appId', 'not an id!'), /teams.appId/);
+  const body = Buffer.from(JSON.stringify(teamsActivity(fake.base)));
+  const [m] = a.parse(body) as InboundMessage[];
+  for (const ch of [a, b]) {
+    t.equal(await code(ch.verifyAsync!({ authorization: `Bearer ${await fake.sign()}` }, body)), 'none');
+    t.match(await ch.send({ externalUserId: m!.externalUserId, content: 'hi', messageId: '1', conversation: m!.conversation! }), { kind: 'sent' });
+  }
+  t.equal(fake.requests.filter((r) => r.kind === 'token').length, 1, 'one token for both');
+  t.equal(fake.jwksFetches(), 1, 'one key set download for both');
 });

@@ -5,7 +5,7 @@ import type { Channel, InboundEvent, InboundMessage, OutboundMessage, SendOutcom
 import { describeFailure, postJson, retryableStatus } from './platform-http.ts';
 import { sameSecret } from './signatures.ts';
 import { teamsTokenVerifier } from './teams-auth.ts';
-import { teamsTokenSource } from './teams-token.ts';
+import { sharedTeamsTokenSource } from './teams-token.ts';
 
 export interface TeamsConfig {
   appId: string;
@@ -51,7 +51,7 @@ const MAX_BUTTON_TEXT = 1000;
  */
 export function teamsChannel(cfg: TeamsConfig): Channel {
   const verifyToken = teamsTokenVerifier(cfg);
-  const tokens = teamsTokenSource(cfg);
+  const tokens = sharedTeamsTokenSource(cfg);
   const seal = (ref: string): string => createHmac('sha256', `teams conversation ${cfg.appPassword}`).update(ref).digest('base64url');
 
   function conversationOf(value: string | undefined): { serviceUrl: string; conversationId: string } | undefined {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SendOutcome } from './channel.ts';
 import { describeFailure, postForm, retryableStatus } from './platform-http.ts';
 
@@ -14,6 +15,9 @@ export interface TeamsTokenConfig {
   now?: () => number;
 }
 
+/** Bots whose tokens are remembered at once; past it the memory starts over. */
+const MAX_SOURCES = 10_000;
+
 export type TokenAnswer = { kind: 'token'; token: string } | Extract<SendOutcome, { kind: 'failed' }>;
 
 /**
@@ -21,7 +25,26 @@ export type TokenAnswer = { kind: 'token'; token: string } | Extract<SendOutcome
  * token endpoint), kept until shortly before it expires; concurrent sends share one request.
  * `drop` forgets it (the connector answered 401: it was revoked or the password rotated).
  */
-export function teamsTokenSource(cfg: TeamsTokenConfig): { get(): Promise<TokenAnswer>; drop(): void } {
+export type TokenSource = { get(): Promise<TokenAnswer>; drop(): void };
+const SOURCES = new Map<string, TokenSource>();
+
+/**
+ * The token source of one bot (endpoint, app id and password), shared by every adapter built
+ * for it: a tenant's adapters are rebuilt every DIRECTORY_TTL_MS (channel-directory.ts), and a
+ * new token for each would be a token request per reply.
+ */
+export function sharedTeamsTokenSource(cfg: TeamsTokenConfig): TokenSource {
+  const id = `${cfg.tokenUrl}\n${cfg.appId}\n${createHash('sha256').update(cfg.appPassword).digest('base64url')}`;
+  let source = SOURCES.get(id);
+  if (source === undefined) {
+    if (SOURCES.size >= MAX_SOURCES) SOURCES.clear();
+    source = teamsTokenSource(cfg);
+    SOURCES.set(id, source);
+  }
+  return source;
+}
+
+export function teamsTokenSource(cfg: TeamsTokenConfig): TokenSource {
   const now = cfg.now ?? Date.now;
   let cached: { token: string; until: number } | undefined;
   let pending: Promise<TokenAnswer> | undefined;
