@@ -102,3 +102,42 @@ t.test('teams - refused tokens, a message in its room live and once, the reply o
   t.equal(sends.at(-1)!.path, conversationPath);
   t.equal(sends.at(-1)!.authorization, `Bearer ${fake.issued.at(-1)}`, 'the new process got its own token');
 });
+
+t.test('teams per tenant - the tenant\'s app id and password, set through the admin API, serve its own path; the reply goes out with its token', async (t: Test) => {
+  const fake = await startFakeTeams();
+  const srv = await startChatProcess({
+    env: {
+      NODE_ID: '', NATS_URL: '', REDIS_URL: '', CASSANDRA_CONTACT_POINTS: '', BUS: 'memory', STORE: 'sqlite', CHANNELS_PER_TENANT: 'true',
+      TEAMS_OPENID_METADATA_URL: fake.metadataUrl, TEAMS_TOKEN_URL: fake.tokenUrl, TEAMS_ALLOW_HTTP_SERVICE_URL: 'true',
+    },
+  });
+  t.teardown(async () => {
+    await srv.kill();
+    removeDir(srv.dataDir);
+    await fake.close();
+  });
+  const admin = restClient(srv.http, await devToken('boss', { tenant: 'acme', roles: ['tenant_admin'] }));
+  const bad = await admin('PUT', '/v1/tenants/acme/settings', { secrets: { 'teams.appId': 'not an app id!' } });
+  t.equal(bad.status, 400, 'an app id of another form is refused when written');
+  const put = await admin('PUT', '/v1/tenants/acme/settings', { secrets: { 'teams.appId': FAKE_TEAMS_APP_ID, 'teams.appPassword': FAKE_TEAMS_PASSWORD } });
+  t.equal(put.status, 200, JSON.stringify(put.body));
+
+  const activity = teamsActivity(fake.base, { id: '1733360000101', text: 'Hello Acme' });
+  const to = async (tenant: string, token: string) => {
+    const res = await fetch(`${srv.http}/v1/channels/teams/webhook/${tenant}`, {
+      method: 'POST', body: JSON.stringify(activity), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, body: await res.json() as any };
+  };
+  t.equal((await to('globex', await fake.sign())).status, 404, 'a tenant without Teams credentials');
+  t.equal((await to('acme', await fake.sign({ aud: 'globex-bot' }))).status, 401, 'a token for another bot');
+  t.same((await to('acme', await fake.sign())).body.data, { stored: 1, duplicate: 0, status: 0, ignored: 0 });
+
+  const agent = restClient(`${srv.http}/v1/chat`, await devToken('agent', { tenant: 'acme' }));
+  t.equal((await agent('POST', `/rooms/${ROOM}/join`)).status, 200, 'the room is acme\'s');
+  await historyOf(agent, ROOM, 1);
+  t.equal((await agent('POST', `/rooms/${ROOM}/messages`, { content: 'Hi from Acme' })).status, 201);
+  const sent = await eventually(async () => fake.requests.find((r) => r.kind === 'send' && r.status === 201));
+  t.match(sent, { body: { type: 'message', text: 'Hi from Acme' }, authorization: `Bearer ${fake.issued[0]}` });
+  t.equal(fake.requests.filter((r) => r.kind === 'send').length, 1, 'once');
+});
