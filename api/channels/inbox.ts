@@ -1,6 +1,6 @@
 import type { Principal } from '../../shared/auth/index.ts';
 import { subjects, type Bus } from '../../shared/bus/index.ts';
-import { channelRoomId, channelUserId, type InboundMessage, type InboundStatus, type Platform } from '../../shared/channels/index.ts';
+import { channelRoomId, channelUserId, conversationOfTags, withConversationTag, type InboundMessage, type InboundStatus, type Platform } from '../../shared/channels/index.ts';
 import type { MessageCommands, RoomCommands } from '../../shared/commands/index.ts';
 import { roomKey, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { ChatError, encodeMsgpack, errorMapping, type ServerFrame } from '../../shared/protocol/index.ts';
@@ -33,7 +33,7 @@ export interface InboxDeps {
  */
 export const receivedRecordKey = (roomId: string): string => `channel received ${roomId}`;
 
-const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram', slack: 'Slack', messenger: 'Messenger', twilio: 'SMS' };
+const NAMES: Record<Platform, string> = { whatsapp: 'WhatsApp', telegram: 'Telegram', slack: 'Slack', messenger: 'Messenger', twilio: 'SMS', teams: 'Teams' };
 
 /** The principal an external person acts as: only a verified webhook is ever given it. */
 export function channelPrincipal(tenant: string, platform: Platform, externalUserId: string, name: string | undefined): Principal {
@@ -65,7 +65,7 @@ export class ChannelInbox {
     if ((await this.deps.store.notifiedOf(who.tenant, recordKey, [m.platformMessageId], now())).has(m.platformMessageId)) return 'duplicate';
     let sent;
     try {
-      const [sessionId] = await Promise.all([this.deps.sessions?.inbound(who.tenant, platform, roomId, m), this.ensureRoom(platform, roomId, who, m.externalUserId)]);
+      const [sessionId] = await Promise.all([this.deps.sessions?.inbound(who.tenant, platform, roomId, m), this.ensureRoom(platform, roomId, who, m.externalUserId, m.conversation)]);
       sent = await this.deps.messages.send(who, {
         roomId, content: m.content, messageType: m.type, clientMsgId: m.platformMessageId, attachments: m.attachments,
         metadata: { ...m.metadata, channel: platform, externalUserId: m.externalUserId, platformMessageId: m.platformMessageId, ...(sessionId ? { sessionId } : {}) },
@@ -103,18 +103,27 @@ export class ChannelInbox {
    * (channel-room.ts), so two processes taking two first messages at once race on one id: the
    * loser's create fails and it finds the winner's room.
    */
-  private async ensureRoom(platform: Platform, roomId: string, who: Principal, externalUserId: string): Promise<void> {
+  private async ensureRoom(platform: Platform, roomId: string, who: Principal, externalUserId: string, conversation: string | undefined): Promise<void> {
     const key = roomKey(who.tenant, roomId);
-    if (await this.deps.store.getRoom(key)) return;
+    const room = await this.deps.store.getRoom(key);
+    if (room) {
+      // the latest message's conversation is the one answered (Teams may move a person to another serviceUrl)
+      // only in the person's own room: one someone else made under its id is refused by the send anyway
+      if (conversation !== undefined && room.createdBy === who.userId && conversationOfTags(room.tags) !== conversation) {
+        await this.deps.store.updateRoom({ ...room, tags: withConversationTag(room.tags, conversation) });
+      }
+      return;
+    }
+    const tags = ['channel', `channel:${platform}`, `external:${externalUserId}`];
     try {
       await this.deps.rooms.create(who, {
         roomId, type: 'public', name: `${NAMES[platform]}: ${who.name}`,
         description: `${NAMES[platform]} conversation with ${who.name} (${externalUserId})`,
-        tags: ['channel', `channel:${platform}`, `external:${externalUserId}`],
+        tags: conversation === undefined ? tags : withConversationTag(tags, conversation),
       });
       metrics.channelInbound.inc({ platform, outcome: 'room_created' });
     } catch (err) {
-      if (err instanceof ChatError && err.code === 'conflict' && await this.deps.store.getRoom(key)) return;
+      if (err instanceof ChatError && err.code === 'conflict' && await this.deps.store.getRoom(key)) return this.ensureRoom(platform, roomId, who, externalUserId, conversation);
       throw err;
     }
   }

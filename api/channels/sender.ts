@@ -1,6 +1,6 @@
 import type { Bus, Consumer, Delivery } from '../../shared/bus/index.ts';
 import { subjects } from '../../shared/bus/index.ts';
-import { channelUserId, parseChannelRoomId, replyParts, type Channel, type ChannelDirectory, type OutboundMedia, type Platform, type SendOutcome } from '../../shared/channels/index.ts';
+import { channelUserId, conversationOfTags, parseChannelRoomId, replyParts, type Channel, type ChannelDirectory, type OutboundMedia, type Platform, type SendOutcome } from '../../shared/channels/index.ts';
 import type { ChannelsConfig } from '../../shared/config/index.ts';
 import { roomIdOf, tenantOf, type Attachment, type DurableEvent, type Message, type RoomKey } from '../../shared/domain/index.ts';
 import { idTime } from '../../shared/ids/index.ts';
@@ -105,22 +105,25 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
   const now = deps.now ?? Date.now;
   const signal = new StopSignal();
   const sleep = deps.sleep ?? ((ms: number) => signal.sleep(ms));
-  const rooms = new Map<RoomKey, boolean>();
+  /** Per room: whether it is a channel conversation, and whether its tags name where replies go (read afresh each reply: it moves). */
+  const rooms = new Map<RoomKey, { yes: boolean; conversational: boolean }>();
 
-  async function isChannelRoom(key: RoomKey, platform: Platform, externalUserId: string): Promise<boolean> {
+  /** Undefined: not a channel room; else the conversation its tags name, if any. */
+  async function channelRoom(key: RoomKey, platform: Platform, externalUserId: string): Promise<{ conversation: string | undefined } | undefined> {
     const known = rooms.get(key);
-    if (known !== undefined) return known;
+    if (known !== undefined && (!known.yes || !known.conversational)) return known.yes ? { conversation: undefined } : undefined;
     const room = await store.getRoom(key);
-    if (room === undefined) return false;
+    if (room === undefined) return undefined;
     // a room someone named wa_... themselves is not a conversation with that number
     const yes = room.createdBy === channelUserId(platform, externalUserId);
+    const conversation = conversationOfTags(room.tags);
     if (rooms.size >= ROOM_CACHE_MAX) rooms.clear();
-    rooms.set(key, yes);
-    return yes;
+    rooms.set(key, { yes, conversational: conversation !== undefined });
+    return yes ? { conversation } : undefined;
   }
 
   /** The reply this event asks for, if any. */
-  async function replyOf(event: DurableEvent): Promise<{ platform: Platform; channel: Channel; externalUserId: string; key: RoomKey; message: Message } | undefined> {
+  async function replyOf(event: DurableEvent): Promise<{ platform: Platform; channel: Channel; externalUserId: string; conversation: string | undefined; key: RoomKey; message: Message } | undefined> {
     if (event.kind !== 'message.created') return undefined;
     const m = event.message;
     const target = parseChannelRoomId(roomIdOf(event.roomId));
@@ -129,8 +132,9 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
     if (now() - idTime(m.messageId) > MAX_AGE_MS) return undefined;
     const channel = await directory.get(tenantOf(event.roomId), target.platform);
     if (channel === undefined) return undefined;
-    if (!(await isChannelRoom(event.roomId, target.platform, target.externalUserId))) return undefined;
-    return { ...target, channel, key: event.roomId, message: m };
+    const room = await channelRoom(event.roomId, target.platform, target.externalUserId);
+    if (room === undefined) return undefined;
+    return { ...target, channel, conversation: room.conversation, key: event.roomId, message: m };
   }
 
   function status(key: RoomKey, platform: Platform, externalUserId: string, messageId: string, s: 'sent' | 'failed', extra: { platformMessageId?: string; error?: string }): void {
@@ -169,7 +173,10 @@ export function startChannelSender(deps: ChannelSenderDeps): ChannelSender {
       if (partsSent.has(partIds[n]!)) continue;
       const platformMessageId = part.content.trim() === '' && part.media.length === 0
         ? await sendPart(r, async () => ({ kind: 'failed', error: 'nothing the platform can show: no text, and no file a link could be made for', retryable: false }))
-        : await sendPart(r, () => r.channel.send({ externalUserId: r.externalUserId, content: part.content, messageId: id, ...(part.media.length ? { media: part.media } : {}) }));
+        : await sendPart(r, () => r.channel.send({
+          externalUserId: r.externalUserId, content: part.content, messageId: id, ...(part.media.length ? { media: part.media } : {}),
+          ...(r.conversation !== undefined ? { conversation: r.conversation } : {}),
+        }));
       if (platformMessageId === undefined) return;
       await store.markNotified(tenant, recordKey, [partIds[n]!, sentAsRecordId(id, platformMessageId)], now() + config.sentRecordTtlMs);
       sentAs = platformMessageId;

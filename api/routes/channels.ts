@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { PLATFORMS, type Channel, type Platform } from '../../shared/channels/index.ts';
-import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, MESSENGER_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER } from '../../shared/channels/index.ts';
+import { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, WHATSAPP_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, MESSENGER_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER, TEAMS_AUTHORIZATION_HEADER } from '../../shared/channels/index.ts';
 import { canonicalId, type Message } from '../../shared/domain/index.ts';
 import type { RequestBody } from '../../shared/http/index.ts';
 import { ChatError } from '../../shared/protocol/index.ts';
@@ -20,15 +20,15 @@ const HubQuery = Type.Object({
 });
 const HEADERS: Record<Platform, string[]> = {
   whatsapp: [WHATSAPP_SIGNATURE_HEADER], telegram: [TELEGRAM_SECRET_HEADER], slack: [SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER],
-  messenger: [MESSENGER_SIGNATURE_HEADER], twilio: [TWILIO_SIGNATURE_HEADER],
+  messenger: [MESSENGER_SIGNATURE_HEADER], twilio: [TWILIO_SIGNATURE_HEADER], teams: [TEAMS_AUTHORIZATION_HEADER],
 };
 /** Platforms that report what became of a reply through the same webhook. */
 const WITH_STATUSES = new Set<Platform>(['whatsapp', 'messenger', 'twilio']);
 /** Platforms whose webhook has a GET subscription check (Meta's `hub.challenge`). */
-const SUBSCRIPTION_CHECK: Record<Platform, boolean> = { whatsapp: true, telegram: false, slack: false, messenger: true, twilio: false };
+const SUBSCRIPTION_CHECK: Record<Platform, boolean> = { whatsapp: true, telegram: false, slack: false, messenger: true, twilio: false, teams: false };
 /** What each platform's webhook body is (for the OpenAPI document: the adapter is only known per request). */
 const BODY_TYPE: Record<Platform, string> = {
-  whatsapp: 'application/json', telegram: 'application/json', slack: 'application/json', messenger: 'application/json', twilio: 'application/x-www-form-urlencoded',
+  whatsapp: 'application/json', telegram: 'application/json', slack: 'application/json', messenger: 'application/json', twilio: 'application/x-www-form-urlencoded', teams: 'application/json',
 };
 const TenantParams = Type.Object({ tenantId: Type.String({ minLength: 1, maxLength: 128 }) });
 
@@ -108,8 +108,11 @@ export function channelRoutes(deps: RouteDeps): void {
         const raw = await readAll(body);
         const target = targetOf(params, rawQuery);
         try {
-          channel.verify(headers, raw, target);
+          if (channel.verifyAsync) await channel.verifyAsync(headers, raw, target);
+          else channel.verify(headers, raw, target);
         } catch (err) {
+          // a key set that could not be read (Teams) is ours to fix, not a forged request
+          if (err instanceof ChatError && err.code !== 'unauthorized') throw err;
           metrics.channelInbound.inc({ platform, outcome: 'refused' });
           throw err;
         }

@@ -6,7 +6,7 @@ import type { Platform } from './channel.ts';
  * simultaneous first messages find one room. Room ids are `[A-Za-z0-9_-]{1,64}`; the prefix keeps
  * the platforms apart (a WhatsApp number and a Telegram chat id may be the same digits).
  */
-const PREFIX: Record<Platform, string> = { whatsapp: 'wa_', telegram: 'tg_', slack: 'sl_', messenger: 'fbm_', twilio: 'sms_' };
+const PREFIX: Record<Platform, string> = { whatsapp: 'wa_', telegram: 'tg_', slack: 'sl_', messenger: 'fbm_', twilio: 'sms_', teams: 'mst_' };
 const EXTERNAL_ID = /^[A-Za-z0-9_-]{1,60}$/;
 
 /** The room of an external conversation; undefined when the platform's id cannot make a room id. */
@@ -29,4 +29,17 @@ export function parseChannelRoomId(roomId: string): { platform: Platform; extern
  */
 export function channelUserId(platform: Platform, externalUserId: string): string {
   return `${platform}:${externalUserId}`;
+}
+
+/** The room tag that holds the conversation a reply answers (InboundMessage.conversation). */
+const CONVERSATION_TAG = 'conversation:';
+
+/** The room's tags with `conversation` as its only conversation tag. */
+export function withConversationTag(tags: readonly string[], conversation: string): string[] {
+  return [...tags.filter((t) => !t.startsWith(CONVERSATION_TAG)), `${CONVERSATION_TAG}${conversation}`];
+}
+
+/** The conversation a room's tags hold, if any. */
+export function conversationOfTags(tags: readonly string[]): string | undefined {
+  return tags.find((t) => t.startsWith(CONVERSATION_TAG))?.slice(CONVERSATION_TAG.length);
 }

@@ -1,7 +1,7 @@
 import type { Attachment } from '../domain/models.ts';
 
 /** The messaging platforms a channel adapter exists for. */
-export const PLATFORMS = ['whatsapp', 'telegram', 'slack', 'messenger', 'twilio'] as const;
+export const PLATFORMS = ['whatsapp', 'telegram', 'slack', 'messenger', 'twilio', 'teams'] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
 /** The request headers a webhook is judged by, lowercase. */
@@ -26,6 +26,13 @@ export interface InboundMessage {
   metadata: Record<string, unknown>;
   /** What the platform wants answered once the message is taken (Telegram's callback query id), for `acknowledge`. */
   ackId?: string;
+  /**
+   * Where a reply to the person goes, for platforms whose person id alone does not say it (Teams:
+   * the conversation id and the service URL the message came from, neither of which fits a room
+   * id). The inbox keeps it on the room (a tag), the latest one winning; the sender hands it back
+   * as OutboundMessage.conversation, so it survives restarts like the room does.
+   */
+  conversation?: string;
 }
 
 /** The platform's word on a message sent to it earlier (WhatsApp status webhooks). */
@@ -74,6 +81,8 @@ export interface OutboundMessage {
    * absent or empty: a text message.
    */
   media?: OutboundMedia[];
+  /** The latest InboundMessage.conversation of the room, for platforms that give one. */
+  conversation?: string;
 }
 
 /**
@@ -115,6 +124,11 @@ export interface Channel {
    * for platforms that sign the URL too (Twilio); the others ignore it.
    */
   verify(headers: WebhookHeaders, rawBody: Buffer, target?: string): void;
+  /**
+   * For platforms whose proof needs the network (Teams: a JWT signed by a key from the platform's
+   * published key set): used instead of `verify` when present, with the same contract.
+   */
+  verifyAsync?: (headers: WebhookHeaders, rawBody: Buffer, target?: string) => Promise<void>;
   handshake?: (query: URLSearchParams) => string;
   /**
    * For a verified body the platform expects answered in place of being handled (Slack's

@@ -5,6 +5,7 @@ import { whatsappChannel } from './whatsapp-channel.ts';
 import { slackChannel } from './slack-channel.ts';
 import { messengerChannel } from './messenger-channel.ts';
 import { twilioChannel } from './twilio-channel.ts';
+import { teamsChannel } from './teams-channel.ts';
 
 export { PLATFORMS, type Channel, type Platform, type InboundEvent, type InboundMessage, type InboundStatus, type OutboundMessage, type SendOutcome, type WebhookHeaders } from './channel.ts';
 export type { MediaSupport, OutboundMedia } from './channel.ts';
@@ -14,10 +15,11 @@ export { TELEGRAM_SECRET_HEADER } from './telegram-channel.ts';
 export { SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, slackSignature } from './slack-channel.ts';
 export { MESSENGER_SIGNATURE_HEADER } from './messenger-channel.ts';
 export { TWILIO_SIGNATURE_HEADER, twilioSignature } from './twilio-channel.ts';
+export { TEAMS_AUTHORIZATION_HEADER, teamsPersonId } from './teams-channel.ts';
 export { metaSignature } from './signatures.ts';
 export { createChannelDirectory, DIRECTORY_TTL_MS, type ChannelDirectory, type ChannelDirectoryOptions } from './channel-directory.ts';
 export { TENANT_CHANNELS, credentialProblem, tenantChannel, type TenantChannelFactory, type CredentialSpec } from './tenant-credentials.ts';
-export { channelRoomId, channelUserId, parseChannelRoomId } from './channel-room.ts';
+export { channelRoomId, channelUserId, conversationOfTags, parseChannelRoomId, withConversationTag } from './channel-room.ts';
 
 /** The configured platforms' adapters: a platform whose secret is unset has none (its webhook answers 404). */
 export function createChannels(cfg: ChannelsConfig): Map<Platform, Channel> {
@@ -27,5 +29,6 @@ export function createChannels(cfg: ChannelsConfig): Map<Platform, Channel> {
   if (cfg.slack) channels.set('slack', slackChannel({ ...cfg.slack, httpTimeoutMs: cfg.httpTimeoutMs }));
   if (cfg.messenger) channels.set('messenger', messengerChannel({ ...cfg.messenger, httpTimeoutMs: cfg.httpTimeoutMs }));
   if (cfg.twilio) channels.set('twilio', twilioChannel({ ...cfg.twilio, httpTimeoutMs: cfg.httpTimeoutMs }));
+  if (cfg.teams) channels.set('teams', teamsChannel({ ...cfg.teams, httpTimeoutMs: cfg.httpTimeoutMs }));
   return channels;
 }

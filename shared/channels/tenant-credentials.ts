@@ -5,6 +5,7 @@ import { slackChannel } from './slack-channel.ts';
 import { telegramChannel } from './telegram-channel.ts';
 import { twilioChannel } from './twilio-channel.ts';
 import { whatsappChannel } from './whatsapp-channel.ts';
+import { teamsChannel } from './teams-channel.ts';
 
 /** One credential a platform's adapter is built from: whether it must be set, and the form it must have. */
 export interface CredentialSpec {
@@ -70,6 +71,13 @@ export const TENANT_CHANNELS: { readonly [P in Platform]: TenantChannelFactory }
     build: (s, cfg) => twilioChannel({
       authToken: s['twilio.authToken']!, webhookUrl: s['twilio.webhookUrl']!, accountSid: s['twilio.accountSid'], fromNumber: s['twilio.fromNumber'],
       messagingServiceSid: s['twilio.messagingServiceSid'], ...cfg.endpoints.twilio, httpTimeoutMs: cfg.httpTimeoutMs,
+    }),
+  },
+  teams: {
+    // the app id is the audience tokens are checked for: without it nothing could be verified
+    credentials: { 'teams.appId': { required: true, pattern: /^[A-Za-z0-9-]{1,64}$/ }, 'teams.appPassword': secret },
+    build: (s, cfg) => teamsChannel({
+      appId: s['teams.appId']!, appPassword: s['teams.appPassword']!, ...cfg.endpoints.teams, httpTimeoutMs: cfg.httpTimeoutMs,
     }),
   },
 };

@@ -101,6 +101,20 @@ t.test('config - Messenger and Twilio are on with their secret; Twilio needs the
   t.throws(() => loadConfig({ TWILIO_AUTH_TOKEN: 'tok', TWILIO_WEBHOOK_URL: 'https://x/y', TWILIO_FROM_NUMBER: '15005550006' }), /TWILIO_FROM_NUMBER/);
 });
 
+t.test('config - Teams is on with its app password and needs its app id; Microsoft\'s endpoints by default', async (t) => {
+  t.equal(loadConfig({}).channels.teams, undefined);
+  t.equal(loadConfig({ TEAMS_APP_ID: 'abc' }).channels.teams, undefined, 'the id alone sends nothing');
+  const on = loadConfig({ TEAMS_APP_ID: '00000000-1111-2222-3333-444444444444', TEAMS_APP_PASSWORD: 'pw' });
+  t.same(on.channels.teams, {
+    appId: '00000000-1111-2222-3333-444444444444', appPassword: 'pw', allowHttpServiceUrl: false,
+    openIdMetadataUrl: 'https://login.botframework.com/v1/.well-known/openidconfiguration',
+    tokenUrl: 'https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token',
+  });
+  t.same(on.channels.endpoints.teams, { openIdMetadataUrl: on.channels.teams!.openIdMetadataUrl, tokenUrl: on.channels.teams!.tokenUrl, allowHttpServiceUrl: false });
+  t.throws(() => loadConfig({ TEAMS_APP_PASSWORD: 'pw' }), /TEAMS_APP_ID: required with TEAMS_APP_PASSWORD/);
+  t.throws(() => loadConfig({ TEAMS_APP_ID: 'not an id!', TEAMS_APP_PASSWORD: 'pw' }), /TEAMS_APP_ID/);
+});
+
 t.test('config - attachment links: their own key, derived from JWT_SECRET unless set; PUBLIC_URL without a trailing slash', async (t) => {
   const jwt = 'j'.repeat(40);
   const derived = loadConfig({ JWT_SECRET: jwt, PUBLIC_URL: 'https://chat.example.com/' }).attachments.links;

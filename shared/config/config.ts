@@ -92,6 +92,8 @@ export const DEFAULTS = {
   slackApiBase: 'https://slack.com',
   messengerApiBase: 'https://graph.facebook.com',
   twilioApiBase: 'https://api.twilio.com',
+  teamsOpenIdMetadataUrl: 'https://login.botframework.com/v1/.well-known/openidconfiguration',
+  teamsTokenUrl: 'https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token',
   channelsMaxAttempts: 5,
   channelsRetryInitialMs: 1000,
   channelsRetryMaxMs: 60_000,
@@ -231,6 +233,11 @@ export const ENV_SCHEMA = {
   TWILIO_MESSAGING_SERVICE_SID: { kind: 'string', pattern: /^MG[0-9a-fA-F]{32}$/, doc: 'Messaging Service (MG...) that sends replies instead of TWILIO_FROM_NUMBER' },
   TWILIO_WEBHOOK_URL: { kind: 'string', pattern: /^https?:\/\/\S+$/, doc: 'the public URL Twilio calls for this webhook, as set on the number (it signs it); also the StatusCallback of replies; required with TWILIO_AUTH_TOKEN' },
   TWILIO_API_BASE: { kind: 'string', default: DEFAULTS.twilioApiBase, pattern: /^https?:\/\/\S+$/, doc: 'Twilio REST API base URL (tests point it at a local server)' },
+  TEAMS_APP_ID: { kind: 'string', pattern: /^[A-Za-z0-9-]{1,64}$/, doc: 'Microsoft App ID of the Azure Bot: the audience of the Bot Connector\'s tokens and the client id of the bot\'s own (required with TEAMS_APP_PASSWORD)' },
+  TEAMS_APP_PASSWORD: { kind: 'string', doc: 'the Azure Bot\'s client secret (app password), for the bot\'s token to the Bot Connector; the Teams channel is off without it; never logged' },
+  TEAMS_OPENID_METADATA_URL: { kind: 'string', default: DEFAULTS.teamsOpenIdMetadataUrl, pattern: /^https?:\/\/\S+$/, doc: 'Bot Framework OpenID metadata, whose jwks_uri holds the keys the Bot Connector signs with (tests point it at a local server)' },
+  TEAMS_TOKEN_URL: { kind: 'string', default: DEFAULTS.teamsTokenUrl, pattern: /^https?:\/\/\S+$/, doc: 'OAuth 2 token endpoint the bot gets its Bot Connector token from by client credentials (tests point it at a local server)' },
+  TEAMS_ALLOW_HTTP_SERVICE_URL: { kind: 'bool', default: false, doc: 'let replies go to a plain-http serviceUrl (a local fake Bot Connector in tests); off: only https serviceUrls are answered' },
   CHANNELS_MAX_ATTEMPTS: { kind: 'int', default: DEFAULTS.channelsMaxAttempts, min: 1, max: 50, doc: 'tries of one outbound channel message before it is dead-lettered' },
   CHANNELS_RETRY_INITIAL_MS: { kind: 'int', default: DEFAULTS.channelsRetryInitialMs, min: 1, doc: 'ms before the first retry of an outbound channel message; doubles each time (a Retry-After is honoured when longer)' },
   CHANNELS_RETRY_MAX_MS: { kind: 'int', default: DEFAULTS.channelsRetryMaxMs, min: 1, doc: 'longest wait between two tries of an outbound channel message, ms' },
@@ -323,12 +330,14 @@ export interface ChannelsConfig {
   twilio: {
     authToken: string; accountSid: string | undefined; fromNumber: string | undefined; messagingServiceSid: string | undefined; webhookUrl: string; apiBase: string;
   } | undefined;
+  teams: { appId: string; appPassword: string; openIdMetadataUrl: string; tokenUrl: string; allowHttpServiceUrl: boolean } | undefined;
   /** Whether tenants' stored credentials are served (CHANNELS_PER_TENANT). */
   perTenant: boolean;
   /** Where each platform's API is, for every tenant's credentials: a tenant sets secrets, never where they are sent. */
   endpoints: {
     whatsapp: { apiBase: string; apiVersion: string }; telegram: { apiBase: string }; slack: { apiBase: string };
     messenger: { apiBase: string; apiVersion: string }; twilio: { apiBase: string };
+    teams: { openIdMetadataUrl: string; tokenUrl: string; allowHttpServiceUrl: boolean };
   };
   maxAttempts: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
@@ -503,6 +512,7 @@ function deepFreeze<T>(value: T): T {
 /** Reads and validates the whole configuration once; the result is frozen. Throws ConfigError. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const v = readEnv(ENV_SCHEMA, env);
+  const teamsEndpoints = { openIdMetadataUrl: v.TEAMS_OPENID_METADATA_URL, tokenUrl: v.TEAMS_TOKEN_URL, allowHttpServiceUrl: v.TEAMS_ALLOW_HTTP_SERVICE_URL };
   const problems: string[] = [];
 
   const authSources = [v.JWT_SECRET, v.JWT_PUBLIC_KEY, v.JWKS_URL].filter(Boolean).length;
@@ -532,6 +542,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (vapidSet !== 0 && vapidSet !== 3) problems.push('VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT: set all three or none');
   if ((v.TELEGRAM_BOT_TOKEN === undefined) !== (v.TELEGRAM_SECRET_TOKEN === undefined)) {
     problems.push('TELEGRAM_BOT_TOKEN and TELEGRAM_SECRET_TOKEN: set both (an unchecked webhook would take anyone\'s updates) or neither');
+  }
+  if (v.TEAMS_APP_PASSWORD !== undefined && v.TEAMS_APP_ID === undefined) {
+    problems.push('TEAMS_APP_ID: required with TEAMS_APP_PASSWORD (it is the audience every Bot Connector token is checked for)');
   }
   if (v.TWILIO_AUTH_TOKEN !== undefined && v.TWILIO_WEBHOOK_URL === undefined) {
     problems.push('TWILIO_WEBHOOK_URL: required with TWILIO_AUTH_TOKEN (Twilio signs the public URL it calls, which a process behind a proxy cannot see)');
@@ -680,10 +693,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         authToken: v.TWILIO_AUTH_TOKEN, accountSid: v.TWILIO_ACCOUNT_SID, fromNumber: v.TWILIO_FROM_NUMBER, messagingServiceSid: v.TWILIO_MESSAGING_SERVICE_SID,
         webhookUrl: v.TWILIO_WEBHOOK_URL, apiBase: v.TWILIO_API_BASE,
       },
+      teams: v.TEAMS_APP_PASSWORD === undefined || v.TEAMS_APP_ID === undefined ? undefined : {
+        appId: v.TEAMS_APP_ID, appPassword: v.TEAMS_APP_PASSWORD, ...teamsEndpoints,
+      },
       perTenant: v.CHANNELS_PER_TENANT,
       endpoints: {
         whatsapp: { apiBase: v.WHATSAPP_API_BASE, apiVersion: v.WHATSAPP_API_VERSION }, telegram: { apiBase: v.TELEGRAM_API_BASE }, slack: { apiBase: v.SLACK_API_BASE },
-        messenger: { apiBase: v.MESSENGER_API_BASE, apiVersion: v.MESSENGER_API_VERSION }, twilio: { apiBase: v.TWILIO_API_BASE },
+        messenger: { apiBase: v.MESSENGER_API_BASE, apiVersion: v.MESSENGER_API_VERSION }, twilio: { apiBase: v.TWILIO_API_BASE }, teams: teamsEndpoints,
       },
       maxAttempts: v.CHANNELS_MAX_ATTEMPTS,
       retry: { initialDelayMs: v.CHANNELS_RETRY_INITIAL_MS, maxDelayMs: Math.max(v.CHANNELS_RETRY_INITIAL_MS, v.CHANNELS_RETRY_MAX_MS) },
