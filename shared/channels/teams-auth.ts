@@ -1,4 +1,6 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+
+type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
 import { ChatError } from '../protocol/errors.ts';
 
 /** The issuer of the tokens the Bot Connector service sends with an activity. */
@@ -26,19 +28,22 @@ export interface TeamsAuthConfig {
  * Framework's "authenticate requests from the Bot Connector service" asks: RS256 under a key of
  * the key set the OpenID metadata names, issuer api.botframework.com, audience our app id, within
  * its lifetime give or take 5 minutes, and a `serviceurl` claim equal to the activity's
- * serviceUrl (a token taken from one activity cannot send us to another service). The key set is
- * kept (jose's remote JWKS) and downloaded again for a key id it does not know.
+ * serviceUrl (a token taken from one activity cannot send us to another service), and a signing
+ * key whose `endorsements` name the activity's channelId (a key Microsoft endorsed for another
+ * channel does not vouch for a Teams activity). The key set is kept (jose's remote JWKS) and
+ * downloaded again for a key id it does not know.
  */
-export function teamsTokenVerifier(cfg: TeamsAuthConfig): (authorization: string | undefined, serviceUrl: string) => Promise<void> {
+export function teamsTokenVerifier(cfg: TeamsAuthConfig): (authorization: string | undefined, serviceUrl: string, channelId: string) => Promise<void> {
   const keySet = sharedKeySet(cfg);
 
-  return async (authorization, serviceUrl) => {
+  return async (authorization, serviceUrl, channelId) => {
     const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
     if (!token) throw new ChatError('unauthorized', 'missing Authorization: Bearer token');
     const getKey = await keySet();
     let payload;
+    let kid: string | undefined;
     try {
-      ({ payload } = await jwtVerify(token, getKey, {
+      ({ payload, protectedHeader: { kid } } = await jwtVerify(token, getKey, {
         algorithms: ['RS256'], issuer: BOT_FRAMEWORK_ISSUER, audience: cfg.appId, clockTolerance: CLOCK_TOLERANCE_SEC, requiredClaims: ['exp'],
       }));
     } catch (err) {
@@ -52,17 +57,22 @@ export function teamsTokenVerifier(cfg: TeamsAuthConfig): (authorization: string
     if (typeof claimed !== 'string' || trimSlash(claimed) !== trimSlash(serviceUrl)) {
       throw new ChatError('unauthorized', 'the token\'s serviceurl claim is not the activity\'s serviceUrl');
     }
+    const key = getKey.jwks()?.keys.find((k) => k.kid === kid) as { endorsements?: unknown } | undefined;
+    const endorsements = Array.isArray(key?.endorsements) ? key.endorsements : [];
+    if (!endorsements.includes(channelId)) {
+      throw new ChatError('unauthorized', `the token's signing key is not endorsed for channel ${JSON.stringify(channelId.slice(0, 64))}`);
+    }
   };
 }
 
-interface KeySet { getKey: JWTVerifyGetKey | undefined; until: number; loading: Promise<JWTVerifyGetKey> | undefined }
+interface KeySet { getKey: RemoteKeySet | undefined; until: number; loading: Promise<RemoteKeySet> | undefined }
 /**
  * Key sets by metadata URL, shared by every adapter: a tenant's adapters are rebuilt every
  * DIRECTORY_TTL_MS (channel-directory.ts), and the key set is the same for every bot.
  */
 const KEY_SETS = new Map<string, KeySet>();
 
-function sharedKeySet(cfg: TeamsAuthConfig): () => Promise<JWTVerifyGetKey> {
+function sharedKeySet(cfg: TeamsAuthConfig): () => Promise<RemoteKeySet> {
   const id = `${cfg.openIdMetadataUrl} ${cfg.jwksCooldownMs ?? ''}`;
   return async () => {
     let set = KEY_SETS.get(id);

@@ -38,6 +38,8 @@ t.test('teams - verify takes only a Bot Connector token for this app and this se
   t.equal(await verify(await fake.sign({ serviceurl: 'https://smba.trafficmanager.net/amer/' })), 'unauthorized', 'serviceurl claim is not the body\'s');
   const moved = Buffer.from(JSON.stringify(teamsActivity('https://evil.example/')));
   t.equal(await verify(await fake.sign(), moved), 'unauthorized', 'the body names another serviceUrl than the token');
+  const otherChannel = Buffer.from(JSON.stringify(teamsActivity(fake.base, { channelId: 'webchat' })));
+  t.equal(await verify(await fake.sign(), otherChannel), 'unauthorized', 'an activity of a channel the signing key is not endorsed for (the keys endorse msteams)');
   t.equal(ch.platform, 'teams');
   t.throws(() => ch.verify({}, body), 'the synchronous check never passes a Teams activity');
 });

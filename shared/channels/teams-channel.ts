@@ -86,14 +86,16 @@ export function teamsChannel(cfg: TeamsConfig): Channel {
 
     async verifyAsync(headers: WebhookHeaders, rawBody: Buffer): Promise<void> {
       let serviceUrl: string | undefined;
+      let channelId: string | undefined;
       try {
         const body = JSON.parse(rawBody.toString('utf8')) as unknown;
         serviceUrl = isObject(body) ? str(body['serviceUrl']) : undefined;
+        channelId = isObject(body) ? str(body['channelId']) : undefined;
       } catch {
         serviceUrl = undefined;
       }
       // the token is checked first: an unsigned body is refused before we say what is wrong with it
-      await verifyToken(headers[TEAMS_AUTHORIZATION_HEADER], serviceUrl ?? '');
+      await verifyToken(headers[TEAMS_AUTHORIZATION_HEADER], serviceUrl ?? '', channelId ?? '');
     },
 
     parse(rawBody: Buffer): InboundEvent[] {
