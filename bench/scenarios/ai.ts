@@ -43,6 +43,12 @@ interface Phase {
   loopMax: number | null;
   /** CPU the chat process used over the phase, as a share of one core. */
   serverCores: number;
+  /**
+   * The measured window on the monotonic clock in µs, the clock of a .cpuprofile's timestamps
+   * (startTime + timeDeltas), so a profile of the chat process can be cut by phase.
+   */
+  monoStartUs: number;
+  monoEndUs: number;
 }
 
 interface Client {
@@ -131,14 +137,14 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
       const cpu0 = sumCpu([srv.child.pid!]);
       const t0 = performance.now();
       const before = await tell<{ chunks: number; answers: number }>({ cmd: 'stats' });
-      const mono0 = process.hrtime.bigint() / 1000n;
+      const monoStartUs = monotonicUs();
       const sent = await sendAt(talk, opts.rate, opts.seconds * 1000);
-      if (process.env.BENCH_KEEP_PROFILES) console.error(`PHASE ${kind} ${rep} ${mono0} ${process.hrtime.bigint() / 1000n}`);
+      const monoEndUs = monotonicUs();
       await sleep(500); // the last messages arrive
       const after = await tell<{ chunks: number; answers: number }>({ cmd: 'stats' });
       const serverCores = (sumCpu([srv.child.pid!]) - cpu0) / 1000 / (performance.now() - t0);
       const loop = await loopLag(http);
-      phases.push({ kind, rep, latency: summarize(hist), sent, answersDone: after.answers - before.answers, chunksSeen: after.chunks - before.chunks, ...loop, serverCores });
+      phases.push({ kind, rep, latency: summarize(hist), sent, answersDone: after.answers - before.answers, chunksSeen: after.chunks - before.chunks, ...loop, serverCores, monoStartUs, monoEndUs });
       if (kind === 'ai') {
         await tell({ cmd: 'stream', on: false });
         // the answers under way finish before the next baseline
@@ -164,8 +170,7 @@ export async function aiScenario(ctx: Context, opts: AiOptions): Promise<Scenari
     if (profileDir) {
       const summary = summarizeProfiles(profileDir, ROOT);
       if (summary) ctx.profiles.push({ peer: 'chat', label: 'chat-svc embedded', summary });
-      if (process.env.BENCH_KEEP_PROFILES) console.error(`profiles kept in ${profileDir}`);
-      else rmSync(profileDir, { recursive: true, force: true });
+      rmSync(profileDir, { recursive: true, force: true });
     }
   }
 
@@ -248,6 +253,10 @@ function request(child: ChildProcess) {
     waiting.push((reply: any) => (reply?.error ? reject(new Error(reply.error)) : resolve(reply as T)));
     child.send(cmd);
   });
+}
+
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 async function stopWithin(srv: ChatProcess | undefined, ms: number): Promise<void> {
