@@ -3,14 +3,13 @@ import { newHistogram, summarize, type LatencySummary } from '../lib/histogram.t
 import { sumCpu } from '../lib/proc-stats.ts';
 import { table, type Ratio } from '../report/report.ts';
 import type { Chart } from '../report/svg.ts';
-import { UNLIMITED_ENV } from '../peers/peers.ts';
+import { ROOT, UNLIMITED_ENV } from '../peers/peers.ts';
 import { startChatProcess, removeDir, type ChatProcess } from '../../test/support/chat-process.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { summarizeProfiles } from '../lib/cpu-profile.ts';
-import { ROOT } from '../peers/peers.ts';
 import type { AiLoadCommand } from '../driver/ai-load.ts';
 import { devToken } from '../../test/support/tokens.ts';
 import { fmt, type Context, type ScenarioResult } from './context.ts';
