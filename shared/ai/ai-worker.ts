@@ -13,6 +13,7 @@ import type { AiContextLine, AiPrompt } from './ai.ts';
 import type { Assistant, AssistantAnswer } from './assistant.ts';
 import { decodeAiRequest, encodeAiReply, type AiReply, type AskRequest, type RoomRequest } from './requests.ts';
 import { parseAiCommand } from './triggers.ts';
+import { TurnQueue } from './turn-queue.ts';
 
 export interface AiWorkerDeps {
   bus: Bus;
@@ -51,6 +52,8 @@ export const HELP_ANSWER = 'Ask me anything after @ai. I also know: `@ai summari
  * AiReply frames to the asker's reply subject.
  */
 export function startAiWorkers(deps: AiWorkerDeps): AiWorkers {
+  // the steps of every answer take turns with the rest of the process, one a turn
+  const turns = new TurnQueue();
   const now = deps.now ?? Date.now;
   const running = new Set<Promise<void>>();
   const sub: Subscription = deps.bus.subscribe(subjects.aiRequests, (data) => {
@@ -65,7 +68,7 @@ export function startAiWorkers(deps: AiWorkerDeps): AiWorkers {
       deps.log.warn('AI worker: malformed request dropped');
       return;
     }
-    const work = (req.kind === 'ask' ? answerAsk(deps, req, now) : answerRoom(deps, req, now))
+    const work = (req.kind === 'ask' ? answerAsk(deps, req, now, turns) : answerRoom(deps, req, now, turns))
       .catch((err: unknown) => deps.log.error({ err, requestId: req.requestId }, 'AI worker failed'))
       .finally(() => running.delete(work));
     running.add(work);
@@ -102,9 +105,10 @@ function rateLimited(retryAfterMs: number): ChatError {
   return new ChatError('rate_limited', `too many AI requests; retry in ${Math.ceil(retryAfterMs)} ms`, { details: { retryAfterMs: Math.ceil(retryAfterMs) } });
 }
 
-async function answerAsk(deps: AiWorkerDeps, req: AskRequest, now: () => number): Promise<void> {
+async function answerAsk(deps: AiWorkerDeps, req: AskRequest, now: () => number, turns: TurnQueue): Promise<void> {
   const reply = (r: AiReply) => deps.bus.publish(req.replySubject, encodeAiReply(r));
   try {
+    await turns.turn();
     const refused = await limited(deps, req.tenant, req.userId);
     if (refused) throw refused;
     const context = req.roomId ? undefined : await deps.store.getAiContext(req.tenant, req.userId, now());
@@ -158,7 +162,7 @@ async function remember(deps: AiWorkerDeps, req: AskRequest, before: AiContext |
   }
 }
 
-async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => number): Promise<void> {
+async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => number, turns: TurnQueue): Promise<void> {
   // the request names the room as its sender did: by id, in the sender's tenant
   const key = roomKey(req.tenant, req.roomId);
   const subject = subjects.roomEvents(key);
@@ -181,6 +185,9 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
     return undefined;
   };
   try {
+    // the start (room, limits, context window, provider request) and the storing of the answer
+    // each take a turn: answers that start or finish together do not hold the loop together
+    await turns.turn();
     const room = await deps.store.getRoom(key);
     // the setting may have changed since the message was sent
     if (!room || room.tenant !== req.tenant || !room.settings.enableAI) return;
@@ -203,6 +210,7 @@ async function answerRoom(deps: AiWorkerDeps, req: RoomRequest, now: () => numbe
       answer = await deps.assistant.run(prompt, piece);
       flush();
       text = answer.text;
+      await turns.turn();
     }
     const message = await deps.postAnswer({
       room: key, roomId: req.roomId, requestId: req.requestId, replyTo: req.messageId, content: text,

@@ -24,9 +24,9 @@ export interface ChatProcess {
  * Starts `chat <command>` as a real process (PORT=0) and resolves once it logged where it
  * listens. The data dir is a fresh temp dir unless given; `cleanup` removes it.
  */
-export async function startChatProcess(opts: { command?: string; env?: Record<string, string>; dataDir?: string; timeoutMs?: number } = {}): Promise<ChatProcess> {
+export async function startChatProcess(opts: { command?: string; env?: Record<string, string>; dataDir?: string; timeoutMs?: number; execArgv?: string[] } = {}): Promise<ChatProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chat-e2e-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/chat.ts'), opts.command ?? 'all'], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), '--import', 'tsx', join(ROOT, 'bin/chat.ts'), opts.command ?? 'all'], {
     cwd: ROOT,
     // a short drain grace: tests that stop a process with raw sockets open (which ignore the
     // `reconnect` frame) wait for it; the drain tests set their own
