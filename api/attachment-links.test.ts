@@ -8,7 +8,7 @@ import { roomKey } from '../shared/domain/index.ts';
 import { upload } from '../test/support/attachment-flow.ts';
 import { PDF_HEAD, pngOf } from '../test/support/attachment-files.ts';
 import { attachmentLinks, checkLink, linkSignature } from './attachment-links.ts';
-import { ChatError } from '../shared/protocol/index.ts';
+import { errorCode } from '../test/support/error-code.ts';
 
 const SECRET = 'attachment-link-secret-for-tests-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'chat-links-'));
@@ -86,14 +86,7 @@ t.test('attachment links - checkLink: the signature covers tenant, room, attachm
   const expires = 2_000_000_000;
   const good = { tenant: 'acme', roomId: 'r1', attachmentId: 'a1', expires: String(expires), signature: linkSignature(SECRET, key, 'a1', expires) };
   t.equal(checkLink(SECRET, good, Date.now()), key);
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-      return 'none';
-    } catch (err) {
-      return err instanceof ChatError ? err.code : 'other';
-    }
-  };
+  const code = errorCode;
   t.equal(code(() => checkLink('another-secret-0123456789-0123456789', good, Date.now())), 'forbidden', 'another key');
   t.equal(code(() => checkLink(SECRET, { ...good, roomId: 'r2' }, Date.now())), 'forbidden');
   t.equal(code(() => checkLink(SECRET, good, expires * 1000 + 1)), 'forbidden', 'after its expiry');

@@ -1,21 +1,14 @@
 import t from 'tap';
-import { ChatError } from '../protocol/errors.ts';
 import { FAKE_PAGE_TOKEN, messengerEvent, messengerWebhook, signMeta, startFakePlatforms } from '../../test/support/fake-platforms.ts';
 import { messengerChannel, type MessengerConfig } from './messenger-channel.ts';
+import { errorCode } from '../../test/support/error-code.ts';
 
 const SECRET = 'messenger-app-secret-for-tests';
 const PSID = '6783245123456789';
 const cfg = (apiBase = 'http://127.0.0.1:9'): MessengerConfig => ({
   appSecret: SECRET, verifyToken: 'verify-fb', pageAccessToken: FAKE_PAGE_TOKEN, apiBase, apiVersion: 'v21.0', httpTimeoutMs: 2000,
 });
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'none';
-  } catch (err) {
-    return err instanceof ChatError ? err.code : 'other';
-  }
-};
+const code = errorCode;
 
 t.test('messenger - verify accepts the app secret\'s signature over the raw bytes only', async (t) => {
   const ch = messengerChannel(cfg());

@@ -1,19 +1,12 @@
 import t from 'tap';
-import { ChatError } from '../protocol/errors.ts';
 import { FAKE_SLACK_TOKEN, signSlack, slackMessageEvent, startFakePlatforms } from '../../test/support/fake-platforms.ts';
 import { slackChannel } from './slack-channel.ts';
+import { errorCode } from '../../test/support/error-code.ts';
 
 const SECRET = 'slack-signing-secret';
 const NOW = 1_700_000_000_000;
 const cfg = (apiBase = 'http://127.0.0.1:9') => ({ signingSecret: SECRET, botToken: FAKE_SLACK_TOKEN, apiBase, httpTimeoutMs: 2000, now: () => NOW });
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'none';
-  } catch (err) {
-    return err instanceof ChatError ? err.code : 'other';
-  }
-};
+const code = errorCode;
 const headers = (body: string, ts: number, secret = SECRET) => ({ 'x-slack-signature': signSlack(secret, String(ts), body), 'x-slack-request-timestamp': String(ts) });
 
 t.test('slack - verify checks the v0 signature and refuses requests more than 5 minutes old', async (t) => {

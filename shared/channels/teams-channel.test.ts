@@ -1,24 +1,17 @@
 import { generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
-import { ChatError } from '../protocol/errors.ts';
 import { FAKE_TEAMS_APP_ID, FAKE_TEAMS_PASSWORD, startFakeTeams, teamsActivity, type FakeTeams } from '../../test/support/fake-teams.ts';
 import type { InboundMessage } from './channel.ts';
 import type { ChannelsConfig } from '../config/index.ts';
 import { teamsChannel, teamsPersonId, type TeamsConfig } from './teams-channel.ts';
 import { credentialProblem, tenantChannel } from './tenant-credentials.ts';
+import { errorCodeOf } from '../../test/support/error-code.ts';
 
 const cfg = (fake: FakeTeams, extra: Partial<TeamsConfig> = {}): TeamsConfig => ({
   appId: FAKE_TEAMS_APP_ID, appPassword: FAKE_TEAMS_PASSWORD, openIdMetadataUrl: fake.metadataUrl, tokenUrl: fake.tokenUrl,
   allowHttpServiceUrl: true, httpTimeoutMs: 2000, jwksCooldownMs: 0, ...extra,
 });
-const code = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 'none';
-  } catch (err) {
-    return err instanceof ChatError ? err.code : `other: ${String(err)}`;
-  }
-};
+const code = errorCodeOf;
 
 t.test('teams - verify takes only a Bot Connector token for this app and this serviceUrl', async (t) => {
   const fake = await startFakeTeams();

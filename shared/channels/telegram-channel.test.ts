@@ -1,17 +1,10 @@
 import t from 'tap';
-import { ChatError } from '../protocol/errors.ts';
 import { FAKE_BOT_TOKEN, startFakePlatforms, telegramMessageUpdate } from '../../test/support/fake-platforms.ts';
 import { telegramChannel } from './telegram-channel.ts';
+import { errorCode } from '../../test/support/error-code.ts';
 
 const cfg = (apiBase = 'http://127.0.0.1:9') => ({ botToken: FAKE_BOT_TOKEN, secretToken: 'tg-secret_1', apiBase, httpTimeoutMs: 2000 });
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'none';
-  } catch (err) {
-    return err instanceof ChatError ? err.code : 'other';
-  }
-};
+const code = errorCode;
 
 t.test('telegram - verify checks X-Telegram-Bot-Api-Secret-Token', async (t) => {
   const ch = telegramChannel(cfg());

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { ChatError } from '../protocol/errors.ts';
 import { FAKE_TWILIO_NUMBER, FAKE_TWILIO_SID, FAKE_TWILIO_TOKEN, signTwilio, startFakePlatforms, twilioInboundForm, twilioStatusForm } from '../../test/support/fake-platforms.ts';
 import { twilioChannel, twilioSignature, type TwilioConfig } from './twilio-channel.ts';
+import { errorCode } from '../../test/support/error-code.ts';
 
 const URL_PUBLIC = 'https://chat.example.com/v1/channels/twilio/webhook';
 const PATH = '/v1/channels/twilio/webhook';
@@ -9,14 +9,7 @@ const cfg = (apiBase = 'http://127.0.0.1:9'): TwilioConfig => ({
   authToken: FAKE_TWILIO_TOKEN, accountSid: FAKE_TWILIO_SID, fromNumber: FAKE_TWILIO_NUMBER, messagingServiceSid: undefined, webhookUrl: URL_PUBLIC, apiBase, httpTimeoutMs: 2000,
 });
 const form = (fields: Record<string, string>) => Buffer.from(new URLSearchParams(fields).toString());
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'none';
-  } catch (err) {
-    return err instanceof ChatError ? err.code : 'other';
-  }
-};
+const code = errorCode;
 
 t.test('twilio - the signature is Twilio\'s documented example', async (t) => {
   // Twilio's security docs: this URL, these fields and token sign to this value

@@ -1,20 +1,13 @@
 import t from 'tap';
-import { ChatError } from '../protocol/errors.ts';
 import { FAKE_ACCESS_TOKEN, FAKE_PHONE_NUMBER_ID, signMeta, startFakePlatforms, whatsappMessageWebhook, whatsappStatusWebhook } from '../../test/support/fake-platforms.ts';
 import { whatsappChannel, type WhatsAppConfig } from './whatsapp-channel.ts';
+import { errorCode } from '../../test/support/error-code.ts';
 
 const SECRET = 'app-secret-for-tests';
 const cfg = (apiBase = 'http://127.0.0.1:9'): WhatsAppConfig => ({
   appSecret: SECRET, verifyToken: 'verify-me', accessToken: FAKE_ACCESS_TOKEN, phoneNumberId: FAKE_PHONE_NUMBER_ID, apiBase, apiVersion: 'v21.0', httpTimeoutMs: 2000,
 });
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'none';
-  } catch (err) {
-    return err instanceof ChatError ? err.code : 'other';
-  }
-};
+const code = errorCode;
 
 t.test('whatsapp - verify accepts the app secret\'s signature over the raw bytes only', async (t) => {
   const ch = whatsappChannel(cfg());
