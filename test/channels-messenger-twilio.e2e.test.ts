@@ -3,10 +3,9 @@ import {
   FAKE_PAGE_TOKEN, FAKE_TWILIO_NUMBER, FAKE_TWILIO_SID, FAKE_TWILIO_TOKEN, messengerEvent, messengerWebhook, signMeta, signTwilio,
   twilioInboundForm, twilioStatusForm, type FakePlatforms,
 } from './support/fake-platforms.ts';
-import { channelsFixture, postMetaWebhook, type ChannelsFixture } from './support/channels-fixture.ts';
+import { agentInRoom, channelsFixture, postMetaWebhook, type ChannelsFixture } from './support/channels-fixture.ts';
 import { restClient, eventually } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
 
 /**
  * Issue 15, Messenger and SMS (Twilio) end to end: `chat all` as a real process with both send
@@ -39,16 +38,6 @@ async function postTwilio(f: Fixture, fields: Record<string, string>, opts: { qu
   return { status: res.status, contentType: res.headers.get('content-type'), text: await res.text() };
 }
 
-/** The agent, joined to the room, with a socket in it. */
-async function agentInRoom(t: Test, f: Fixture, roomId: string) {
-  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent', { name: 'Agent Smith' }));
-  t.equal((await agent('POST', `/rooms/${roomId}/join`)).status, 200);
-  const ws = await TestClient.connect(`${f.srv.ws}/chat`, { token: await devToken('agent') });
-  t.teardown(() => ws.close());
-  await ws.next((x) => x.type === 'welcome');
-  t.equal((await ws.request({ type: 'join_room', roomId })).type, 'ack');
-  return { agent, ws };
-}
 
 async function historyOf(agent: ReturnType<typeof restClient>, roomId: string, atLeast: number): Promise<any[]> {
   return eventually(async () => {

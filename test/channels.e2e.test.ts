@@ -3,7 +3,7 @@ import {
   FAKE_ACCESS_TOKEN, FAKE_BOT_TOKEN, FAKE_PHONE_NUMBER_ID, FAKE_SLACK_TOKEN, signMeta, signSlack, slackMessageEvent, telegramMessageUpdate, whatsappMessageWebhook, whatsappStatusWebhook,
   type FakePlatforms,
 } from './support/fake-platforms.ts';
-import { channelsFixture, postMetaWebhook, type ChannelsFixture } from './support/channels-fixture.ts';
+import { agentInRoom, channelsFixture, postMetaWebhook, type ChannelsFixture } from './support/channels-fixture.ts';
 import { restClient, eventually } from './support/rest.ts';
 import { devToken } from './support/tokens.ts';
 import { TestClient } from './support/ws-client.ts';
@@ -120,16 +120,6 @@ t.test('channels - a Telegram update with the secret token lands in its room; a 
   t.match(pressed, { content: 'track:123', metadata: { button: { data: 'track:123' } } });
 });
 
-/** The agent, joined to the room of a person who wrote once, with a socket in the room. */
-async function agentInRoom(t: Test, f: Fixture, roomId: string) {
-  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent', { name: 'Agent Smith' }));
-  t.equal((await agent('POST', `/rooms/${roomId}/join`)).status, 200);
-  const ws = await TestClient.connect(`${f.srv.ws}/chat`, { token: await devToken('agent') });
-  t.teardown(() => ws.close());
-  await ws.next((x) => x.type === 'welcome');
-  t.equal((await ws.request({ type: 'join_room', roomId })).type, 'ack');
-  return { agent, ws };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

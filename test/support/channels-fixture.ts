@@ -1,4 +1,7 @@
 import type { Test } from 'tap';
+import { restClient } from './rest.ts';
+import { devToken } from './tokens.ts';
+import { TestClient } from './ws-client.ts';
 import { startChatProcess, removeDir, type ChatProcess } from './chat-process.ts';
 import { signMeta, startFakePlatforms, type FakePlatforms } from './fake-platforms.ts';
 
@@ -29,4 +32,15 @@ export async function postMetaWebhook(f: ChannelsFixture, platform: 'whatsapp' |
     method: 'POST', body, headers: { 'content-type': 'application/json', ...(sig ? { 'x-hub-signature-256': sig } : {}) },
   });
   return { status: res.status, body: await res.json() as any };
+}
+
+/** The agent, joined to a channel room (a person wrote once), with a socket in the room. */
+export async function agentInRoom(t: Test, f: ChannelsFixture, roomId: string) {
+  const agent = restClient(`${f.srv.http}/v1/chat`, await devToken('agent', { name: 'Agent Smith' }));
+  t.equal((await agent('POST', `/rooms/${roomId}/join`)).status, 200);
+  const ws = await TestClient.connect(`${f.srv.ws}/chat`, { token: await devToken('agent') });
+  t.teardown(() => ws.close());
+  await ws.next((x) => x.type === 'welcome');
+  t.equal((await ws.request({ type: 'join_room', roomId })).type, 'ack');
+  return { agent, ws };
 }

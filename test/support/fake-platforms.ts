@@ -161,6 +161,14 @@ export async function startFakePlatforms(opts: {
 
 /** A WhatsApp Cloud API `messages` webhook body, as Meta sends it, for one inbound message. */
 export function whatsappMessageWebhook(from: string, wamid: string, message: Record<string, unknown>, name = 'Customer'): string {
+  return whatsappWebhook({
+    contacts: [{ profile: { name }, wa_id: from }],
+    messages: [{ from, id: wamid, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
+  });
+}
+
+/** Meta's envelope around one `messages` change of our business number. */
+function whatsappWebhook(change: Record<string, unknown>): string {
   return JSON.stringify({
     object: 'whatsapp_business_account',
     entry: [{
@@ -170,8 +178,7 @@ export function whatsappMessageWebhook(from: string, wamid: string, message: Rec
         value: {
           messaging_product: 'whatsapp',
           metadata: { display_phone_number: '15550783881', phone_number_id: FAKE_PHONE_NUMBER_ID },
-          contacts: [{ profile: { name }, wa_id: from }],
-          messages: [{ from, id: wamid, timestamp: String(Math.floor(Date.now() / 1000)), ...message }],
+          ...change,
         },
       }],
     }],
@@ -180,22 +187,11 @@ export function whatsappMessageWebhook(from: string, wamid: string, message: Rec
 
 /** A WhatsApp status webhook body (sent, delivered, read, failed) for a message the business sent. */
 export function whatsappStatusWebhook(recipient: string, wamid: string, status: string, callbackData?: string): string {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [{
-      id: '102290129340398',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550783881', phone_number_id: FAKE_PHONE_NUMBER_ID },
-          statuses: [{
-            id: wamid, status, timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: recipient,
-            ...(callbackData ? { biz_opaque_callback_data: callbackData } : {}),
-            ...(status === 'failed' ? { errors: [{ code: 131047, title: 'Re-engagement message' }] } : {}),
-          }],
-        },
-      }],
+  return whatsappWebhook({
+    statuses: [{
+      id: wamid, status, timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: recipient,
+      ...(callbackData ? { biz_opaque_callback_data: callbackData } : {}),
+      ...(status === 'failed' ? { errors: [{ code: 131047, title: 'Re-engagement message' }] } : {}),
     }],
   });
 }
